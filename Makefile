@@ -1,0 +1,25 @@
+# The one install path: a local virtualenv with the CPU build of torch
+# installed first (a bare `torch` requirement would pull a multi-GB CUDA build).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install test test-all eval clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+eval: install
+	$(BIN)/dsqa eval --compare
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

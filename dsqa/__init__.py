@@ -1,0 +1,83 @@
+"""dsqa: semantic search and question answering over a folder of notes.
+
+    from dsqa import ask
+    answer = ask("how do overlay networks do service discovery")
+    print(answer)
+
+The module-level functions use one shared :class:`DSQA` per settings, so the
+model and index load once per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterable
+
+from ._version import __version__
+from .engine import DSQA, IndexStatus
+from .errors import (
+    CorpusError,
+    DsqaError,
+    IndexCorruptError,
+    IndexMissingError,
+    LockedError,
+    ModelError,
+    StaleIndexError,
+)
+from .indexing import ReindexReport
+from .results import Answer, Passage
+from .settings import Settings
+
+__all__ = [
+    "Answer",
+    "CorpusError",
+    "DSQA",
+    "DsqaError",
+    "IndexCorruptError",
+    "IndexMissingError",
+    "IndexStatus",
+    "LockedError",
+    "ModelError",
+    "Passage",
+    "ReindexReport",
+    "Settings",
+    "StaleIndexError",
+    "__version__",
+    "ask",
+    "engine",
+    "reindex",
+    "search",
+    "status",
+]
+
+_engines: dict[Settings, DSQA] = {}
+_engines_lock = threading.Lock()
+
+
+def engine(settings: Settings | None = None, **overrides: Any) -> DSQA:
+    """The shared engine for these settings (defaults and environment when
+    none are given)."""
+    settings = (settings or Settings()).with_(**overrides)
+    with _engines_lock:
+        if settings not in _engines:
+            _engines[settings] = DSQA(settings)
+        return _engines[settings]
+
+
+def ask(question: str, k: int | None = None, notes: Iterable[str] | None = None, **overrides: Any) -> Answer:
+    """Answer ``question`` from the notes: see :meth:`DSQA.ask`."""
+    return engine(**overrides).ask(question, k=k, notes=notes)
+
+
+def search(query: str, k: int | None = None, notes: Iterable[str] | None = None, **overrides: Any) -> list[Passage]:
+    """The passages that best match ``query``: see :meth:`DSQA.search`."""
+    return engine(**overrides).search(query, k=k, notes=notes)
+
+
+def reindex(full: bool = False, progress: bool = False, **overrides: Any) -> ReindexReport:
+    """Bring the index up to date with the corpus: see :meth:`DSQA.reindex`."""
+    return engine(**overrides).reindex(full=full, progress=progress)
+
+
+def status(**overrides: Any) -> IndexStatus:
+    return engine(**overrides).status()

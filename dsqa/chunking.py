@@ -1,0 +1,290 @@
+"""Cutting notes into citable chunks.
+
+Two steps, both from langchain-text-splitters: ``MarkdownHeaderTextSplitter``
+finds the sections and their heading paths, then each section is packed into
+chunks of at most ``chunk_tokens`` word pieces of the embedding model. Packing
+works on whole lines and whole fenced code blocks, prefers to break at blank
+lines, and only cuts inside a line (with ``RecursiveCharacterTextSplitter``, at
+sentence ends first) when one line alone is too long.
+
+Every chunk is an exact slice ``note.text[start_char:end_char]``, so its line
+numbers are computed, not guessed, and a citation always points at the words
+shown. The embedded text is the heading path plus the chunk, and is never
+longer than the model's ``max_seq_length``: the encoder would silently drop
+the rest.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+
+from .notes import Note
+
+#: Bump when the chunking algorithm changes: indexes built by another
+#: version are then stale, since their chunks would differ.
+CHUNKER_VERSION = 1
+HEADING_SEPARATOR = " › "
+_EMPTY_HEADING = re.compile(r"^\s*#{1,6}\s*$")
+_HEADERS = [("#" * n, f"h{n}") for n in range(1, 7)]
+#: The heading path may take at most this share of the model's window; longer
+#: paths keep only their innermost headings when embedded.
+_MAX_HEADING_SHARE = 0.25
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    source: str
+    heading: str
+    start_line: int  # 1-based, inclusive
+    end_line: int  # 1-based, inclusive
+    start_char: int  # offset into the note's text
+    end_char: int  # exclusive
+    text: str
+    #: What the encoder sees: heading path and text.
+    embed_text: str
+
+    @property
+    def key(self) -> str:
+        """Identity of the vector: equal embed texts share one vector, so an
+        edit re-embeds only the chunks it really changed."""
+        return hashlib.sha256(self.embed_text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """An unbreakable piece of a section: a line, a fenced code block, or a
+    piece of an over-long line."""
+
+    start: int
+    end: int
+    tokens: int
+    paragraph_start: bool  # a blank line (or the section start) precedes it
+    whole_lines: bool
+
+
+def _normalise(line: str) -> str:
+    """The form in which MarkdownHeaderTextSplitter reports a line."""
+    return "".join(filter(str.isprintable, line.strip()))
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            starts.append(i + 1)
+    return starts
+
+
+def split_sections(text: str) -> list[tuple[int, int, str]]:
+    """Sections as (first line index, end line index exclusive, heading path).
+
+    The splitter returns normalised line text without positions; each
+    section's first line is found again by walking the note in order.
+    """
+    # Some authors put a bare "#" line as a spacer; it is not a heading and
+    # must not reset the heading path.
+    lines = ["" if _EMPTY_HEADING.match(line) else line for line in text.split("\n")]
+    docs = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=False).split_text("\n".join(lines))
+    norm = [_normalise(line) for line in lines]
+    starts: list[tuple[int, str]] = []
+    pos = 0
+    for doc in docs:
+        pieces = [p.rstrip(" ") for p in doc.page_content.split("\n")]
+        first = next((p for p in pieces if p), None)
+        if first is None:
+            continue
+        at = pos
+        while at < len(lines) and norm[at] != first:
+            at += 1
+        if at == len(lines):  # should not happen; never lose text over it
+            return [(0, len(lines), "")]
+        heading = HEADING_SEPARATOR.join(doc.metadata[name] for _, name in _HEADERS if name in doc.metadata)
+        starts.append((at, heading))
+        pos = at + 1
+    if not starts:
+        return [(0, len(lines), "")]
+    starts[0] = (0, starts[0][1])  # leading blank lines belong to the first section
+    sections = []
+    for i, (at, heading) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(lines)
+        sections.append((at, end, heading))
+    return sections
+
+
+class Chunker:
+    """Chunks notes for one model (its token counter and window size)."""
+
+    def __init__(
+        self,
+        count_tokens: TokenCounter,
+        max_tokens: int,
+        chunk_tokens: int = 200,
+        overlap_tokens: int = 24,
+        embed_headings: bool = True,
+    ):
+        #: Room for the encoder's [CLS] and [SEP].
+        self.window = max_tokens - 2
+        self.count = count_tokens
+        self.chunk_tokens = min(chunk_tokens, self.window)
+        self.overlap_tokens = overlap_tokens
+        self.embed_headings = embed_headings
+
+    # -- public -----------------------------------------------------------
+    def chunk(self, note: Note) -> list[Chunk]:
+        text = note.text
+        lines = text.split("\n")
+        starts = _line_starts(text)
+        chunks: list[Chunk] = []
+        for first, end, heading in split_sections(text):
+            prefix = self._embed_prefix(heading)
+            budget = min(self.chunk_tokens, self.window - self.count(prefix))
+            units = self._units(text, lines, starts, first, end, budget)
+            for group in self._pack(units, budget):
+                chunks.extend(self._make_chunks(note, starts, heading, prefix, group, budget))
+        return chunks
+
+    # -- helpers -----------------------------------------------------------
+    def _embed_prefix(self, heading: str) -> str:
+        if not (self.embed_headings and heading):
+            return ""
+        parts = heading.split(HEADING_SEPARATOR)
+        limit = int(self.window * _MAX_HEADING_SHARE)
+        while parts and self.count(HEADING_SEPARATOR.join(parts)) > limit:
+            parts = parts[1:]
+        if not parts:
+            return ""
+        return HEADING_SEPARATOR.join(parts) + "\n"
+
+    def _units(self, text: str, lines: list[str], starts: list[int], first: int, end: int, budget: int) -> list[_Unit]:
+        units: list[_Unit] = []
+        i = first
+        paragraph = True
+        while i < end:
+            stripped = lines[i].strip()
+            if not stripped:
+                paragraph = True
+                i += 1
+                continue
+            j = i + 1
+            fence = stripped[:3] if stripped[:3] in ("```", "~~~") else None
+            if fence and stripped.count(fence) == 1:
+                while j < end and not lines[j].strip().startswith(fence):
+                    j += 1
+                j = min(j + 1, end)
+            begin = starts[i]
+            stop = starts[j - 1] + len(lines[j - 1])
+            piece = text[begin:stop]
+            tokens = self.count(piece)
+            if tokens <= budget:
+                units.append(_Unit(begin, stop, tokens, paragraph, True))
+            elif j - i > 1:  # a code block too long for one chunk: fall back to its lines
+                for k in range(i, j):
+                    units.extend(self._line_units(text, starts[k], starts[k] + len(lines[k]), budget, paragraph and k == i))
+            else:
+                units.extend(self._line_units(text, begin, stop, budget, paragraph))
+            paragraph = False
+            i = j
+        return units
+
+    def _line_units(self, text: str, begin: int, stop: int, budget: int, paragraph: bool) -> list[_Unit]:
+        piece = text[begin:stop]
+        if not piece.strip():
+            return []
+        tokens = self.count(piece)
+        if tokens <= budget:
+            return [_Unit(begin, stop, tokens, paragraph, True)]
+        splitter = RecursiveCharacterTextSplitter(
+            separators=[". ", "? ", "! ", "; ", ", ", " ", ""],
+            keep_separator="end",
+            chunk_size=budget,
+            chunk_overlap=0,
+            length_function=self.count,
+            add_start_index=True,
+        )
+        units = []
+        for doc in splitter.create_documents([piece]):
+            at = begin + doc.metadata["start_index"]
+            units.append(_Unit(at, at + len(doc.page_content), self.count(doc.page_content), paragraph, False))
+            paragraph = False
+        return units
+
+    def _pack(self, units: list[_Unit], budget: int) -> list[list[_Unit]]:
+        """Greedy packing that prefers paragraph breaks and repeats a few
+        trailing lines of a chunk at the start of the next."""
+        groups: list[list[_Unit]] = []
+        i = 0
+        while i < len(units):
+            total, j = 0, i
+            while j < len(units) and (j == i or total + units[j].tokens <= budget):
+                total += units[j].tokens
+                j += 1
+            if j < len(units) and not units[j].paragraph_start:
+                j = self._paragraph_cut(units, i, j, budget)
+            group = units[i:j]
+            if j >= len(units) and groups and self._fits_with_previous(groups[-1], group):
+                groups[-1] = groups[-1] + [u for u in group if u.start >= groups[-1][-1].end]
+                break
+            groups.append(group)
+            if j >= len(units):
+                break
+            nxt = j
+            if not units[j].paragraph_start:
+                overlap = 0
+                while nxt - 1 > i and units[nxt - 1].whole_lines and overlap + units[nxt - 1].tokens <= self.overlap_tokens:
+                    nxt -= 1
+                    overlap += units[nxt].tokens
+            i = nxt
+        return groups
+
+    def _fits_with_previous(self, previous: list[_Unit], tail: list[_Unit]) -> bool:
+        """A section's last chunk that is only a scrap is folded into the one
+        before, as long as that stays within the target size plus a quarter."""
+        new = sum(u.tokens for u in tail if u.start >= previous[-1].end)
+        return new < self.chunk_tokens // 4 and sum(u.tokens for u in previous) + new <= self.chunk_tokens * 5 // 4
+
+    @staticmethod
+    def _paragraph_cut(units: list[_Unit], i: int, j: int, budget: int) -> int:
+        """The last paragraph start in units[i:j] that leaves the chunk at
+        least half full, or ``j`` when there is none."""
+        cut, running = j, 0
+        for k in range(i, j):
+            if k > i and units[k].paragraph_start and running >= budget // 2:
+                cut = k
+            running += units[k].tokens
+        return cut
+
+    def _make_chunks(self, note: Note, starts: list[int], heading: str, prefix: str, group: list[_Unit], budget: int) -> list[Chunk]:
+        begin, stop = group[0].start, group[-1].end
+        text = note.text[begin:stop]
+        embed_text = prefix + text
+        if len(group) > 1 and self.count(embed_text) > self.window:
+            # Token counts of lines do not always add up exactly; halve and retry.
+            half = len(group) // 2
+            return self._make_chunks(note, starts, heading, prefix, group[:half], budget) + self._make_chunks(
+                note, starts, heading, prefix, group[half:], budget
+            )
+        return [
+            Chunk(
+                source=note.source,
+                heading=heading,
+                start_line=_line_of(starts, begin),
+                end_line=_line_of(starts, max(stop - 1, begin)),
+                start_char=begin,
+                end_char=stop,
+                text=text,
+                embed_text=embed_text,
+            )
+        ]
+
+
+def _line_of(starts: list[int], offset: int) -> int:
+    """1-based line number of a character offset."""
+    return bisect.bisect_right(starts, offset)

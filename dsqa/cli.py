@@ -1,0 +1,143 @@
+"""The ``dsqa`` command: a thin layer over :class:`dsqa.DSQA`.
+
+Each command opens the engine with the settings its flags give and calls one
+method. Errors the user can fix (``DsqaError``, ``ValueError``) become one line
+on stderr and exit code 1; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ._version import __version__
+from .errors import DsqaError
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("dsqa: %(levelname)s: %(message)s"))
+    log = logging.getLogger("dsqa")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def _engine(opts: dict[str, Any]):
+    from . import engine
+
+    return engine(
+        corpus_dir=opts.pop("corpus", None),
+        index_dir=opts.pop("index", None),
+        model=opts.pop("model", None),
+        auto_reindex=False if opts.pop("no_auto_reindex", False) else None,
+    )
+
+
+def common_options(func: Callable) -> Callable:
+    """Flags every command shares; they override ``Settings`` defaults and
+    the ``DSQA_CORPUS`` / ``DSQA_INDEX`` environment variables."""
+
+    @click.option("--corpus", type=click.Path(path_type=Path, file_okay=False), help="Notes folder [$DSQA_CORPUS].")
+    @click.option("--index", type=click.Path(path_type=Path, file_okay=False), help="Index folder [$DSQA_INDEX].")
+    @click.option("--model", help="Embedding model name.")
+    @click.option("-v", "--verbose", is_flag=True, help="Log more.")
+    @functools.wraps(func)
+    def wrapper(**opts: Any) -> None:
+        _setup_logging(opts.pop("verbose"))
+        try:
+            func(**opts)
+        except (DsqaError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+
+    return wrapper
+
+
+def _emit(obj: Any, as_json: bool) -> None:
+    if as_json:
+        data = obj.to_dict() if hasattr(obj, "to_dict") else obj
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        click.echo(str(obj).rstrip("\n"))
+
+
+@click.group()
+@click.version_option(__version__, prog_name="dsqa")
+def cli() -> None:
+    """Semantic search and question answering over a folder of notes."""
+
+
+query_options = [
+    click.option("-k", "k", type=int, default=None, help="Number of passages (default 5)."),
+    click.option("--note", "notes", multiple=True, help="Only search this note (path, file name or stem); repeatable."),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+    click.option("--no-auto-reindex", is_flag=True, help="Fail on a stale index instead of updating it."),
+]
+
+
+def _with(options: list[Callable]) -> Callable:
+    def apply(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+@cli.command()
+@click.argument("question")
+@_with(query_options)
+@common_options
+def ask(question: str, k: int | None, notes: tuple[str, ...], as_json: bool, **opts: Any) -> None:
+    """Answer QUESTION from the notes, citing the passages."""
+    _emit(_engine(opts).ask(question, k=k, notes=notes or None), as_json)
+
+
+@cli.command()
+@click.argument("query")
+@_with(query_options)
+@common_options
+def search(query: str, k: int | None, notes: tuple[str, ...], as_json: bool, **opts: Any) -> None:
+    """List the passages that best match QUERY."""
+    passages = _engine(opts).search(query, k=k, notes=notes or None)
+    if as_json:
+        _emit([p.to_dict() for p in passages], True)
+        return
+    for n, p in enumerate(passages, 1):
+        click.echo(f"[{n}] {p.citation}  (score {p.score:.3f})")
+        click.echo("    " + p.text.strip().replace("\n", "\n    "))
+        click.echo()
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Rebuild everything instead of only what changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@common_options
+def reindex(full: bool, as_json: bool, **opts: Any) -> None:
+    """Build or update the index from the notes folder."""
+    report = _engine(opts).reindex(full=full, progress=not as_json and sys.stderr.isatty())
+    _emit(report, as_json)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@common_options
+def status(as_json: bool, **opts: Any) -> None:
+    """Show the index's model, settings, size and whether it is up to date."""
+    _emit(_engine(opts).status(), as_json)
+
+
+def main() -> None:
+    cli(prog_name="dsqa")
+
+
+if __name__ == "__main__":
+    main()

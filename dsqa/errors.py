@@ -1,0 +1,45 @@
+"""The errors a user can cause or fix.
+
+Every one of them carries a message that says what is wrong and, where there
+is one, the command that fixes it; the CLI prints that message as one line and
+exits non-zero instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+
+class DsqaError(Exception):
+    """Base class: an error that is the user's to fix, not a bug."""
+
+
+class CorpusError(DsqaError):
+    """The corpus folder is missing, empty, or holds no readable note."""
+
+
+class IndexMissingError(DsqaError):
+    """No index has been built in the index folder yet."""
+
+    def __init__(self, index_dir: object):
+        super().__init__(
+            f"no index in {index_dir}: build it with `dsqa reindex` "
+            f"(or `dsqa reindex --index {index_dir}`)"
+        )
+
+
+class IndexCorruptError(DsqaError):
+    """An index file cannot be read or does not match the others."""
+
+    def __init__(self, path: object, problem: str):
+        super().__init__(f"index file {path} is unusable ({problem}); repair it with `dsqa reindex --full`")
+
+
+class StaleIndexError(DsqaError):
+    """The index was built with other settings, another model, or an older corpus."""
+
+
+class ModelError(DsqaError):
+    """The embedding model is unknown or its files cannot be found."""
+
+
+class LockedError(DsqaError):
+    """Another process is writing the index."""

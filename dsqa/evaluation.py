@@ -1,0 +1,171 @@
+"""Measuring retrieval and answer quality on a labelled question set.
+
+A question set is JSON Lines, one question per line::
+
+    {"id": "n001", "question": "...", "kind": "paraphrase",
+     "answers": [{"note": "notes/x.md", "phrase": "words that answer it"}]}
+
+A passage answers a question when it comes from one of the listed notes and
+contains that note's phrase (case and spacing ignored). ``answers: []`` marks
+a question the notes do not cover: the right outcome is a refusal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .results import Answer, Passage
+
+DEFAULT_DEVSET = Path(__file__).resolve().parent.parent / "tests" / "data" / "devset.jsonl"
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    kind: str
+    answers: tuple[tuple[str, str], ...]
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+
+def load_questions(path: Path) -> list[Question]:
+    questions = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                answers = tuple((a["note"], a["phrase"]) for a in row["answers"])
+                questions.append(Question(str(row["id"]), row["question"], row.get("kind", ""), answers))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: not a question record ({exc})") from None
+    if not questions:
+        raise ValueError(f"{path} holds no questions")
+    return questions
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def answers_question(passage: Passage, question: Question) -> bool:
+    body = _norm(passage.text)
+    return any(passage.source == note and _norm(phrase) in body for note, phrase in question.answers)
+
+
+@dataclass
+class Report:
+    name: str
+    questions: int
+    answerable: int
+    hit_at: dict[int, float]
+    mrr10: float
+    ndcg10: float
+    median_passage_chars: float
+    refusal: dict[str, int]
+    latency_ms: dict[str, float]
+    misses: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "questions": self.questions,
+            "answerable": self.answerable,
+            "hit@1": round(self.hit_at[1], 4),
+            "hit@3": round(self.hit_at[3], 4),
+            "hit@5": round(self.hit_at[5], 4),
+            "mrr@10": round(self.mrr10, 4),
+            "ndcg@10": round(self.ndcg10, 4),
+            "median_passage_chars": self.median_passage_chars,
+            "refusal": self.refusal,
+            "latency_ms": self.latency_ms,
+            "misses": self.misses,
+        }
+
+
+def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], Answer], k: int = 10) -> Report:
+    """Run every question through ``answer`` (which must return at least
+    ``k`` passages when it can) and score the ranking and the refusals."""
+    ranks: list[int | None] = []
+    ndcgs: list[float] = []
+    lengths: list[int] = []
+    latencies: list[float] = []
+    refusal = {"answerable_answered": 0, "answerable_refused": 0, "unanswerable_refused": 0, "unanswerable_answered": 0}
+    misses: list[str] = []
+    for q in questions:
+        started = time.perf_counter()
+        result = answer(q.question)
+        latencies.append((time.perf_counter() - started) * 1000)
+        passages = result.passages[:k]
+        lengths.extend(len(p.text) for p in passages[:5])
+        if not q.answerable:
+            refusal["unanswerable_refused" if not result.found else "unanswerable_answered"] += 1
+            continue
+        refusal["answerable_answered" if result.found else "answerable_refused"] += 1
+        relevant = [answers_question(p, q) for p in passages]
+        rank = relevant.index(True) + 1 if any(relevant) else None
+        ranks.append(rank)
+        if rank != 1:
+            misses.append(q.id)
+        dcg = sum(1 / math.log2(i + 2) for i, rel in enumerate(relevant) if rel)
+        ideal = sum(1 / math.log2(i + 2) for i in range(min(len(q.answers), k)))
+        ndcgs.append(dcg / ideal if ideal else 0.0)
+    n = len(ranks) or 1
+    latencies.sort()
+    return Report(
+        name=name,
+        questions=len(questions),
+        answerable=len(ranks),
+        hit_at={c: sum(1 for r in ranks if r is not None and r <= c) / n for c in (1, 3, 5, 10)},
+        mrr10=sum(1 / r for r in ranks if r is not None) / n,
+        ndcg10=sum(ndcgs) / n,
+        median_passage_chars=statistics.median(lengths) if lengths else 0,
+        refusal=refusal,
+        latency_ms={
+            "p50": round(_percentile(latencies, 50), 2),
+            "p95": round(_percentile(latencies, 95), 2),
+        },
+        misses=misses,
+    )
+
+
+def _percentile(sorted_values: list[float], pct: float) -> float:
+    if not sorted_values:
+        return 0.0
+    i = min(len(sorted_values) - 1, max(0, math.ceil(pct / 100 * len(sorted_values)) - 1))
+    return sorted_values[i]
+
+
+def format_reports(reports: Sequence[Report]) -> str:
+    """Reports side by side, one column each."""
+    rows = [
+        ("questions (answerable)", lambda r: f"{r.questions} ({r.answerable})"),
+        ("hit@1", lambda r: f"{r.hit_at[1]:.3f}"),
+        ("hit@3", lambda r: f"{r.hit_at[3]:.3f}"),
+        ("hit@5", lambda r: f"{r.hit_at[5]:.3f}"),
+        ("MRR@10", lambda r: f"{r.mrr10:.3f}"),
+        ("nDCG@10", lambda r: f"{r.ndcg10:.3f}"),
+        ("median passage chars", lambda r: f"{r.median_passage_chars:.0f}"),
+        ("answerable refused", lambda r: f"{r.refusal['answerable_refused']}/{r.answerable}"),
+        (
+            "unanswerable refused",
+            lambda r: f"{r.refusal['unanswerable_refused']}/{r.refusal['unanswerable_refused'] + r.refusal['unanswerable_answered']}",
+        ),
+        ("latency p50 ms", lambda r: f"{r.latency_ms['p50']:.1f}"),
+        ("latency p95 ms", lambda r: f"{r.latency_ms['p95']:.1f}"),
+    ]
+    width = max(14, *(len(r.name) for r in reports))
+    out = [f"{'':24}" + "".join(f"{r.name:>{width + 2}}" for r in reports)]
+    for label, cell in rows:
+        out.append(f"{label:24}" + "".join(f"{cell(r):>{width + 2}}" for r in reports))
+    return "\n".join(out)

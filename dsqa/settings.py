@@ -1,0 +1,85 @@
+"""One settings object for the whole tool.
+
+Every tunable lives here so that the CLI, the web page and the library agree on
+defaults, and so that the index manifest can record exactly the settings an
+index was built with (see :meth:`Settings.index_identity`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+#: The repository root when running from a checkout; the bundled corpus and
+#: committed index live here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_corpus() -> Path:
+    return Path(os.environ.get("DSQA_CORPUS", PROJECT_ROOT / "corpus"))
+
+
+def _default_index() -> Path:
+    return Path(os.environ.get("DSQA_INDEX", PROJECT_ROOT / "index"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are and how they are built and searched.
+
+    ``corpus_dir`` and ``index_dir`` default to ``$DSQA_CORPUS`` / ``$DSQA_INDEX``
+    and fall back to the folders beside the package.
+    """
+
+    corpus_dir: Path = field(default_factory=_default_corpus)
+    index_dir: Path = field(default_factory=_default_index)
+    #: Name of a registered embedding model (see ``dsqa.embedding``).
+    model: str = "all-MiniLM-L6-v2"
+    #: Target chunk size in the model's own word pieces. Smaller than the
+    #: model's limit so passages stay citable (about 1,000 characters).
+    chunk_tokens: int = 200
+    #: Whole lines of the previous chunk repeated at the start of the next,
+    #: up to this many tokens, so a fact on a boundary is findable from both.
+    chunk_overlap_tokens: int = 24
+    #: Prefix each chunk with its heading path when embedding it: a bullet
+    #: under "Lab: Docker Networking" is about networking even if it does not
+    #: say so.
+    embed_headings: bool = True
+    k: int = 5
+    #: When the index no longer matches the corpus, model or chunking
+    #: settings, bring it up to date before answering (else raise
+    #: ``StaleIndexError``).
+    auto_reindex: bool = True
+    #: Longer questions are almost always a paste accident; they would be
+    #: truncated by the encoder anyway.
+    max_question_chars: int = 2000
+    max_k: int = 100
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+        if self.chunk_tokens < 16:
+            raise ValueError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
+        if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
+            raise ValueError("chunk_overlap_tokens must be >= 0 and smaller than chunk_tokens")
+
+    def with_(self, **changes: object) -> "Settings":
+        """A copy with some fields changed; ``None`` values are ignored so CLI
+        flags that were not given keep the defaults."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def chunking(self) -> dict[str, object]:
+        """The settings that change which chunks exist; recorded in the manifest."""
+        return {
+            "chunk_tokens": self.chunk_tokens,
+            "chunk_overlap_tokens": self.chunk_overlap_tokens,
+            "embed_headings": self.embed_headings,
+        }
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["corpus_dir"] = str(self.corpus_dir)
+        d["index_dir"] = str(self.index_dir)
+        return d

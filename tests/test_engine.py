@@ -1,0 +1,143 @@
+"""The library API end to end, with the fake model (milliseconds)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import dsqa
+from dsqa import DSQA, IndexCorruptError, IndexMissingError, StaleIndexError
+from dsqa import store
+
+
+@pytest.fixture
+def built(settings):
+    engine = DSQA(settings)
+    engine.reindex()
+    return engine
+
+
+def test_ask_returns_cited_passages(built):
+    answer = built.ask("docker swarm overlay network", k=3)
+    assert answer.found and len(answer.passages) == 3
+    p = answer.passages[0]
+    assert p.source.startswith("notes/") and p.start_line <= p.end_line and p.text
+    assert answer.passages[0].score >= answer.passages[-1].score
+    rendered = str(answer)
+    assert f"{p.source}:{p.start_line}-{p.end_line}" in rendered
+    assert json.loads(json.dumps(answer.to_dict()))["passages"][0]["citation"] == p.citation
+
+
+def test_search_returns_passages(built):
+    hits = built.search("S3 bucket versioning", k=4)
+    assert len(hits) == 4 and all(isinstance(h, dsqa.Passage) for h in hits)
+
+
+def test_second_ask_reuses_model_and_index(built, fake_model):
+    built.ask("what is docker")
+    retriever = built._ready()
+    calls = fake_model.calls
+    built.ask("what is hadoop")
+    assert built._ready() is retriever
+    assert fake_model.calls == calls + 1  # one query embedding, nothing reloaded
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t ", "\x00\x01"])
+def test_empty_question_is_a_value_error(built, bad):
+    with pytest.raises(ValueError, match="empty"):
+        built.ask(bad)
+
+
+def test_huge_question_is_a_value_error(built):
+    with pytest.raises(ValueError, match="limit is 2,000"):
+        built.ask("docker " * 20_000)
+
+
+@pytest.mark.parametrize("k", [0, -1, 10_000, 2.5, "3", True])
+def test_bad_k_is_a_value_error(built, k):
+    with pytest.raises(ValueError, match="k must"):
+        built.search("docker", k=k)
+
+
+def test_k_larger_than_the_index_returns_all(tmp_path, fake_model):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# A\nalpha beta\n")
+    engine = DSQA(dsqa.Settings(corpus_dir=corpus, index_dir=tmp_path / "i", model="fake-hash"))
+    engine.reindex()
+    assert len(engine.search("alpha", k=50)) == 1
+
+
+def test_note_filter(built):
+    hits = built.search("docker", k=5, notes=["anonymous-short-notes"])
+    assert hits and {h.source for h in hits} == {"notes/anonymous-short-notes.md"}
+    with pytest.raises(ValueError, match="no note"):
+        built.search("docker", notes=["../../etc/passwd"])
+
+
+def test_missing_index_names_the_command(tmp_path, settings):
+    with pytest.raises(IndexMissingError, match="dsqa reindex"):
+        DSQA(settings).ask("docker")
+
+
+def test_corrupt_vectors_file_is_named(built):
+    gen = store.current_generation(built.settings.index_dir)
+    (gen / store.FAISS).write_bytes(b"garbage")
+    with pytest.raises(IndexCorruptError, match=r"vectors.faiss.*reindex --full"):
+        DSQA(built.settings).ask("docker")
+
+
+def test_chunks_not_matching_vectors_is_an_error(built):
+    gen = store.current_generation(built.settings.index_dir)
+    lines = (gen / store.CHUNKS).read_text().splitlines(keepends=True)
+    (gen / store.CHUNKS).write_text("".join(lines[:-1]))
+    with pytest.raises(IndexCorruptError, match="chunks.jsonl"):
+        DSQA(built.settings).ask("docker")
+
+
+def test_stale_index_raises_when_auto_reindex_is_off(built):
+    (built.settings.corpus_dir / "notes" / "new.md").write_text("# New\nzookeeper leader election\n")
+    strict = DSQA(built.settings.with_(auto_reindex=False))
+    with pytest.raises(StaleIndexError, match=r"1 added \(notes/new.md\).*dsqa reindex"):
+        strict.ask("zookeeper")
+
+
+def test_stale_index_is_updated_by_default(built):
+    (built.settings.corpus_dir / "notes" / "new.md").write_text("# New\nzookeeper leader election\n")
+    hits = DSQA(built.settings).search("zookeeper leader election", k=1)
+    assert hits[0].source == "notes/new.md"
+
+
+def test_other_chunk_settings_make_the_index_stale(built):
+    other = built.settings.with_(chunk_tokens=80, auto_reindex=False)
+    with pytest.raises(StaleIndexError, match="chunk_tokens"):
+        DSQA(other).ask("docker")
+
+
+def test_reindex_writes_manifest_and_no_pickle(built):
+    gen = store.current_generation(built.settings.index_dir)
+    manifest = json.loads((gen / store.MANIFEST).read_text())
+    assert manifest["model"] == {"name": "fake-hash", "dimension": 64, "max_tokens": 128}
+    assert manifest["chunking"]["chunk_tokens"] == 60
+    assert set(manifest["notes"]) == {p for p in (c["source"] for c in built._ready().index.chunks)}
+    assert all(len(e["sha256"]) == 64 for e in manifest["notes"].values())
+    assert {p.name for p in gen.iterdir()} == {"manifest.json", "chunks.jsonl", "vectors.npy", "vectors.faiss"}
+
+
+def test_noop_reindex_writes_nothing(built):
+    before = store.current_generation(built.settings.index_dir)
+    report = built.reindex()
+    assert not report.wrote and "up to date" in str(report)
+    assert store.current_generation(built.settings.index_dir) == before
+
+
+def test_module_level_functions_share_one_engine(settings, monkeypatch):
+    monkeypatch.setenv("DSQA_CORPUS", str(settings.corpus_dir))
+    monkeypatch.setenv("DSQA_INDEX", str(settings.index_dir))
+    dsqa.reindex(model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8)
+    a = dsqa.ask("docker", model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8)
+    assert a.found
+    assert dsqa.engine(model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8) is dsqa.engine(
+        model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8
+    )

@@ -1,0 +1,47 @@
+"""Retrieval quality on the dev set, with the real model and the bundled,
+committed index. Thresholds are the measured figures minus a small margin,
+so a ranking regression fails CI."""
+
+from __future__ import annotations
+
+import pytest
+
+from dsqa import DSQA, Settings
+from dsqa.evaluation import DEFAULT_DEVSET, evaluate, format_reports, load_questions
+
+from conftest import CORPUS, DATA
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return DSQA(Settings(auto_reindex=False))
+
+
+def test_devset_is_well_formed():
+    questions = load_questions(DEFAULT_DEVSET)
+    assert len(questions) >= 100
+    assert sum(not q.answerable for q in questions) >= 15
+    for q in questions:
+        for note, phrase in q.answers:
+            text = (CORPUS / note).read_text(encoding="utf-8")
+            assert any(phrase in line for line in text.split("\n")), (q.id, note, phrase)
+
+
+def test_kep_devset_is_well_formed():
+    questions = load_questions(DATA / "kep_devset.jsonl")
+    assert len(questions) >= 30
+
+
+def test_committed_index_is_up_to_date(bundled):
+    status = bundled.status()
+    assert status.up_to_date, status.problems
+
+
+@pytest.mark.real_model
+def test_devset_hit_rates(bundled):
+    questions = load_questions(DEFAULT_DEVSET)
+    report = evaluate("dsqa", questions, lambda q: bundled.ask(q, k=10))
+    print("\n" + format_reports([report]))
+    assert report.hit_at[1] >= 0.52
+    assert report.hit_at[5] >= 0.80
+    assert report.median_passage_chars <= 1000
