@@ -28,10 +28,20 @@ from .notes import Note
 
 #: Bump when the chunking algorithm changes: indexes built by another
 #: version are then stale, since their chunks would differ.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 3
 HEADING_SEPARATOR = " › "
 _EMPTY_HEADING = re.compile(r"^\s*#{1,6}\s*$")
-_HEADERS = [("#" * n, f"h{n}") for n in range(1, 7)]
+_MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+\S")
+_ANY_HEADING = re.compile(r"^\s*#{1,7}\s")
+#: ``**Title**`` or ``> **Title**`` alone on a line: how many authors title
+#: sections without heading syntax.
+_BOLD_TITLE = re.compile(r"^\s*(?:>\s*)?\*\*([^*]{2,80})\*\*\s*$")
+#: In a plain-text note (a copied web page), a short line without closing
+#: punctuation between blank lines is a title.
+_PLAIN_TITLE = re.compile(r"^(?!\w+:\s*\d)[A-Z0-9][^.;!?]{1,70}(?<!:)$")
+#: Such pseudo-headings rank below every real heading.
+_PSEUDO = "#" * 7
+_HEADERS = [("#" * n, f"h{n}") for n in range(1, 8)]
 #: The heading path may take at most this share of the model's window; longer
 #: paths keep only their innermost headings when embedded.
 _MAX_HEADING_SHARE = 0.25
@@ -83,15 +93,39 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
+def _heading_view(lines: list[str]) -> list[str]:
+    """The lines as the heading splitter should see them.
+
+    A bare ``#`` used as a spacer is not a heading (it would reset the
+    heading path); bold title lines, and title lines of a note with no
+    Markdown headings at all, become headings one level below the deepest
+    real one. Only section boundaries and paths come from this view: chunk
+    text is always the note's own.
+    """
+    view = ["" if _EMPTY_HEADING.match(line) else line for line in lines]
+    plain = not any(_MARKDOWN_HEADING.match(line) for line in view)
+    for i, line in enumerate(view):
+        bold = _BOLD_TITLE.match(line)
+        if bold:
+            view[i] = f"{_PSEUDO} {bold.group(1).strip()}"
+        elif (
+            plain
+            and _PLAIN_TITLE.match(line)
+            and len(line.split()) <= 10
+            and (i == 0 or not view[i - 1].strip())
+            and (i + 1 == len(view) or not view[i + 1].strip())
+        ):
+            view[i] = f"{_PSEUDO} {line.strip()}"
+    return view
+
+
 def split_sections(text: str) -> list[tuple[int, int, str]]:
     """Sections as (first line index, end line index exclusive, heading path).
 
     The splitter returns normalised line text without positions; each
     section's first line is found again by walking the note in order.
     """
-    # Some authors put a bare "#" line as a spacer; it is not a heading and
-    # must not reset the heading path.
-    lines = ["" if _EMPTY_HEADING.match(line) else line for line in text.split("\n")]
+    lines = _heading_view(text.split("\n"))
     docs = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=False).split_text("\n".join(lines))
     norm = [_normalise(line) for line in lines]
     starts: list[tuple[int, str]] = []
@@ -112,10 +146,17 @@ def split_sections(text: str) -> list[tuple[int, int, str]]:
     if not starts:
         return [(0, len(lines), "")]
     starts[0] = (0, starts[0][1])  # leading blank lines belong to the first section
-    sections = []
+    sections: list[tuple[int, int, str]] = []
+    carry: int | None = None  # start of a heading-only section waiting for a body
     for i, (at, heading) in enumerate(starts):
         end = starts[i + 1][0] if i + 1 < len(starts) else len(lines)
-        sections.append((at, end, heading))
+        begin = at if carry is None else carry
+        if i + 1 < len(starts) and all(_ANY_HEADING.match(line) for line in lines[at:end] if line.strip()):
+            # A title with nothing under it says what follows: keep it with that.
+            carry = begin
+            continue
+        carry = None
+        sections.append((begin, end, heading))
     return sections
 
 

@@ -135,6 +135,17 @@ def status(as_json: bool, **opts: Any) -> None:
     _emit(_engine(opts).status(), as_json)
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; another host only when asked for.")
+@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@common_options
+def serve(host: str, port: int, **opts: Any) -> None:
+    """Start the web page (Gradio) for asking the notes in a browser."""
+    from .web import serve as serve_page
+
+    serve_page(_engine(opts), host=host, port=port)
+
+
 def main() -> None:
     cli(prog_name="dsqa")
 
