@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -133,6 +134,47 @@ def reindex(full: bool, as_json: bool, **opts: Any) -> None:
 def status(as_json: bool, **opts: Any) -> None:
     """Show the index's model, settings, size and whether it is up to date."""
     _emit(_engine(opts).status(), as_json)
+
+
+@cli.command(name="eval")
+@click.argument("questions", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--kep", is_flag=True, help="Also run the Kubernetes design-document dev set (builds its index once).")
+@click.option("--compare", is_flag=True, help="Also rank with dense alone, BM25 alone and RRF fusion, side by side.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--misses", is_flag=True, help="List the ids of questions whose answer was not ranked first.")
+@common_options
+def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misses: bool, **opts: Any) -> None:
+    """Measure ranking, refusal and latency on a labelled question set
+    (default: the bundled notes' dev set)."""
+    from . import evaluation
+
+    runs = [(questions or evaluation.DEFAULT_DEVSET, _engine(dict(opts)))]
+    if kep:
+        from . import engine
+
+        cache = Path(os.environ.get("DSQA_CACHE", Path.home() / ".cache" / "dsqa"))
+        corpus = evaluation.prepare_kep_corpus(cache / "kep-corpus")
+        kep_engine = engine(corpus_dir=corpus, index_dir=cache / "kep-index", model=opts.get("model"))
+        runs.append((evaluation.KEP_DEVSET, kep_engine))
+    results = []
+    for path, eng in runs:
+        qs = evaluation.load_questions(path)
+        methods = ("hybrid", "dense", "bm25", "rrf") if compare else ("hybrid",)
+        eng.ask(qs[0].question)  # load model and index before timing
+        reports = [
+            evaluation.evaluate(f"{path.stem}:{m}", qs, lambda q, m=m: eng.ask(q, k=10, method=m)) for m in methods
+        ]
+        results.append((path, reports))
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for _, reports in results for r in reports], indent=2))
+        return
+    for path, reports in results:
+        click.echo(f"{path}:")
+        click.echo(evaluation.format_reports(reports))
+        if misses:
+            click.echo("not first: " + " ".join(reports[0].misses))
+        click.echo()
+    click.echo("* threshold that refuses the most unanswerable questions with at most 5% of answerable ones refused")
 
 
 @cli.command()

@@ -13,12 +13,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from . import store
+from . import answering, store
 from .embedding import Embedder, get_embedder
 from .errors import StaleIndexError
 from .indexing import ReindexReport, chunking_identity, corpus_diff, model_identity, reindex
 from .results import Answer, Passage
-from .retrieval import Retriever
+from .retrieval import METHODS, Hit, Method, Retriever
 from .settings import Settings
 
 log = logging.getLogger("dsqa")
@@ -83,21 +83,44 @@ class DSQA:
         self._generation: str | None = None
 
     # -- public API --------------------------------------------------------
-    def search(self, query: str, k: int | None = None, notes: Iterable[str] | None = None) -> list[Passage]:
-        """The ``k`` passages that best match ``query``, best first."""
+    def search(
+        self, query: str, k: int | None = None, notes: Iterable[str] | None = None, method: Method = "hybrid"
+    ) -> list[Passage]:
+        """The ``k`` passages that best match ``query``, best first.
+
+        ``method`` is ``"hybrid"`` (the default ranking), or ``"dense"`` or
+        ``"bm25"`` alone, for comparison.
+        """
+        query, k, retriever, allowed = self._prepare(query, k, notes, method)
+        hits = retriever.rank(query, k, allowed, method=method)
+        return [self._passage(retriever.index, hit) for hit in hits]
+
+    def ask(
+        self, question: str, k: int | None = None, notes: Iterable[str] | None = None, method: Method = "hybrid"
+    ) -> Answer:
+        """Passages that answer ``question`` and, where the notes cover it, a
+        short answer quoted from them with ``[n]`` citation markers."""
+        question, k, retriever, allowed = self._prepare(question, k, notes, method)
+        index = retriever.index
+        qv = retriever.embed_query(question)
+        hits = retriever.rank(question, k, allowed, method=method, query_vector=qv)
+        passages = [self._passage(index, hit) for hit in hits]
+        confidence = answering.confidence(question, hits, index)
+        if not hits or confidence < self.settings.refusal_threshold:
+            return Answer(question, passages, False, answering.NOT_FOUND if hits else "", confidence)
+        quotes = answering.pick_quotes(question, hits, index, qv, self.settings.answer_sentences)
+        for q in quotes:
+            passages[q.passage].highlights.append((q.start, q.end))
+        text = answering.answer_text(quotes, [p.text for p in passages])
+        return Answer(question, passages, True, text, confidence)
+
+    def _prepare(self, query: str, k: int | None, notes: Iterable[str] | None, method: str):
         query = clean_question(query, self.settings.max_question_chars)
         k = check_k(self.settings.k if k is None else k, self.settings.max_k)
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         retriever = self._ready()
-        allowed = self._allowed_rows(retriever.index, notes)
-        hits = retriever.search(query, k, allowed)
-        return [self._passage(retriever.index, row, score) for row, score in hits]
-
-    def ask(self, question: str, k: int | None = None, notes: Iterable[str] | None = None) -> Answer:
-        """Passages that answer ``question`` and, where the notes hold one, a
-        short answer drawn from them."""
-        cleaned = clean_question(question, self.settings.max_question_chars)
-        passages = self.search(cleaned, k, notes)
-        return Answer(question=cleaned, passages=passages, found=bool(passages))
+        return query, k, retriever, self._allowed_rows(retriever.index, notes)
 
     def reindex(self, *, full: bool = False, progress: bool = False) -> ReindexReport:
         with self._lock:
@@ -131,6 +154,8 @@ class DSQA:
     # -- internals ---------------------------------------------------------
     def _stale_reasons(self, manifest: dict[str, Any]) -> list[str]:
         reasons = []
+        if manifest["format"] != store.FORMAT_VERSION:
+            reasons.append(f"index format {manifest['format']}, this dsqa uses {store.FORMAT_VERSION}")
         want_model = model_identity(self.embedder)
         if manifest["model"] != want_model:
             reasons.append(f"built with model {manifest['model'].get('name')}, settings use {want_model['name']}")
@@ -161,7 +186,7 @@ class DSQA:
                 log.info("index is stale (%s): reindexing", "; ".join(problems))
                 reindex(self.settings)
             index = store.load(self.settings.index_dir)
-            self._retriever = Retriever(index, self.embedder)
+            self._retriever = Retriever(index, self.embedder, self.settings)
             self._generation = index.path.name
             return self._retriever
 
@@ -176,15 +201,15 @@ class DSQA:
         return [row for row, c in enumerate(index.chunks) if c["source"] in wanted]
 
     @staticmethod
-    def _passage(index: store.StoredIndex, row: int, score: float) -> Passage:
-        c = index.chunks[row]
+    def _passage(index: store.StoredIndex, hit: Hit) -> Passage:
+        c = index.chunks[hit.row]
         return Passage(
             text=c["text"],
             source=c["source"],
             heading=c["heading"],
             start_line=c["start_line"],
             end_line=c["end_line"],
-            score=round(float(score), 4),
+            score=round(hit.score, 4),
         )
 
 

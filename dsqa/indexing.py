@@ -24,6 +24,8 @@ from ._version import __version__
 from .chunking import CHUNKER_VERSION, Chunk, Chunker
 from .embedding import Embedder, get_embedder
 from .errors import DsqaError, IndexCorruptError, IndexMissingError, LockedError
+from .lexical import LexicalIndex, lexical_text
+from .sentences import windows
 from .notes import MAX_NOTE_BYTES, Note, content_hash, iter_note_paths, load_corpus
 from .settings import Settings
 
@@ -64,7 +66,7 @@ class ReindexReport:
                 parts.append(f"{len(self.added)} added ({sum(self.added.values())} chunks)")
             if self.changed:
                 parts.append(
-                    f"{len(self.changed)} changed ({changed_chunks} chunks: {self.embedded} embedded, "
+                    f"{len(self.changed)} changed ({changed_chunks - self.reused} chunks re-embedded, "
                     f"{self.reused} reused)"
                 )
             if self.removed:
@@ -112,6 +114,9 @@ def _chunk_record(chunk: Chunk) -> dict[str, Any]:
 def _load_previous(settings: Settings, embedder: Embedder) -> store.StoredIndex | None:
     """The current index if its vectors can be reused, else ``None``."""
     try:
+        if store.read_manifest(settings.index_dir)["format"] != store.FORMAT_VERSION:
+            log.info("index written by another dsqa version: rebuilding it")
+            return None
         old = store.load(settings.index_dir)
     except IndexMissingError:
         return None
@@ -158,7 +163,8 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
     if old is not None:
         for row, c in enumerate(old.chunks):
             old_rows.setdefault(c["source"], []).append(row)
-            key_to_row.setdefault(c["key"], row)
+            if same_chunking:  # vectors depend on the window settings too
+                key_to_row.setdefault(c["key"], row)
 
     chunker = Chunker(
         embedder.count_tokens,
@@ -167,16 +173,14 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
         settings.chunk_overlap_tokens,
         settings.embed_headings,
     )
-    records: list[dict[str, Any]] = []
-    vectors: list[np.ndarray | None] = []
-    to_embed: list[tuple[int, str]] = []
+    build = _Build()
     notes_manifest: dict[str, Any] = {}
     for note in corpus.notes:
         previous = old_notes.get(note.source)
         if previous and same_chunking and previous["sha256"] == note.sha256:
             rows = old_rows.get(note.source, [])
-            records.extend(old.chunks[r] for r in rows)
-            vectors.extend(old.vectors[r] for r in rows)
+            for r in rows:
+                build.reuse(old, r)
             report.unchanged.append(note.source)
             n_chunks = len(rows)
         else:
@@ -184,13 +188,11 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
             reused_here = 0
             for chunk in chunks:
                 row = key_to_row.get(chunk.key)
-                records.append(_chunk_record(chunk))
                 if row is not None:
-                    vectors.append(old.vectors[row])
+                    build.reuse(old, row, _chunk_record(chunk))
                     reused_here += 1
                 else:
-                    to_embed.append((len(vectors), chunk.embed_text))
-                    vectors.append(None)
+                    build.add(chunk, settings.window_sentences)
             n_chunks = len(chunks)
             if previous is None:
                 report.added[note.source] = n_chunks
@@ -199,19 +201,16 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
                 report.reused += reused_here
         notes_manifest[note.source] = _note_entry(settings.corpus_dir, note, n_chunks)
     report.removed = {s: len(old_rows.get(s, [])) for s in old_notes if s not in notes_manifest}
-    report.total_chunks = len(records)
+    report.total_chunks = len(build.records)
 
     skipped_manifest = _skipped_entries(settings.corpus_dir, corpus.skipped)
     if old is not None and same_chunking and not (report.added or report.changed or report.removed):
         if old.manifest.get("skipped", {}).keys() == skipped_manifest.keys():
             # Content is the same; differing mtimes (a fresh clone) are not worth a write.
             return report
-    if to_embed:
-        fresh = embedder.embed([t for _, t in to_embed], progress=progress)
-        for (slot, _), vec in zip(to_embed, fresh):
-            vectors[slot] = vec
-    report.embedded = len(to_embed)
-    matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, embedder.dimension), np.float32)
+    build.embed(embedder, progress)
+    report.embedded = build.new_chunks
+    matrix = build.matrix(embedder.dimension)
     manifest = {
         "format": store.FORMAT_VERSION,
         "dsqa_version": __version__,
@@ -219,17 +218,66 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
         "model": model_identity(embedder),
         "chunking": chunking,
         "index_type": "flat-ip",
-        "chunk_count": len(records),
+        "chunk_count": len(build.records),
+        "vector_count": len(matrix),
         "notes": notes_manifest,
         "skipped": skipped_manifest,
     }
+    lexical = LexicalIndex.build([lexical_text(c["heading"], c["text"]) for c in build.records])
     try:
-        store.write(settings.index_dir, manifest, records, matrix, ann.build_index(matrix))
+        store.write(
+            settings.index_dir, manifest, build.records, matrix, build.window_table(), ann.build_index(matrix), lexical
+        )
         store.collect_garbage(settings.index_dir)
     except OSError as exc:
         raise DsqaError(f"cannot write the index folder {settings.index_dir}: {exc.strerror or exc}") from None
     report.wrote = True
     return report
+
+
+class _Build:
+    """The new generation as it is assembled: chunk records, and per chunk its
+    window vectors, either reused from the old index or still to embed."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.windows: list[tuple[int, int, int]] = []
+        self.vectors: list[np.ndarray | None] = []
+        self.to_embed: list[tuple[int, str]] = []
+        self.new_chunks = 0
+
+    def reuse(self, old: store.StoredIndex, old_row: int, record: dict[str, Any] | None = None) -> None:
+        row = len(self.records)
+        self.records.append(record if record is not None else old.chunks[old_row])
+        for w in old.window_rows(old_row):
+            self.windows.append((row, int(old.windows[w, 1]), int(old.windows[w, 2])))
+            self.vectors.append(old.vectors[w])
+
+    def add(self, chunk: Chunk, window_sentences: int) -> None:
+        row = len(self.records)
+        self.records.append(_chunk_record(chunk))
+        self.new_chunks += 1
+        # A chunk with no quotable sentence (a code block, a table) is
+        # embedded whole, heading included.
+        specs = windows(chunk.text, window_sentences) or [(-1, -1, chunk.embed_text)]
+        for start, end, text in specs:
+            self.windows.append((row, start, end))
+            self.to_embed.append((len(self.vectors), text))
+            self.vectors.append(None)
+
+    def embed(self, embedder: Embedder, progress: bool) -> None:
+        if self.to_embed:
+            fresh = embedder.embed([t for _, t in self.to_embed], progress=progress)
+            for (slot, _), vec in zip(self.to_embed, fresh):
+                self.vectors[slot] = vec
+
+    def matrix(self, dimension: int) -> np.ndarray:
+        if not self.vectors:
+            return np.zeros((0, dimension), np.float32)
+        return np.vstack(self.vectors).astype(np.float32)
+
+    def window_table(self) -> np.ndarray:
+        return np.asarray(self.windows, dtype=np.int32).reshape(-1, 3)
 
 
 def _note_entry(corpus_dir: Path, note: Note, n_chunks: int) -> dict[str, Any]:

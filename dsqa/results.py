@@ -43,6 +43,8 @@ class Answer:
     passages: list[Passage]
     found: bool
     text: str = ""
+    #: The score ``found`` was decided on (see ``dsqa.answering.confidence``).
+    confidence: float = 0.0
 
     def __str__(self) -> str:
         out: list[str] = []
@@ -62,5 +64,6 @@ class Answer:
             "question": self.question,
             "found": self.found,
             "text": self.text,
+            "confidence": round(self.confidence, 4),
             "passages": [p.to_dict() for p in self.passages],
         }

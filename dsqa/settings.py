@@ -46,6 +46,19 @@ class Settings:
     #: under "Lab: Docker Networking" is about networking even if it does not
     #: say so.
     embed_headings: bool = True
+    #: Each sentence is embedded with its neighbours, this many sentences in
+    #: all; a chunk scores as its best window (measured in ``dsqa eval``).
+    window_sentences: int = 3
+    #: Weight of the keyword (BM25) score, scaled to the best BM25 score of
+    #: the query, added to the best window's cosine similarity.
+    bm25_weight: float = 0.3
+    #: Chunks taken from each retriever before the final scoring.
+    candidates: int = 50
+    #: Below this confidence the notes are taken not to cover the question;
+    #: calibrated on the dev set (``dsqa eval``).
+    refusal_threshold: float = 0.61
+    #: Sentences quoted in the short answer, at most.
+    answer_sentences: int = 3
     k: int = 5
     #: When the index no longer matches the corpus, model or chunking
     #: settings, bring it up to date before answering (else raise
@@ -62,6 +75,8 @@ class Settings:
         object.__setattr__(self, "index_dir", Path(self.index_dir))
         if self.chunk_tokens < 16:
             raise ValueError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
+        if self.window_sentences < 1:
+            raise ValueError("window_sentences must be at least 1")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise ValueError("chunk_overlap_tokens must be >= 0 and smaller than chunk_tokens")
 
@@ -76,6 +91,7 @@ class Settings:
             "chunk_tokens": self.chunk_tokens,
             "chunk_overlap_tokens": self.chunk_overlap_tokens,
             "embed_headings": self.embed_headings,
+            "window_sentences": self.window_sentences,
         }
 
     def to_dict(self) -> dict[str, object]:

@@ -5,9 +5,12 @@ Layout of the index folder::
     CURRENT             name of the live generation (one line)
     gen-<id>/           one complete index
         manifest.json   format, dsqa version, model, chunking settings, notes
-        chunks.jsonl    one chunk record per line, in vector order
+        chunks.jsonl    one chunk record per line
+        windows.npy     per vector: chunk row, start and end of its sentence
+                        in the chunk text (-1 for a whole-chunk vector)
         vectors.npy     the unit vectors (float32), the source of truth
         vectors.faiss   the FAISS index built from them
+        bm25/           the keyword index over the chunks (bm25s format)
     .lock               held by the one process that writes
 
 A writer builds a new generation in a temporary folder, renames it into place
@@ -32,30 +35,43 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexCorruptError, IndexMissingError
+from .lexical import LexicalIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
 FAISS = "vectors.faiss"
+WINDOWS = "windows.npy"
+BM25 = "bm25"
 
 CHUNK_FIELDS = ("source", "heading", "start_line", "end_line", "start_char", "end_char", "text", "key")
 
 
 @dataclass
 class StoredIndex:
-    """One loaded generation: its manifest, chunk records and vectors."""
+    """One loaded generation: its manifest, chunk records, vectors (one per
+    sentence window, grouped by chunk) and keyword index."""
 
     path: Path
     manifest: dict[str, Any]
     chunks: list[dict[str, Any]]
     vectors: np.ndarray
+    windows: np.ndarray  # (n_vectors, 3) int32: chunk row, sentence start, end
     faiss_index: Any
+    lexical: LexicalIndex
+
+    def __post_init__(self) -> None:
+        #: window rows of chunk r are offsets[r]:offsets[r + 1]
+        self.offsets = np.searchsorted(self.windows[:, 0], np.arange(len(self.chunks) + 1)).astype(np.int64)
 
     @property
     def sources(self) -> list[str]:
         return sorted(self.manifest["notes"])
+
+    def window_rows(self, chunk_row: int) -> range:
+        return range(int(self.offsets[chunk_row]), int(self.offsets[chunk_row + 1]))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -151,18 +167,42 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
         faiss_index = faiss.read_index(str(faiss_path))
     except RuntimeError as exc:
         raise IndexCorruptError(faiss_path, str(exc).strip().splitlines()[-1][:200]) from None
+    windows_path = gen / WINDOWS
+    try:
+        windows = np.load(windows_path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise IndexCorruptError(windows_path, str(exc)) from None
+    try:
+        lexical = LexicalIndex.load(gen / BM25)
+    except (OSError, ValueError, KeyError) as exc:
+        raise IndexCorruptError(gen / BM25, str(exc)) from None
     dim = manifest["model"]["dimension"]
     n = len(chunks)
     if manifest["chunk_count"] != n:
         raise IndexCorruptError(chunks_path, f"{n} chunk records, manifest says {manifest['chunk_count']}")
-    if vectors.dtype != np.float32 or vectors.shape != (n, dim):
-        raise IndexCorruptError(vectors_path, f"shape {vectors.shape} {vectors.dtype}, expected ({n}, {dim}) float32")
-    if faiss_index.ntotal != n or faiss_index.d != dim:
-        raise IndexCorruptError(faiss_path, f"{faiss_index.ntotal} vectors of dimension {faiss_index.d}, expected {n} of {dim}")
-    return StoredIndex(gen, manifest, chunks, vectors, faiss_index)
+    if windows.ndim != 2 or windows.shape[1:] != (3,) or windows.dtype != np.int32:
+        raise IndexCorruptError(windows_path, f"shape {windows.shape} {windows.dtype}, expected (n, 3) int32")
+    if len(windows) and (windows[:, 0].min() < 0 or windows[:, 0].max() >= n or np.any(np.diff(windows[:, 0]) < 0)):
+        raise IndexCorruptError(windows_path, "window table does not match the chunk records")
+    w = len(windows)
+    if vectors.dtype != np.float32 or vectors.shape != (w, dim):
+        raise IndexCorruptError(vectors_path, f"shape {vectors.shape} {vectors.dtype}, expected ({w}, {dim}) float32")
+    if faiss_index.ntotal != w or faiss_index.d != dim:
+        raise IndexCorruptError(faiss_path, f"{faiss_index.ntotal} vectors of dimension {faiss_index.d}, expected {w} of {dim}")
+    if lexical.size != n:
+        raise IndexCorruptError(gen / BM25, f"{lexical.size} documents, expected {n}")
+    return StoredIndex(gen, manifest, chunks, vectors, windows, faiss_index, lexical)
 
 
-def write(index_dir: Path, manifest: dict[str, Any], chunks: list[dict[str, Any]], vectors: np.ndarray, faiss_index: Any) -> Path:
+def write(
+    index_dir: Path,
+    manifest: dict[str, Any],
+    chunks: list[dict[str, Any]],
+    vectors: np.ndarray,
+    windows: np.ndarray,
+    faiss_index: Any,
+    lexical: LexicalIndex,
+) -> Path:
     """Write a new generation and make it live; return its folder.
 
     Must be called with the index lock held (see ``dsqa.indexing``).
@@ -180,9 +220,16 @@ def write(index_dir: Path, manifest: dict[str, Any], chunks: list[dict[str, Any]
             np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
             fh.flush()
             os.fsync(fh.fileno())
-        faiss.write_index(faiss_index, str(tmp / FAISS))
-        with open(tmp / FAISS, "rb+") as fh:
+        with open(tmp / WINDOWS, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(windows, dtype=np.int32), allow_pickle=False)
+            fh.flush()
             os.fsync(fh.fileno())
+        faiss.write_index(faiss_index, str(tmp / FAISS))
+        (tmp / BM25).mkdir()
+        lexical.save(tmp / BM25)
+        for path in [tmp / FAISS, *(tmp / BM25).iterdir()]:
+            with open(path, "rb+") as fh:
+                os.fsync(fh.fileno())
         # The manifest goes last: a generation folder with a manifest is complete.
         _write_file(tmp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         _fsync_dir(tmp)

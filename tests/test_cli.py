@@ -36,7 +36,7 @@ def test_reindex_ask_search_json(cli_settings):
     assert "full rebuild: 5 notes" in r.output
     r = run(cli_settings, "ask", "docker swarm", "-k", "2")
     assert r.exit_code == 0, r.output
-    assert r.output.startswith("[1] notes/") and "[2] notes/" in r.output
+    assert "\n[1] notes/" in r.output and "\n[2] notes/" in r.output
     r = run(cli_settings, "ask", "docker swarm", "--json")
     data = json.loads(r.output)
     assert data["question"] == "docker swarm" and data["found"] is True and len(data["passages"]) == 5

@@ -120,9 +120,15 @@ def test_reindex_writes_manifest_and_no_pickle(built):
     manifest = json.loads((gen / store.MANIFEST).read_text())
     assert manifest["model"] == {"name": "fake-hash", "dimension": 64, "max_tokens": 128}
     assert manifest["chunking"]["chunk_tokens"] == 60
+    assert manifest["vector_count"] > manifest["chunk_count"]  # sentence windows
     assert set(manifest["notes"]) == {p for p in (c["source"] for c in built._ready().index.chunks)}
     assert all(len(e["sha256"]) == 64 for e in manifest["notes"].values())
-    assert {p.name for p in gen.iterdir()} == {"manifest.json", "chunks.jsonl", "vectors.npy", "vectors.faiss"}
+    assert {p.name for p in gen.iterdir()} == {
+        "manifest.json", "chunks.jsonl", "windows.npy", "vectors.npy", "vectors.faiss", "bm25"
+    }
+    for path in gen.rglob("*"):
+        if path.is_file():
+            assert not path.read_bytes().startswith(b"\x80"), f"{path} looks pickled"
 
 
 def test_noop_reindex_writes_nothing(built):

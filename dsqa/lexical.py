@@ -1,0 +1,117 @@
+"""Keyword retrieval: BM25 (bm25s) with a tokenizer that keeps technical terms.
+
+Notes on infrastructure are full of terms that a plain word tokenizer destroys:
+``--rm``, ``-p``, ``8080:80``, ``docker-stack.yml``, ``S3``, ``EMRFS``. Each
+such compound is kept whole (unstemmed) *and* split into its stemmed parts, so
+``docker-stack.yml`` is found by that exact name and by "docker stack".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+#: A command-line flag, a compound like ``8080:80`` or ``docker-stack.yml``,
+#: or a plain word.
+_TOKEN = re.compile(r"(?<![\w-])--?[a-z0-9][\w-]*|\w[\w.:/+#-]*[\w+#]|\w")
+_PARTS = re.compile(r"[a-z0-9]+")
+_EDGE = ".:/-"
+_QUESTION_WORDS = frozenset(
+    "what whats how why when where which who whom whose do does did doing done can could should would may "
+    "might must i me my we our you your he she his her its them what's there's between about".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    # Lucene's short list, plus the words every question is made of.
+    return frozenset(STOPWORDS_EN) | _QUESTION_WORDS
+
+
+def tokenize(text: str) -> list[str]:
+    stem = _stemmer().stemWord
+    stop = _stopwords()
+    out: list[str] = []
+    for match in _TOKEN.finditer(text.lower()):
+        token = match.group()
+        if not token.startswith("-"):
+            token = token.strip(_EDGE)
+        if not token:
+            continue
+        if token.startswith("-") or any(ch in token for ch in _EDGE + "+#"):
+            out.append(token)
+            out.extend(stem(p) for p in _PARTS.findall(token) if p not in stop and len(p) > 1)
+        elif token not in stop:
+            out.append(stem(token))
+    return out
+
+
+class LexicalIndex:
+    """BM25 over the chunks, saved beside the vectors as ``.npy`` and JSON
+    (bm25s's own format, loaded with ``allow_pickle=False``)."""
+
+    def __init__(self, retriever) -> None:
+        self._bm25 = retriever
+        self._vocab: dict[str, int] = retriever.vocab_dict
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> "LexicalIndex":
+        import bm25s
+
+        retriever = bm25s.BM25()
+        corpus = [tokenize(t) or ["\u2205"] for t in texts]  # bm25s needs a token per document
+        if corpus:
+            retriever.index(corpus, show_progress=False)
+        else:
+            retriever.vocab_dict = {}
+        return cls(retriever)
+
+    def save(self, folder: Path) -> None:
+        self._bm25.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(folder), allow_pickle=False)
+        return cls(retriever)
+
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        return self._vocab
+
+    @property
+    def size(self) -> int:
+        return int(self._bm25.scores.get("num_docs", 0)) if self._vocab else 0
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for ``query`` (zeros if no term is known)."""
+        ids = [self._vocab[t] for t in tokenize(query) if t in self._vocab]
+        if not ids:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
+
+
+def lexical_text(heading: str, text: str) -> str:
+    return f"{heading}\n{text}" if heading else text
+
+
+def terms(texts: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for t in texts:
+        found.update(tokenize(t))
+    return found

@@ -1,0 +1,154 @@
+"""Ranking against a brute-force reference, and the answer built from it
+(fake model: milliseconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsqa import DSQA, Settings
+from dsqa.answering import NOT_FOUND, confidence, pick_quotes
+from dsqa.lexical import tokenize
+
+QUERIES = [
+    "docker swarm overlay network",
+    "how do I publish port 8080:80",
+    "what does --rm do",
+    "S3 bucket versioning",
+    "hadoop mapreduce hive pig",
+    "sagemaker endpoint deploy",
+    "kinesis firehose athena",
+    "docker-stack.yml services",
+]
+
+
+@pytest.fixture
+def built(settings):
+    engine = DSQA(settings)
+    engine.reindex()
+    return engine
+
+
+def brute_force(engine: DSQA, query: str, allowed=None) -> list[tuple[int, float]]:
+    """Score every chunk the slow, obvious way."""
+    retriever = engine._ready()
+    index = retriever.index
+    qv = retriever.embed_query(query)
+    lexical = index.lexical.scores(query)
+    rows = range(len(index.chunks)) if allowed is None else allowed
+    top_lexical = max(lexical[r] for r in rows)
+    out = []
+    for r in rows:
+        dense = max(float(index.vectors[w] @ qv) for w in index.window_rows(r))
+        lex = lexical[r] / top_lexical if top_lexical > 0 else 0.0
+        out.append((r, dense + engine.settings.bm25_weight * lex))
+    return sorted(out, key=lambda x: (-x[1], x[0]))
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_hybrid_equals_brute_force_when_every_chunk_is_a_candidate(settings, query):
+    engine = DSQA(settings.with_(candidates=10_000))
+    engine.reindex()
+    hits = engine._ready().rank(query, 10)
+    expected = brute_force(engine, query)[:10]
+    assert [h.row for h in hits] == [r for r, _ in expected]
+    assert [h.score for h in hits] == pytest.approx([s for _, s in expected], abs=1e-5)
+
+
+def test_default_candidate_pool_finds_the_same_top_passages(built):
+    same = 0
+    for query in QUERIES:
+        hits = built._ready().rank(query, 5)
+        expected = brute_force(built, query)[:5]
+        same += [h.row for h in hits] == [r for r, _ in expected]
+    assert same == len(QUERIES)
+
+
+def test_filter_restricts_to_allowed_rows(built):
+    index = built._ready().index
+    allowed = [r for r, c in enumerate(index.chunks) if c["source"] == "notes/anonymous-short-notes.md"]
+    hits = built._ready().rank("docker swarm s3 hadoop", 5, allowed)
+    assert hits and all(h.row in allowed for h in hits)
+    expected = brute_force(built, "docker swarm s3 hadoop", allowed)[:5]
+    assert [h.row for h in hits] == [r for r, _ in expected]
+
+
+@pytest.mark.parametrize("method", ["dense", "bm25", "rrf"])
+def test_single_retriever_methods(built, method):
+    hits = built._ready().rank("docker run --rm", 5, method=method)
+    assert len(hits) == 5 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_bm25_keeps_technical_terms():
+    assert {"--rm", "8080:80", "docker-stack.yml", "s3", "-p"} <= set(tokenize("docker run --rm -p 8080:80 docker-stack.yml on S3"))
+    assert tokenize("EMRFS") == tokenize("emrfs")
+
+
+def test_exact_flag_query_ranks_the_note_with_it_first(built):
+    hit = built.search("--rm", k=1, method="bm25")[0]
+    assert "--rm" in hit.text
+
+
+# -- answers ------------------------------------------------------------------
+
+
+@pytest.fixture
+def small(tmp_path, fake_model):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "zk.md").write_text(
+        "# ZooKeeper\n"
+        "- ZooKeeper elects a leader with the ZAB protocol among its servers.\n"
+        "- Clients read from any server but writes go through the leader.\n"
+        "- The ensemble needs a majority of servers alive.\n"
+    )
+    (corpus / "s3.md").write_text("# S3\n- S3 stores objects in buckets with versioning.\n- Buckets have policies.\n")
+    engine = DSQA(Settings(corpus_dir=corpus, index_dir=tmp_path / "i", model="fake-hash", refusal_threshold=0.3))
+    engine.reindex()
+    return engine
+
+
+def test_answer_quotes_sentences_with_citation_markers(small):
+    answer = small.ask("which protocol elects the zookeeper leader", k=2)
+    assert answer.found
+    assert answer.text.startswith("ZooKeeper elects a leader with the ZAB protocol among its servers. [1]")
+    top = answer.passages[0]
+    (start, end), *_ = top.highlights
+    assert top.text[start:end] == "ZooKeeper elects a leader with the ZAB protocol among its servers."
+    assert "[1]" in str(answer) and str(answer).index(answer.text) < str(answer).index("[1] zk.md")
+
+
+def test_every_marker_points_at_a_listed_passage(small):
+    answer = small.ask("zookeeper leader writes majority servers", k=2)
+    import re
+
+    markers = {int(m) for m in re.findall(r"\[(\d+)\]", answer.text)}
+    assert markers and markers <= set(range(1, len(answer.passages) + 1))
+    for n in markers:
+        assert answer.passages[n - 1].highlights
+
+
+def test_unknown_terms_lower_confidence(small):
+    retriever = small._ready()
+    known = retriever.rank("zookeeper leader", 3)
+    unknown = retriever.rank("raft paxos leader", 3)
+    c_known = confidence("zookeeper leader", known, retriever.index)
+    c_unknown = confidence("raft paxos leader", unknown, retriever.index)
+    assert c_unknown < c_known
+
+
+def test_refusal_says_so_and_still_lists_passages(small):
+    strict = DSQA(small.settings.with_(refusal_threshold=5.0))
+    answer = strict.ask("how does raft replicate its log", k=2)
+    assert not answer.found and answer.text == NOT_FOUND
+    assert len(answer.passages) == 2 and not any(p.highlights for p in answer.passages)
+    assert str(answer).startswith(NOT_FOUND)
+
+
+def test_quotes_skip_near_duplicates(small):
+    retriever = small._ready()
+    qv = retriever.embed_query("leader")
+    hits = retriever.rank("leader", 2)
+    quotes = pick_quotes("leader", hits, retriever.index, qv)
+    texts = [retriever.index.chunks[hits[q.passage].row]["text"][q.start : q.end] for q in quotes]
+    assert len(texts) == len(set(texts))
