@@ -155,6 +155,7 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
         cache = Path(os.environ.get("DSQA_CACHE", Path.home() / ".cache" / "dsqa"))
         corpus = evaluation.prepare_kep_corpus(cache / "kep-corpus")
         kep_engine = engine(corpus_dir=corpus, index_dir=cache / "kep-index", model=opts.get("model"))
+        click.echo(f"KEP index: {kep_engine.reindex(progress=sys.stderr.isatty())}", err=True)
         runs.append((evaluation.KEP_DEVSET, kep_engine))
     results = []
     for path, eng in runs:
