@@ -1,0 +1,193 @@
+"""The encoders: the ONNX export against the torch reference, the cache
+folder, the fallback, and a query path that imports nothing heavy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dsqa import embedding
+from dsqa.embedding import SentenceTransformerEmbedder, _minilm_path
+from dsqa.errors import ModelError
+from dsqa.evaluation import DEFAULT_DEVSET, load_questions
+from dsqa.sentences import windows
+
+from conftest import CORPUS, ROOT
+
+HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime", "faiss")
+
+
+def test_importing_the_cli_imports_nothing_heavy():
+    code = "import sys, dsqa.cli; print([m for m in %r if m in sys.modules])" % (HEAVY,)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DSQA_CACHE", str(tmp_path / "c"))
+    assert embedding.cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("DSQA_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert embedding.cache_dir() == tmp_path / "x" / "dsqa"
+
+
+def test_encoder_mode(monkeypatch):
+    monkeypatch.delenv("DSQA_ENCODER", raising=False)
+    assert embedding.encoder_mode() == "auto"
+    monkeypatch.setenv("DSQA_ENCODER", "Torch")
+    assert embedding.encoder_mode() == "torch"
+    monkeypatch.setenv("DSQA_ENCODER", "tensorflow")
+    with pytest.raises(ModelError, match="DSQA_ENCODER"):
+        embedding.encoder_mode()
+
+
+def test_fingerprint_follows_the_model_files(tmp_path):
+    model = tmp_path / "m"
+    (model / "1_Pooling").mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json", "sentence_bert_config.json", "modules.json", "1_Pooling/config.json"):
+        (model / name).write_text("{}")
+    (model / "model.safetensors").write_bytes(b"w" * 5000)
+    first = embedding.model_fingerprint(model)
+    assert first == embedding.model_fingerprint(model) and len(first) == 16
+    (model / "model.safetensors").write_bytes(b"w" * 4999 + b"x")
+    second = embedding.model_fingerprint(model)
+    (model / "config.json").write_text('{"hidden_size": 1}')
+    assert len({first, second, embedding.model_fingerprint(model)}) == 3
+
+
+def test_check_texts_cover_questions_and_truncation():
+    texts = embedding.check_texts()
+    assert len(texts) >= len(load_questions(DEFAULT_DEVSET))
+    assert max(len(t.split()) for t in texts) > 256  # past the model's window
+
+
+def test_mean_pooling_configs():
+    assert embedding._is_mean_pooling({"pooling_mode": "mean"})
+    assert embedding._is_mean_pooling({"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False})
+    assert not embedding._is_mean_pooling({"pooling_mode": "cls"})
+    assert not embedding._is_mean_pooling({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True})
+
+
+# -- with the real model ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A private cache folder, so the test makes its own export."""
+    folder = tmp_path_factory.mktemp("dsqa-cache")
+    old = os.environ.get("DSQA_CACHE")
+    os.environ["DSQA_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("DSQA_CACHE", None)
+    else:
+        os.environ["DSQA_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def minilm(cache):
+    model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
+    model.embed(["warm up"])  # exports (and checks) the ONNX model into the cache
+    return model
+
+
+def _note_windows(limit: int) -> list[str]:
+    text = (CORPUS / "notes" / "unlimitediw-dist-sys-notes.md").read_text(encoding="utf-8")
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    long = [p for p in paragraphs if len(p) > 600][:10]  # whole chunks, some past 256 tokens
+    return long + [w for p in paragraphs for _, _, w in windows(p)][: limit - len(long)]
+
+
+@pytest.mark.real_model
+def test_export_is_made_once_and_checked(minilm, cache):
+    assert minilm.backend == "onnx"
+    assert minilm.onnx_dir.parent == cache / "onnx"
+    check = json.loads((minilm.onnx_dir / "check.json").read_text())
+    assert check["ok"] and check["min_cosine"] >= embedding.MIN_COSINE
+    assert check["texts"] >= len(load_questions(DEFAULT_DEVSET))
+    assert not list((cache / "onnx").glob(".tmp-*"))
+
+
+@pytest.mark.real_model
+def test_onnx_matches_torch_on_the_dev_questions(minilm):
+    questions = [q.question for q in load_questions(DEFAULT_DEVSET)][:120]
+    fast = np.vstack([minilm.embed([q]) for q in questions])  # one at a time, as queries are
+    reference = minilm.embed_torch(questions)
+    cosines = np.sum(fast * reference, axis=1)
+    assert cosines.min() >= 0.9999
+    assert fast.dtype == np.float32 and np.allclose(np.linalg.norm(fast, axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.real_model
+def test_onnx_matches_torch_on_documents_in_any_order(minilm):
+    texts = _note_windows(80)
+    fast = minilm.embed(texts)  # length-sorted batches, put back in input order
+    reference = minilm.embed_torch(texts)
+    assert np.sum(fast * reference, axis=1).min() >= 0.9999
+
+
+@pytest.mark.real_model
+def test_a_new_process_uses_the_export_without_torch(minilm, cache):
+    code = (
+        "import sys, json\n"
+        "from dsqa.embedding import get_embedder\n"
+        "m = get_embedder('all-MiniLM-L6-v2')\n"
+        "v = m.embed(['how do overlay networks do service discovery'])[0]\n"
+        "print(json.dumps({'backend': m.backend, 'heavy': [x for x in ('torch', 'sentence_transformers') if x in sys.modules], 'v': v.tolist()}))\n"
+    )
+    env = {**os.environ, "DSQA_CACHE": str(cache)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    result = json.loads(out.stdout)
+    assert result["backend"] == "onnx" and result["heavy"] == []
+    reference = minilm.embed_torch(["how do overlay networks do service discovery"])[0]
+    assert float(np.dot(result["v"], reference)) >= 0.9999
+
+
+@pytest.mark.real_model
+def test_falls_back_to_torch_without_onnxruntime(monkeypatch, cache):
+    monkeypatch.setattr(embedding, "onnxruntime_available", lambda: False)
+    model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
+    assert model.backend == "torch"
+    v = model.embed(["what is a docker volume"])
+    assert v.shape == (1, 384)
+    monkeypatch.setenv("DSQA_ENCODER", "onnx")
+    with pytest.raises(ModelError, match="onnxruntime"):
+        SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path).embed(["x"])
+
+
+@pytest.mark.real_model
+def test_torch_can_be_forced(monkeypatch, minilm):
+    monkeypatch.setenv("DSQA_ENCODER", "torch")
+    assert minilm.backend == "torch"
+    monkeypatch.delenv("DSQA_ENCODER")
+    assert minilm.backend == "onnx"
+
+
+@pytest.mark.real_model
+def test_a_broken_export_is_not_used(minilm, cache, tmp_path, monkeypatch):
+    good = minilm.onnx_dir
+    monkeypatch.setenv("DSQA_CACHE", str(tmp_path))
+    model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
+    assert model.onnx_dir.parent == tmp_path / "onnx"
+    shutil.copytree(good, model.onnx_dir)
+    check = json.loads((model.onnx_dir / "check.json").read_text())
+    (model.onnx_dir / "check.json").write_text(json.dumps({**check, "ok": False}))
+    assert model.onnx_encoder(export=False) is None
+
+
+@pytest.mark.real_model
+def test_int8_variant_is_a_separate_close_model(minilm, cache):
+    int8 = SentenceTransformerEmbedder("all-MiniLM-L6-v2-int8", _minilm_path, quantized=True, base_name="all-MiniLM-L6-v2")
+    texts = _note_windows(40)
+    q = int8.embed(texts)
+    assert int8.backend == "onnx" and int8.onnx_dir == minilm.onnx_dir
+    check = json.loads((minilm.onnx_dir / "check-int8.json").read_text())
+    assert check["ok"] and check["mean_cosine"] >= embedding.INT8_MIN_MEAN_COSINE
+    assert np.sum(q * minilm.embed(texts), axis=1).mean() >= 0.98
+    assert "all-MiniLM-L6-v2-int8" in embedding.MODELS
