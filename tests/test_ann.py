@@ -1,0 +1,116 @@
+"""The size-based index choice, on small synthetic sets (the big runs are in
+``python -m bench --only scale``)."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from dsqa import ann
+
+
+def unit_vectors(n: int, d: int = 32, seed: int = 0, topics: int = 20) -> np.ndarray:
+    """Clustered unit vectors, so nearest neighbours mean something."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((topics, d))
+    x = centres[rng.integers(0, topics, n)] + 0.5 * rng.standard_normal((n, d))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32)
+
+
+def exact_top(vectors: np.ndarray, q: np.ndarray, k: int, allowed=None) -> list[int]:
+    scores = vectors @ q
+    ids = np.arange(len(vectors)) if allowed is None else np.asarray(allowed)
+    order = ids[np.lexsort((ids, -scores[ids]))]
+    return [int(i) for i in order[:k]]
+
+
+@pytest.mark.parametrize(("n", "flat_max", "expected"), [(0, 10, "flat-ip"), (10, 10, "flat-ip"), (11, 10, "hnsw"), (5000, 20_000, "flat-ip")])
+def test_choice_by_size(n, flat_max, expected):
+    assert ann.choose(n, flat_max) == expected
+
+
+def test_default_threshold_keeps_the_bundled_notes_exact():
+    assert ann.choose(2_000) == "flat-ip"
+    assert ann.choose(1_000_000) == "hnsw"
+
+
+def test_small_set_gets_an_exact_index():
+    x = unit_vectors(300)
+    index = ann.build_index(x, flat_max=300)
+    assert isinstance(index, faiss.IndexFlatIP)
+    assert ann.describe(index) == "flat-ip"
+    scores, ids = ann.search(index, x[7], 5)
+    assert list(ids) == exact_top(x, x[7], 5)
+    np.testing.assert_allclose(scores, (x @ x[7])[ids], rtol=1e-5)
+
+
+def test_large_set_gets_hnsw_with_good_recall():
+    x = unit_vectors(3000, seed=1)
+    queries = unit_vectors(50, seed=2)
+    index = ann.build_index(x, flat_max=1000)
+    assert isinstance(index, faiss.IndexHNSWFlat)
+    assert ann.describe(index) == (
+        f"hnsw-ip M={ann.HNSW_M} efConstruction={ann.HNSW_EF_CONSTRUCTION} efSearch={ann.HNSW_EF_SEARCH}"
+    )
+    recall = np.mean([len(set(ann.search(index, q, 10)[1]) & set(exact_top(x, q, 10))) / 10 for q in queries])
+    assert recall >= 0.95
+
+
+def test_hnsw_survives_a_write_and_read(tmp_path):
+    x = unit_vectors(500)
+    index = ann.build_index(x, flat_max=100)
+    faiss.write_index(index, str(tmp_path / "v.faiss"))
+    back = faiss.read_index(str(tmp_path / "v.faiss"))
+    assert ann.describe(back) == ann.describe(index)
+    assert list(ann.search(back, x[3], 5)[1]) == list(ann.search(index, x[3], 5)[1])
+
+
+@pytest.mark.parametrize("flat_max", [10_000, 10])
+def test_filtered_search_is_exact_among_allowed(flat_max):
+    x = unit_vectors(800, seed=3)
+    index = ann.build_index(x, flat_max=flat_max)
+    allowed = list(range(100, 160))  # a "note": a few rows only
+    q = x[500]  # a query whose nearest neighbours are mostly not allowed
+    scores, ids = ann.search(index, q, 10, allowed)
+    assert list(ids) == exact_top(x, q, 10, allowed)
+    assert all(100 <= i < 160 for i in ids)
+    assert len(ann.search(index, q, 100, allowed)[1]) == 60  # k capped at what is allowed
+
+
+def test_filtered_search_on_a_large_allowed_set_uses_the_graph(monkeypatch):
+    monkeypatch.setattr(ann, "EXACT_FILTER_MAX", 10)
+    x = unit_vectors(2000, seed=4)
+    index = ann.build_index(x, flat_max=100)
+    allowed = list(range(0, 2000, 2))
+    q = x[1]
+    _, ids = ann.search(index, q, 10, allowed)
+    assert all(i % 2 == 0 for i in ids)
+    assert len(set(ids) & set(exact_top(x, q, 10, allowed))) >= 8
+
+
+def test_incremental_update_is_a_rebuild_from_the_vectors():
+    """Each write rebuilds from vectors.npy: after rows are removed and added
+    the new index holds exactly the new vectors, for either type."""
+    x = unit_vectors(600, seed=5)
+    for flat_max in (10_000, 100):
+        before = ann.build_index(x, flat_max=flat_max)
+        after_vectors = np.vstack([x[:200], x[300:], unit_vectors(50, seed=6)])
+        after = ann.build_index(after_vectors, flat_max=flat_max)
+        assert before.ntotal == 600 and after.ntotal == 550
+        assert ann.describe(after) == ann.describe(before)
+        _, ids = ann.search(after, after_vectors[520], 1)
+        assert ids[0] == 520
+
+
+def test_empty_and_tiny_indexes():
+    empty = ann.build_index(np.zeros((0, 16), np.float32))
+    assert ann.search(empty, np.ones(16, np.float32), 5)[1].size == 0
+    one = ann.build_index(unit_vectors(1, d=16))
+    assert list(ann.search(one, unit_vectors(1, d=16)[0], 5)[1]) == [0]
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown index type"):
+        ann.build_index(unit_vectors(5), kind="ivf-pq")
