@@ -28,7 +28,7 @@ from .notes import Note
 
 #: Bump when the chunking algorithm changes: indexes built by another
 #: version are then stale, since their chunks would differ.
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 HEADING_SEPARATOR = " › "
 _EMPTY_HEADING = re.compile(r"^\s*#{1,6}\s*$")
 _MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+\S")

@@ -257,9 +257,9 @@ class _Build:
         row = len(self.records)
         self.records.append(_chunk_record(chunk))
         self.new_chunks += 1
-        # A chunk with no quotable sentence (a code block, a table) is
-        # embedded whole, heading included.
-        specs = windows(chunk.text, window_sentences) or [(-1, -1, chunk.embed_text)]
+        # The whole chunk (heading included) first, then one window per
+        # quotable sentence: retrieval scores a chunk by both.
+        specs = [(-1, -1, chunk.embed_text), *windows(chunk.text, window_sentences)]
         for start, end, text in specs:
             self.windows.append((row, start, end))
             self.to_embed.append((len(self.vectors), text))

@@ -1,16 +1,19 @@
 """Finding and ranking the chunks that answer a query.
 
-Two retrievers propose candidates: FAISS over the sentence-window vectors
-(meaning) and BM25 over the chunks (exact terms: ``--rm``, ``8080:80``,
-``EMRFS``). Every candidate is then scored the same way:
+Each chunk has several vectors: one for the whole chunk (heading path
+included) and one per sentence window (a sentence with its neighbours). Two
+retrievers propose candidates: FAISS over all those vectors (meaning) and BM25
+over the chunks (exact terms: ``--rm``, ``8080:80``, ``EMRFS``). Every
+candidate is then scored the same way, exactly, from its stored vectors:
 
-    score = best window cosine + bm25_weight * bm25 / (best bm25 of the query)
+    score = chunk_weight  * cosine(query, whole chunk)
+          + window_weight * cosine(query, best window)
+          + bm25_weight   * bm25 / (best bm25 of the query)
 
-A chunk's dense score is the cosine of its best sentence window, computed
-exactly from its stored vectors, so the score does not depend on which
-retriever proposed the chunk. On the dev set this normalised combination beat
-reciprocal rank fusion (see ``dsqa eval --compare`` and the issue notes), and
-window scoring beat one vector per chunk by a wide margin.
+so a score never depends on which retriever proposed the chunk. On both dev
+sets this normalised combination beat reciprocal rank fusion (``dsqa eval
+--compare`` shows both), and the window term lifts the course notes without
+hurting long design documents, where the whole-chunk term matters most.
 
 The retriever works on row numbers of the loaded index; turning rows into
 ``Passage`` objects is the engine's job.
@@ -39,9 +42,10 @@ RRF_K = 60
 class Hit:
     row: int  # chunk row in the index
     score: float  # the ranking score
-    dense: float  # cosine of the best window
+    dense: float  # cosine of the best sentence window (the whole chunk if it has none)
     lexical: float  # raw BM25 score
     window: int  # row of the best window vector
+    chunk: float = 0.0  # cosine of the whole chunk
 
 
 class Retriever:
@@ -83,20 +87,29 @@ class Retriever:
         if not candidates:
             return []
         rows = np.array(sorted(set(candidates)), dtype=np.int64)
-        dense, best_window = self.window_scores(qv, rows)
+        chunk, dense, best_window = self.window_scores(qv, rows)
+        st = self.settings
+        semantic = st.chunk_weight * chunk + st.window_weight * dense
         top_lexical = float(lexical.max()) if len(lexical) else 0.0
         norm_lexical = lexical[rows] / top_lexical if top_lexical > 0 else np.zeros(len(rows))
         if method == "dense":
-            scores = dense
+            scores = semantic
         elif method == "bm25":
             scores = lexical[rows].astype(np.float64)
         elif method == "rrf":
-            scores = 1 / (RRF_K + _ranks(dense)) + 1 / (RRF_K + _ranks(lexical[rows]))
+            scores = 1 / (RRF_K + _ranks(semantic)) + 1 / (RRF_K + _ranks(lexical[rows]))
         else:
-            scores = dense + self.settings.bm25_weight * norm_lexical
+            scores = semantic + st.bm25_weight * norm_lexical
         order = np.lexsort((rows, -scores))[:k]
         return [
-            Hit(int(rows[i]), float(scores[i]), float(dense[i]), float(lexical[rows[i]]), int(best_window[i]))
+            Hit(
+                int(rows[i]),
+                float(scores[i]),
+                float(dense[i]),
+                float(lexical[rows[i]]),
+                int(best_window[i]),
+                float(chunk[i]),
+            )
             for i in order
         ]
 
@@ -112,23 +125,33 @@ class Retriever:
         owners = self.index.windows[ids, 0] if len(ids) else np.zeros(0, dtype=np.int32)
         return list(dict.fromkeys(int(o) for o in owners))[:n]
 
-    def window_scores(self, qv: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(best window cosine, best window row) of each chunk in ``rows``."""
-        offsets = self.index.offsets
-        starts, ends = offsets[rows], offsets[rows + 1]
-        lengths = ends - starts
+    def window_scores(self, qv: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per chunk in ``rows``: cosine of the whole chunk, cosine of the best
+        sentence window, and that window's row. A chunk's whole-chunk vector
+        is its row with no sentence span (-1); a chunk without quotable
+        sentences uses it for both."""
+        index = self.index
+        starts, ends = index.offsets[rows], index.offsets[rows + 1]
         flat = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, np.int64)
-        sims = self.index.vectors[flat] @ qv if len(flat) else np.zeros(0, np.float32)
+        sims = index.vectors[flat] @ qv if len(flat) else np.zeros(0, np.float32)
+        whole = index.windows[flat, 1] < 0 if len(flat) else np.zeros(0, bool)
+        chunk = np.full(len(rows), -1.0)
         best = np.full(len(rows), -1.0)
         best_row = np.full(len(rows), -1, dtype=np.int64)
         pos = 0
-        for i, n in enumerate(lengths):
+        for i, n in enumerate(ends - starts):
+            part, is_whole = sims[pos : pos + n], whole[pos : pos + n]
             if n:
-                j = int(np.argmax(sims[pos : pos + n]))
-                best[i] = float(sims[pos + j])
-                best_row[i] = int(flat[pos + j])
+                if is_whole.any():
+                    chunk[i] = float(part[is_whole].max())
+                windows = np.flatnonzero(~is_whole)
+                pick = windows[int(np.argmax(part[windows]))] if len(windows) else int(np.argmax(part))
+                best[i] = float(part[pick])
+                best_row[i] = int(flat[pos + pick])
+                if not is_whole.any():
+                    chunk[i] = best[i]
             pos += n
-        return best, best_row
+        return chunk, best, best_row
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:

@@ -37,11 +37,15 @@ def brute_force(engine: DSQA, query: str, allowed=None) -> list[tuple[int, float
     lexical = index.lexical.scores(query)
     rows = range(len(index.chunks)) if allowed is None else allowed
     top_lexical = max(lexical[r] for r in rows)
+    st = engine.settings
     out = []
     for r in rows:
-        dense = max(float(index.vectors[w] @ qv) for w in index.window_rows(r))
+        sims = {w: float(index.vectors[w] @ qv) for w in index.window_rows(r)}
+        whole = [s for w, s in sims.items() if index.windows[w, 1] < 0]
+        windows = [s for w, s in sims.items() if index.windows[w, 1] >= 0] or whole
+        chunk = max(whole) if whole else max(windows)
         lex = lexical[r] / top_lexical if top_lexical > 0 else 0.0
-        out.append((r, dense + engine.settings.bm25_weight * lex))
+        out.append((r, st.chunk_weight * chunk + st.window_weight * max(windows) + st.bm25_weight * lex))
     return sorted(out, key=lambda x: (-x[1], x[0]))
 
 
