@@ -19,22 +19,32 @@ any moment therefore leaves ``CURRENT`` naming a complete generation, either
 the old or the new one, and readers, who resolve ``CURRENT`` once, never see a
 half-written index. Nothing here is pickled: JSON, JSON Lines, ``.npy`` read
 with ``allow_pickle=False``, and FAISS's own format.
+
+The manifest lists the size and CRC-32 of every other file of its generation,
+and :func:`load` checks them, then cross-checks the files against each other
+(chunk records against the manifest's notes, windows against chunks, vectors
+against windows and the FAISS index, BM25 arrays against the chunks). A
+damaged file is therefore an ``IndexCorruptError`` naming it, never a crash or
+a wrong answer later. Indexes written before checksums were recorded are
+checked by structure alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import IndexCorruptError, IndexMissingError
+from .errors import DsqaError, IndexCorruptError, IndexMissingError
 from .lexical import LexicalIndex
 
 FORMAT_VERSION = 2
@@ -45,6 +55,13 @@ VECTORS = "vectors.npy"
 FAISS = "vectors.faiss"
 WINDOWS = "windows.npy"
 BM25 = "bm25"
+#: Manifest key: size and CRC-32 of every other file of the generation. A
+#: CRC catches any accidental damage (truncation, garbled bytes) and runs at
+#: several GB/s, so checking it on every load costs little even at a million
+#: vectors; it is not meant to resist deliberate tampering. Entries holding a
+#: SHA-256 instead (the first indexes with checksums, the committed one among
+#: them) are checked with that.
+FILES = "files"
 
 CHUNK_FIELDS = ("source", "heading", "start_line", "end_line", "start_char", "end_char", "text", "key")
 
@@ -101,6 +118,10 @@ def current_generation(index_dir: Path) -> Path:
         name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise IndexMissingError(index_dir) from None
+    except NotADirectoryError:
+        raise DsqaError(
+            f"the index folder {index_dir} is a file, not a folder: point --index (or DSQA_INDEX) at a folder"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexCorruptError(pointer, str(exc)) from None
     if not name.startswith("gen-") or "/" in name or "\\" in name:
@@ -111,13 +132,14 @@ def current_generation(index_dir: Path) -> Path:
     return gen
 
 
-def read_manifest(index_dir: Path, gen: Path | None = None) -> dict[str, Any]:
-    path = (gen or current_generation(index_dir)) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexCorruptError(path, str(exc)) from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("format"), int):
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_manifest(path: Path, manifest: Any) -> None:
+    """Types of the fields the rest of dsqa relies on, so that a hand-edited
+    or garbled manifest is an ``IndexCorruptError``, not a ``KeyError``."""
+    if not isinstance(manifest, dict) or not _is_int(manifest.get("format")):
         raise IndexCorruptError(path, "not a dsqa manifest")
     if manifest["format"] > FORMAT_VERSION:
         raise IndexCorruptError(
@@ -126,7 +148,50 @@ def read_manifest(index_dir: Path, gen: Path | None = None) -> dict[str, Any]:
     for key in ("model", "chunking", "notes", "chunk_count"):
         if key not in manifest:
             raise IndexCorruptError(path, f"manifest lacks {key!r}")
+    model = manifest["model"]
+    if not (isinstance(model, dict) and isinstance(model.get("name"), str) and _is_int(model.get("dimension"))
+            and model["dimension"] > 0):
+        raise IndexCorruptError(path, "the model entry needs a name and a dimension")
+    if not isinstance(manifest["chunking"], dict):
+        raise IndexCorruptError(path, "the chunking entry is not a mapping")
+    if not _is_int(manifest["chunk_count"]) or manifest["chunk_count"] < 0:
+        raise IndexCorruptError(path, "chunk_count is not a count")
+    notes = manifest["notes"]
+    if not isinstance(notes, dict) or not all(
+        isinstance(e, dict) and isinstance(e.get("sha256"), str) and _is_int(e.get("chunks")) for e in notes.values()
+    ):
+        raise IndexCorruptError(path, "the notes entry needs a sha256 and a chunk count per note")
+    if not isinstance(manifest.get("skipped", {}), dict):
+        raise IndexCorruptError(path, "the skipped entry is not a mapping")
+    files = manifest.get(FILES)
+    if files is not None and not (
+        isinstance(files, dict)
+        and all(
+            isinstance(e, dict)
+            and _is_int(e.get("size"))
+            and any(isinstance(e.get(k), str) for k in _CHECKSUMS)
+            and all(isinstance(e.get(k, ""), str) for k in _CHECKSUMS)
+            for e in files.values()
+        )
+    ):
+        raise IndexCorruptError(path, "the files entry needs a size and a checksum (crc32) per file")
+
+
+def read_manifest(index_dir: Path, gen: Path | None = None) -> dict[str, Any]:
+    path = (gen or current_generation(index_dir)) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(path, _why(exc)) from None
+    _check_manifest(path, manifest)
     return manifest
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip().splitlines()
+    return (text[-1] if text else type(exc).__name__)[:200]
 
 
 def load(index_dir: Path) -> StoredIndex:
@@ -145,53 +210,239 @@ def load(index_dir: Path) -> StoredIndex:
     return _load_generation(index_dir, current_generation(index_dir))
 
 
+def _crc(data: bytes, crc: int = 0) -> int:
+    return zlib.crc32(data, crc)
+
+
+class _Checksums:
+    """The checksums an entry of the manifest's ``files`` holds, computed
+    over a file read in blocks."""
+
+    def __init__(self, entry: dict[str, Any]):
+        self.entry = entry
+        self.crc = 0 if "crc32" in entry else None
+        self.sha = hashlib.sha256() if "sha256" in entry else None
+
+    def update(self, block: bytes) -> None:
+        if self.crc is not None:
+            self.crc = _crc(block, self.crc)
+        if self.sha is not None:
+            self.sha.update(block)
+
+    def match(self) -> bool:
+        return (self.crc is None or f"{self.crc:08x}" == self.entry["crc32"]) and (
+            self.sha is None or self.sha.hexdigest() == self.entry["sha256"]
+        )
+
+
+#: The checksums a ``files`` entry may hold; dsqa writes ``crc32``.
+_CHECKSUMS = ("crc32", "sha256")
+
+
+def _entry(data: bytes) -> dict[str, Any]:
+    return {"size": len(data), "crc32": f"{_crc(data):08x}"}
+
+
+def _verify(gen: Path, rel: str, files: dict[str, Any] | None, keep: bool = False) -> bytes | None:
+    """Check one index file against the manifest's size and CRC-32, reading
+    it in blocks (a big vectors file is never held twice); return its bytes
+    when ``keep``. Indexes written before checksums were recorded are checked
+    for existence here and by structure later."""
+    path = gen / rel
+    entry = files.get(rel) if files is not None else None
+    if files is not None and entry is None:
+        raise IndexCorruptError(path, "not listed in the manifest")
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if entry is not None and size != entry["size"]:
+                raise IndexCorruptError(path, f"{size} bytes, the manifest says {entry['size']} (truncated or overwritten)")
+            if entry is None and not keep:
+                return None
+            blocks, sums = [], _Checksums(entry or {})
+            while block := fh.read(1 << 22):
+                sums.update(block)
+                if keep:
+                    blocks.append(block)
+    except OSError as exc:
+        raise IndexCorruptError(path, _why(exc)) from None
+    if not sums.match():
+        raise IndexCorruptError(path, "contents do not match the checksum in the manifest (garbled)")
+    return b"".join(blocks) if keep else None
+
+
+def _npy(path: Path, dtype: Any, ncols: int) -> np.ndarray:
+    """A 2-d ``.npy`` array of ``dtype``, never unpickled; the header is
+    checked against the file size before anything is allocated."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dt = np.lib.format.read_array_header_1_0(fh)  # reads the header only
+            elif version == (2, 0):
+                shape, fortran, dt = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f".npy format version {version}, which dsqa does not write")
+            if dt.hasobject:
+                raise ValueError("holds Python objects, which dsqa never writes (and never unpickles)")
+            if dt != np.dtype(dtype) or len(shape) != 2 or shape[1] != ncols or fortran:
+                raise ValueError(f"holds a {dt} array of shape {shape}, expected (n, {ncols}) {np.dtype(dtype)}")
+            size = os.fstat(fh.fileno()).st_size
+            if fh.tell() + shape[0] * shape[1] * dt.itemsize != size:
+                raise ValueError(f"{size} bytes do not hold a {shape[0]} x {shape[1]} array (truncated?)")
+        return np.load(path, allow_pickle=False)
+    except OSError as exc:
+        raise IndexCorruptError(path, _why(exc)) from None
+    except Exception as exc:  # anything numpy makes of garbage
+        raise IndexCorruptError(path, _why(exc)) from None
+
+
 def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
     import faiss
 
     manifest = read_manifest(index_dir, gen)
+    files = manifest.get(FILES)
+    dim = manifest["model"]["dimension"]
+
     chunks_path = gen / CHUNKS
     try:
-        with open(chunks_path, encoding="utf-8") as fh:
-            chunks = [json.loads(line) for line in fh if line.strip()]
-    except (OSError, ValueError) as exc:
-        raise IndexCorruptError(chunks_path, str(exc)) from None
-    if any(not isinstance(c, dict) or any(f not in c for f in CHUNK_FIELDS) for c in chunks):
-        raise IndexCorruptError(chunks_path, "a chunk record lacks required fields")
-    vectors_path = gen / VECTORS
-    try:
-        vectors = np.load(vectors_path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise IndexCorruptError(vectors_path, str(exc)) from None
-    faiss_path = gen / FAISS
-    try:
-        faiss_index = faiss.read_index(str(faiss_path))
-    except RuntimeError as exc:
-        raise IndexCorruptError(faiss_path, str(exc).strip().splitlines()[-1][:200]) from None
-    windows_path = gen / WINDOWS
-    try:
-        windows = np.load(windows_path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise IndexCorruptError(windows_path, str(exc)) from None
-    try:
-        lexical = LexicalIndex.load(gen / BM25)
-    except (OSError, ValueError, KeyError) as exc:
-        raise IndexCorruptError(gen / BM25, str(exc)) from None
-    dim = manifest["model"]["dimension"]
+        text = _verify(gen, CHUNKS, files, keep=True).decode("utf-8")
+        chunks = [json.loads(line) for line in text.split("\n") if line.strip()]  # not splitlines: U+2028 is data
+    except ValueError as exc:
+        raise IndexCorruptError(chunks_path, _why(exc)) from None
+    for row, c in enumerate(chunks):
+        problem = _chunk_problem(c)
+        if problem:
+            raise IndexCorruptError(chunks_path, f"record {row + 1}: {problem}")
     n = len(chunks)
     if manifest["chunk_count"] != n:
-        raise IndexCorruptError(chunks_path, f"{n} chunk records, manifest says {manifest['chunk_count']}")
-    if windows.ndim != 2 or windows.shape[1:] != (3,) or windows.dtype != np.int32:
-        raise IndexCorruptError(windows_path, f"shape {windows.shape} {windows.dtype}, expected (n, 3) int32")
-    if len(windows) and (windows[:, 0].min() < 0 or windows[:, 0].max() >= n or np.any(np.diff(windows[:, 0]) < 0)):
-        raise IndexCorruptError(windows_path, "window table does not match the chunk records")
+        raise IndexCorruptError(chunks_path, f"{n} chunk records, the manifest says {manifest['chunk_count']}")
+    per_note: dict[str, int] = {}
+    for c in chunks:
+        per_note[c["source"]] = per_note.get(c["source"], 0) + 1
+    expected = {s: e["chunks"] for s, e in manifest["notes"].items() if e["chunks"]}
+    if per_note != expected:
+        raise IndexCorruptError(chunks_path, "the chunk records do not match the notes listed in the manifest")
+
+    windows_path = gen / WINDOWS
+    _verify(gen, WINDOWS, files)
+    windows = _npy(windows_path, np.int32, 3)
     w = len(windows)
-    if vectors.dtype != np.float32 or vectors.shape != (w, dim):
-        raise IndexCorruptError(vectors_path, f"shape {vectors.shape} {vectors.dtype}, expected ({w}, {dim}) float32")
+    if n and w:
+        rows = windows[:, 0]
+        if rows.min() < 0 or rows.max() >= n or np.any(np.diff(rows) < 0) or len(np.unique(rows)) != n:
+            raise IndexCorruptError(windows_path, "the window table does not match the chunk records")
+        lengths = np.array([len(c["text"]) for c in chunks], dtype=np.int64)[rows]
+        starts, ends = windows[:, 1].astype(np.int64), windows[:, 2].astype(np.int64)
+        whole = (starts == -1) & (ends == -1)
+        inside = (starts >= 0) & (starts < ends) & (ends <= lengths)
+        if not np.all(whole | inside):
+            raise IndexCorruptError(windows_path, "a sentence window lies outside its chunk")
+    elif n or w:
+        raise IndexCorruptError(windows_path, f"{w} windows for {n} chunks")
+
+    vectors_path = gen / VECTORS
+    _verify(gen, VECTORS, files)
+    vectors = _npy(vectors_path, np.float32, dim)
+    if len(vectors) != w:
+        raise IndexCorruptError(vectors_path, f"{len(vectors)} vectors for {w} windows")
+    if not np.all(np.isfinite(vectors)):
+        raise IndexCorruptError(vectors_path, "holds values that are not finite numbers")
+
+    faiss_path = gen / FAISS
+    _verify(gen, FAISS, files)
+    try:
+        with open(faiss_path, "rb") as fh:
+            fourcc, size = fh.read(4), os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise IndexCorruptError(faiss_path, _why(exc)) from None
+    if manifest.get("index_type", "flat-ip") == "flat-ip" and (fourcc != b"IxFI" or size != _FLAT_HEADER + w * dim * 4):
+        raise IndexCorruptError(faiss_path, f"not a flat index of {w} vectors of dimension {dim} ({size} bytes)")
+    try:
+        faiss_index = faiss.read_index(str(faiss_path))
+    except Exception as exc:  # faiss raises RuntimeError, or MemoryError on a garbled size
+        raise IndexCorruptError(faiss_path, _why(exc)) from None
     if faiss_index.ntotal != w or faiss_index.d != dim:
         raise IndexCorruptError(faiss_path, f"{faiss_index.ntotal} vectors of dimension {faiss_index.d}, expected {w} of {dim}")
-    if lexical.size != n:
-        raise IndexCorruptError(gen / BM25, f"{lexical.size} documents, expected {n}")
+    if isinstance(faiss_index, faiss.IndexFlat) and w and not np.array_equal(faiss_index.reconstruct_n(0, w), vectors):
+        raise IndexCorruptError(faiss_path, "its vectors differ from vectors.npy")
+
+    lexical = _load_lexical(gen, files, n)
     return StoredIndex(gen, manifest, chunks, vectors, windows, faiss_index, lexical)
+
+
+#: Bytes before the vectors in a FAISS IndexFlat file: fourcc, d, ntotal,
+#: two unused counts, is_trained, metric type, then the length of the codes.
+_FLAT_HEADER = 4 + 4 + 8 + 8 + 8 + 1 + 4 + 8
+
+
+def _chunk_problem(c: Any) -> str | None:
+    if not isinstance(c, dict):
+        return "not a JSON object"
+    missing = [f for f in CHUNK_FIELDS if f not in c]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    if not all(isinstance(c[f], str) for f in ("source", "heading", "text", "key")):
+        return "source, heading, text and key must be strings"
+    if not all(_is_int(c[f]) for f in ("start_line", "end_line", "start_char", "end_char")):
+        return "line and character positions must be whole numbers"
+    if not (1 <= c["start_line"] <= c["end_line"] and 0 <= c["start_char"] <= c["end_char"]):
+        return "its line or character range is reversed"
+    return None
+
+
+def _load_lexical(gen: Path, files: dict[str, Any] | None, n: int) -> LexicalIndex:
+    """The BM25 index, checked so that no query can index past its arrays."""
+    folder = gen / BM25
+    if files is not None:
+        for rel in files:
+            if rel.startswith(BM25 + "/"):
+                _verify(gen, rel, files)
+    try:
+        lexical = LexicalIndex.load(folder)
+    except Exception as exc:  # bm25s on garbage: JSON, numpy or constructor errors
+        raise IndexCorruptError(folder, _why(exc)) from None
+    if lexical.size != n:
+        raise IndexCorruptError(folder, f"{lexical.size} documents, expected {n}")
+    vocab = lexical.vocabulary
+    if not vocab:
+        return lexical
+    scores = getattr(lexical._bm25, "scores", None) or {}
+    data, indices, indptr = (scores.get(k) for k in ("data", "indices", "indptr"))
+    problem = None
+    if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
+        problem = "its score arrays are missing or not flat"
+    elif not all(_is_int(v) and v >= 0 for v in vocab.values()):
+        problem = "its vocabulary maps words to something other than ids"
+    elif len(indptr) < 1 or indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(data):
+        problem = "its column pointers do not match its scores"
+    elif len(indices) != len(data) or (len(indices) and (indices.min() < 0 or indices.max() >= n)):
+        problem = "its document ids do not match the chunk records"
+    elif max(v for t, v in vocab.items() if t) >= len(indptr) - 1:
+        problem = "its vocabulary does not match its score arrays"
+    if problem:
+        raise IndexCorruptError(folder, problem)
+    return lexical
+
+
+def check_writable(index_dir: Path) -> None:
+    """Raise ``OSError`` now if a new generation could not be written, before
+    minutes of embedding are spent on it (root ignores permissions, so only
+    trying tells)."""
+    probe = Path(index_dir) / f".tmp-probe-{uuid.uuid4().hex[:8]}"
+    probe.mkdir()
+    probe.rmdir()
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    """Size and CRC-32 of a file just written (read back in blocks), after
+    flushing it to disk."""
+    crc, size = 0, 0
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+        while block := fh.read(1 << 22):
+            crc, size = _crc(block, crc), size + len(block)
+    return {"size": size, "crc32": f"{crc:08x}"}
 
 
 def write(
@@ -205,6 +456,8 @@ def write(
 ) -> Path:
     """Write a new generation and make it live; return its folder.
 
+    The manifest written gets a ``files`` entry: size and CRC-32 of every
+    other file, so that a damaged file is caught on load and named.
     Must be called with the index lock held (see ``dsqa.indexing``).
     """
     import faiss
@@ -214,30 +467,40 @@ def write(
     name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir()
+    files: dict[str, Any] = {}
+
+    def put(rel: str, data: bytes) -> None:
+        _write_file(tmp / rel, data)
+        files[rel] = _entry(data)
+
+    def save_npy(rel: str, array: np.ndarray) -> None:
+        with open(tmp / rel, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+        files[rel] = _file_entry(tmp / rel)
+
     try:
-        _write_file(tmp / CHUNKS, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks).encode("utf-8"))
-        with open(tmp / VECTORS, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        with open(tmp / WINDOWS, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(windows, dtype=np.int32), allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
+        put(CHUNKS, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks).encode("utf-8"))
+        save_npy(WINDOWS, np.ascontiguousarray(windows, dtype=np.int32))
+        save_npy(VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
         faiss.write_index(faiss_index, str(tmp / FAISS))
+        files[FAISS] = _file_entry(tmp / FAISS)
         (tmp / BM25).mkdir()
         lexical.save(tmp / BM25)
-        for path in [tmp / FAISS, *(tmp / BM25).iterdir()]:
-            with open(path, "rb+") as fh:
-                os.fsync(fh.fileno())
+        for path in sorted((tmp / BM25).iterdir()):
+            files[f"{BM25}/{path.name}"] = _file_entry(path)
+        _fsync_dir(tmp / BM25)
         # The manifest goes last: a generation folder with a manifest is complete.
+        manifest = {**manifest, FILES: files}
         _write_file(tmp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         _fsync_dir(tmp)
         gen = index_dir / name
         os.rename(tmp, gen)
         _fsync_dir(index_dir)
+        # A failure from here on leaves at worst an unused generation or
+        # pointer file, which the next writer's collect_garbage removes.
         pointer_tmp = index_dir / f".tmp-{POINTER}-{uuid.uuid4().hex[:8]}"
         _write_file(pointer_tmp, (name + "\n").encode("utf-8"))
+        # The switch: before it readers get the old generation, after it the new one.
         os.replace(pointer_tmp, index_dir / POINTER)
         _fsync_dir(index_dir)
     except BaseException:
@@ -249,6 +512,8 @@ def write(
 def collect_garbage(index_dir: Path) -> None:
     """Remove leftovers of interrupted writes and every generation but the
     live one (readers that were loading one retry, see :func:`load`).
+    Nothing is removed while ``CURRENT`` is missing or broken, and what
+    cannot be removed (a read-only folder) is left for next time.
 
     Must be called with the index lock held.
     """
@@ -258,10 +523,13 @@ def collect_garbage(index_dir: Path) -> None:
     except (IndexMissingError, IndexCorruptError):
         return
     for tmp in index_dir.glob(".tmp-*"):
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+        try:
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
     for gen in index_dir.glob("gen-*"):
-        if gen.is_dir() and gen.name != live:
+        if gen.is_dir() and not gen.is_symlink() and gen.name != live:
             shutil.rmtree(gen, ignore_errors=True)
