@@ -32,6 +32,10 @@ class Note:
     source: str
     text: str
     sha256: str
+    #: Size and modification time of the file as read (stat taken before
+    #: reading, so an edit made meanwhile shows as a change next time).
+    size: int = -1
+    mtime_ns: int = -1
 
 
 @dataclass
@@ -56,12 +60,14 @@ def decode_note(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def iter_note_paths(corpus_dir: Path) -> list[tuple[Path, str]]:
+def iter_note_paths(corpus_dir: Path, outside: list[str] | None = None) -> list[tuple[Path, str]]:
     """Candidate note files as (absolute path, relative POSIX path), sorted.
 
     Hidden files and folders are skipped, and so is anything reached through a
     symlink that leads outside the corpus: indexing must never read a file the
-    user did not put in their notes folder.
+    user did not put in their notes folder. The relative paths of such
+    symlinks (files and folders) are appended to ``outside`` when it is given;
+    :func:`load_corpus` warns about them, a mere check of the corpus does not.
     """
     root = corpus_dir.resolve()
     found: list[tuple[Path, str]] = []
@@ -69,7 +75,12 @@ def iter_note_paths(corpus_dir: Path) -> list[tuple[Path, str]]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         here = Path(dirpath)
         real = here.resolve()
-        if not real.is_relative_to(root) or real in seen_dirs:
+        if not real.is_relative_to(root):
+            if outside is not None:
+                outside.append(here.relative_to(root).as_posix() + "/")
+            dirnames[:] = []
+            continue
+        if real in seen_dirs:
             dirnames[:] = []
             continue
         seen_dirs.add(real)
@@ -80,7 +91,8 @@ def iter_note_paths(corpus_dir: Path) -> list[tuple[Path, str]]:
             path = here / name
             rel = path.relative_to(root).as_posix()
             if not path.resolve().is_relative_to(root):
-                log.warning("skipped %s: symlink leads outside the corpus", rel)
+                if outside is not None:
+                    outside.append(rel)
                 continue
             if path.is_file():
                 found.append((path, rel))
@@ -94,12 +106,20 @@ def load_corpus(corpus_dir: Path, max_bytes: int = MAX_NOTE_BYTES) -> LoadedCorp
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist (set --corpus or DSQA_CORPUS)")
     result = LoadedCorpus(notes=[])
-    for path, rel in iter_note_paths(corpus_dir):
+    outside: list[str] = []
+    paths = iter_note_paths(corpus_dir, outside)
+    for rel in sorted(outside):
+        log.warning("skipped %s: symlink leads outside the corpus", rel)
+        result.skipped.append((rel, "symlink leads outside the corpus"))
+    for path, rel in paths:
         try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise ValueError(f"too large ({size / 1e6:.1f} MB, limit {max_bytes / 1e6:.0f} MB)")
-            data = path.read_bytes()
+            with open(path, "rb") as fh:
+                stat = os.fstat(fh.fileno())
+                if stat.st_size > max_bytes:
+                    raise ValueError(f"too large ({stat.st_size / 1e6:.1f} MB, limit {max_bytes / 1e6:.0f} MB)")
+                data = fh.read(max_bytes + 1)  # it may have grown since
+            if len(data) > max_bytes:
+                raise ValueError(f"too large (over the {max_bytes / 1e6:.0f} MB limit)")
             text = decode_note(data)
         except (OSError, ValueError) as exc:
             log.warning("skipped %s: %s", rel, exc)
@@ -109,7 +129,9 @@ def load_corpus(corpus_dir: Path, max_bytes: int = MAX_NOTE_BYTES) -> LoadedCorp
             log.warning("skipped %s: empty note", rel)
             result.skipped.append((rel, "empty note"))
             continue
-        result.notes.append(Note(source=rel, text=text, sha256=content_hash(data)))
+        result.notes.append(
+            Note(source=rel, text=text, sha256=content_hash(data), size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        )
     if not result.notes:
         why = f" ({len(result.skipped)} files skipped)" if result.skipped else ""
         raise CorpusError(
