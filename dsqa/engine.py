@@ -8,20 +8,34 @@ input happens here, once.
 from __future__ import annotations
 
 import logging
+import shlex
 import threading
+import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from . import answering, store
 from .embedding import Embedder, get_embedder
-from .errors import StaleIndexError
-from .indexing import ReindexReport, chunking_identity, corpus_diff, model_identity, reindex
+from .errors import CorpusError, IndexWriteError, LockedError, StaleIndexError
+from .indexing import (
+    CorpusDiff,
+    ReindexReport,
+    chunking_change,
+    chunking_identity,
+    corpus_diff,
+    model_change,
+    model_identity,
+    reindex,
+)
 from .results import Answer, Passage
 from .retrieval import METHODS, Hit, Method, Retriever
 from .settings import Settings
 
 log = logging.getLogger("dsqa")
+
+#: How often a long-lived engine compares the corpus with the index, at most.
+STALE_CHECK_SECONDS = 2.0
 
 
 def clean_question(question: object, max_chars: int) -> str:
@@ -57,19 +71,35 @@ class IndexStatus:
     created: str
     up_to_date: bool
     problems: list[str]
+    #: Notes in the corpus that the index lacks, has in an older version, or
+    #: still has although they are gone.
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    vectors: int = 0
+    generation: str = ""
+    format: int = 0
+    #: The command that brings the index up to date.
+    fix: str = "dsqa reindex"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     def __str__(self) -> str:
         lines = [
-            f"index:    {self.index_dir} (built {self.created})",
+            f"index:    {self.index_dir} (built {self.created}, {self.generation})",
             f"corpus:   {self.corpus_dir}",
             f"model:    {self.model['name']} ({self.model['dimension']}-d)",
             f"chunking: " + ", ".join(f"{k}={v}" for k, v in self.chunking.items()),
-            f"size:     {self.notes} notes, {self.chunks} chunks",
+            f"size:     {self.notes} notes, {self.chunks} chunks, {self.vectors} vectors",
             "state:    " + ("up to date" if self.up_to_date else "stale: " + "; ".join(self.problems)),
         ]
+        for kind in ("added", "changed", "removed"):
+            names = getattr(self, kind)
+            if names:
+                lines.append(f"{kind + ':':<9} " + ", ".join(names))
+        if not self.up_to_date:
+            lines.append(f"fix:      {self.fix}")
         return "\n".join(lines)
 
 
@@ -81,6 +111,8 @@ class DSQA:
         self._lock = threading.RLock()
         self._retriever: Retriever | None = None
         self._generation: str | None = None
+        self._checked = float("-inf")  # when the corpus was last compared with the index
+        self._unfixable: list[str] | None = None  # stale reasons a reindex failed to fix
 
     # -- public API --------------------------------------------------------
     def search(
@@ -129,8 +161,12 @@ class DSQA:
             return report
 
     def status(self) -> IndexStatus:
-        manifest = store.read_manifest(self.settings.index_dir)
-        problems = self._stale_reasons(manifest)
+        """What the live index holds and whether it matches the corpus, the
+        model and the chunking settings; reads only the manifest."""
+        gen = store.current_generation(self.settings.index_dir)
+        manifest = store.read_manifest(self.settings.index_dir, gen)
+        diff = corpus_diff(self.settings.corpus_dir, manifest)
+        problems = self._stale_reasons(manifest, diff)
         return IndexStatus(
             index_dir=str(self.settings.index_dir),
             corpus_dir=str(self.settings.corpus_dir),
@@ -141,7 +177,29 @@ class DSQA:
             created=manifest.get("created", "?"),
             up_to_date=not problems,
             problems=problems,
+            added=diff.added,
+            changed=diff.changed,
+            removed=diff.removed,
+            vectors=int(manifest.get("vector_count", 0)),
+            generation=gen.name,
+            format=manifest["format"],
+            fix=self.reindex_command(),
         )
+
+    def reindex_command(self) -> str:
+        """The command that brings this engine's index up to date, with the
+        flags that differ from the defaults."""
+        default = Settings()
+        flags = [
+            f"--{name} {shlex.quote(str(mine))}"
+            for name, mine, theirs in (
+                ("corpus", self.settings.corpus_dir, default.corpus_dir),
+                ("index", self.settings.index_dir, default.index_dir),
+                ("model", self.settings.model, default.model),
+            )
+            if mine != theirs
+        ]
+        return " ".join(["dsqa reindex", *flags])
 
     def note_names(self) -> list[str]:
         """The notes in the index, as their paths relative to the corpus."""
@@ -152,39 +210,59 @@ class DSQA:
         return get_embedder(self.settings.model)
 
     # -- internals ---------------------------------------------------------
-    def _stale_reasons(self, manifest: dict[str, Any]) -> list[str]:
+    def _stale_reasons(self, manifest: dict[str, Any], diff: CorpusDiff | None = None) -> list[str]:
         reasons = []
         if manifest["format"] != store.FORMAT_VERSION:
             reasons.append(f"index format {manifest['format']}, this dsqa uses {store.FORMAT_VERSION}")
-        want_model = model_identity(self.embedder)
-        if manifest["model"] != want_model:
-            reasons.append(f"built with model {manifest['model'].get('name')}, settings use {want_model['name']}")
-        want_chunking = chunking_identity(self.settings)
-        if manifest["chunking"] != want_chunking:
-            diff = [k for k in want_chunking if manifest["chunking"].get(k) != want_chunking[k]]
-            reasons.append("chunking settings differ (" + ", ".join(diff) + ")")
-        diff = corpus_diff(self.settings.corpus_dir, manifest)
+        for why in (
+            model_change(manifest["model"], model_identity(self.embedder)),
+            chunking_change(manifest["chunking"], chunking_identity(self.settings)),
+        ):
+            if why:
+                reasons.append(why)
+        diff = diff or corpus_diff(self.settings.corpus_dir, manifest)
         if not diff.clean:
             reasons.append(str(diff))
         return reasons
 
     def _ready(self) -> Retriever:
         """The retriever over the live index, loading or refreshing it when
-        the index changed on disk (another process reindexed)."""
+        the index changed on disk (another process reindexed), and bringing
+        the index up to date first when the corpus, model or settings no
+        longer match it. A long-lived engine (the web page) re-checks the
+        corpus at most every ``STALE_CHECK_SECONDS``."""
         with self._lock:
             live = store.current_generation(self.settings.index_dir).name
-            if self._retriever is not None and live == self._generation:
+            cached = self._retriever is not None and live == self._generation
+            now = time.monotonic()
+            if cached and now - self._checked < STALE_CHECK_SECONDS:
                 return self._retriever
             manifest = store.read_manifest(self.settings.index_dir)
             problems = self._stale_reasons(manifest)
-            if problems:
+            self._checked = now
+            if not problems:
+                self._unfixable = None
+            elif problems != self._unfixable:
                 if not self.settings.auto_reindex:
                     raise StaleIndexError(
                         f"index in {self.settings.index_dir} is stale: {'; '.join(problems)}; "
-                        "run `dsqa reindex` to update it"
+                        f"run `{self.reindex_command()}` to update it"
                     )
                 log.info("index is stale (%s): reindexing", "; ".join(problems))
-                reindex(self.settings)
+                try:
+                    reindex(self.settings)
+                    cached = False
+                except (LockedError, IndexWriteError, CorpusError) as exc:
+                    # The index is still there and consistent; answering from it
+                    # beats failing, unless its vectors are another model's.
+                    if model_change(manifest["model"], model_identity(self.embedder)) or (
+                        manifest["format"] != store.FORMAT_VERSION
+                    ):
+                        raise
+                    log.warning("could not update the index (%s); answering from it as it is", exc)
+                    self._unfixable = problems  # not retried (nor warned about) until something else changes
+            if cached:
+                return self._retriever
             index = store.load(self.settings.index_dir)
             self._retriever = Retriever(index, self.embedder, self.settings)
             self._generation = index.path.name

@@ -43,3 +43,8 @@ class ModelError(DsqaError):
 
 class LockedError(DsqaError):
     """Another process is writing the index."""
+
+
+class IndexWriteError(DsqaError):
+    """The index folder cannot be written (read-only, full, not a folder);
+    the index already there is left as it was."""

@@ -23,7 +23,7 @@ from . import ann, store
 from ._version import __version__
 from .chunking import CHUNKER_VERSION, Chunk, Chunker
 from .embedding import Embedder, get_embedder
-from .errors import DsqaError, IndexCorruptError, IndexMissingError, LockedError
+from .errors import IndexCorruptError, IndexMissingError, IndexWriteError, LockedError
 from .lexical import LexicalIndex, lexical_text
 from .sentences import windows
 from .notes import MAX_NOTE_BYTES, Note, content_hash, iter_note_paths, load_corpus
@@ -40,42 +40,74 @@ def chunking_identity(settings: Settings) -> dict[str, Any]:
     return {**settings.chunking(), "chunker_version": CHUNKER_VERSION}
 
 
+def model_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """How the model an index was built with differs from the wanted one,
+    or ``None`` when they are the same."""
+    if built == wanted:
+        return None
+
+    def show(m: dict[str, Any]) -> str:
+        return f"{m.get('name')} ({m.get('dimension')}-d, {m.get('max_tokens')} tokens)"
+
+    if built.get("name") == wanted.get("name"):
+        return f"built with model {show(built)}, settings use {show(wanted)}"
+    return f"built with model {built.get('name')}, settings use {wanted.get('name')}"
+
+
+def chunking_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """Which chunking settings differ (``chunk_tokens 200 -> 80``), or ``None``."""
+    if built == wanted:
+        return None
+    keys = list(wanted) + [k for k in built if k not in wanted]
+    diffs = [f"{k} {built.get(k, 'unset')} -> {wanted.get(k, 'unset')}" for k in keys if built.get(k) != wanted.get(k)]
+    return "chunking settings differ (" + ", ".join(diffs) + ")"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 @dataclass
 class ReindexReport:
+    """What a reindex did, per note; ``str()`` is the one-line summary the
+    CLI prints."""
+
     unchanged: list[str] = field(default_factory=list)
     added: dict[str, int] = field(default_factory=dict)  # note -> chunks
     changed: dict[str, int] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
-    embedded: int = 0
-    reused: int = 0
+    embedded: int = 0  # chunks embedded
+    reused: int = 0  # chunks of changed notes that kept their vectors
     total_chunks: int = 0
     full: bool = False
+    #: Why everything was re-embedded, when it was not asked for.
+    reason: str = ""
     wrote: bool = False
     seconds: float = 0.0
 
     def __str__(self) -> str:
         if self.full:
-            head = f"full rebuild: {len(self.added)} notes, {self.total_chunks} chunks embedded"
+            head = f"full rebuild: {_count(len(self.added), 'note')}, {self.total_chunks} chunks embedded"
         elif not self.wrote:
-            head = f"index up to date: {len(self.unchanged)} notes unchanged, {self.total_chunks} chunks"
+            head = f"index up to date: {_count(len(self.unchanged), 'note')} unchanged, {self.total_chunks} chunks"
         else:
             changed_chunks = sum(self.changed.values())
-            parts = [f"{len(self.unchanged)} notes unchanged"]
+            parts = [f"{_count(len(self.unchanged), 'note')} unchanged"]
             if self.added:
-                parts.append(f"{len(self.added)} added ({sum(self.added.values())} chunks)")
+                parts.append(f"{len(self.added)} added ({_count(sum(self.added.values()), 'chunk')})")
             if self.changed:
                 parts.append(
-                    f"{len(self.changed)} changed ({changed_chunks - self.reused} chunks re-embedded, "
+                    f"{len(self.changed)} changed ({_count(changed_chunks - self.reused, 'chunk')} re-embedded, "
                     f"{self.reused} reused)"
                 )
             if self.removed:
-                parts.append(f"{len(self.removed)} removed ({sum(self.removed.values())} chunks)")
-            if not (self.added or self.changed or self.removed):
-                parts.append(f"{self.embedded} chunks re-embedded")
+                parts.append(f"{len(self.removed)} removed ({_count(sum(self.removed.values()), 'chunk')})")
             head = ", ".join(parts)
         tail = f" in {self.seconds:.1f} s" if self.wrote else ""
-        skipped = f"; {len(self.skipped)} files skipped" if self.skipped else ""
+        if self.full and self.reason:
+            tail += f", because {self.reason}"
+        skipped = f"; {_count(len(self.skipped), 'file')} skipped" if self.skipped else ""
         return head + tail + skipped
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +121,7 @@ class ReindexReport:
             "reused": self.reused,
             "total_chunks": self.total_chunks,
             "full": self.full,
+            "reason": self.reason,
             "wrote": self.wrote,
             "seconds": round(self.seconds, 3),
         }
@@ -111,37 +144,58 @@ def _chunk_record(chunk: Chunk) -> dict[str, Any]:
     }
 
 
-def _load_previous(settings: Settings, embedder: Embedder) -> store.StoredIndex | None:
-    """The current index if its vectors can be reused, else ``None``."""
+def _load_previous(settings: Settings, embedder: Embedder) -> tuple[store.StoredIndex | None, str]:
+    """The current index if its vectors can be reused, else ``None`` and why
+    not (an empty reason when there is no index yet)."""
     try:
-        if store.read_manifest(settings.index_dir)["format"] != store.FORMAT_VERSION:
-            log.info("index written by another dsqa version: rebuilding it")
-            return None
+        manifest = store.read_manifest(settings.index_dir)
+        if manifest["format"] != store.FORMAT_VERSION:
+            return None, f"the index has format {manifest['format']}, this dsqa writes {store.FORMAT_VERSION}"
         old = store.load(settings.index_dir)
     except IndexMissingError:
-        return None
+        return None, ""
     except IndexCorruptError as exc:
-        log.warning("rebuilding from scratch: %s", exc)
-        return None
-    if old.manifest["model"] != model_identity(embedder):
-        log.info("model changed (%s -> %s): re-embedding everything", old.manifest["model"]["name"], embedder.name)
-        return None
-    return old
+        log.warning("rebuilding the index from scratch: %s", exc)
+        return None, "the old index was unusable"
+    # Never mix vectors of two models: another model means re-embedding all.
+    why = model_change(old.manifest["model"], model_identity(embedder))
+    if why is None:
+        why = chunking_change(old.manifest["chunking"], chunking_identity(settings))
+    if why is not None:
+        return None, why
+    return old, ""
+
+
+def _write_error(index_dir: Path, exc: OSError) -> IndexWriteError:
+    return IndexWriteError(
+        f"cannot write the index folder {index_dir}: {exc.strerror or exc}; the index there (if any) is unchanged"
+    )
 
 
 def reindex(settings: Settings, *, full: bool = False, progress: bool = False) -> ReindexReport:
-    """Bring the index in ``settings.index_dir`` up to date with the corpus."""
+    """Bring the index in ``settings.index_dir`` up to date with the corpus.
+
+    Fails at once with ``LockedError`` while another process writes the
+    same index folder.
+    """
     started = time.perf_counter()
     embedder = get_embedder(settings.model)
     index_dir = settings.index_dir
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexWriteError(
+            f"the index folder {index_dir} is a file, not a folder: point --index (or DSQA_INDEX) at a folder"
+        )
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
         lock = _lock(index_dir)
         lock.acquire()
     except Timeout:
-        raise LockedError(f"another dsqa reindex is writing {index_dir}; try again when it has finished") from None
+        raise LockedError(
+            f"another dsqa reindex is writing {index_dir}; try again when it has finished "
+            "(questions are answered from the current index meanwhile)"
+        ) from None
     except OSError as exc:
-        raise DsqaError(f"cannot write the index folder {index_dir}: {exc.strerror or exc}") from None
+        raise _write_error(index_dir, exc) from None
     try:
         report = _reindex_locked(settings, embedder, full=full, progress=progress)
     finally:
@@ -151,20 +205,18 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool = False) -
 
 
 def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progress: bool) -> ReindexReport:
+    store.collect_garbage(settings.index_dir)  # what a killed writer left behind
     corpus = load_corpus(settings.corpus_dir)
-    old = None if full else _load_previous(settings, embedder)
-    chunking = chunking_identity(settings)
-    report = ReindexReport(full=old is None, skipped=corpus.skipped)
+    old, reason = (None, "") if full else _load_previous(settings, embedder)
+    report = ReindexReport(full=old is None, reason=reason, skipped=corpus.skipped)
 
     old_notes: dict[str, Any] = old.manifest["notes"] if old else {}
-    same_chunking = old is not None and old.manifest["chunking"] == chunking
     old_rows: dict[str, list[int]] = {}
     key_to_row: dict[str, int] = {}
     if old is not None:
         for row, c in enumerate(old.chunks):
             old_rows.setdefault(c["source"], []).append(row)
-            if same_chunking:  # vectors depend on the window settings too
-                key_to_row.setdefault(c["key"], row)
+            key_to_row.setdefault(c["key"], row)
 
     chunker = Chunker(
         embedder.count_tokens,
@@ -177,7 +229,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
     notes_manifest: dict[str, Any] = {}
     for note in corpus.notes:
         previous = old_notes.get(note.source)
-        if previous and same_chunking and previous["sha256"] == note.sha256:
+        if old is not None and previous and previous["sha256"] == note.sha256:
             rows = old_rows.get(note.source, [])
             for r in rows:
                 build.reuse(old, r)
@@ -199,25 +251,30 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
             else:
                 report.changed[note.source] = n_chunks
                 report.reused += reused_here
-        notes_manifest[note.source] = _note_entry(settings.corpus_dir, note, n_chunks)
+        notes_manifest[note.source] = _note_entry(note, n_chunks)
     report.removed = {s: len(old_rows.get(s, [])) for s in old_notes if s not in notes_manifest}
     report.total_chunks = len(build.records)
 
     skipped_manifest = _skipped_entries(settings.corpus_dir, corpus.skipped)
-    if old is not None and same_chunking and not (report.added or report.changed or report.removed):
-        if old.manifest.get("skipped", {}).keys() == skipped_manifest.keys():
+    if old is not None and not (report.added or report.changed or report.removed):
+        if _same_skipped(old.manifest.get("skipped", {}), skipped_manifest):
             # Content is the same; differing mtimes (a fresh clone) are not worth a write.
             return report
+    try:
+        store.check_writable(settings.index_dir)  # fail before the embedding, not after
+    except OSError as exc:
+        raise _write_error(settings.index_dir, exc) from None
     build.embed(embedder, progress)
     report.embedded = build.new_chunks
     matrix = build.matrix(embedder.dimension)
+    faiss_index = ann.build_index(matrix)
     manifest = {
         "format": store.FORMAT_VERSION,
         "dsqa_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model": model_identity(embedder),
-        "chunking": chunking,
-        "index_type": "flat-ip",
+        "chunking": chunking_identity(settings),
+        "index_type": ann.describe(faiss_index),
         "chunk_count": len(build.records),
         "vector_count": len(matrix),
         "notes": notes_manifest,
@@ -225,13 +282,11 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
     }
     lexical = LexicalIndex.build([lexical_text(c["heading"], c["text"]) for c in build.records])
     try:
-        store.write(
-            settings.index_dir, manifest, build.records, matrix, build.window_table(), ann.build_index(matrix), lexical
-        )
-        store.collect_garbage(settings.index_dir)
+        store.write(settings.index_dir, manifest, build.records, matrix, build.window_table(), faiss_index, lexical)
     except OSError as exc:
-        raise DsqaError(f"cannot write the index folder {settings.index_dir}: {exc.strerror or exc}") from None
+        raise _write_error(settings.index_dir, exc) from None
     report.wrote = True
+    store.collect_garbage(settings.index_dir)
     return report
 
 
@@ -280,24 +335,42 @@ class _Build:
         return np.asarray(self.windows, dtype=np.int32).reshape(-1, 3)
 
 
-def _note_entry(corpus_dir: Path, note: Note, n_chunks: int) -> dict[str, Any]:
-    stat = (Path(corpus_dir) / note.source).stat()
-    return {"sha256": note.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "chunks": n_chunks}
+def _note_entry(note: Note, n_chunks: int) -> dict[str, Any]:
+    return {"sha256": note.sha256, "size": note.size, "mtime_ns": note.mtime_ns, "chunks": n_chunks}
 
 
 def _skipped_entries(corpus_dir: Path, skipped: list[tuple[str, str]]) -> dict[str, Any]:
     """Files reindex passed over, remembered so that status does not report
-    them as new notes forever."""
+    them as new notes forever. Files behind a symlink out of the corpus are
+    neither read nor hashed."""
+    root = Path(corpus_dir).resolve()
     entries = {}
     for rel, reason in skipped:
         path = Path(corpus_dir) / rel
         try:
-            stat = path.stat()
-            digest = content_hash(path.read_bytes()) if stat.st_size <= MAX_NOTE_BYTES else None
+            if not path.resolve().is_relative_to(root):
+                stat, digest = path.lstat(), None
+            else:
+                stat = path.stat()
+                digest = content_hash(path.read_bytes()) if stat.st_size <= MAX_NOTE_BYTES else None
         except OSError:
             continue
         entries[rel] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest, "reason": reason}
     return entries
+
+
+def _same_skipped(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether the skipped files are the same ones, unchanged (else the
+    manifest is rewritten, so that status does not see them as changed)."""
+    if old.keys() != new.keys():
+        return False
+    for rel, entry in new.items():
+        was = old[rel]
+        if was.get("sha256") is not None and was.get("sha256") == entry["sha256"]:
+            continue
+        if (was.get("size"), was.get("mtime_ns")) != (entry["size"], entry["mtime_ns"]):
+            return False
+    return True
 
 
 @dataclass
