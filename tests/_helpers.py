@@ -1,0 +1,77 @@
+"""Helpers shared by the index-lifecycle tests (test_lifecycle, test_crash,
+test_properties); the fake model itself lives in conftest.py."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsqa import store
+
+HERE = Path(__file__).resolve().parent
+
+
+def assert_consistent(index: store.StoredIndex) -> None:
+    """The invariants every loadable index must hold (store.load checks them
+    too; this says so independently, in the test's own words)."""
+    n, w = len(index.chunks), len(index.windows)
+    assert index.manifest["chunk_count"] == n
+    assert index.manifest.get("vector_count", w) == w
+    assert index.faiss_index.ntotal == w == len(index.vectors)
+    assert index.vectors.shape[1] == index.manifest["model"]["dimension"] == index.faiss_index.d
+    assert index.lexical.size == n or (n == 0 and index.lexical.size == 0)
+    if n:
+        assert set(index.windows[:, 0].tolist()) == set(range(n))
+    per_note: dict[str, int] = {}
+    for c in index.chunks:
+        per_note[c["source"]] = per_note.get(c["source"], 0) + 1
+    assert per_note == {s: e["chunks"] for s, e in index.manifest["notes"].items() if e["chunks"]}
+    norms = np.linalg.norm(index.vectors, axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-4)
+
+
+def edit_once(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """Make ``folder`` unwritable for this process. As root, permissions do
+    not stop writes, so the immutable attribute (``chattr +i``, which binds
+    root too) is used instead; where neither works the test is skipped."""
+    folder = Path(folder)
+    if os.geteuid() != 0:
+        mode = folder.stat().st_mode
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(mode)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("running as root (chmod does not stop root) and chattr is not installed")
+    r = subprocess.run([chattr, "+i", str(folder)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"running as root (chmod does not stop root) and chattr +i failed: {r.stderr.strip()}")
+    try:
+        probe = folder / f"probe-{uuid.uuid4().hex[:6]}"
+        try:
+            probe.mkdir()
+        except OSError:
+            pass
+        else:
+            probe.rmdir()
+            pytest.skip("chattr +i does not stop writes on this filesystem")
+        yield
+    finally:
+        subprocess.run([chattr, "-i", str(folder)], check=True)
