@@ -105,7 +105,8 @@ def test_installed_command_reindexes_a_new_corpus(tmp_path):
 
 @pytest.mark.real_model
 def test_import_in_a_fresh_interpreter_uses_bundled_index():
-    code = "from dsqa import ask; a = ask('what is docker swarm', k=2); print(len(a.passages), a.passages[0].citation)"
+    # auto_reindex=False: this test must read the committed index, never rewrite it
+    code = "from dsqa import ask; a = ask('what is docker swarm', k=2, auto_reindex=False); print(len(a.passages), a.passages[0].citation)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("2 notes/")
