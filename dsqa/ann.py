@@ -7,24 +7,25 @@ The index type is chosen by size (measured by ``python -m bench --only scale``,
 figures in ``bench/RESULTS.md`` and ``docs/scaling.md``):
 
 * up to :data:`FLAT_MAX_VECTORS` vectors, an exact ``IndexFlatIP``: a query
-  reads every vector, about 0.2 ms per 1,000 on this 2-core machine, so it
-  stays within a few milliseconds and is always right;
-* beyond, ``IndexHNSWFlat`` (a graph over the full vectors; ``M``
+  reads every vector (about 0.2 ms per 1,000 on this 2-core machine, memory
+  bound), so it stays within a few milliseconds and is always right;
+* beyond, ``IndexHNSWFlat``: a graph over the full vectors (``M``
   neighbours per node, ``efConstruction`` while building, ``efSearch`` while
-  searching), with parameters that keep recall@10 against exact search at
-  0.95 or more: sub-millisecond queries at a million vectors, where a flat
-  scan takes about 200 ms.
+  searching), about 1 ms per query at a million vectors where a flat scan
+  takes about 200 ms, with recall@10 against exact search >= 0.95.
 
-HNSW needs no training, so any size can be built in one pass, and the
-serving engines dsqa hands over to at larger scale (OpenSearch's k-NN with the
-FAISS engine, Qdrant) use the same structure and parameters.
+Why HNSW and not IVF: on real vectors (40,000 KEP window vectors, 277 real
+questions) HNSW reached recall@10 0.95 at efSearch 128 and 0.97 at 256, where
+IVF (4 sqrt(n) cells) needed more than 64 of 800 cells for 0.91. IVF is
+built and searched too (``kind="ivf"``), and can keep its trained cells
+across rebuilds (``previous=``), but is not chosen.
 
 Updates: dsqa never edits an index in place. Every reindex that writes
 rebuilds the FAISS index from the whole ``vectors.npy`` (the source of truth)
 in a new generation, so additions, changes and deletions work the same for
-every type, and HNSW's lack of deletion never arises. The price is the
-build time on every write: negligible for flat, and for HNSW measured by the
-scale benchmark (about 2 minutes per million vectors here).
+every type: HNSW cannot delete a node, and never has to. The price is the
+build time on every write: negligible for flat, a few minutes per million
+vectors for HNSW on 2 cores (the scale benchmark measures it).
 """
 
 from __future__ import annotations
@@ -34,22 +35,36 @@ from typing import Any, Sequence
 import numpy as np
 
 FLAT = "flat-ip"
+IVF = "ivf"
 HNSW = "hnsw"
 
 #: Exact search up to this many vectors; measured (bench --only scale): a
-#: flat query costs ~4 ms at 20k vectors and ~20 ms at 100k on 2 shared
-#: cores, HNSW stays under 0.5 ms with recall@10 >= 0.95 beyond.
+#: flat query costs ~4 ms at 20k vectors and ~20-35 ms at 100k on 2 shared
+#: cores, HNSW about 1 ms with recall@10 >= 0.95 beyond.
 FLAT_MAX_VECTORS = 20_000
-#: HNSW graph degree: 32 gives recall@10 >= 0.95 at efSearch 128 up to 1M
-#: (16 needed a larger efSearch for the same recall).
+#: Cells scanned per query by an IVF index (not chosen by default).
+IVF_NPROBE = 32
+#: k-means on at most this many points per cell (a subsample), 10 rounds:
+#: training on everything (faiss's default 256 per cell, 25 rounds) took
+#: most of the build time at 1M for no measurable recall.
+IVF_TRAIN_POINTS_PER_LIST = 64
+IVF_TRAIN_ITERATIONS = 10
+#: HNSW graph degree and search breadth: efSearch 256 gave recall@10 0.97 on
+#: real KEP vectors (128: 0.95). dsqa asks for 200 windows per query, and
+#: faiss searches with max(efSearch, k).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 256
 #: A filtered search (``--note``) over at most this many allowed vectors is
-#: done exactly on their vectors rather than through the graph: a graph walk
-#: that may visit only allowed nodes finds too few when they are rare, and
-#: scoring 50,000 vectors costs only a few milliseconds.
+#: exact: HNSW scores the allowed vectors directly, IVF scans every cell but
+#: only the allowed ids. A search confined to the usual cells (or graph
+#: walk) finds too few when the allowed vectors are rare.
 EXACT_FILTER_MAX = 50_000
+
+
+def ivf_lists(n_vectors: int) -> int:
+    """Number of IVF cells for ``n_vectors``: about 4 sqrt(n)."""
+    return max(1, min(65_536, int(4 * n_vectors**0.5), n_vectors // 8 or 1))
 
 
 def choose(n_vectors: int, flat_max: int = FLAT_MAX_VECTORS) -> str:
@@ -57,9 +72,17 @@ def choose(n_vectors: int, flat_max: int = FLAT_MAX_VECTORS) -> str:
     return FLAT if n_vectors <= flat_max else HNSW
 
 
-def build_index(vectors: np.ndarray, *, flat_max: int = FLAT_MAX_VECTORS, kind: str | None = None) -> Any:
+def build_index(
+    vectors: np.ndarray, *, flat_max: int = FLAT_MAX_VECTORS, kind: str | None = None, previous: Any = None
+) -> Any:
     """A FAISS inner-product index over ``vectors`` (unit rows), of the type
-    :func:`choose` picks for their number unless ``kind`` says."""
+    :func:`choose` picks for their number unless ``kind`` says.
+
+    ``previous`` (the index of the last generation, optional) lets an IVF
+    rebuild keep its trained cells when the number of vectors has not
+    changed by more than a factor of two: the k-means training is most of an
+    IVF build, and cells trained on nearly the same vectors fit them as well.
+    """
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -67,25 +90,53 @@ def build_index(vectors: np.ndarray, *, flat_max: int = FLAT_MAX_VECTORS, kind: 
     dim = vectors.shape[1]
     if kind == FLAT:
         index = faiss.IndexFlatIP(dim)
+    elif kind == IVF and _reusable_cells(previous, len(vectors), dim):
+        old = faiss.downcast_index(previous)
+        index = faiss.IndexIVFFlat(faiss.clone_index(old.quantizer), dim, old.nlist, faiss.METRIC_INNER_PRODUCT)
+        index.nprobe = old.nprobe
+    elif kind == IVF:
+        lists = ivf_lists(len(vectors))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.cp.max_points_per_centroid = IVF_TRAIN_POINTS_PER_LIST
+        index.cp.min_points_per_centroid = 1  # small sets: no warning, fewer cells already
+        index.cp.niter = IVF_TRAIN_ITERATIONS
+        index.cp.seed = 1234
+        index.nprobe = min(IVF_NPROBE, lists)
+        if len(vectors):
+            index.train(vectors)
     elif kind == HNSW:
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
     else:
-        raise ValueError(f"unknown index type {kind!r} (known: {FLAT}, {HNSW})")
+        raise ValueError(f"unknown index type {kind!r} (known: {FLAT}, {IVF}, {HNSW})")
     if len(vectors):
         index.add(vectors)
     return index
 
 
+def _reusable_cells(previous: Any, n_vectors: int, dim: int) -> bool:
+    if previous is None or n_vectors == 0:
+        return False
+    import faiss
+
+    old = faiss.downcast_index(previous)
+    if not isinstance(old, faiss.IndexIVFFlat) or old.d != dim or not old.is_trained:
+        return False
+    return 0.5 <= old.nlist / ivf_lists(n_vectors) <= 2
+
+
 def describe(index: Any) -> str:
-    """The index type as the manifest records it: ``"flat-ip"``, or
-    ``"hnsw-ip M=32 efConstruction=80 efSearch=128"``."""
+    """The index type as the manifest records it: ``"flat-ip"``,
+    ``"hnsw-ip M=32 efConstruction=80 efSearch=256"`` or
+    ``"ivf-ip lists=1897 nprobe=32"``."""
     import faiss
 
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexFlatIP):
         return FLAT
+    if isinstance(index, faiss.IndexIVFFlat):
+        return f"ivf-ip lists={index.nlist} nprobe={index.nprobe}"
     if isinstance(index, faiss.IndexHNSWFlat):
         h = index.hnsw
         m = (h.nb_neighbors(1) if hasattr(h, "nb_neighbors") else HNSW_M)
@@ -111,11 +162,14 @@ def search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None 
     params = None
     if allowed is not None:
         ids = np.asarray(allowed, dtype=np.int64)
-        if not is_exact(index) and len(ids) <= EXACT_FILTER_MAX:
-            return _exact_among(index, q[0], k, ids)
         selector = faiss.IDSelectorBatch(ids)
         inner = faiss.downcast_index(index)
-        if isinstance(inner, faiss.IndexHNSW):
+        if isinstance(inner, faiss.IndexIVF):
+            nprobe = inner.nlist if len(ids) <= EXACT_FILTER_MAX else inner.nprobe
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+        elif isinstance(inner, faiss.IndexHNSW):
+            if len(ids) <= EXACT_FILTER_MAX:
+                return _exact_among(inner, q[0], k, ids)
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(inner.hnsw.efSearch, k))
         else:
             params = faiss.SearchParameters(sel=selector)
@@ -125,7 +179,7 @@ def search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None 
 
 
 def _exact_among(index: Any, query: np.ndarray, k: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top ``k`` among ``ids``, from the vectors the index stores."""
+    """Exact top ``k`` among ``ids``, from the vectors an HNSW index stores."""
     vectors = index.reconstruct_batch(ids)
     scores = vectors @ query
     top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
