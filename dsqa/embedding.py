@@ -216,6 +216,10 @@ class OnnxEncoder:
                 so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
                 so.log_severity_level = 3
+                # Idle pool threads sleep instead of spinning: on 2 cores shared
+                # with other processes a spinning thread steals the core the
+                # other one needs.
+                so.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 self._sessions[threads] = ort.InferenceSession(
                     str(self.model_file), so, providers=["CPUExecutionProvider"]
                 )
