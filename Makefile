@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-all eval clean
+.PHONY: install test test-all eval bench clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,11 @@ test: install
 
 eval: install
 	$(BIN)/dsqa eval --compare
+
+# Benchmarks (slow: the full run indexes the 21 MB Kubernetes corpus twice and
+# builds a 1M-vector index; `python -m bench --quick` takes a few minutes).
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""dsqa benchmarks: ``python -m bench`` (see bench/__main__.py)."""

@@ -1,0 +1,408 @@
+"""dsqa's benchmarks: ``python -m bench [--only PART,...] [--quick] [--out FILE]``.
+
+Parts (all by default, in this order):
+
+* ``query``    the query path on the bundled notes: warm ask/search p50/p95,
+               the query encoder alone (onnxruntime vs torch, 1 vs 2 threads),
+               cold ``dsqa ask`` as a whole process, peak memory;
+* ``indexing`` full reindex of the notes (ONNX fp32, torch, ONNX int8), no-op
+               reindex, one-paragraph change; time per phase;
+* ``kep``      the Kubernetes design documents (676 KEPs, 21 MB): full index
+               time and phases, chunks/s, size on disk, RAM, warm query
+               latency, dev-set figures, ANN recall on the real vectors;
+               document-side encoder throughput;
+* ``baseline`` the LangChain-tutorial pipeline on the same notes and dev
+               questions, side by side, as ratios;
+* ``scale``    synthetic vectors at 10k, 100k, 1M: build time, memory, query
+               p50, recall@10 against exact, for flat and HNSW, and the flat
+               threshold.
+
+Each measurement runs in a fresh interpreter (``bench.worker``). A full run
+(no ``--only``, no ``--quick``) writes ``bench/RESULTS.md``; other runs print
+only, unless ``--out`` says where to write. ``--quick`` shrinks every part
+(fewer queries and runs, one KEP folder, no 1M) to a few minutes.
+Timings on a shared 2-core machine are noisy: medians and ratios are
+reported, and the load average at start and end is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.common import (
+    DSQA,
+    KEP_SOURCE,
+    PYTHON,
+    ROOT,
+    Table,
+    dir_size_mb,
+    machine,
+    median,
+    run_measured,
+    worker,
+)
+
+PARTS = ("query", "indexing", "kep", "baseline", "scale")
+QUESTION = "how do overlay networks do service discovery"
+
+
+class Run:
+    def __init__(self, quick: bool, tmp: Path):
+        self.quick = quick
+        self.tmp = tmp
+        self.tables: list[Table] = []
+        self.headlines: dict[str, str] = {}
+        self.cache: dict[str, Any] = {}
+
+    def table(self, table: Table) -> Table:
+        self.tables.append(table)
+        print(table.text(), flush=True)
+        return table
+
+    def log(self, message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    # -- shared fixtures ------------------------------------------------------
+    def notes_copy(self) -> tuple[Path, Path]:
+        """A copy of the bundled notes and committed index, so nothing here
+        can touch the repository's index/."""
+        if "notes" not in self.cache:
+            corpus, index = self.tmp / "notes-corpus", self.tmp / "notes-index"
+            shutil.copytree(ROOT / "corpus", corpus)
+            shutil.copytree(ROOT / "index", index, ignore=shutil.ignore_patterns(".lock", ".tmp-*"))
+            self.cache["notes"] = (corpus, index)
+        return self.cache["notes"]
+
+    def warm_query(self) -> dict[str, Any]:
+        if "warm" not in self.cache:
+            corpus, index = self.notes_copy()
+            self.log("warm ask/search on the bundled notes (onnx)")
+            self.cache["warm"] = worker("query_warm", {"corpus_dir": str(corpus), "index_dir": str(index), "n": 60 if self.quick else 225})
+        return self.cache["warm"]
+
+
+# -- 1. query path --------------------------------------------------------------------
+
+
+def part_query(run: Run) -> None:
+    corpus, index = run.notes_copy()
+    paths = {"corpus_dir": str(corpus), "index_dir": str(index), "n": 60 if run.quick else 225}
+    cli = [DSQA, "ask", QUESTION, "--corpus", str(corpus), "--index", str(index)]
+    run.log("cold dsqa ask: warm-up run (makes the ONNX export if missing, brings the copy up to date)")
+    run_measured(cli)
+    warm = run.warm_query()
+    run.log("warm ask/search with the torch encoder")
+    torch_warm = worker("query_warm", paths, env={"DSQA_ENCODER": "torch"})
+
+    t = Table(
+        f"Query path, bundled notes ({warm['chunks']} chunks, {warm['vectors']} window vectors, {warm['index_type']}): warm, in one process",
+        ["encoder", "queries", "ask p50 ms", "ask p95 ms", "search p50 ms", "search p95 ms", "query embed p50 ms", "hit@1", "hit@5", "MRR@10", "refused (answerable / unanswerable)", "peak RSS MB"],
+    )
+    for name, r in (("onnxruntime (default)", warm), ("sentence-transformers (torch)", torch_warm)):
+        q = r["quality"]
+        t.add(name, r["queries"], r["ask_p50"], r["ask_p95"], r["search_p50"], r["search_p95"], r["embed_p50"], q["hit@1"], q["hit@5"], q["mrr10"],
+              f"{q['refusal']['answerable_refused']} / {q['refusal']['unanswerable_refused']}", r["peak_rss_mb"])
+    same = warm["quality"] == torch_warm["quality"]
+    t.notes.append(f"Dev-set figures identical between the two encoders: {'yes' if same else 'NO'} ({json.dumps(warm['quality'])}).")
+    t.notes.append("Latencies are per call over the dev questions (cycled to at least 200 calls); ask includes the short answer and refusal.")
+    run.table(t)
+
+    run.log("query encoder alone: onnx/torch x 1/2 threads")
+    t = Table("Query encoder alone (one dev question at a time, 200 calls)", ["encoder", "threads", "load s", "p50 ms", "p95 ms"])
+    for backend in ("onnx", "torch"):
+        for threads in (1, 2):
+            r = worker("encoder_latency", {"backend": backend, "threads": threads})
+            t.add("onnxruntime" if backend == "onnx" else "torch", threads, r["load_s"], r["p50"], r["p95"])
+    t.notes.append("dsqa runs single queries on a one-thread onnxruntime session, batches of documents on all cores.")
+    run.table(t)
+
+    runs = 3 if run.quick else 7
+    run.log(f"cold dsqa ask x{runs} (onnx) and x{max(1, runs // 2)} (torch)")
+    onnx_runs = [run_measured(cli) for _ in range(runs)]
+    torch_runs = [run_measured(cli, env={"DSQA_ENCODER": "torch"}) for _ in range(max(1, runs // 2))]
+    imp = [run_measured([PYTHON, "-c", "import dsqa.cli"])[0] for _ in range(runs)]
+    t = Table("Cold `dsqa ask` as a whole process (bundled notes, committed index)", ["encoder", "runs", "median s", "min s", "max s", "peak RSS MB"])
+    for name, rs in (("onnxruntime (default)", onnx_runs), ("sentence-transformers (torch)", torch_runs)):
+        secs = [r[0] for r in rs]
+        t.add(name, len(rs), median(secs), min(secs), max(secs), median([r[1] for r in rs]))
+    t.add("`python -c 'import dsqa.cli'` only", len(imp), median(imp), min(imp), max(imp), "-")
+    t.notes.append(f"Command: `dsqa ask \"{QUESTION}\" --corpus <copy> --index <copy>`; the first, untimed run made the ONNX export if it was missing.")
+    run.table(t)
+    cold = median([r[0] for r in onnx_runs])
+    cold_torch = median([r[0] for r in torch_runs])
+    run.headlines["cold dsqa ask (median)"] = f"{cold:.2f} s (torch encoder: {cold_torch:.2f} s, {cold_torch / cold:.1f}x slower)"
+    run.headlines["warm ask / search p50 (notes)"] = f"{warm['ask_p50']:.1f} ms / {warm['search_p50']:.1f} ms (torch encoder: {torch_warm['ask_p50']:.1f} / {torch_warm['search_p50']:.1f} ms)"
+    run.headlines["dev-set figures, onnx vs torch encoder"] = "identical" if same else "DIFFERENT"
+
+
+# -- 2. indexing (notes) ---------------------------------------------------------------
+
+
+def _phases(r: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())
+
+
+def part_indexing(run: Run) -> None:
+    corpus = run.tmp / "idx-corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    t = Table("Indexing the bundled notes (library call, model already loaded)", ["run", "encoder", "seconds", "chunks embedded", "texts embedded", "index MB", "phases (s)", "peak RSS MB"])
+    results = {}
+    for label, model, env in (
+        ("full", "all-MiniLM-L6-v2", {}),
+        ("full", "all-MiniLM-L6-v2", {"DSQA_ENCODER": "torch"}),
+        ("full", "all-MiniLM-L6-v2-int8", {}),
+    ):
+        name = f"{model}{' (torch)' if env else ''}"
+        run.log(f"full reindex of the notes: {name}")
+        r = worker("reindex", {"corpus_dir": str(corpus), "index_dir": str(run.tmp / f"idx-{len(results)}"), "model": model, "full": True}, env=env)
+        results[name] = r
+        t.add(label, name, r["seconds"], r["embedded_chunks"], r["embedded_texts"], r["index_mb"], _phases(r), r["peak_rss_mb"])
+    index = run.tmp / "idx-0"
+    run.log("no-op and one-paragraph reindex")
+    noop = worker("reindex", {"corpus_dir": str(corpus), "index_dir": str(index)})
+    t.add("no-op", "all-MiniLM-L6-v2", noop["seconds"], noop["embedded_chunks"], noop["embedded_texts"], noop["index_mb"], _phases(noop), noop["peak_rss_mb"])
+    note = corpus / "notes" / "unlimitediw-dist-sys-notes.md"
+    text = note.read_text(encoding="utf-8")
+    paragraphs = text.split("\n\n")
+    middle = len(paragraphs) // 2
+    paragraphs[middle] += " Overlay networks also carry the swarm's encrypted control traffic between managers."
+    note.write_text("\n\n".join(paragraphs), encoding="utf-8")
+    one = worker("reindex", {"corpus_dir": str(corpus), "index_dir": str(index)})
+    t.add("one paragraph changed", "all-MiniLM-L6-v2", one["seconds"], one["embedded_chunks"], one["embedded_texts"], one["index_mb"], _phases(one), one["peak_rss_mb"])
+    seconds, rss, _ = run_measured([DSQA, "reindex", "--corpus", str(corpus), "--index", str(index)])
+    t.add("no-op, `dsqa reindex` process", "all-MiniLM-L6-v2", seconds, 0, 0, dir_size_mb(index), "whole process", rss)
+    t.notes.append("Phases: time inside each step; 'embed' includes tokenisation. int8 is a separate model name (all-MiniLM-L6-v2-int8), so its index never mixes vectors with fp32.")
+    run.table(t)
+    full, tor = results["all-MiniLM-L6-v2"], results["all-MiniLM-L6-v2 (torch)"]
+    run.cache["notes_full_s"] = full["seconds"]
+    run.headlines["full reindex of the notes"] = f"{full['seconds']:.1f} s (torch encoder {tor['seconds']:.1f} s); no-op {noop['seconds']:.2f} s; one paragraph {one['seconds']:.2f} s"
+
+
+# -- 3. KEP corpus ---------------------------------------------------------------------
+
+
+def part_kep(run: Run) -> None:
+    if not KEP_SOURCE.is_dir():
+        run.log(f"skipping kep: no corpus at {KEP_SOURCE}")
+        return
+    corpus = run.tmp / "kep-corpus"
+    if run.quick:
+        shutil.copytree(KEP_SOURCE / "sig-apps", corpus / "sig-apps")
+    else:
+        shutil.copytree(KEP_SOURCE, corpus)
+    files = [p for p in corpus.rglob("*.md")]
+    mb = sum(p.stat().st_size for p in files) / 1e6
+    models = ["all-MiniLM-L6-v2"] + ([] if run.quick else ["all-MiniLM-L6-v2-int8"])
+    t = Table(
+        f"Kubernetes design documents ({len(files)} files, {mb:.1f} MB{', sig-apps only (--quick)' if run.quick else ''}): full index",
+        ["model", "minutes", "chunks", "window vectors", "chunks/s", "texts/s", "index MB on disk", "index type", "peak RSS MB", "phases (s)"],
+    )
+    q = Table(
+        "Kubernetes design documents: warm queries and dev set (kep_devset.jsonl; the full corpus adds 600+ distractor documents)",
+        ["model", "queries", "ask p50 ms", "ask p95 ms", "search p50 ms", "search p95 ms", "hit@1", "hit@5", "MRR@10", "ANN recall@10 vs exact (real vectors)", "ANN p50 ms", "peak RSS MB"],
+    )
+    for model in models:
+        index = run.tmp / f"kep-index-{model}"
+        run.log(f"KEP full index with {model} ({mb:.1f} MB)")
+        r = worker("reindex", {"corpus_dir": str(corpus), "index_dir": str(index), "model": model, "full": True})
+        t.add(model, r["seconds"] / 60, r["chunks"], r["vectors"], r["chunks"] / r["seconds"], r["embedded_texts"] / r["seconds"], r["index_mb"], r["index_type"], r["peak_rss_mb"], _phases(r))
+        run.log(f"KEP queries with {model}")
+        first = model == models[0]
+        k = worker("kep_query", {"corpus_dir": str(corpus), "index_dir": str(index), "model": model, "n": 100 if run.quick else 250, "compare_ann": first})
+        if first:
+            a = Table(
+                f"ANN on the real KEP window vectors ({r['vectors']:,} vectors, {k['ann']['queries']} real questions as queries): recall@10 against exact",
+                ["index", "build s", "recall@10", "query p50 ms"],
+            )
+            for v in k["ann_variants"]:
+                a.add(v["index"], v["build_s"], v["recall@10"], v["p50_ms"])
+            a.notes.append(f"In use by dsqa: {k['ann']['type']} (recall@10 {k['ann']['recall@10']:.3f}).")
+            ann_table = a
+        qq = k["quality"]
+        q.add(model, k["queries"], k["ask_p50"], k["ask_p95"], k["search_p50"], k["search_p95"], qq["hit@1"], qq["hit@5"], qq["mrr10"], k["ann"]["recall@10"], k["ann"]["p50_ms"], k["peak_rss_mb"])
+        if model == models[0]:
+            run.headlines["KEP full index (fp32)"] = f"{r['seconds'] / 60:.1f} min, {r['chunks']:,} chunks ({r['chunks'] / r['seconds']:.0f} chunks/s), {r['vectors']:,} vectors, {r['index_mb']:.0f} MB on disk; warm ask p50 {k['ask_p50']:.0f} ms"
+            embed_s = r["phases"].get("embed", 0)
+            t.notes.append(f"fp32: embedding is {embed_s / r['seconds']:.0%} of the time ({embed_s:.0f} s of {r['seconds']:.0f} s).")
+        else:
+            run.headlines["KEP full index (int8)"] = f"{r['seconds'] / 60:.1f} min; hit@1 {qq['hit@1']:.3f} / MRR {qq['mrr10']:.3f}"
+    run.table(t)
+    q.notes.append("Queries: the KEP dev questions plus the notes' dev questions (off-topic here), cycled.")
+    run.table(q)
+    run.table(ann_table)
+
+    # Document-side throughput of each encoder on a sample of window texts.
+    sample = _window_sample(corpus, 300 if run.quick else 1000)
+    path = run.tmp / "window-sample.json"
+    path.write_text(json.dumps(sample))
+    t = Table(f"Document-side encoder throughput ({len(sample)} KEP window texts, length-sorted batches)", ["encoder", "threads", "texts/s", "tokens/s"])
+    for backend, model in (("torch", "all-MiniLM-L6-v2"), ("onnx", "all-MiniLM-L6-v2"), ("onnx", "all-MiniLM-L6-v2-int8")):
+        for threads in (1, 2):
+            run.log(f"throughput {backend} {model} x{threads}")
+            r = worker("doc_throughput", {"texts": str(path), "backend": backend, "model": model, "threads": threads})
+            t.add(f"{backend} {model}" + (" (sentence-transformers, batch 32)" if backend == "torch" else ""), threads, r["texts_per_s"], r["tokens_per_s"])
+    run.table(t)
+
+
+def _window_sample(corpus: Path, n: int) -> list[str]:
+    from dsqa.chunking import Chunker
+    from dsqa.embedding import get_embedder
+    from dsqa.notes import load_corpus
+    from dsqa.sentences import windows
+
+    model = get_embedder("all-MiniLM-L6-v2")
+    chunker = Chunker(model.count_tokens, model.max_tokens, 200, 24, True)
+    notes = load_corpus(corpus).notes
+    random.Random(0).shuffle(notes)
+    texts: list[str] = []
+    for note in notes[:60]:
+        for chunk in chunker.chunk(note):
+            texts.extend(w for _, _, w in windows(chunk.text, 3))
+    random.Random(1).shuffle(texts)
+    return texts[:n]
+
+
+# -- 4. LangChain-tutorial baseline ---------------------------------------------------------
+
+
+def part_baseline(run: Run) -> None:
+    corpus, _ = run.notes_copy()
+    warm = run.warm_query()
+    run.log("LangChain-tutorial pipeline on the same notes")
+    base = worker("baseline", {"corpus_dir": str(corpus), "n": 60 if run.quick else 225})
+    notes_full = run.cache.get("notes_full_s")
+    if notes_full is None:
+        run.log("dsqa full reindex of the notes (for the ratio)")
+        notes_full = worker("reindex", {"corpus_dir": str(corpus), "index_dir": str(run.tmp / "baseline-dsqa-index"), "full": True})["seconds"]
+    d, b = warm["quality"], base["quality"]
+    t = Table("Side by side on the same notes and dev questions: dsqa vs the LangChain-tutorial pipeline", ["metric", "dsqa", "LangChain tutorial", "dsqa / LangChain"])
+
+    def row(name: str, x: float, y: float, better: str) -> None:
+        t.add(name, x, y, f"{x / y:.2f}x ({better})" if y else "-")
+
+    row("hit@1", d["hit@1"], b["hit@1"], "higher is better")
+    row("hit@5", d["hit@5"], b["hit@5"], "higher is better")
+    row("MRR@10", d["mrr10"], b["mrr10"], "higher is better")
+    row("nDCG@10", d["ndcg10"], b["ndcg10"], "higher is better")
+    row("median passage chars (top 5)", d["median_passage_chars"], b["median_passage_chars"], "shorter is easier to read")
+    row("search p50 ms (warm)", warm["search_p50"], base["search_p50"], "lower is better")
+    row("search p95 ms (warm)", warm["search_p95"], base["search_p95"], "lower is better")
+    row("full index s (model loaded)", notes_full, base["index_s"], "lower is better")
+    row("peak RSS MB (warm process)", warm["peak_rss_mb"], base["peak_rss_mb"], "lower is better")
+    t.add("unanswerable questions refused", f"{d['refusal']['unanswerable_refused']}/28", "0/28 (never refuses)", "-")
+    t.notes.append(
+        f"LangChain pipeline: RecursiveCharacterTextSplitter(1000, 200) -> {base['chunks']} chunks, all-MiniLM-L6-v2 via sentence-transformers (torch), "
+        "FAISS IndexFlatL2, top k, no reranker (what HuggingFaceEmbeddings + FAISS.from_documents do). "
+        "Hit = a passage from the labelled note containing the labelled phrase (dsqa.evaluation)."
+    )
+    run.table(t)
+    run.headlines["vs LangChain tutorial"] = (
+        f"hit@1 {d['hit@1']:.3f} vs {b['hit@1']:.3f} ({d['hit@1'] / b['hit@1']:.2f}x), MRR {d['mrr10']:.3f} vs {b['mrr10']:.3f}, "
+        f"search p50 {warm['search_p50']:.1f} vs {base['search_p50']:.1f} ms ({warm['search_p50'] / base['search_p50']:.2f}x)"
+    )
+
+
+# -- 5. scale curve -------------------------------------------------------------------------
+
+
+def part_scale(run: Run) -> None:
+    sizes = [10_000, 100_000] if run.quick else [10_000, 100_000, 1_000_000]
+    t = Table(
+        "Scale curve: synthetic unit vectors (384-d, see bench/synthetic.py), one query at a time, k=10",
+        ["vectors", "index", "build s", "index MB", "peak RSS MB", "query p50 ms", "query p95 ms", "p50 ms at k=200", "recall@10 vs exact"],
+    )
+    for n in sizes:
+        for kind in ("flat-ip", "hnsw"):
+            run.log(f"scale {n:,} {kind}")
+            r = worker("scale", {"n": n, "kind": kind, "queries": 200})
+            t.add(n, r["kind"], r["build_s"], r["index_mb"], r["peak_rss_mb"], r["p50_ms"], r["p95_ms"], r["p50_ms_k200"], r["recall@10"])
+            if n == sizes[-1] and kind == "hnsw":
+                run.headlines[f"{n:,} vectors, HNSW"] = f"query p50 {r['p50_ms']:.2f} ms, recall@10 {r['recall@10']:.3f}, build (= rebuild on every write) {r['build_s']:.0f} s"
+            if n == sizes[-1] and kind == "flat-ip":
+                run.headlines[f"{n:,} vectors, flat"] = f"query p50 {r['p50_ms']:.1f} ms"
+    t.notes.append("dsqa picks flat up to dsqa.ann.FLAT_MAX_VECTORS and HNSW beyond; 'k=200' is what the retriever asks for (4x the 50 candidates).")
+    t.notes.append("Every write rebuilds the index from vectors.npy, so 'build s' is also the cost of any reindex that changes something.")
+    run.table(t)
+
+    t = Table("Flat vs HNSW at small sizes: where exact search stops being cheap", ["vectors", "flat p50 ms", "HNSW p50 ms", "HNSW recall@10", "HNSW build s"])
+    for n in ([5_000, 20_000, 50_000] if run.quick else [2_000, 5_000, 10_000, 20_000, 50_000]):
+        run.log(f"threshold {n:,}")
+        f = worker("scale", {"n": n, "kind": "flat-ip", "queries": 200})
+        h = worker("scale", {"n": n, "kind": "hnsw", "queries": 200})
+        t.add(n, f["p50_ms"], h["p50_ms"], h["recall@10"], h["build_s"])
+    run.table(t)
+
+
+RUNNERS: dict[str, Callable[[Run], None]] = {
+    "query": part_query,
+    "indexing": part_indexing,
+    "kep": part_kep,
+    "baseline": part_baseline,
+    "scale": part_scale,
+}
+
+
+def write_results(path: Path, run: Run, info: dict[str, str], command: str, started: str, seconds: float) -> None:
+    lines = [
+        "# dsqa benchmark results",
+        "",
+        f"Written by `{command}` on {started} (took {seconds / 60:.1f} min). Every table below is from this one run.",
+        "",
+        "## Machine",
+        "",
+    ]
+    lines += [f"- {k}: {v}" for k, v in info.items()]
+    lines += [
+        "",
+        "The machine's 2 cores are shared with other work, so timings are noisy: read the medians and ratios, not single figures.",
+        "",
+        "## Headlines",
+        "",
+    ]
+    lines += [f"- {k}: {v}" for k, v in run.headlines.items()]
+    lines += ["", "## Tables", ""]
+    for table in run.tables:
+        lines += [table.markdown()]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help=f"comma-separated parts: {','.join(PARTS)}")
+    parser.add_argument("--quick", action="store_true", help="a few minutes: fewer queries and runs, one KEP folder, no 1M")
+    parser.add_argument("--out", type=Path, help="write the Markdown results here (a full run writes bench/RESULTS.md)")
+    args = parser.parse_args(argv)
+    parts = PARTS if not args.only else tuple(p.strip() for p in args.only.split(",") if p.strip())
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; parts are {', '.join(PARTS)}")
+    out = args.out or (ROOT / "bench" / "RESULTS.md" if not args.only and not args.quick else None)
+    command = "python -m bench" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    info = machine()
+    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    started = time.perf_counter()
+    print(f"{command}\n" + "\n".join(f"{k}: {v}" for k, v in info.items()) + "\n", flush=True)
+    with tempfile.TemporaryDirectory(prefix="dsqa-bench-") as tmp:
+        run = Run(args.quick, Path(tmp))
+        for part in parts:
+            RUNNERS[part](run)
+    info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    seconds = time.perf_counter() - started
+    print("Headlines:\n" + "\n".join(f"  {k}: {v}" for k, v in run.headlines.items()))
+    if out:
+        write_results(out, run, info, command, started_at, seconds)
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,392 @@
+"""One measurement in a fresh interpreter: ``python -m bench.worker TASK JSON``.
+
+Each task prints one JSON line (the last line of stdout). Running each in
+its own process keeps imports, thread settings, the encoder choice and the
+peak memory (read by the parent with wait4) to that measurement alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.common import DEVSET, KEP_DEVSET, peak_rss_mb, percentile, timed_ms
+
+TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def task(func: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    TASKS[func.__name__] = func
+    return func
+
+
+def _questions(path: Path) -> list[Any]:
+    from dsqa.evaluation import load_questions
+
+    return load_questions(path)
+
+
+def _cycle(items: list[str], n: int) -> list[str]:
+    return [items[i % len(items)] for i in range(max(n, len(items)))]
+
+
+def _quality(report: Any) -> dict[str, Any]:
+    return {
+        "hit@1": round(report.hit_at[1], 4),
+        "hit@5": round(report.hit_at[5], 4),
+        "mrr10": round(report.mrr10, 4),
+        "ndcg10": round(report.ndcg10, 4),
+        "answer_quotes": round(report.answer_quotes, 4),
+        "refusal": report.refusal,
+        "median_passage_chars": report.median_passage_chars,
+    }
+
+
+def _set_torch_threads(args: dict[str, Any]) -> None:
+    if args.get("torch_threads"):
+        import torch
+
+        torch.set_num_threads(int(args["torch_threads"]))
+
+
+# -- the query path ----------------------------------------------------------
+
+
+@task
+def query_warm(args: dict[str, Any]) -> dict[str, Any]:
+    """Warm ``ask`` and ``search`` latency on an index, and the dev-set
+    figures (which must not depend on the encoder)."""
+    from dsqa import DSQA, Settings
+    from dsqa.evaluation import evaluate
+
+    _set_torch_threads(args)
+    settings = Settings(auto_reindex=False, **{k: args[k] for k in ("corpus_dir", "index_dir", "model") if args.get(k)})
+    engine = DSQA(settings)
+    devset = Path(args.get("devset") or DEVSET)
+    questions = _questions(devset)
+    started = time.perf_counter()
+    engine.ask(questions[0].question)
+    first = time.perf_counter() - started
+    report = evaluate("dsqa", questions, lambda q: engine.ask(q, k=10))
+    texts = _cycle([q.question for q in questions], int(args.get("n", 200)))
+    extra = [q.question for q in _questions(Path(args["more_questions"]))] if args.get("more_questions") else []
+    texts = _cycle(texts + extra, int(args.get("n", 200)))
+    ask_ms = [timed_ms(lambda t=t: engine.ask(t), 1)[0] for t in texts]
+    search_ms = [timed_ms(lambda t=t: engine.search(t, k=5), 1)[0] for t in texts]
+    embedder = engine.embedder
+    retriever = engine._ready()
+    embed_ms = [timed_ms(lambda t=t: retriever.embed_query(t), 1)[0] for t in texts]
+    vectors = retriever.index.vectors
+    return {
+        "backend": getattr(embedder, "backend", "?"),
+        "first_ask_s": round(first, 3),
+        "queries": len(texts),
+        "ask_p50": percentile(ask_ms, 50),
+        "ask_p95": percentile(ask_ms, 95),
+        "search_p50": percentile(search_ms, 50),
+        "search_p95": percentile(search_ms, 95),
+        "embed_p50": percentile(embed_ms, 50),
+        "chunks": len(retriever.index.chunks),
+        "vectors": int(len(vectors)),
+        "index_type": retriever.index.manifest.get("index_type", "?"),
+        "quality": _quality(report),
+        "rss_mb": peak_rss_mb(),
+    }
+
+
+@task
+def encoder_latency(args: dict[str, Any]) -> dict[str, Any]:
+    """One query at a time through one encoder at one thread count."""
+    from dsqa.embedding import get_embedder
+
+    threads = int(args["threads"])
+    model = get_embedder("all-MiniLM-L6-v2")
+    questions = [q.question for q in _questions(DEVSET)]
+    started = time.perf_counter()
+    if args["backend"] == "onnx":
+        encoder = model.onnx_encoder()
+        assert encoder is not None, "no ONNX export"
+        run = lambda t: encoder.embed([t], threads=threads)  # noqa: E731
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
+        run = lambda t: model.embed_torch([t])  # noqa: E731
+    run("warm up")
+    load = time.perf_counter() - started
+    ms = [timed_ms(lambda t=t: run(t), 1)[0] for t in _cycle(questions, 200)]
+    return {"load_s": round(load, 3), "p50": percentile(ms, 50), "p95": percentile(ms, 95)}
+
+
+@task
+def doc_throughput(args: dict[str, Any]) -> dict[str, Any]:
+    """Document-side throughput of one encoder on a sample of window texts."""
+    from dsqa.embedding import get_embedder
+
+    texts = json.loads(Path(args["texts"]).read_text())
+    model = get_embedder(args.get("model", "all-MiniLM-L6-v2"))
+    tokens = sum(min(model.max_tokens, model.count_tokens(t) + 2) for t in texts)
+    threads = int(args["threads"])
+    if args["backend"] == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        model._load().encode(["warm up"])
+        run = lambda: model.embed_torch(texts)  # noqa: E731
+    else:
+        encoder = model.onnx_encoder()
+        encoder.embed(["warm up"], threads=threads)
+        run = lambda: encoder.embed(texts, threads=threads, batch_size=int(args.get("batch", 16)))  # noqa: E731
+    seconds = timed_ms(run, 1)[0] / 1000
+    return {"texts": len(texts), "tokens": tokens, "seconds": seconds, "texts_per_s": len(texts) / seconds, "tokens_per_s": tokens / seconds}
+
+
+# -- indexing ----------------------------------------------------------------------
+
+
+class _Phases:
+    """Wall time spent in the parts of a reindex, by wrapping them."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*a: Any, **k: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*a, **k)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+
+        setattr(owner, name, timed)
+
+
+@task
+def reindex(args: dict[str, Any]) -> dict[str, Any]:
+    """A reindex of ``corpus_dir`` into ``index_dir`` with the time of each
+    phase: reading notes, chunking (incl. sentence windows), embedding, BM25,
+    the FAISS build, writing."""
+    from dsqa import ann, indexing, store
+    from dsqa.chunking import Chunker
+    from dsqa.embedding import get_embedder
+    from dsqa.lexical import LexicalIndex
+    from dsqa.settings import Settings
+
+    settings = Settings(corpus_dir=Path(args["corpus_dir"]), index_dir=Path(args["index_dir"]), model=args.get("model") or "all-MiniLM-L6-v2")
+    model = get_embedder(settings.model)
+    if args.get("warm", True):
+        model.embed(["load the model before timing"])  # model load / export is not indexing
+    phases = _Phases()
+    phases.wrap(indexing, "load_corpus", "read notes")
+    phases.wrap(Chunker, "chunk", "chunk + windows")
+    phases.wrap(model, "embed", "embed")
+    phases.wrap(LexicalIndex, "build", "BM25")
+    phases.wrap(ann, "build_index", "FAISS build")
+    phases.wrap(store, "write", "write")
+    embedded_texts = [0]
+    inner_embed = model.embed
+
+    def counting(texts: Any, **k: Any) -> Any:
+        embedded_texts[0] += len(texts)
+        return inner_embed(texts, **k)
+
+    model.embed = counting
+    started = time.perf_counter()
+    report = indexing.reindex(settings, full=bool(args.get("full")))
+    seconds = time.perf_counter() - started
+    manifest = store.read_manifest(settings.index_dir)
+    gen = store.current_generation(settings.index_dir)
+    size = sum(f.stat().st_size for f in gen.rglob("*") if f.is_file()) / 1e6
+    return {
+        "seconds": seconds,
+        "report": str(report),
+        "chunks": report.total_chunks,
+        "embedded_chunks": report.embedded,
+        "embedded_texts": embedded_texts[0],
+        "vectors": manifest.get("vector_count"),
+        "index_type": manifest.get("index_type"),
+        "index_mb": size,
+        "phases": {k: round(v, 3) for k, v in phases.seconds.items()},
+        "backend": getattr(model, "backend", "?"),
+    }
+
+
+@task
+def kep_query(args: dict[str, Any]) -> dict[str, Any]:
+    """Warm query latency and dev-set figures on the KEP index, and the
+    recall@10 of its ANN index against exact search on its real vectors."""
+    from dsqa import ann
+
+    out = query_warm({**args, "devset": str(KEP_DEVSET), "more_questions": str(DEVSET)})
+    from dsqa import DSQA, Settings
+
+    engine = DSQA(Settings(auto_reindex=False, corpus_dir=Path(args["corpus_dir"]), index_dir=Path(args["index_dir"]), model=args.get("model") or "all-MiniLM-L6-v2"))
+    retriever = engine._ready()
+    questions = [q.question for q in _questions(KEP_DEVSET)] + [q.question for q in _questions(DEVSET)]
+    qv = engine.embedder.embed(questions)
+    vectors = retriever.index.vectors
+    exact = np.argsort(-(qv @ vectors.T), axis=1)[:, :10]
+    index = retriever.index.faiss_index
+    recall = []
+    ann_ms = []
+    for i, q in enumerate(qv):
+        started = time.perf_counter()
+        _, ids = ann.search(index, q, 10)
+        ann_ms.append((time.perf_counter() - started) * 1000)
+        recall.append(len(set(ids.tolist()) & set(exact[i].tolist())) / 10)
+    out["ann"] = {"type": ann.describe(index), "recall@10": float(np.mean(recall)), "p50_ms": percentile(ann_ms, 50), "queries": len(qv)}
+    if args.get("compare_ann"):
+        out["ann_variants"] = _ann_variants(vectors, qv, exact)
+    return out
+
+
+def _ann_variants(vectors: np.ndarray, qv: np.ndarray, exact: np.ndarray) -> list[dict[str, Any]]:
+    """HNSW and IVF at several search breadths on the same real vectors."""
+    from dsqa import ann
+
+    rows = []
+    for kind, knob, values in (("hnsw", "efSearch", (64, 128, 256)), ("ivf", "nprobe", (32, 64, 128))):
+        started = time.perf_counter()
+        index = ann.build_index(vectors, kind=kind)
+        build_s = time.perf_counter() - started
+        for value in values:
+            if kind == "hnsw":
+                index.hnsw.efSearch = value
+            else:
+                index.nprobe = value
+            ms, recall = [], []
+            for i, q in enumerate(qv):
+                started = time.perf_counter()
+                _, ids = ann.search(index, q, 10)
+                ms.append((time.perf_counter() - started) * 1000)
+                recall.append(len(set(ids.tolist()) & set(exact[i].tolist())) / 10)
+            rows.append({"index": ann.describe(index), "build_s": build_s, "recall@10": float(np.mean(recall)), "p50_ms": percentile(ms, 50)})
+    return rows
+
+
+# -- the LangChain-tutorial baseline ----------------------------------------------------
+
+
+@task
+def baseline(args: dict[str, Any]) -> dict[str, Any]:
+    """The LangChain tutorial's pipeline on the same notes: each note split
+    by RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200),
+    embedded with the same MiniLM model through sentence-transformers (what
+    HuggingFaceEmbeddings does), a flat FAISS L2 index (what
+    FAISS.from_documents builds), top k by similarity, no reranker, no
+    keyword search, no refusal. Scored with dsqa's own dev-set helpers."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import faiss
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    from sentence_transformers import SentenceTransformer
+
+    from dsqa.embedding import _minilm_path
+    from dsqa.evaluation import evaluate
+    from dsqa.notes import load_corpus
+    from dsqa.results import Answer, Passage
+
+    _set_torch_threads(args)
+    started = time.perf_counter()
+    model = SentenceTransformer(str(_minilm_path()), device="cpu")
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    corpus = load_corpus(Path(args["corpus_dir"]))
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+    docs: list[tuple[str, str]] = []
+    for note in corpus.notes:
+        docs.extend((note.source, piece) for piece in splitter.split_text(note.text))
+    vectors = model.encode([t for _, t in docs], batch_size=32, convert_to_numpy=True).astype(np.float32)
+    index = faiss.IndexFlatL2(vectors.shape[1])
+    index.add(vectors)
+    index_s = time.perf_counter() - started
+
+    def search(question: str, k: int = 10) -> list[Passage]:
+        q = model.encode([question], convert_to_numpy=True).astype(np.float32)
+        dist, ids = index.search(q, k)
+        return [Passage(docs[i][1], docs[i][0], "", 0, 0, float(-d)) for d, i in zip(dist[0], ids[0]) if i >= 0]
+
+    questions = _questions(DEVSET)
+    search(questions[0].question)
+    report = evaluate("langchain", questions, lambda q: Answer(q, search(q), True, "", 1.0))
+    texts = _cycle([q.question for q in questions], int(args.get("n", 200)))
+    ms = [timed_ms(lambda t=t: search(t, 5), 1)[0] for t in texts]
+    return {
+        "chunks": len(docs),
+        "model_load_s": load_s,
+        "index_s": index_s,
+        "search_p50": percentile(ms, 50),
+        "search_p95": percentile(ms, 95),
+        "quality": _quality(report),
+        "rss_mb": peak_rss_mb(),
+    }
+
+
+# -- the scale curve ---------------------------------------------------------------
+
+
+@task
+def scale(args: dict[str, Any]) -> dict[str, Any]:
+    """Build and query one index type over ``n`` synthetic vectors."""
+    import faiss
+
+    from bench import synthetic
+    from dsqa import ann
+
+    n, kind = int(args["n"]), args["kind"]
+    n_queries = int(args.get("queries", 200))
+    x, queries = synthetic.vectors(n, n_queries=n_queries, seed=int(args.get("seed", 0)))
+    base_rss = peak_rss_mb()
+    started = time.perf_counter()
+    index = ann.build_index(x, kind=kind)
+    build_s = time.perf_counter() - started
+    if kind == "hnsw":
+        index_bytes = n * x.shape[1] * 4 + index.hnsw.neighbors.size() * 4 + index.hnsw.levels.size() * 4 + index.hnsw.offsets.size() * 8
+    else:
+        index_bytes = n * x.shape[1] * 4
+    # Exact answers in one batched pass (BLAS), for recall.
+    flat = faiss.IndexFlatIP(x.shape[1]) if kind != "flat-ip" else index
+    if flat is not index:
+        flat.add(x)
+    _, exact = flat.search(queries, 10)
+    del flat
+    ms, recall = [], []
+    ann.search(index, queries[0], 10)
+    for i, q in enumerate(queries):
+        started = time.perf_counter()
+        _, ids = ann.search(index, q, 10)
+        ms.append((time.perf_counter() - started) * 1000)
+        recall.append(len(set(ids.tolist()) & set(exact[i].tolist())) / 10)
+    # dsqa asks the ANN index for 4x the candidates it keeps (k=200 windows).
+    ms200 = [timed_ms(lambda q=q: ann.search(index, q, 200), 1)[0] for q in queries[:50]]
+    return {
+        "n": n,
+        "kind": ann.describe(index),
+        "build_s": build_s,
+        "index_mb": index_bytes / 1e6,
+        "vectors_rss_mb": base_rss,
+        "p50_ms": percentile(ms, 50),
+        "p95_ms": percentile(ms, 95),
+        "p50_ms_k200": percentile(ms200, 50),
+        "recall@10": float(np.mean(recall)),
+        "rss_mb": peak_rss_mb(),
+    }
+
+
+def main() -> None:
+    name, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
+    if name not in TASKS:
+        raise SystemExit(f"unknown task {name!r}: {', '.join(TASKS)}")
+    result = TASKS[name](json.loads(raw))
+    print(json.dumps(result, default=float))
+
+
+if __name__ == "__main__":
+    main()
