@@ -394,7 +394,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dsqa-bench-") as tmp:
         run = Run(args.quick, Path(tmp))
         for part in parts:
-            RUNNERS[part](run)
+            try:
+                RUNNERS[part](run)
+            except Exception as exc:  # one broken part must not lose the others' tables
+                import traceback
+
+                traceback.print_exc()
+                run.table(Table(f"Part {part}: FAILED", ["error"], [[f"{type(exc).__name__}: {exc}"[:500]]]))
     info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     seconds = time.perf_counter() - started
     print("Headlines:\n" + "\n".join(f"  {k}: {v}" for k, v in run.headlines.items()))
