@@ -71,6 +71,8 @@ ONNX_BATCH = 16
 #: A call with at most this many texts is a query: it runs on a one-thread
 #: session (on 2 cores, one thread encodes a short query faster than two).
 QUERY_TEXTS = 4
+#: Texts tokenised and length-sorted together on the document side.
+TOKENIZE_BLOCK = 4096
 
 #: Files of the model folder that define the vectors, hashed into the cache key.
 _FINGERPRINT_FILES = ("config.json", "tokenizer.json", "sentence_bert_config.json", "modules.json", "1_Pooling/config.json")
@@ -234,33 +236,41 @@ class OnnxEncoder:
         if threads is None:
             threads = 1 if len(texts) <= QUERY_TEXTS else cpu_count()
         sess = self.session(threads)
-        encodings = self._tokenizer.encode_batch(list(texts))
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
-        # Longest first: a batch holds texts of about one length (little
-        # padding), and the progress bar's estimate errs on the safe side.
-        order = np.argsort(-lengths, kind="stable")
         bar = _progress_bar(len(texts)) if progress else None
         try:
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                width = int(lengths[rows].max())
-                ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
-                mask = np.zeros((len(rows), width), dtype=np.int64)
-                types = np.zeros((len(rows), width), dtype=np.int64)
-                for i, r in enumerate(rows):
-                    e = encodings[r]
-                    n = len(e.ids)
-                    ids[i, :n] = e.ids
-                    mask[i, :n] = 1
-                    types[i, :n] = e.type_ids
-                (vectors,) = sess.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
-                out[rows] = vectors
-                if bar is not None:
-                    bar.update(len(rows))
+            # Tokenised a block at a time: tokenizers' Encoding objects are
+            # heavy (holding all 271k KEP texts at once took 4.6 GB).
+            for block in range(0, len(texts), TOKENIZE_BLOCK):
+                self._embed_block(sess, texts, block, min(len(texts), block + TOKENIZE_BLOCK), batch_size, out, bar)
         finally:
             if bar is not None:
                 bar.close()
         return out
+
+    def _embed_block(self, sess: Any, texts: Sequence[str], lo: int, hi: int, batch_size: int, out: np.ndarray, bar: Any) -> None:
+        encodings = self._tokenizer.encode_batch(list(texts[lo:hi]))
+        ids_list = [e.ids for e in encodings]
+        types_list = [e.type_ids for e in encodings]
+        del encodings
+        lengths = np.fromiter((len(i) for i in ids_list), dtype=np.int64, count=len(ids_list))
+        # Longest first: a batch holds texts of about one length (little
+        # padding), and the progress bar's estimate errs on the safe side.
+        order = np.argsort(-lengths, kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = int(lengths[rows].max())
+            ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            types = np.zeros((len(rows), width), dtype=np.int64)
+            for i, r in enumerate(rows):
+                n = len(ids_list[r])
+                ids[i, :n] = ids_list[r]
+                mask[i, :n] = 1
+                types[i, :n] = types_list[r]
+            (vectors,) = sess.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+            out[rows + lo] = vectors
+            if bar is not None:
+                bar.update(len(rows))
 
 
 def _variant_files(variant: str) -> tuple[str, str]:
