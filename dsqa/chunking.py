@@ -22,8 +22,6 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
-
 from .notes import Note
 
 #: Bump when the chunking algorithm changes: indexes built by another
@@ -125,6 +123,10 @@ def split_sections(text: str) -> list[tuple[int, int, str]]:
     The splitter returns normalised line text without positions; each
     section's first line is found again by walking the note in order.
     """
+    # Imported here, not at the top: langchain-core costs about 0.3 s and only
+    # reindex needs it, never ``ask``.
+    from langchain_text_splitters import MarkdownHeaderTextSplitter
+
     lines = _heading_view(text.split("\n"))
     docs = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=False).split_text("\n".join(lines))
     norm = [_normalise(line) for line in lines]
@@ -242,6 +244,8 @@ class Chunker:
         tokens = self.count(piece)
         if tokens <= budget:
             return [_Unit(begin, stop, tokens, paragraph, True)]
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
         splitter = RecursiveCharacterTextSplitter(
             separators=[". ", "? ", "! ", "; ", ", ", " ", ""],
             keep_separator="end",
