@@ -25,7 +25,7 @@ from .chunking import CHUNKER_VERSION, Chunk, Chunker
 from .embedding import Embedder, get_embedder
 from .errors import IndexCorruptError, IndexMissingError, IndexWriteError, LockedError
 from .lexical import LexicalIndex, lexical_text
-from .sentences import windows
+from .sentences import sentence_windows
 from .notes import MAX_NOTE_BYTES, Note, content_hash, iter_note_paths, load_corpus
 from .settings import Settings
 
@@ -36,8 +36,14 @@ def model_identity(embedder: Embedder) -> dict[str, Any]:
     return {"name": embedder.name, "dimension": embedder.dimension, "max_tokens": embedder.max_tokens}
 
 
+#: How a sentence window's vector is made (see :class:`_Build`); recorded
+#: with the chunking settings, so an index whose window vectors were made
+#: another way is stale.
+WINDOW_VECTORS = "sentence-mean"
+
+
 def chunking_identity(settings: Settings) -> dict[str, Any]:
-    return {**settings.chunking(), "chunker_version": CHUNKER_VERSION}
+    return {**settings.chunking(), "chunker_version": CHUNKER_VERSION, "window_vectors": WINDOW_VECTORS}
 
 
 def model_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
@@ -292,13 +298,26 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
 
 class _Build:
     """The new generation as it is assembled: chunk records, and per chunk its
-    window vectors, either reused from the old index or still to embed."""
+    vectors (the whole chunk, then one per sentence window), either reused
+    from the old index or still to embed.
+
+    A window's vector is the normalised mean of its sentences' vectors, not an
+    embedding of the window's text: each sentence is then embedded once
+    instead of once per window it sits in (three times with 3-sentence
+    windows), which cuts the text the encoder reads by 1.7x on the notes and
+    on the KEP corpus, at the same dev-set quality within a question or two
+    (measured against embedding each window: notes hit@1 0.706 vs 0.716,
+    KEP 0.212 vs 0.192; see WINDOW_VECTORS).
+    """
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
         self.windows: list[tuple[int, int, int]] = []
         self.vectors: list[np.ndarray | None] = []
-        self.to_embed: list[tuple[int, str]] = []
+        #: Vector slots still to fill: the whole chunk's text, or the
+        #: sentences whose vectors are averaged.
+        self.pending_chunks: list[tuple[int, str]] = []
+        self.pending_windows: list[tuple[int, list[str]]] = []
         self.new_chunks = 0
 
     def reuse(self, old: store.StoredIndex, old_row: int, record: dict[str, Any] | None = None) -> None:
@@ -314,17 +333,37 @@ class _Build:
         self.new_chunks += 1
         # The whole chunk (heading included) first, then one window per
         # quotable sentence: retrieval scores a chunk by both.
-        specs = [(-1, -1, chunk.embed_text), *windows(chunk.text, window_sentences)]
-        for start, end, text in specs:
+        self.windows.append((row, -1, -1))
+        self.pending_chunks.append((len(self.vectors), chunk.embed_text))
+        self.vectors.append(None)
+        for start, end, group in sentence_windows(chunk.text, window_sentences):
             self.windows.append((row, start, end))
-            self.to_embed.append((len(self.vectors), text))
+            self.pending_windows.append((len(self.vectors), group))
             self.vectors.append(None)
 
-    def embed(self, embedder: Embedder, progress: bool) -> None:
-        if self.to_embed:
-            fresh = embedder.embed([t for _, t in self.to_embed], progress=progress)
-            for (slot, _), vec in zip(self.to_embed, fresh):
-                self.vectors[slot] = vec
+    def texts_to_embed(self) -> list[str]:
+        """Each distinct text once: the new chunks, then their sentences (a
+        sentence in the overlap of two chunks, or repeated in a note, is
+        embedded once)."""
+        texts = dict.fromkeys(text for _, text in self.pending_chunks)
+        for _, group in self.pending_windows:
+            texts.update(dict.fromkeys(group))
+        return list(texts)
+
+    def embed(self, embedder: Embedder, progress: bool) -> int:
+        """Fill the pending vectors; return how many texts were embedded."""
+        texts = self.texts_to_embed()
+        if not texts:
+            return 0
+        fresh = embedder.embed(texts, progress=progress)
+        by_text = dict(zip(texts, fresh))
+        for slot, text in self.pending_chunks:
+            self.vectors[slot] = by_text[text]
+        for slot, group in self.pending_windows:
+            mean = np.mean([by_text[s] for s in group], axis=0)
+            self.vectors[slot] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        self.pending_chunks, self.pending_windows = [], []
+        return len(texts)
 
     def matrix(self, dimension: int) -> np.ndarray:
         if not self.vectors:

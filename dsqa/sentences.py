@@ -44,10 +44,10 @@ def sentences(text: str) -> list[str]:
     return [text[a:b] for a, b in sentence_spans(text)]
 
 
-def windows(text: str, size: int = 3) -> list[tuple[int, int, str]]:
-    """What gets embedded for a chunk: one window per quotable sentence, the
-    sentence with its neighbours (``size`` sentences in all), as
-    (sentence start, sentence end, window text).
+def sentence_windows(text: str, size: int = 3) -> list[tuple[int, int, list[str]]]:
+    """One window per quotable sentence: the sentence with its neighbours
+    (``size`` sentences in all), as (sentence start, sentence end, the
+    window's sentences).
 
     Scoring a chunk by its best window finds the one bullet that answers a
     question inside a long passage, where a single vector for the whole chunk
@@ -60,5 +60,10 @@ def windows(text: str, size: int = 3) -> list[tuple[int, int, str]]:
     out = []
     for i, (start, end) in enumerate(spans):
         lo, hi = max(0, i - before), min(len(spans), i + after + 1)
-        out.append((start, end, " ".join(text[a:b] for a, b in spans[lo:hi])))
+        out.append((start, end, [text[a:b] for a, b in spans[lo:hi]]))
     return out
+
+
+def windows(text: str, size: int = 3) -> list[tuple[int, int, str]]:
+    """:func:`sentence_windows` with each window's sentences joined into one text."""
+    return [(start, end, " ".join(group)) for start, end, group in sentence_windows(text, size)]

@@ -34,6 +34,7 @@ class FakeEmbedder:
     def __init__(self) -> None:
         self.calls = 0
         self.embedded = 0
+        self.last_texts: list[str] = []
 
     def count_tokens(self, text: str) -> int:
         return len(_TOKEN.findall(text))
@@ -41,6 +42,7 @@ class FakeEmbedder:
     def embed(self, texts, *, progress=False):
         self.calls += 1
         self.embedded += len(texts)
+        self.last_texts = list(texts)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in _TOKEN.findall(text.lower()):

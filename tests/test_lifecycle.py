@@ -180,7 +180,10 @@ def test_incremental_equals_full_rebuild(built, fake_model):
         incremental_windows = fake_model.embedded - embedded
         reindex(full, full=True)
         inc, reb = store.load(settings.index_dir), store.load(full.index_dir)
-        assert fake_model.embedded - embedded - incremental_windows == len(reb.vectors)
+        # a full rebuild embeds each distinct text (chunk or sentence) once,
+        # fewer texts than vectors (a window's vector averages its sentences')
+        texts = fake_model.last_texts
+        assert fake_model.embedded - embedded - incremental_windows == len(texts) == len(set(texts)) < len(reb.vectors)
         assert_consistent(inc)
         assert_same_index(inc, reb)
         strict = dict(auto_reindex=False)
@@ -271,6 +274,8 @@ class OtherFake(FakeEmbedder):
 
 
 def test_switching_model_reembeds_everything(built, fake_model, caplog):
+    assert fake_model.calls == 1  # the fixture's full build, one call
+    texts_in_full_build = fake_model.embedded
     other = OtherFake()
     register_model("fake-other", lambda: other)
     settings = built.settings.with_(model="fake-other")
@@ -285,8 +290,9 @@ def test_switching_model_reembeds_everything(built, fake_model, caplog):
     ]
     index = store.load(settings.index_dir)
     assert index.manifest["model"]["name"] == "fake-other" and index.vectors.shape[1] == 32
-    # Every window vector is the new model's: all embedded anew, none reused.
-    assert other.embedded == len(index.vectors) + 1  # + the question
+    # Every vector is the new model's: all embedded anew, none reused (one
+    # call for the reindex, one for the question).
+    assert other.calls == 2 and other.embedded == texts_in_full_build + 1
     assert fake_model.calls == calls
     assert_consistent(index)
 
