@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chunking import HEADING_SEPARATOR
 from .lexical import tokenize
 from .retrieval import Hit
 from .store import StoredIndex
@@ -67,9 +68,12 @@ def pick_quotes(
     scored: list[tuple[float, int, int, int]] = []
     for pos, hit in enumerate(hits[:passages]):
         text = index.chunks[hit.row]["text"]
+        titles = {_plain(h) for h in index.chunks[hit.row]["heading"].split(HEADING_SEPARATOR)}
         for w in index.window_rows(hit.row):
             start, end = int(index.windows[w, 1]), int(index.windows[w, 2])
-            if start < 0:
+            if start < 0 or _plain(text[start:end]) in titles:
+                # A section's title repeated as a line of text names the
+                # topic; it never answers a question about it.
                 continue
             cos = float(index.vectors[w] @ query_vector)
             words = set(tokenize(text[start:end]))
@@ -101,6 +105,10 @@ def answer_text(quotes: list[Quote], passage_texts: list[str]) -> str:
         sentence = " ".join(passage_texts[q.passage][q.start : q.end].split()).replace("```", "`")
         parts.append(f"{sentence} [{q.passage + 1}]")
     return " ".join(parts)
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.lower().split()).strip(" :.")
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:

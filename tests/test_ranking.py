@@ -156,3 +156,17 @@ def test_quotes_skip_near_duplicates(small):
     quotes = pick_quotes("leader", hits, retriever.index, qv)
     texts = [retriever.index.chunks[hits[q.passage].row]["text"][q.start : q.end] for q in quotes]
     assert len(texts) == len(set(texts))
+
+
+def test_a_title_repeated_as_text_is_never_quoted(tmp_path, fake_model):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "net.md").write_text(
+        "# Overlay networking in a swarm\n\n"
+        "Overlay networking in a swarm\n\n"
+        "Overlay networks connect the Docker daemons of a swarm so its services can talk.\n"
+    )
+    engine = DSQA(Settings(corpus_dir=corpus, index_dir=tmp_path / "i", model="fake-hash", refusal_threshold=0.0))
+    engine.reindex()
+    answer = engine.ask("overlay networking in a swarm", k=1)
+    assert answer.text == "Overlay networks connect the Docker daemons of a swarm so its services can talk. [1]"
