@@ -96,20 +96,27 @@ def test_exact_flag_query_ranks_the_note_with_it_first(built):
 # -- answers ------------------------------------------------------------------
 
 
-@pytest.fixture
-def small(tmp_path, fake_model):
+def indexed(tmp_path, notes: dict[str, str], **settings) -> DSQA:
+    """An engine over a corpus of the given notes, indexed with the fake model."""
     corpus = tmp_path / "c"
     corpus.mkdir()
-    (corpus / "zk.md").write_text(
+    for name, text in notes.items():
+        (corpus / name).write_text(text)
+    engine = DSQA(Settings(corpus_dir=corpus, index_dir=tmp_path / "i", model="fake-hash", **settings))
+    engine.reindex()
+    return engine
+
+
+@pytest.fixture
+def small(tmp_path, fake_model):
+    zk = (
         "# ZooKeeper\n"
         "- ZooKeeper elects a leader with the ZAB protocol among its servers.\n"
         "- Clients read from any server but writes go through the leader.\n"
         "- The ensemble needs a majority of servers alive.\n"
     )
-    (corpus / "s3.md").write_text("# S3\n- S3 stores objects in buckets with versioning.\n- Buckets have policies.\n")
-    engine = DSQA(Settings(corpus_dir=corpus, index_dir=tmp_path / "i", model="fake-hash", refusal_threshold=0.3))
-    engine.reindex()
-    return engine
+    s3 = "# S3\n- S3 stores objects in buckets with versioning.\n- Buckets have policies.\n"
+    return indexed(tmp_path, {"zk.md": zk, "s3.md": s3}, refusal_threshold=0.3)
 
 
 def test_answer_quotes_sentences_with_citation_markers(small):
@@ -159,14 +166,11 @@ def test_quotes_skip_near_duplicates(small):
 
 
 def test_a_title_repeated_as_text_is_never_quoted(tmp_path, fake_model):
-    corpus = tmp_path / "c"
-    corpus.mkdir()
-    (corpus / "net.md").write_text(
+    note = (
         "# Overlay networking in a swarm\n\n"
         "Overlay networking in a swarm\n\n"
         "Overlay networks connect the Docker daemons of a swarm so its services can talk.\n"
     )
-    engine = DSQA(Settings(corpus_dir=corpus, index_dir=tmp_path / "i", model="fake-hash", refusal_threshold=0.0))
-    engine.reindex()
+    engine = indexed(tmp_path, {"net.md": note}, refusal_threshold=0.0)
     answer = engine.ask("overlay networking in a swarm", k=1)
     assert answer.text == "Overlay networks connect the Docker daemons of a swarm so its services can talk. [1]"
