@@ -350,20 +350,16 @@ class _Build:
             texts.update(dict.fromkeys(group))
         return list(texts)
 
-    def embed(self, embedder: Embedder, progress: bool) -> int:
-        """Fill the pending vectors; return how many texts were embedded."""
+    def embed(self, embedder: Embedder, progress: bool) -> None:
         texts = self.texts_to_embed()
         if not texts:
-            return 0
-        fresh = embedder.embed(texts, progress=progress)
-        by_text = dict(zip(texts, fresh))
+            return
+        by_text = dict(zip(texts, embedder.embed(texts, progress=progress)))
         for slot, text in self.pending_chunks:
             self.vectors[slot] = by_text[text]
         for slot, group in self.pending_windows:
             mean = np.mean([by_text[s] for s in group], axis=0)
             self.vectors[slot] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-        self.pending_chunks, self.pending_windows = [], []
-        return len(texts)
 
     def matrix(self, dimension: int) -> np.ndarray:
         if not self.vectors:
