@@ -60,6 +60,18 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+def _import_bm25s():
+    """bm25s sets its logger to DEBUG, so once anything configures root
+    logging (onnxruntime's quantizer does) its "Building index from tokens"
+    lines reach the user's terminal; keep only its warnings."""
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 class LexicalIndex:
     """BM25 over the chunks, saved beside the vectors as ``.npy`` and JSON
     (bm25s's own format, loaded with ``allow_pickle=False``)."""
@@ -70,8 +82,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> "LexicalIndex":
-        import bm25s
-
+        bm25s = _import_bm25s()
         retriever = bm25s.BM25()
         corpus = [tokenize(t) or ["\u2205"] for t in texts]  # bm25s needs a token per document
         if corpus:
@@ -85,8 +96,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> "LexicalIndex":
-        import bm25s
-
+        bm25s = _import_bm25s()
         retriever = bm25s.BM25.load(str(folder), allow_pickle=False)
         return cls(retriever)
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
 from dsqa import DSQA, Settings
 from dsqa.answering import NOT_FOUND, confidence, pick_quotes
-from dsqa.lexical import tokenize
+from dsqa.lexical import LexicalIndex, tokenize
 
 QUERIES = [
     "docker swarm overlay network",
@@ -86,6 +88,14 @@ def test_single_retriever_methods(built, method):
 def test_bm25_keeps_technical_terms():
     assert {"--rm", "8080:80", "docker-stack.yml", "s3", "-p"} <= set(tokenize("docker run --rm -p 8080:80 docker-stack.yml on S3"))
     assert tokenize("EMRFS") == tokenize("emrfs")
+
+
+def test_bm25s_debug_lines_stay_out_of_the_users_terminal(caplog):
+    # bm25s sets its logger to DEBUG; under a root handler that printed
+    # "DEBUG:bm25s:Building index from tokens" in the middle of `dsqa eval`.
+    with caplog.at_level(logging.DEBUG):
+        LexicalIndex.build(["docker run --rm", "swarm overlay network"])
+    assert not [r for r in caplog.records if r.name.startswith("bm25s") and r.levelno < logging.WARNING]
 
 
 def test_exact_flag_query_ranks_the_note_with_it_first(built):
