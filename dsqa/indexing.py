@@ -230,6 +230,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
         settings.chunk_tokens,
         settings.chunk_overlap_tokens,
         settings.embed_headings,
+        getattr(embedder, "count_tokens_batch", None),
     )
     build = _Build()
     notes_manifest: dict[str, Any] = {}

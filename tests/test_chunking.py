@@ -24,6 +24,26 @@ def bundled_chunks(real_tokens):
     return {n.source: (n, chunker.chunk(n)) for n in notes}
 
 
+def test_batch_counting_gives_the_same_chunks_with_few_single_calls(real_tokens, bundled_chunks):
+    s = Settings()
+    singles: list[str] = []
+    batches: list[int] = []
+
+    def one(text: str) -> int:
+        singles.append(text)
+        return real_tokens.count_tokens(text)
+
+    def many(texts: list[str]) -> list[int]:
+        batches.append(len(texts))
+        return real_tokens.count_tokens_batch(texts)
+
+    chunker = Chunker(one, real_tokens.max_tokens, s.chunk_tokens, s.chunk_overlap_tokens, s.embed_headings, many)
+    for source, (n, expected) in bundled_chunks.items():
+        assert chunker.chunk(n) == expected, source
+    # Batches carry the counting; single calls are left for cutting over-long lines.
+    assert sum(batches) > 10 * len(singles)
+
+
 def note(text: str, source: str = "n.md") -> Note:
     return Note(source=source, text=text, sha256="x")
 
