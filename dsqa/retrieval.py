@@ -82,8 +82,7 @@ class Retriever:
         if method != "bm25":
             candidates.extend(self._dense_candidates(qv, n_cand, allowed))
         if method != "dense":
-            top = np.argsort(-lexical, kind="stable")[:n_cand]
-            candidates.extend(int(r) for r in top if lexical[r] > 0)
+            candidates.extend(int(r) for r in top_rows(lexical, n_cand))
         if not candidates:
             return []
         rows = np.array(sorted(set(candidates)), dtype=np.int64)
@@ -152,6 +151,21 @@ class Retriever:
                     chunk[i] = best[i]
             pos += n
         return chunk, best, best_row
+
+
+def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows of the ``n`` best positive scores, best first, ties to the lower
+    row: what ``np.argsort(-scores, kind="stable")[:n]`` keeps of the
+    positive ones, without sorting every chunk (a full sort of a million
+    BM25 scores takes ~80 ms; this takes a few)."""
+    rows = np.flatnonzero(scores > 0)
+    if len(rows) > n:
+        values = scores[rows]
+        nth = np.partition(values, len(values) - n)[len(values) - n]  # the n-th best score
+        keep = values >= nth
+        rows, values = rows[keep], values[keep]
+    values = scores[rows]
+    return rows[np.lexsort((rows, -values))][:n]
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:

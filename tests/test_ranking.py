@@ -11,6 +11,7 @@ import pytest
 from dsqa import DSQA, Settings
 from dsqa.answering import NOT_FOUND, confidence, pick_quotes
 from dsqa.lexical import LexicalIndex, tokenize
+from dsqa.retrieval import top_rows
 
 QUERIES = [
     "docker swarm overlay network",
@@ -88,6 +89,17 @@ def test_single_retriever_methods(built, method):
 def test_bm25_keeps_technical_terms():
     assert {"--rm", "8080:80", "docker-stack.yml", "s3", "-p"} <= set(tokenize("docker run --rm -p 8080:80 docker-stack.yml on S3"))
     assert tokenize("EMRFS") == tokenize("emrfs")
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_top_rows_equals_a_stable_full_sort(seed):
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(0, 300))
+    # Few distinct values: many ties, at the cut too; zeros are never kept.
+    scores = rng.integers(0, 6, size).astype(np.float32) * float(rng.choice([0.5, 1.7]))
+    n = int(rng.integers(1, 60))
+    brute = [int(r) for r in np.argsort(-scores, kind="stable")[:n] if scores[r] > 0]
+    assert top_rows(scores, n).tolist() == brute
 
 
 def test_bm25s_debug_lines_stay_out_of_the_users_terminal(caplog):
