@@ -231,7 +231,7 @@ class Chunker:
         count.prime([heading for _, _, heading in sections])
         prefixes = [self._embed_prefix(heading) for _, _, heading in sections]
         count.prime(prefixes)
-        blocks = [self._blocks(text, lines, starts, first, end) for first, end, _ in sections]
+        blocks = [self._blocks(lines, starts, first, end) for first, end, _ in sections]
         count.prime([text[b.begin : b.stop] for section in blocks for b in section])
         packed = []
         for (_, _, heading), prefix, section in zip(sections, prefixes, blocks):
@@ -259,7 +259,7 @@ class Chunker:
         return HEADING_SEPARATOR.join(parts) + "\n"
 
     @staticmethod
-    def _blocks(text: str, lines: list[str], starts: list[int], first: int, end: int) -> list[_Block]:
+    def _blocks(lines: list[str], starts: list[int], first: int, end: int) -> list[_Block]:
         """The lines ``first:end`` as blocks: one per non-blank line, one per
         fenced code block."""
         blocks: list[_Block] = []
