@@ -159,12 +159,11 @@ def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
     positive ones, without sorting every chunk (a full sort of a million
     BM25 scores takes ~80 ms; this takes a few)."""
     rows = np.flatnonzero(scores > 0)
+    values = scores[rows]
     if len(rows) > n:
-        values = scores[rows]
         nth = np.partition(values, len(values) - n)[len(values) - n]  # the n-th best score
         keep = values >= nth
         rows, values = rows[keep], values[keep]
-    values = scores[rows]
     return rows[np.lexsort((rows, -values))][:n]
 
 
