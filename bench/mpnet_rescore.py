@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dsqa import DSQA  # noqa: E402
-from dsqa.evaluation import answers_question, load_questions  # noqa: E402
+from dsqa.evaluation import evaluate, load_questions  # noqa: E402
+from dsqa.results import Answer  # noqa: E402
 
 ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 PARTS = 5
@@ -84,18 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     row = {k: i for i, k in enumerate(keys)}
     qvecs = mpnet.encode([q.question for q in questions], batch_size=32, normalize_embeddings=True)
 
+    by_question = {q.question: (qv, passages) for q, qv, passages in zip(questions, qvecs, candidates)}
+
     def measure(weight: float, alone: bool = False) -> str:
-        h1 = h5 = mrr = 0.0
-        for q, qv, passages in zip(questions, qvecs, candidates):
+        """dsqa.evaluation's figures for the top 20 re-ranked by this score."""
+
+        def rerank(question: str) -> Answer:
+            qv, passages = by_question[question]
             cos = np.array([vectors[row[(p.source, p.start_line, p.end_line)]] @ qv for p in passages])
             scores = cos if alone else np.array([p.score for p in passages]) + weight * cos
-            hits = [answers_question(passages[i], q) for i in np.argsort(-scores, kind="stable")]
-            h1 += hits[0] if hits else 0
-            h5 += any(hits[:5])
-            first = next((i for i, h in enumerate(hits[:10]) if h), None)
-            mrr += 0 if first is None else 1 / (first + 1)
-        n = len(questions)
-        return f"hit@1 {h1 / n:.3f}  hit@5 {h5 / n:.3f}  MRR@10 {mrr / n:.3f}"
+            return Answer(question, [passages[i] for i in np.argsort(-scores, kind="stable")], True)
+
+        r = evaluate("mpnet", questions, rerank)
+        return f"hit@1 {r.hit_at[1]:.3f}  hit@5 {r.hit_at[5]:.3f}  MRR@10 {r.mrr10:.3f}"
 
     print(f"{len(questions)} answerable questions of {args.devset.name}, dsqa's top {CANDIDATES} re-ranked:")
     print(f"  dsqa hybrid (no re-ranking)      {measure(0.0)}")
