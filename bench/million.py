@@ -36,7 +36,7 @@ from bench.common import DEVSET, KEP_DEVSET, KEP_SOURCE, Table, machine, peak_rs
 from dsqa import ann  # noqa: E402
 from dsqa.chunking import Chunker  # noqa: E402
 from dsqa.embedding import get_embedder  # noqa: E402
-from dsqa.lexical import LexicalIndex, lexical_text, tokenize  # noqa: E402
+from dsqa.lexical import LexicalIndex, document_tokens, lexical_text  # noqa: E402
 from dsqa.notes import load_corpus  # noqa: E402
 from dsqa.retrieval import Retriever  # noqa: E402
 from dsqa.settings import Settings  # noqa: E402
@@ -61,8 +61,7 @@ def bm25_of_copies(chunks: list[tuple[str, str]], n: int) -> LexicalIndex:
     vocab: dict[str, int] = {}
     ids = []
     for heading, text in chunks:
-        tokens = tokenize(lexical_text(heading, text)) or ["\u2205"]  # as LexicalIndex.build
-        ids.append([vocab.setdefault(token, len(vocab)) for token in tokens])
+        ids.append([vocab.setdefault(token, len(vocab)) for token in document_tokens(lexical_text(heading, text))])
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenization.Tokenized(ids=[ids[i % len(ids)] for i in range(n)], vocab=vocab), show_progress=False)
     return LexicalIndex(retriever)

@@ -60,6 +60,11 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+def document_tokens(text: str) -> list[str]:
+    """A chunk's BM25 tokens; bm25s needs at least one per document."""
+    return tokenize(text) or ["\u2205"]
+
+
 def _import_bm25s():
     """bm25s sets its logger to DEBUG, so once anything configures root
     logging (onnxruntime's quantizer does) its "Building index from tokens"
@@ -84,7 +89,7 @@ class LexicalIndex:
     def build(cls, texts: Sequence[str]) -> "LexicalIndex":
         bm25s = _import_bm25s()
         retriever = bm25s.BM25()
-        corpus = [tokenize(t) or ["\u2205"] for t in texts]  # bm25s needs a token per document
+        corpus = [document_tokens(t) for t in texts]
         if corpus:
             retriever.index(corpus, show_progress=False)
         else:
