@@ -90,7 +90,7 @@ class IndexStatus:
             f"index:    {self.index_dir} (built {self.created}, {self.generation})",
             f"corpus:   {self.corpus_dir}",
             f"model:    {self.model['name']} ({self.model['dimension']}-d)",
-            f"chunking: " + ", ".join(f"{k}={v}" for k, v in self.chunking.items()),
+            "chunking: " + ", ".join(f"{k}={v}" for k, v in self.chunking.items()),
             f"size:     {self.notes} notes, {self.chunks} chunks, {self.vectors} vectors",
             "state:    " + ("up to date" if self.up_to_date else "stale: " + "; ".join(self.problems)),
         ]

@@ -8,7 +8,6 @@ such compound is kept whole (unstemmed) *and* split into its stemmed parts, so
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from pathlib import Path

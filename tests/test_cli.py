@@ -15,8 +15,6 @@ from click.testing import CliRunner
 
 from dsqa.cli import cli
 
-from conftest import CORPUS, ROOT
-
 
 def run(settings, *args):
     base = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "--model", "fake-hash"]

@@ -24,7 +24,7 @@ from dsqa import DSQA, DsqaError, IndexCorruptError, LockedError, StaleIndexErro
 from dsqa.cli import cli
 from dsqa.embedding import register_model
 from dsqa.errors import CorpusError, IndexWriteError
-from dsqa.indexing import corpus_diff, reindex
+from dsqa.indexing import reindex
 from dsqa.notes import MAX_NOTE_BYTES
 
 from _helpers import assert_consistent, edit_once, read_only
