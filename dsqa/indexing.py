@@ -91,6 +91,8 @@ class ReindexReport:
     reason: str = ""
     wrote: bool = False
     seconds: float = 0.0
+    #: The encoder that embedded the new texts ("onnx", "bf16", "torch"; "" if none).
+    encoder: str = ""
 
     def __str__(self) -> str:
         if self.full:
@@ -111,6 +113,8 @@ class ReindexReport:
                 parts.append(f"{len(self.removed)} removed ({_count(sum(self.removed.values()), 'chunk')})")
             head = ", ".join(parts)
         tail = f" in {self.seconds:.1f} s" if self.wrote else ""
+        if self.wrote and self.encoder:
+            tail += f" ({self.encoder} encoder)"
         if self.full and self.reason:
             tail += f", because {self.reason}"
         skipped = f"; {_count(len(self.skipped), 'file')} skipped" if self.skipped else ""
@@ -130,6 +134,7 @@ class ReindexReport:
             "reason": self.reason,
             "wrote": self.wrote,
             "seconds": round(self.seconds, 3),
+            "encoder": self.encoder,
         }
 
 
@@ -273,6 +278,8 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
         raise _write_error(settings.index_dir, exc) from None
     build.embed(embedder, progress)
     report.embedded = build.new_chunks
+    if build.new_chunks:
+        report.encoder = getattr(embedder, "last_encoder", "")
     matrix = build.matrix(embedder.dimension)
     faiss_index = ann.build_index(matrix)
     manifest = {

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from dsqa import embedding
+from dsqa import embedding, encoder_check, onnx_encoder
 from dsqa.embedding import SentenceTransformerEmbedder, _minilm_path
 from dsqa.errors import ModelError
 from dsqa.evaluation import DEFAULT_DEVSET, load_questions
@@ -62,16 +62,16 @@ def test_fingerprint_follows_the_model_files(tmp_path):
 
 
 def test_check_texts_cover_questions_and_truncation():
-    texts = embedding.check_texts()
+    texts = encoder_check.check_texts()
     assert len(texts) >= len(load_questions(DEFAULT_DEVSET))
     assert max(len(t.split()) for t in texts) > 256  # past the model's window
 
 
 def test_mean_pooling_configs():
-    assert embedding._is_mean_pooling({"pooling_mode": "mean"})
-    assert embedding._is_mean_pooling({"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False})
-    assert not embedding._is_mean_pooling({"pooling_mode": "cls"})
-    assert not embedding._is_mean_pooling({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True})
+    assert encoder_check.is_mean_pooling({"pooling_mode": "mean"})
+    assert encoder_check.is_mean_pooling({"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False})
+    assert not encoder_check.is_mean_pooling({"pooling_mode": "cls"})
+    assert not encoder_check.is_mean_pooling({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True})
 
 
 # -- with the real model ---------------------------------------------------------
@@ -109,7 +109,7 @@ def test_export_is_made_once_and_checked(minilm, cache):
     assert minilm.backend == "onnx"
     assert minilm.onnx_dir.parent == cache / "onnx"
     check = json.loads((minilm.onnx_dir / "check.json").read_text())
-    assert check["ok"] and check["min_cosine"] >= embedding.MIN_COSINE
+    assert check["ok"] and check["min_cosine"] >= encoder_check.MIN_COSINE
     assert check["texts"] >= len(load_questions(DEFAULT_DEVSET))
     assert not list((cache / "onnx").glob(".tmp-*"))
 
@@ -188,6 +188,70 @@ def test_int8_variant_is_a_separate_close_model(minilm, cache):
     q = int8.embed(texts)
     assert int8.backend == "onnx" and int8.onnx_dir == minilm.onnx_dir
     check = json.loads((minilm.onnx_dir / "check-int8.json").read_text())
-    assert check["ok"] and check["mean_cosine"] >= embedding.INT8_MIN_MEAN_COSINE
+    assert check["ok"] and check["mean_cosine"] >= onnx_encoder.INT8_MIN_MEAN_COSINE
     assert np.sum(q * minilm.embed(texts), axis=1).mean() >= 0.98
     assert "all-MiniLM-L6-v2-int8" in embedding.MODELS
+
+
+# -- torch in bfloat16 -----------------------------------------------------------
+def test_amx_detection_is_a_bool():
+    from dsqa.bf16_encoder import cpu_has_amx_bf16
+
+    assert isinstance(cpu_has_amx_bf16(), bool)
+
+
+def test_bf16_is_preferred_only_for_large_batches_on_amx(monkeypatch):
+    import dsqa.bf16_encoder as bf16
+
+    big = ["x" * 1000] * (embedding.BF16_MIN_CHARS // 1000)
+    monkeypatch.setattr(bf16, "cpu_has_amx_bf16", lambda: True)
+    monkeypatch.setattr(embedding, "torch_available", lambda: True)
+    assert embedding.bf16_preferred(big)
+    assert not embedding.bf16_preferred(big[:-1])  # one text short of the threshold
+    assert not embedding.bf16_preferred(["x" * embedding.BF16_MIN_CHARS])  # a query, however long
+    monkeypatch.setattr(embedding, "torch_available", lambda: False)
+    assert not embedding.bf16_preferred(big)
+    monkeypatch.setattr(embedding, "torch_available", lambda: True)
+    monkeypatch.setattr(bf16, "cpu_has_amx_bf16", lambda: False)
+    assert not embedding.bf16_preferred(big)
+
+
+@pytest.mark.real_model
+def test_bf16_matches_torch_on_documents(minilm, monkeypatch):
+    texts = _note_windows(60)
+    monkeypatch.setenv("DSQA_ENCODER", "bf16")
+    model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
+    vectors = model.embed(texts)
+    assert model.last_encoder == "bf16" and model.backend == "bf16"
+    assert model.bf16_check["ok"] and model.bf16_check["min_cosine"] >= encoder_check.MIN_COSINE
+    reference = minilm.embed_torch(texts)
+    assert np.sum(vectors * reference, axis=1).min() >= 0.9999
+    assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.real_model
+def test_auto_takes_bf16_for_a_large_batch_and_onnx_for_questions(minilm, monkeypatch):
+    monkeypatch.setattr(embedding, "bf16_preferred", lambda texts: len(texts) > 4)
+    model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
+    model.embed(["what is a docker volume"])
+    assert model.last_encoder == "onnx"
+    model.embed(_note_windows(10))
+    assert model.last_encoder == "bf16"
+
+
+@pytest.mark.real_model
+def test_a_bf16_encoder_failing_its_check_is_not_used(minilm, monkeypatch, caplog):
+    import dsqa.bf16_encoder as bf16
+
+    bad = {"ok": False, "min_cosine": 0.5, "mean_cosine": 0.9, "texts": 3, "threshold": encoder_check.MIN_COSINE}
+    monkeypatch.setattr(bf16, "checked_encoder", lambda *a, **k: (None, bad))
+    monkeypatch.setattr(embedding, "bf16_preferred", lambda texts: True)
+    model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
+    texts = _note_windows(8)
+    vectors = model.embed(texts)
+    assert model.last_encoder == "onnx" and "least cosine 0.500000" in caplog.text
+    assert np.allclose(vectors, minilm.embed(texts), atol=1e-6)
+    monkeypatch.setenv("DSQA_ENCODER", "bf16")
+    with pytest.raises(ModelError, match="DSQA_ENCODER=bf16.*least cosine 0.5"):
+        model.embed(texts)
+

@@ -1,0 +1,95 @@
+"""Turning many texts into padded model inputs, shared by the encoders.
+
+Both document encoders (onnxruntime in fp32, torch in bfloat16) read word
+pieces from ``tokenizers`` and feed the model rectangles of token ids. How
+the rectangles are cut decides much of the speed: texts are sorted by
+length so a batch holds texts of about one length (little padding), and a
+batch is bounded by a number of texts, by a number of word pieces, or both.
+A word-piece budget lets 400 short sentences share one call where 16 long
+chunks fill another: the bf16 encoder runs KEP sentences 1.5x faster that
+way than in batches of 16 texts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+#: Texts tokenised per call to tokenizers (see :func:`padded_batches`).
+TOKENIZE_BLOCK = 4096
+
+
+def cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def progress_bar(total: int) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="embedding", unit="text")
+
+
+def window_tokenizer(tokenizer_file: Path, max_tokens: int) -> tuple[Any, int]:
+    """The model's tokenizer cutting every text at the model's window
+    (``max_tokens`` word pieces, special tokens included) and padding
+    nothing, with its padding id."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_file))
+    tok.enable_truncation(max_length=max_tokens)
+    tok.no_padding()
+    return tok, tok.token_to_id("[PAD]") or 0
+
+
+def padded_batches(
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    max_texts: int,
+    max_tokens: int | None = None,
+    pad_id: int = 0,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(rows, input_ids, attention_mask, token_type_ids)`` for every text,
+    longest first, at most ``max_texts`` texts and (when given) about
+    ``max_tokens`` padded word pieces per batch; ``rows`` are the texts'
+    positions in ``texts``. ``tokenizer`` must truncate to the model's window
+    and not pad.
+
+    All texts are sorted together, not block by block: a batch of 500
+    sentences then holds sentences of one length instead of a spread (on the
+    KEP corpus, whose 150k sentences are 10-34 word pieces long, sorting
+    within blocks of 4,096 texts padded a quarter of each such batch).
+    Texts are tokenised a block at a time and only their ids kept, as
+    int32 arrays: tokenizers' Encoding objects are heavy (holding all 271k
+    KEP texts at once took 4.6 GB; their ids take 40 MB).
+    """
+    ids_list: list[np.ndarray] = []
+    for lo in range(0, len(texts), TOKENIZE_BLOCK):
+        encodings = tokenizer.encode_batch(list(texts[lo : lo + TOKENIZE_BLOCK]))
+        ids_list += [np.asarray(e.ids, dtype=np.int32) for e in encodings]
+        del encodings
+    lengths = np.fromiter((len(i) for i in ids_list), dtype=np.int64, count=len(ids_list))
+    # Longest first: the progress bar's estimate errs on the safe side.
+    order = np.argsort(-lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        width = int(lengths[order[start]])  # the longest of the batch
+        n = max_texts if max_tokens is None else max(1, min(max_texts, max_tokens // max(width, 1)))
+        rows = order[start : start + n]
+        start += len(rows)
+        ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, r in enumerate(rows):
+            n_ids = len(ids_list[r])
+            ids[i, :n_ids] = ids_list[r]
+            mask[i, :n_ids] = 1
+        # One text per input, so every token is of segment 0.
+        yield rows, ids, mask, np.zeros_like(ids)

@@ -1,0 +1,115 @@
+"""Torch in bfloat16 for large document batches, on CPUs with AMX.
+
+Why it exists: indexing a large corpus is almost all encoder time (the
+Kubernetes design documents: 95% of a 27-minute index build with
+onnxruntime in fp32). Intel Xeons with AMX have matrix tiles that multiply
+bfloat16 natively, and torch uses them under ``torch.autocast``. Measured on
+KEP chunk texts and sentences on the 2-core Xeon (``python
+bench/bf16_encoder.py``): 24,000 word pieces/s, against 7,400 for
+onnxruntime fp32 (the query path) and 5,700 for sentence-transformers fp32.
+
+It is the same model: the vectors are within cosine 0.99995 of the fp32
+reference, and the encoder is checked like the ONNX export
+(:mod:`dsqa.encoder_check`) before a single document is embedded with it,
+so an index may mix its vectors with onnxruntime's (an incremental reindex
+of one note) and questions embedded by onnxruntime match them.
+
+Batches are cut by word pieces, not by texts: the tiles want large matrix
+products, and 16 short sentences are too small a product to feed them
+(sentences in batches of 16: 7,900 word pieces/s; in batches of about
+8,192 word pieces: 24,000).
+
+Where it is chosen (:mod:`dsqa.embedding`): only on CPUs that report
+``amx_bf16``, where it was measured; elsewhere bfloat16 runs through
+slower paths and onnxruntime stays the document encoder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .batching import padded_batches, progress_bar, window_tokenizer
+from .encoder_check import check_texts, compare, is_mean_pooling, pooling_config
+from .errors import ModelError
+
+#: Padded word pieces per forward call, measured on KEP texts: 2,048 gave
+#: 17-19k word pieces/s, 4,096 24k, 8,192 24-25k.
+TOKEN_BUDGET = 8192
+#: And at most this many texts per call (very short texts).
+MAX_TEXTS = 512
+
+
+def cpu_has_amx_bf16() -> bool:
+    """Whether the CPU reports AMX bfloat16 tiles (Linux; ``False`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+class Bf16Encoder:
+    """A loaded sentence-transformers model's transformer run in bfloat16,
+    with the mean pooling and normalisation of the original done in fp32.
+
+    Eager, not ``torch.compile``d: compiling (inductor, frozen weights,
+    dynamic shapes) took 30 s and a C compiler, and gained 6% in an
+    interleaved comparison on KEP texts (14.4k against 13.6k word pieces/s).
+    """
+
+    def __init__(self, st_model: Any, tokenizer_file: Path, max_tokens: int, dimension: int):
+        pooling = pooling_config(st_model)
+        if not is_mean_pooling(pooling):
+            raise ModelError(f"only mean-pooling models run in bfloat16 (pooling: {pooling})")
+        self._model = list(st_model)[0].auto_model.eval()
+        self._tokenizer, self._pad_id = window_tokenizer(tokenizer_file, max_tokens)
+        self.dimension = dimension
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        import torch
+
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        bar = progress_bar(len(texts)) if progress and texts else None
+        batches = padded_batches(
+            self._tokenizer, texts, max_texts=MAX_TEXTS, max_tokens=TOKEN_BUDGET, pad_id=self._pad_id
+        )
+        try:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                for rows, ids, mask, types in batches:
+                    attention = torch.from_numpy(mask)
+                    hidden = self._model(
+                        input_ids=torch.from_numpy(ids),
+                        attention_mask=attention,
+                        token_type_ids=torch.from_numpy(types),
+                    ).last_hidden_state.float()
+                    weights = attention.unsqueeze(-1).float()
+                    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                    out[rows] = torch.nn.functional.normalize(pooled, p=2.0, dim=1).numpy()
+                    if bar is not None:
+                        bar.update(len(rows))
+        finally:
+            if bar is not None:
+                bar.close()
+        return out
+
+
+def checked_encoder(
+    st_model: Any, tokenizer_file: Path, max_tokens: int, dimension: int
+) -> tuple[Bf16Encoder | None, dict[str, Any]]:
+    """A bf16 encoder of ``st_model`` and its check against the model's fp32
+    vectors on the check texts; the encoder is ``None`` when the check fails.
+    Takes about two seconds, so it runs once per process, not once per machine: a cached verdict could
+    outlive a torch upgrade."""
+    encoder = Bf16Encoder(st_model, tokenizer_file, max_tokens, dimension)
+    texts = check_texts()
+    reference = st_model.encode(
+        texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    check = compare(encoder.embed(texts), reference)
+    return (encoder if check["ok"] else None), check

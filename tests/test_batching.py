@@ -1,0 +1,52 @@
+"""Padded batches: every text once, longest first, within the budgets, and
+the same word pieces as encoding the text alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsqa.batching import padded_batches, window_tokenizer
+from dsqa.embedding import _minilm_path
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return window_tokenizer(_minilm_path() / "tokenizer.json", 256)
+
+
+TEXTS = ["a"] + [f"word {i} " * (i % 37) for i in range(300)] + ["long " * 400, ""]
+
+
+@pytest.mark.parametrize("max_texts, max_tokens", [(16, None), (512, 1024), (512, 64), (3, 4096)])
+def test_every_text_once_within_budgets(tokenizer, max_texts, max_tokens):
+    tok, pad = tokenizer
+    seen: list[int] = []
+    widths = []
+    for rows, ids, mask, types in padded_batches(tok, TEXTS, max_texts=max_texts, max_tokens=max_tokens, pad_id=pad):
+        assert ids.shape == mask.shape == types.shape == (len(rows), ids.shape[1])
+        assert 1 <= len(rows) <= max_texts
+        if max_tokens is not None and len(rows) > 1:
+            assert ids.size <= max_tokens
+        assert mask.sum(axis=1).max() == ids.shape[1]  # as wide as its longest text, no wider
+        for r, row_ids, row_mask in zip(rows, ids, mask):
+            alone = tok.encode(TEXTS[r]).ids
+            assert list(row_ids[row_mask == 1]) == alone and np.all(row_ids[row_mask == 0] == pad)
+        seen += [int(r) for r in rows]
+        widths.append(ids.shape[1])
+    assert sorted(seen) == list(range(len(TEXTS)))
+    assert widths == sorted(widths, reverse=True) and widths[0] == 256  # truncated at the window
+
+
+def test_blocks_keep_positions(tokenizer, monkeypatch):
+    import dsqa.batching as batching
+
+    monkeypatch.setattr(batching, "TOKENIZE_BLOCK", 7)
+    tok, pad = tokenizer
+    rows = np.concatenate([r for r, *_ in padded_batches(tok, TEXTS, max_texts=5, pad_id=pad)])
+    assert sorted(rows.tolist()) == list(range(len(TEXTS)))
+    assert widths_of(tok, pad, TEXTS) == sorted(widths_of(tok, pad, TEXTS), reverse=True)  # sorted across blocks
+
+
+def widths_of(tok, pad, texts):
+    return [ids.shape[1] for _, ids, _, _ in padded_batches(tok, texts, max_texts=5, pad_id=pad)]
