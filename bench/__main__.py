@@ -204,7 +204,7 @@ def part_kep(run: Run) -> None:
     models = ["all-MiniLM-L6-v2"] + ([] if run.quick else ["all-MiniLM-L6-v2-int8"])
     t = Table(
         f"Kubernetes design documents ({len(files)} files, {mb:.1f} MB{', sig-apps only (--quick)' if run.quick else ''}): full index",
-        ["model", "minutes", "chunks", "window vectors", "chunks/s", "texts/s", "index MB on disk", "index type", "peak RSS MB", "phases (s)"],
+        ["model", "document encoder", "minutes", "chunks", "window vectors", "chunks/s", "texts/s", "index MB on disk", "index type", "peak RSS MB", "phases (s)"],
     )
     q = Table(
         "Kubernetes design documents: warm queries and dev set (kep_devset.jsonl; the full corpus adds 600+ distractor documents)",
@@ -214,7 +214,7 @@ def part_kep(run: Run) -> None:
         index = run.tmp / f"kep-index-{model}"
         run.log(f"KEP full index with {model} ({mb:.1f} MB)")
         r = worker("reindex", {"corpus_dir": str(corpus), "index_dir": str(index), "model": model, "full": True})
-        t.add(model, r["seconds"] / 60, r["chunks"], r["vectors"], r["chunks"] / r["seconds"], r["embedded_texts"] / r["seconds"], r["index_mb"], r["index_type"], r["peak_rss_mb"], _phases(r))
+        t.add(model, r["encoder"], r["seconds"] / 60, r["chunks"], r["vectors"], r["chunks"] / r["seconds"], r["embedded_texts"] / r["seconds"], r["index_mb"], r["index_type"], r["peak_rss_mb"], _phases(r))
         run.log(f"KEP queries with {model}")
         first = model == models[0]
         k = worker("kep_query", {"corpus_dir": str(corpus), "index_dir": str(index), "model": model, "n": 100 if run.quick else 250, "compare_ann": first})
@@ -230,9 +230,9 @@ def part_kep(run: Run) -> None:
         qq = k["quality"]
         q.add(model, k["queries"], k["ask_p50"], k["ask_p95"], k["search_p50"], k["search_p95"], qq["hit@1"], qq["hit@5"], qq["mrr10"], k["ann"]["recall@10"], k["ann"]["p50_ms"], k["peak_rss_mb"])
         if model == models[0]:
-            run.headlines["KEP full index (fp32)"] = f"{r['seconds'] / 60:.1f} min, {r['chunks']:,} chunks ({r['chunks'] / r['seconds']:.0f} chunks/s), {r['vectors']:,} vectors, {r['index_mb']:.0f} MB on disk; warm ask p50 {k['ask_p50']:.0f} ms"
+            run.headlines["KEP full index"] = f"{r['seconds'] / 60:.1f} min ({r['encoder']} encoder), {r['chunks']:,} chunks ({r['chunks'] / r['seconds']:.0f} chunks/s), {r['vectors']:,} vectors, {r['index_mb']:.0f} MB on disk; warm ask p50 {k['ask_p50']:.0f} ms"
             embed_s = r["phases"].get("embed", 0)
-            t.notes.append(f"fp32: embedding is {embed_s / r['seconds']:.0%} of the time ({embed_s:.0f} s of {r['seconds']:.0f} s).")
+            t.notes.append(f"{model} ({r['encoder']} encoder): embedding is {embed_s / r['seconds']:.0%} of the time ({embed_s:.0f} s of {r['seconds']:.0f} s).")
         else:
             run.headlines["KEP full index (int8)"] = f"{r['seconds'] / 60:.1f} min; hit@1 {qq['hit@1']:.3f} / MRR {qq['mrr10']:.3f}"
     run.table(t)
@@ -245,11 +245,13 @@ def part_kep(run: Run) -> None:
     path = run.tmp / "window-sample.json"
     path.write_text(json.dumps(sample))
     t = Table(f"Document-side encoder throughput ({len(sample)} KEP window texts, length-sorted batches)", ["encoder", "threads", "texts/s", "tokens/s"])
-    for backend, model in (("torch", "all-MiniLM-L6-v2"), ("onnx", "all-MiniLM-L6-v2"), ("onnx", "all-MiniLM-L6-v2-int8")):
+    encoders = [("torch", "all-MiniLM-L6-v2"), ("onnx", "all-MiniLM-L6-v2"), ("onnx", "all-MiniLM-L6-v2-int8"), ("bf16", "all-MiniLM-L6-v2")]
+    for backend, model in encoders:
         for threads in (1, 2):
             run.log(f"throughput {backend} {model} x{threads}")
             r = worker("doc_throughput", {"texts": str(path), "backend": backend, "model": model, "threads": threads})
-            t.add(f"{backend} {model}" + (" (sentence-transformers, batch 32)" if backend == "torch" else ""), threads, r["texts_per_s"], r["tokens_per_s"])
+            label = {"torch": " (sentence-transformers, batch 32)", "bf16": " (torch bfloat16, batches of 8,192 word pieces)"}.get(backend, "")
+            t.add(f"{backend} {model}{label}", threads, r["texts_per_s"], r["tokens_per_s"])
     run.table(t)
 
 

