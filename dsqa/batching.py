@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -93,3 +93,31 @@ def padded_batches(
             mask[i, :n_ids] = 1
         # One text per input, so every token is of segment 0.
         yield rows, ids, mask, np.zeros_like(ids)
+
+
+def embed_in_batches(
+    run: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    tokenizer: Any,
+    texts: Sequence[str],
+    dimension: int,
+    *,
+    max_texts: int,
+    max_tokens: int | None = None,
+    pad_id: int = 0,
+    progress: bool = False,
+) -> np.ndarray:
+    """One vector per text, in input order: ``run(ids, mask, types)`` on each
+    of :func:`padded_batches`, with a progress bar when asked."""
+    out = np.zeros((len(texts), dimension), dtype=np.float32)
+    bar = progress_bar(len(texts)) if progress and texts else None
+    try:
+        for rows, ids, mask, types in padded_batches(
+            tokenizer, texts, max_texts=max_texts, max_tokens=max_tokens, pad_id=pad_id
+        ):
+            out[rows] = run(ids, mask, types)
+            if bar is not None:
+                bar.update(len(rows))
+    finally:
+        if bar is not None:
+            bar.close()
+    return out

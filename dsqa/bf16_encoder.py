@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .batching import padded_batches, progress_bar, window_tokenizer
+from .batching import embed_in_batches, window_tokenizer
 from .encoder_check import check_texts, compare, is_mean_pooling, pooling_config
 from .errors import ModelError
 
@@ -77,29 +77,20 @@ class Bf16Encoder:
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         import torch
 
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        bar = progress_bar(len(texts)) if progress and texts else None
-        batches = padded_batches(
-            self._tokenizer, texts, max_texts=MAX_TEXTS, max_tokens=TOKEN_BUDGET, pad_id=self._pad_id
-        )
-        try:
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-                for rows, ids, mask, types in batches:
-                    attention = torch.from_numpy(mask)
-                    hidden = self._model(
-                        input_ids=torch.from_numpy(ids),
-                        attention_mask=attention,
-                        token_type_ids=torch.from_numpy(types),
-                    ).last_hidden_state.float()
-                    weights = attention.unsqueeze(-1).float()
-                    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                    out[rows] = torch.nn.functional.normalize(pooled, p=2.0, dim=1).numpy()
-                    if bar is not None:
-                        bar.update(len(rows))
-        finally:
-            if bar is not None:
-                bar.close()
-        return out
+        def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
+            attention = torch.from_numpy(mask)
+            hidden = self._model(
+                input_ids=torch.from_numpy(ids), attention_mask=attention, token_type_ids=torch.from_numpy(types)
+            ).last_hidden_state.float()
+            weights = attention.unsqueeze(-1).float()
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1).numpy()
+
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return embed_in_batches(
+                run, self._tokenizer, texts, self.dimension,
+                max_texts=MAX_TEXTS, max_tokens=TOKEN_BUDGET, pad_id=self._pad_id, progress=progress,
+            )
 
 
 def checked_encoder(

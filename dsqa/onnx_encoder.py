@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .batching import cpu_count, padded_batches, progress_bar, window_tokenizer
+from .batching import cpu_count, embed_in_batches, window_tokenizer
 from .encoder_check import check_texts, compare, is_mean_pooling, pooling_config
 from .errors import ModelError
 
@@ -103,23 +103,16 @@ class OnnxEncoder:
     def embed(
         self, texts: Sequence[str], *, batch_size: int = ONNX_BATCH, threads: int | None = None, progress: bool = False
     ) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        if not texts:
-            return out
         if threads is None:
             threads = 1 if len(texts) <= QUERY_TEXTS else cpu_count()
-        sess = self.session(threads)
-        bar = progress_bar(len(texts)) if progress else None
-        try:
-            for rows, ids, mask, types in padded_batches(self._tokenizer, texts, max_texts=batch_size, pad_id=self._pad_id):
-                (vectors,) = sess.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
-                out[rows] = vectors
-                if bar is not None:
-                    bar.update(len(rows))
-        finally:
-            if bar is not None:
-                bar.close()
-        return out
+        sess = self.session(threads) if texts else None
+
+        def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
+            return sess.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+
+        return embed_in_batches(
+            run, self._tokenizer, texts, self.dimension, max_texts=batch_size, pad_id=self._pad_id, progress=progress
+        )
 
 
 def _variant_files(variant: str) -> tuple[str, str]:
