@@ -9,7 +9,7 @@ KEP chunk texts and sentences on the 2-core Xeon, encoders taking turns
 onnxruntime fp32 (the query path) and 4,600 for sentence-transformers fp32;
 the full KEP index went from 27.2 to 11.1 minutes.
 
-It is the same model: the vectors are within cosine 0.99995 of the fp32
+It is the same model: the vectors are within cosine 0.99994 of the fp32
 reference, and the encoder is checked like the ONNX export
 (:mod:`dsqa.encoder_check`) before a single document is embedded with it,
 so an index may mix its vectors with onnxruntime's (an incremental reindex
