@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .batching import embed_in_batches, window_tokenizer
-from .encoder_check import check_texts, compare, is_mean_pooling, pooling_config
+from .encoder_check import check_texts, compare, is_mean_pooling, pooling_config, sentence_vectors
 from .errors import ModelError
 
 #: Padded word pieces per forward call, measured on KEP texts in one
@@ -78,13 +78,8 @@ class Bf16Encoder:
         import torch
 
         def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
-            attention = torch.from_numpy(mask)
-            hidden = self._model(
-                input_ids=torch.from_numpy(ids), attention_mask=attention, token_type_ids=torch.from_numpy(types)
-            ).last_hidden_state.float()
-            weights = attention.unsqueeze(-1).float()
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1).numpy()
+            tensors = (torch.from_numpy(a) for a in (ids, mask, types))
+            return sentence_vectors(self._model, *tensors).numpy()
 
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             return embed_in_batches(

@@ -68,3 +68,19 @@ def is_mean_pooling(config: dict[str, Any]) -> bool:
 def pooling_config(st_model: Any) -> dict[str, Any]:
     modules = list(st_model)
     return modules[1].get_config_dict() if len(modules) > 1 and hasattr(modules[1], "get_config_dict") else {}
+
+
+def sentence_vectors(transformer: Any, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+    """What sentence-transformers' mean-pooling models output, in torch:
+    the transformer's last hidden states averaged over the real tokens (in
+    fp32, whatever precision the transformer ran in), then unit length. The
+    ONNX export traces this and the bf16 encoder calls it, so both compute
+    the reference's vector by the same formula."""
+    import torch
+
+    hidden = transformer(
+        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+    ).last_hidden_state.float()
+    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, p=2.0, dim=1)

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .batching import cpu_count, embed_in_batches, window_tokenizer
-from .encoder_check import check_texts, compare, is_mean_pooling, pooling_config
+from .encoder_check import check_texts, compare, is_mean_pooling, pooling_config, sentence_vectors
 from .errors import ModelError
 
 log = logging.getLogger("dsqa")
@@ -188,12 +188,7 @@ def export_onnx(st_model: Any, folder: Path, tokenizer_file: Path, max_tokens: i
             self.model = model
 
         def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001
-            hidden = self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            return sentence_vectors(self.model, input_ids, attention_mask, token_type_ids)
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
