@@ -14,6 +14,8 @@ and 7.9k through sentence-transformers' batches of 16 texts.
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -72,8 +74,10 @@ def padded_batches(
     once took 4.6 GB; their 9.8M ids take tens of MB).
     """
     ids_list: list[np.ndarray] = []
+    # Without character offsets, which no encoder needs: 13.4 -> 10.4 s on the KEP texts.
+    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
     for lo in range(0, len(texts), TOKENIZE_BLOCK):
-        encodings = tokenizer.encode_batch(list(texts[lo : lo + TOKENIZE_BLOCK]))
+        encodings = encode(list(texts[lo : lo + TOKENIZE_BLOCK]))
         ids_list += [np.asarray(e.ids, dtype=np.int32) for e in encodings]
         del encodings
     lengths = np.fromiter((len(i) for i in ids_list), dtype=np.int64, count=len(ids_list))
@@ -105,18 +109,42 @@ def embed_in_batches(
     max_tokens: int | None = None,
     pad_id: int = 0,
     progress: bool = False,
+    workers: int = 1,
+    init_worker: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """One vector per text, in input order: ``run(ids, mask, types)`` on each
-    of :func:`padded_batches`, with a progress bar when asked."""
+    of :func:`padded_batches`, with a progress bar when asked.
+
+    With ``workers`` > 1, that many threads call ``run`` on different
+    batches at once (each first calls ``init_worker``), at most two batches
+    per thread made ahead, so the padded batches are never all in memory.
+    ``run`` must release the GIL while it computes, as torch does.
+    """
     out = np.zeros((len(texts), dimension), dtype=np.float32)
     bar = progress_bar(len(texts)) if progress and texts else None
+
+    def fill(rows: np.ndarray, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> int:
+        out[rows] = run(ids, mask, types)
+        return len(rows)
+
+    def done(n: int) -> None:
+        if bar is not None:
+            bar.update(n)
+
+    batches = padded_batches(tokenizer, texts, max_texts=max_texts, max_tokens=max_tokens, pad_id=pad_id)
     try:
-        for rows, ids, mask, types in padded_batches(
-            tokenizer, texts, max_texts=max_texts, max_tokens=max_tokens, pad_id=pad_id
-        ):
-            out[rows] = run(ids, mask, types)
-            if bar is not None:
-                bar.update(len(rows))
+        if workers <= 1:
+            for batch in batches:
+                done(fill(*batch))
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="dsqa-embed", initializer=init_worker) as pool:
+                pending: deque[Future[int]] = deque()
+                for batch in batches:
+                    pending.append(pool.submit(fill, *batch))
+                    if len(pending) >= 2 * workers:
+                        done(pending.popleft().result())
+                while pending:
+                    done(pending.popleft().result())
     finally:
         if bar is not None:
             bar.close()

@@ -50,3 +50,43 @@ def test_blocks_keep_positions(tokenizer, monkeypatch):
 
 def widths_of(tok, pad, texts):
     return [ids.shape[1] for _, ids, _, _ in padded_batches(tok, texts, max_texts=5, pad_id=pad)]
+
+
+def fake_run(ids, mask, types):
+    """A vector that says which text it came from: its word pieces' sum and count."""
+    out = np.zeros((len(ids), 4), dtype=np.float32)
+    out[:, 0] = (ids * mask).sum(axis=1)
+    out[:, 1] = mask.sum(axis=1)
+    return out
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_workers_give_every_text_its_own_vector(tokenizer, workers):
+    import threading
+
+    from dsqa.batching import embed_in_batches
+
+    tok, pad = tokenizer
+    started: list[str] = []
+    alone = embed_in_batches(fake_run, tok, TEXTS, 4, max_texts=4, pad_id=pad)
+    together = embed_in_batches(
+        fake_run, tok, TEXTS, 4, max_texts=4, pad_id=pad,
+        workers=workers, init_worker=lambda: started.append(threading.current_thread().name),
+    )
+    assert np.array_equal(alone, together)
+    assert alone[TEXTS.index("a"), 1] == len(tok.encode("a").ids)
+    assert 1 <= len(started) <= workers and all(n.startswith("dsqa-embed") for n in started)
+
+
+def test_a_failing_batch_fails_the_whole_call(tokenizer):
+    from dsqa.batching import embed_in_batches
+
+    tok, pad = tokenizer
+
+    def run(ids, mask, types):
+        if ids.shape[1] == 256:
+            raise RuntimeError("out of memory")
+        return fake_run(ids, mask, types)
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        embed_in_batches(run, tok, TEXTS, 4, max_texts=4, pad_id=pad, workers=2)
