@@ -245,12 +245,13 @@ def part_kep(run: Run) -> None:
     path = run.tmp / "window-sample.json"
     path.write_text(json.dumps(sample))
     t = Table(f"Document-side encoder throughput ({len(sample)} KEP window texts, length-sorted batches)", ["encoder", "threads", "texts/s", "tokens/s"])
+    t.notes.append("bf16: 'threads' is the number of worker threads, each running its own batches.")
     encoders = [("torch", "all-MiniLM-L6-v2"), ("onnx", "all-MiniLM-L6-v2"), ("onnx", "all-MiniLM-L6-v2-int8"), ("bf16", "all-MiniLM-L6-v2")]
     for backend, model in encoders:
         for threads in (1, 2):
             run.log(f"throughput {backend} {model} x{threads}")
             r = worker("doc_throughput", {"texts": str(path), "backend": backend, "model": model, "threads": threads})
-            label = {"torch": " (sentence-transformers, batch 32)", "bf16": " (torch bfloat16, batches of 8,192 word pieces)"}.get(backend, "")
+            label = {"torch": " (sentence-transformers, batch 32)", "bf16": " (torch bfloat16, one torch thread per worker thread, batches of ~4,096 word pieces)"}.get(backend, "")
             t.add(f"{backend} {model}{label}", threads, r["texts_per_s"], r["tokens_per_s"])
     run.table(t)
 

@@ -152,10 +152,9 @@ def doc_throughput(args: dict[str, Any]) -> dict[str, Any]:
     elif args["backend"] == "bf16":
         import torch
 
-        torch.set_num_threads(threads)
         bf16 = model.bf16_encoder(required=True)
-        bf16.embed(["warm up"])
-        run = lambda: bf16.embed(texts)  # noqa: E731
+        bf16.embed(["warm up"], workers=threads)
+        run = lambda: bf16.embed(texts, workers=threads)  # noqa: E731
     else:
         encoder = model.onnx_encoder()
         encoder.embed(["warm up"], threads=threads)

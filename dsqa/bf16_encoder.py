@@ -5,9 +5,12 @@ Kubernetes design documents: 95% of a 27-minute index build with
 onnxruntime in fp32). Intel Xeons with AMX have matrix tiles that multiply
 bfloat16 natively, and torch uses them under ``torch.autocast``. Measured on
 KEP chunk texts and sentences on the 2-core Xeon, encoders taking turns
-(``python bench/bf16_encoder.py``): 15,200 word pieces/s, against 5,500 for
-onnxruntime fp32 (the query path) and 4,600 for sentence-transformers fp32;
-the full KEP index went from 27.2 to 11.1 minutes.
+(``python bench/bf16_encoder.py``): the first version ran at 15,200 word
+pieces/s, against 5,500 for onnxruntime fp32 (the query path) and 4,600 for
+sentence-transformers fp32, and the one below (a worker thread per core)
+at 1.43x that first version. The full KEP index went from 27.2 minutes to
+11.1, then to 9.9-10.7 (two runs an hour apart; the shared machine's speed
+drifts).
 
 It is the same model: the vectors are within cosine 0.99994 of the fp32
 reference, and the encoder is checked like the ONNX export
@@ -18,8 +21,8 @@ of one note) and questions embedded by onnxruntime match them.
 Batches are cut by word pieces, not by texts: the tiles want large matrix
 products, and 16 short sentences are too small a product to feed them
 (sentences through sentence-transformers' batches of 16 under the same
-autocast: 7,900 word pieces/s; in batches of about 8,192 word pieces: 2-3x
-that).
+autocast: 7,900 word pieces/s; in batches of a few thousand word pieces:
+2-3x that).
 
 Where it is chosen (:mod:`dsqa.embedding`): only on CPUs that report
 ``amx_bf16``, where it was measured; elsewhere bfloat16 runs through
@@ -82,7 +85,9 @@ class Bf16Encoder:
         self._tokenizer, self._pad_id = window_tokenizer(tokenizer_file, max_tokens)
         self.dimension = dimension
 
-    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, progress: bool = False, workers: int | None = None) -> np.ndarray:
+        """``workers`` threads (one per core by default), each running its
+        batches on one torch thread."""
         import torch
 
         def one_thread() -> None:
@@ -99,7 +104,7 @@ class Bf16Encoder:
             return embed_in_batches(
                 run, self._tokenizer, texts, self.dimension,
                 max_texts=MAX_TEXTS, max_tokens=TOKEN_BUDGET, pad_id=self._pad_id, progress=progress,
-                workers=cpu_count(), init_worker=one_thread,
+                workers=workers or cpu_count(), init_worker=one_thread,
             )
         finally:
             # torch keeps the last thread count set anywhere as the default

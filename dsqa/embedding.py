@@ -15,7 +15,7 @@ the reference before use, :mod:`dsqa.encoder_check`):
   torch-related is imported on this path, which keeps a cold ``dsqa ask``
   under a second.
 * **torch in bfloat16** (:mod:`dsqa.bf16_encoder`), for large document
-  batches on CPUs with AMX: 2.7x onnxruntime's throughput there. Loading
+  batches on CPUs with AMX: 2.7-3.5x onnxruntime's throughput there. Loading
   torch costs 4-7 s, so it is taken only for batches of at least
   :data:`BF16_MIN_CHARS` characters.
 
