@@ -9,8 +9,8 @@ KEP chunk texts and sentences on the 2-core Xeon, encoders taking turns
 pieces/s, against 5,500 for onnxruntime fp32 (the query path) and 4,600 for
 sentence-transformers fp32, and the one below (a worker thread per core)
 at 1.43x that first version. The full KEP index went from 27.2 minutes to
-11.1, then to 9.9-10.7 (two runs an hour apart; the shared machine's speed
-drifts).
+11.1, then to 9.9-13.3 (four runs over two hours; the shared machine's
+speed drifts).
 
 It is the same model: the vectors are within cosine 0.99994 of the fp32
 reference, and the encoder is checked like the ONNX export
