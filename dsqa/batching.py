@@ -115,8 +115,9 @@ def embed_in_batches(
     """One vector per text, in input order: ``run(ids, mask, types)`` on each
     of :func:`padded_batches`, with a progress bar when asked.
 
-    With ``workers`` > 1, that many threads call ``run`` on different
-    batches at once (each first calls ``init_worker``), at most two batches
+    With ``workers`` > 1, or an ``init_worker``, that many threads call
+    ``run`` on different batches at once (each first calls ``init_worker``,
+    so the caller's thread is left as it was), at most two batches
     per thread made ahead, so the padded batches are never all in memory.
     ``run`` must release the GIL while it computes, as torch does.
     """
@@ -133,11 +134,11 @@ def embed_in_batches(
 
     batches = padded_batches(tokenizer, texts, max_texts=max_texts, max_tokens=max_tokens, pad_id=pad_id)
     try:
-        if workers <= 1:
+        if workers <= 1 and init_worker is None:
             for batch in batches:
                 done(fill(*batch))
         else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="dsqa-embed", initializer=init_worker) as pool:
+            with ThreadPoolExecutor(max(1, workers), thread_name_prefix="dsqa-embed", initializer=init_worker) as pool:
                 pending: deque[Future[int]] = deque()
                 for batch in batches:
                     pending.append(pool.submit(fill, *batch))

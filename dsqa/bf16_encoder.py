@@ -100,14 +100,11 @@ class Bf16Encoder:
                 return sentence_vectors(self._model, *tensors).numpy()
 
         threads = torch.get_num_threads()
-        workers = workers or cpu_count()
         try:
-            if workers == 1:  # the batches run in this thread, which gets no init_worker call
-                one_thread()
             return embed_in_batches(
                 run, self._tokenizer, texts, self.dimension,
                 max_texts=MAX_TEXTS, max_tokens=TOKEN_BUDGET, pad_id=self._pad_id, progress=progress,
-                workers=workers, init_worker=one_thread,
+                workers=workers or cpu_count(), init_worker=one_thread,
             )
         finally:
             # torch keeps the last thread count set anywhere as the default
