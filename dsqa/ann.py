@@ -9,12 +9,12 @@ figures in ``bench/RESULTS.md`` and ``docs/scaling.md``):
 * up to :data:`FLAT_MAX_VECTORS` vectors, an exact ``IndexFlatIP``: a query
   reads every vector (memory bound: 1.1 ms at 20k vectors on this 2-core
   machine), so it stays around a millisecond and is always right;
-* beyond, ``IndexHNSWFlat``: a graph over the full vectors (``M``
+* beyond, ``IndexHNSWFlat``: a graph over the distinct vectors (``M``
   neighbours per node, ``efConstruction`` while building, ``efSearch`` while
-  searching): a few milliseconds per query at a million vectors where a
-  flat scan takes 150 ms, with recall@10 against exact search 0.97
-  (synthetic vectors, efSearch 256); on the full KEP corpus's real vectors
-  0.95 at the efSearch 768 used now (see :data:`HNSW_EF_SEARCH`).
+  searching; repeated vectors are stored once, see :class:`Distinct`): a few
+  milliseconds per query at a million vectors where a flat scan takes
+  150 ms; recall@10 against exact search 0.98 on the full KEP corpus's real
+  vectors at the efSearch 512 used now (see :data:`HNSW_EF_SEARCH`).
 
 Why HNSW and not IVF: on real vectors (40,000 KEP window vectors, 277 real
 questions) HNSW reached recall@10 0.95 at efSearch 128 and 0.97 at 256, where
@@ -32,6 +32,7 @@ vectors for HNSW on 2 cores (measured by the scale benchmark).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -52,14 +53,17 @@ IVF_NPROBE = 32
 IVF_TRAIN_POINTS_PER_LIST = 64
 IVF_TRAIN_ITERATIONS = 10
 #: HNSW graph degree and search breadth. On the full KEP corpus (267,212 real
-#: window vectors, its 60 dev questions and the notes' 225 off-topic ones as
-#: queries) recall@10 against exact was 0.929 / 0.944 / 0.950 at efSearch
-#: 256 / 512 / 768, p50 0.7 / 1.2 / 1.9 ms: 0.980 at each for the questions
-#: about KEPs, the off-topic ones are the hard part. dsqa asks for 200
-#: windows per query, and faiss searches with max(efSearch, k).
+#: window vectors, 206,993 distinct; its 60 dev questions and the notes' 225
+#: off-topic ones as queries) recall@10 against exact was 0.965 / 0.975 /
+#: 0.983 / 0.988 at efSearch 256 / 384 / 512 / 768, p50 0.7 / 1.0 / 1.3 /
+#: 1.9 ms (with every copy in the graph: 0.916 / - / 0.930 / 0.935). The
+#: off-topic questions are the hard part (0.978 at 512; the KEP ones 1.0).
+#: dsqa asks for 200 windows per query, and faiss searches with
+#: max(efSearch, k). efConstruction 160 would give a better graph (0.962
+#: at 768 with the copies) for twice the build time.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 768
+HNSW_EF_SEARCH = 512
 #: A filtered search (``--note``) over at most this many allowed vectors is
 #: exact: HNSW scores the allowed vectors directly, IVF scans every cell but
 #: only the allowed ids. A search confined to the usual cells (or graph
@@ -170,9 +174,115 @@ def prepare_for_search(index: Any) -> Any:
     return index
 
 
-def search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class Distinct:
+    """Rows that share one vector, stored once in the approximate index.
+
+    Why: the KEP corpus repeats its template text, so 60,219 of its 267,212
+    vectors are copies (one of them 451 times). Copies crowd an HNSW node's
+    neighbour list with each other, and the graph walks into them and stops:
+    recall@10 against exact on the real vectors was 0.916 at efSearch 256
+    with the copies in the graph and 0.972 with each vector once (0.935 and
+    0.987 at 768), and the graph has 23% fewer nodes to build. A search
+    returns every row of each entry found, so the copies are all still there.
+    """
+
+    #: Per row of vectors.npy, its entry (row) in the approximate index.
+    entry_of_row: np.ndarray
+    _order: np.ndarray = field(init=False, repr=False)
+    _bounds: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.entry_of_row = np.asarray(self.entry_of_row, dtype=np.int64)
+        self._order = np.argsort(self.entry_of_row, kind="stable")
+        self._bounds = np.searchsorted(self.entry_of_row[self._order], np.arange(self.entries + 1))
+
+    @property
+    def entries(self) -> int:
+        return int(self.entry_of_row.max()) + 1 if len(self.entry_of_row) else 0
+
+    def rows_of(self, entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of ``entries``, entry by entry (rows ascending within
+        one), and for each row the position of its entry in ``entries``."""
+        counts = self._bounds[entries + 1] - self._bounds[entries]
+        where = np.repeat(np.arange(len(entries)), counts)
+        within = np.arange(len(where)) - np.repeat(np.cumsum(counts) - counts, counts)
+        return self._order[self._bounds[entries][where] + within], where
+
+    def entries_of(self, rows: Sequence[int]) -> np.ndarray:
+        return np.unique(self.entry_of_row[np.asarray(rows, dtype=np.int64)])
+
+
+def distinct(vectors: np.ndarray) -> tuple[np.ndarray, Distinct | None]:
+    """Each distinct row of ``vectors`` once, in order of first appearance,
+    and how the rows map onto them; ``(vectors, None)`` when no row repeats.
+
+    Rows are grouped by a key mixed from their bytes in integer arithmetic
+    (equal bytes, equal key; sorting the 1,536-byte rows themselves took
+    1.9 s on the KEP vectors), then checked row by row, falling back to
+    comparing bytes if two different rows ever share a key.
+    """
+    if len(vectors) < 2:
+        return vectors, None
+    vectors = np.ascontiguousarray(vectors)
+    words = vectors.view(np.uint64) if vectors.nbytes % (8 * len(vectors)) == 0 else vectors.view(np.uint8)
+    mix = np.random.default_rng(0).integers(1, 2**63, words.shape[1], dtype=np.uint64) | np.uint64(1)
+    block = 65_536
+    key = np.concatenate([(words[i : i + block] * mix).sum(axis=1, dtype=np.uint64) for i in range(0, len(words), block)])
+    _, first, entry = np.unique(key, return_index=True, return_inverse=True)
+    if not _same_rows(vectors, first[entry.ravel()]):
+        rows = vectors.view(np.dtype((np.void, vectors.dtype.itemsize * vectors.shape[1])))
+        _, first, entry = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+    if len(first) == len(vectors):
+        return vectors, None
+    by_appearance = np.argsort(first, kind="stable")
+    renumber = np.empty(len(first), dtype=np.int64)
+    renumber[by_appearance] = np.arange(len(first))
+    return vectors[first[by_appearance]], Distinct(renumber[entry.ravel()])
+
+
+def _same_rows(vectors: np.ndarray, source: np.ndarray, block: int = 65_536) -> bool:
+    """Whether every row equals the row ``source`` names, a block at a time
+    (a whole copy of a million vectors would be 1.5 GB)."""
+    return all(
+        np.array_equal(vectors[i : i + block], vectors[source[i : i + block]]) for i in range(0, len(vectors), block)
+    )
+
+
+def build(vectors: np.ndarray, *, flat_max: int | None = None) -> tuple[Any, Distinct | None]:
+    """The index dsqa uses for ``vectors``: exact up to ``flat_max``
+    (:data:`FLAT_MAX_VECTORS`; copies cost an exact scan nothing but their
+    share of the reading), else an approximate index over the distinct
+    vectors (see :class:`Distinct`)."""
+    kind = choose(len(vectors), FLAT_MAX_VECTORS if flat_max is None else flat_max)
+    if kind == FLAT:
+        return build_index(vectors, kind=kind), None
+    unique, rows = distinct(vectors)
+    return build_index(unique, kind=kind), rows
+
+
+def search(
+    index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None = None, rows: Distinct | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Top ``k`` (scores, ids) for one query vector, optionally only among
-    the ``allowed`` ids; ids of -1 (fewer hits than ``k``) are dropped."""
+    the ``allowed`` ids; ids of -1 (fewer hits than ``k``) are dropped.
+
+    With ``rows`` (the index holds each distinct vector once), ids and
+    ``allowed`` are rows of the vectors, and every row of an entry found is
+    returned, copies in row order: ``k`` entries give at least ``k`` rows."""
+    if rows is None:
+        return _search(index, query, k, allowed)
+    allowed_rows = None if allowed is None else np.asarray(allowed, dtype=np.int64)
+    entries = None if allowed_rows is None else rows.entries_of(allowed_rows)
+    scores, found = _search(index, query, k, entries)
+    ids, at = rows.rows_of(found)
+    if allowed_rows is not None:
+        keep = np.isin(ids, allowed_rows)
+        ids, at = ids[keep], at[keep]
+    return scores[at][:k], ids[:k]
+
+
+def _search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     import faiss
 
     k = min(k, index.ntotal if allowed is None else len(allowed))

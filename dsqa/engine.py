@@ -256,7 +256,7 @@ class DSQA:
                     # The index is still there and consistent; answering from it
                     # beats failing, unless its vectors are another model's.
                     if model_change(manifest["model"], model_identity(self.embedder)) or (
-                        manifest["format"] != store.FORMAT_VERSION
+                        manifest["format"] not in store.READABLE_FORMATS
                     ):
                         raise
                     log.warning("could not update the index (%s); answering from it as it is", exc)

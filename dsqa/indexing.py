@@ -87,7 +87,8 @@ class ReindexReport:
     reused: int = 0  # chunks of changed notes that kept their vectors
     total_chunks: int = 0
     full: bool = False
-    #: Why everything was re-embedded, when it was not asked for.
+    #: Why everything was re-embedded when it was not asked for, or why an
+    #: unchanged corpus was written anew (an older index format).
     reason: str = ""
     wrote: bool = False
     seconds: float = 0.0
@@ -115,7 +116,7 @@ class ReindexReport:
         tail = f" in {self.seconds:.1f} s" if self.wrote else ""
         if self.wrote and self.encoder:
             tail += f" ({self.encoder} encoder)"
-        if self.full and self.reason:
+        if self.wrote and self.reason:
             tail += f", because {self.reason}"
         skipped = f"; {_count(len(self.skipped), 'file')} skipped" if self.skipped else ""
         return head + tail + skipped
@@ -160,7 +161,7 @@ def _load_previous(settings: Settings, embedder: Embedder) -> tuple[store.Stored
     not (an empty reason when there is no index yet)."""
     try:
         manifest = store.read_manifest(settings.index_dir)
-        if manifest["format"] != store.FORMAT_VERSION:
+        if manifest["format"] not in store.READABLE_FORMATS:
             return None, f"the index has format {manifest['format']}, this dsqa writes {store.FORMAT_VERSION}"
         old = store.load(settings.index_dir)
     except IndexMissingError:
@@ -268,7 +269,10 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
     report.total_chunks = len(build.records)
 
     skipped_manifest = _skipped_entries(settings.corpus_dir, corpus.skipped)
-    if old is not None and not (report.added or report.changed or report.removed):
+    current_format = old is not None and old.manifest["format"] == store.FORMAT_VERSION
+    if old is not None and not current_format:
+        report.reason = f"the index had format {old.manifest['format']}, this dsqa writes {store.FORMAT_VERSION}"
+    if current_format and not (report.added or report.changed or report.removed):
         if _same_skipped(old.manifest.get("skipped", {}), skipped_manifest):
             # Content is the same; differing mtimes (a fresh clone) are not worth a write.
             return report
@@ -281,7 +285,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
     if build.new_chunks:
         report.encoder = getattr(embedder, "last_encoder", "")
     matrix = build.matrix(embedder.dimension)
-    faiss_index = ann.build_index(matrix)
+    faiss_index, distinct = ann.build(matrix)
     manifest = {
         "format": store.FORMAT_VERSION,
         "dsqa_version": __version__,
@@ -291,12 +295,13 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
         "index_type": ann.describe(faiss_index),
         "chunk_count": len(build.records),
         "vector_count": len(matrix),
+        "ann_entries": int(faiss_index.ntotal),
         "notes": notes_manifest,
         "skipped": skipped_manifest,
     }
     lexical = LexicalIndex.build([lexical_text(c["heading"], c["text"]) for c in build.records])
     try:
-        store.write(settings.index_dir, manifest, build.records, matrix, build.window_table(), faiss_index, lexical)
+        store.write(settings.index_dir, manifest, build.records, matrix, build.window_table(), faiss_index, lexical, distinct)
     except OSError as exc:
         raise _write_error(settings.index_dir, exc) from None
     report.wrote = True

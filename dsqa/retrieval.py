@@ -120,7 +120,7 @@ class Retriever:
             allowed_windows = [w for r in allowed for w in self.index.window_rows(int(r))]
             if not allowed_windows:
                 return []
-        _, ids = ann.search(self.index.faiss_index, qv, n * 4, allowed_windows)
+        _, ids = ann.search(self.index.faiss_index, qv, n * 4, allowed_windows, self.index.distinct)
         owners = self.index.windows[ids, 0] if len(ids) else np.zeros(0, dtype=np.int32)
         return list(dict.fromkeys(int(o) for o in owners))[:n]
 

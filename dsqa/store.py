@@ -10,6 +10,9 @@ Layout of the index folder::
                         in the chunk text (-1 for a whole-chunk vector)
         vectors.npy     the unit vectors (float32), the source of truth
         vectors.faiss   the FAISS index built from them
+        ann_entries.npy per vector, its entry in vectors.faiss, when an
+                        approximate index holds repeated vectors once
+                        (format 3; see ``ann.Distinct``)
         bm25/           the keyword index over the chunks (bm25s format)
     .lock               held by the one process that writes
 
@@ -48,13 +51,18 @@ from . import ann
 from .errors import DsqaError, IndexCorruptError, IndexMissingError
 from .lexical import LexicalIndex
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: Formats this dsqa reads. Format 3 added ann_entries.npy; a format-2
+#: index is read as one entry per vector, and its vectors are reused by the
+#: next reindex (which writes format 3).
+READABLE_FORMATS = (2, 3)
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
 FAISS = "vectors.faiss"
 WINDOWS = "windows.npy"
+ANN_ENTRIES = "ann_entries.npy"
 BM25 = "bm25"
 #: Manifest key: size and CRC-32 of every other file of the generation. A
 #: CRC catches any accidental damage (truncation, garbled bytes) and runs at
@@ -79,6 +87,9 @@ class StoredIndex:
     windows: np.ndarray  # (n_vectors, 3) int32: chunk row, sentence start, end
     faiss_index: Any
     lexical: LexicalIndex
+    #: How vectors map onto the entries of ``faiss_index`` when it holds
+    #: repeated vectors once; ``None``: one entry per vector.
+    distinct: ann.Distinct | None = None
 
     def __post_init__(self) -> None:
         #: window rows of chunk r are offsets[r]:offsets[r + 1]
@@ -363,13 +374,30 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
         faiss_index = ann.prepare_for_search(faiss.read_index(str(faiss_path)))
     except Exception as exc:  # faiss raises RuntimeError, or MemoryError on a garbled size
         raise IndexCorruptError(faiss_path, _why(exc)) from None
-    if faiss_index.ntotal != w or faiss_index.d != dim:
-        raise IndexCorruptError(faiss_path, f"{faiss_index.ntotal} vectors of dimension {faiss_index.d}, expected {w} of {dim}")
+    distinct = _load_distinct(gen, files, w)
+    entries = w if distinct is None else distinct.entries
+    if faiss_index.ntotal != entries or faiss_index.d != dim:
+        raise IndexCorruptError(faiss_path, f"{faiss_index.ntotal} vectors of dimension {faiss_index.d}, expected {entries} of {dim}")
     if isinstance(faiss_index, faiss.IndexFlat) and w and not np.array_equal(faiss_index.reconstruct_n(0, w), vectors):
         raise IndexCorruptError(faiss_path, "its vectors differ from vectors.npy")
 
     lexical = _load_lexical(gen, files, n)
-    return StoredIndex(gen, manifest, chunks, vectors, windows, faiss_index, lexical)
+    return StoredIndex(gen, manifest, chunks, vectors, windows, faiss_index, lexical, distinct)
+
+
+def _load_distinct(gen: Path, files: dict[str, Any] | None, w: int) -> ann.Distinct | None:
+    """The vector-to-entry map, if this generation has one: every vector
+    maps to an entry, and every entry has a vector."""
+    path = gen / ANN_ENTRIES
+    if files is None or ANN_ENTRIES not in files:
+        return None
+    _verify(gen, ANN_ENTRIES, files)
+    entry = _npy(path, np.int64, 1)[:, 0]
+    if len(entry) != w:
+        raise IndexCorruptError(path, f"{len(entry)} entries for {w} vectors")
+    if w and (entry.min() < 0 or np.any(np.bincount(entry) == 0)):
+        raise IndexCorruptError(path, "does not map the vectors onto entries 0, 1, 2, ... without gaps")
+    return ann.Distinct(entry)
 
 
 #: Bytes before the vectors in a FAISS IndexFlat file: fourcc, d, ntotal,
@@ -454,6 +482,7 @@ def write(
     windows: np.ndarray,
     faiss_index: Any,
     lexical: LexicalIndex,
+    distinct: ann.Distinct | None = None,
 ) -> Path:
     """Write a new generation and make it live; return its folder.
 
@@ -485,6 +514,8 @@ def write(
         save_npy(VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
         faiss.write_index(faiss_index, str(tmp / FAISS))
         files[FAISS] = _file_entry(tmp / FAISS)
+        if distinct is not None:
+            save_npy(ANN_ENTRIES, distinct.entry_of_row.reshape(-1, 1))
         (tmp / BM25).mkdir()
         lexical.save(tmp / BM25)
         for path in sorted((tmp / BM25).iterdir()):

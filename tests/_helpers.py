@@ -24,7 +24,13 @@ def assert_consistent(index: store.StoredIndex) -> None:
     n, w = len(index.chunks), len(index.windows)
     assert index.manifest["chunk_count"] == n
     assert index.manifest.get("vector_count", w) == w
-    assert index.faiss_index.ntotal == w == len(index.vectors)
+    assert w == len(index.vectors)
+    if index.distinct is None:
+        assert index.faiss_index.ntotal == w
+    else:  # each distinct vector once (dsqa.ann.Distinct)
+        assert index.faiss_index.ntotal == index.distinct.entries < w
+        unique = index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal)
+        np.testing.assert_array_equal(unique[index.distinct.entry_of_row], index.vectors)
     assert index.vectors.shape[1] == index.manifest["model"]["dimension"] == index.faiss_index.d
     assert index.lexical.size == n or (n == 0 and index.lexical.size == 0)
     if n:

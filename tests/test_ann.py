@@ -160,3 +160,71 @@ def test_an_index_read_back_gets_todays_search_breadth(tmp_path):
     assert again.hnsw.efSearch == ann.HNSW_EF_SEARCH
     flat = ann.build_index(unit_vectors(10, seed=4))
     assert ann.prepare_for_search(flat) is flat
+
+
+def with_copies(n: int = 1200, seed: int = 8) -> np.ndarray:
+    """Vectors like the KEP corpus's: many rows repeat a few template rows."""
+    x = unit_vectors(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    templates = rng.integers(0, n, 12)
+    copies = rng.choice(n, n // 3, replace=False)
+    x[copies] = x[rng.choice(templates, len(copies))]
+    return x
+
+
+def test_distinct_keeps_each_vector_once_in_order_of_appearance():
+    x = with_copies()
+    unique, rows = ann.distinct(x)
+    assert rows is not None and len(unique) == rows.entries < len(x)
+    np.testing.assert_array_equal(unique[rows.entry_of_row], x)
+    assert len(np.unique(unique, axis=0)) == len(unique)
+    firsts = [int(np.flatnonzero(rows.entry_of_row == e)[0]) for e in range(rows.entries)]
+    assert firsts == sorted(firsts)
+    got, where = rows.rows_of(np.array([rows.entry_of_row[5], rows.entry_of_row[0]]))
+    assert set(got[where == 0]) == set(np.flatnonzero(rows.entry_of_row == rows.entry_of_row[5]))
+    assert ann.distinct(unit_vectors(50))[1] is None
+    assert ann.distinct(unit_vectors(1))[1] is None
+
+
+def test_distinct_falls_back_to_bytes_when_keys_collide(monkeypatch):
+    x = with_copies(300)
+    expected = ann.distinct(x)
+    monkeypatch.setattr(ann, "_same_rows", lambda vectors, source, block=0: False)
+    unique, rows = ann.distinct(x)
+    np.testing.assert_array_equal(unique, expected[0])
+    np.testing.assert_array_equal(rows.entry_of_row, expected[1].entry_of_row)
+
+
+def tie_aware_top(x: np.ndarray, q: np.ndarray, ids, k: int, allowed=None) -> bool:
+    """Whether ``ids`` are a right top ``k``: distinct, allowed, and each
+    scoring at least the exact k-th best (copies tie, so any of them is right)."""
+    pool = np.arange(len(x)) if allowed is None else np.asarray(allowed)
+    kth = np.sort(x[pool] @ q)[::-1][min(k, len(pool)) - 1]
+    return len(set(ids)) == len(ids) == min(k, len(pool)) and set(ids) <= set(pool) and bool(np.all(x[ids] @ q >= kth - 1e-6))
+
+
+def test_search_over_distinct_vectors_returns_rows_like_exact_search():
+    """Parity with brute force: HNSW over the distinct vectors, searched with
+    the row map, gives a right top k of the rows, with or without a filter."""
+    x = with_copies()
+    index, rows = ann.build(x, flat_max=100)
+    assert rows is not None and index.ntotal == rows.entries
+    allowed = list(range(0, len(x), 3))
+    for i in (0, 7, 50, 333, 900):
+        q = x[i]
+        scores, ids = ann.search(index, q, 10, rows=rows)
+        assert tie_aware_top(x, q, ids, 10)
+        np.testing.assert_allclose(scores, x[ids] @ q, rtol=1e-5)
+        scores, ids = ann.search(index, q, 10, allowed, rows)
+        assert tie_aware_top(x, q, ids, 10, allowed)
+        np.testing.assert_allclose(scores, x[ids] @ q, rtol=1e-5)
+    # A copied vector as query: every copy is found, in row order.
+    copied = np.flatnonzero(rows.entry_of_row == rows.entry_of_row[np.argmax(np.bincount(rows.entry_of_row)[rows.entry_of_row])])
+    _, ids = ann.search(index, x[copied[0]], len(copied), rows=rows)
+    assert list(ids) == list(copied)
+
+
+def test_small_sets_keep_every_row_in_an_exact_index():
+    x = with_copies(300)
+    index, rows = ann.build(x)
+    assert rows is None and index.ntotal == 300 and ann.is_exact(index)

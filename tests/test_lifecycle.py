@@ -326,12 +326,21 @@ def _rewrite_manifest(index_dir: Path, **changes) -> None:
     path.write_text(json.dumps(manifest))
 
 
-def test_older_format_is_rebuilt(built):
-    _rewrite_manifest(built.settings.index_dir, format=store.FORMAT_VERSION - 1)
-    with pytest.raises(StaleIndexError, match=f"index format {store.FORMAT_VERSION - 1}"):
+def test_older_format_is_brought_up_to_date(built):
+    """Format 2 (before ann_entries.npy) has the same vectors: it is read,
+    reported stale, and rewritten without re-embedding; format 1 is rebuilt."""
+    _rewrite_manifest(built.settings.index_dir, format=2)
+    assert DSQA(built.settings, auto_reindex=False).status().format == 2
+    with pytest.raises(StaleIndexError, match="index format 2"):
         DSQA(built.settings, auto_reindex=False).ask("docker")
+    report = DSQA(built.settings).reindex()
+    assert report.wrote and not report.full and report.embedded == 0
+    assert str(report).endswith(f"because the index had format 2, this dsqa writes {store.FORMAT_VERSION}")
+    assert store.read_manifest(built.settings.index_dir)["format"] == store.FORMAT_VERSION
+    _rewrite_manifest(built.settings.index_dir, format=1)
     assert DSQA(built.settings).ask("docker").passages
     assert store.read_manifest(built.settings.index_dir)["format"] == store.FORMAT_VERSION
+    assert DSQA(built.settings).reindex().wrote is False
 
 
 # -- 4. one writer at a time ----------------------------------------------------------
@@ -505,19 +514,33 @@ def test_sha256_checksums_are_checked_too(damaged):
 
 
 def test_hnsw_generation_round_trips(settings, monkeypatch):
-    """Big indexes are HNSW (dsqa.ann): written, checked and loaded alike."""
+    """Big indexes are HNSW (dsqa.ann) over the distinct vectors: written,
+    checked and loaded alike, and a note copied under another name is found
+    under both names though its vectors are in the graph once."""
     from dsqa import ann
 
-    build = ann.build_index
-    monkeypatch.setattr(ann, "build_index", lambda vectors: build(vectors, kind=ann.HNSW))
+    monkeypatch.setattr(ann, "FLAT_MAX_VECTORS", 10)
+    note = sorted(settings.corpus_dir.rglob("*.md"))[0]
+    (settings.corpus_dir / "copy-of-a-note.md").write_bytes(note.read_bytes())
     DSQA(settings).reindex()
     index = store.load(settings.index_dir)
     assert index.manifest["index_type"].startswith("hnsw") and not ann.is_exact(index.faiss_index)
+    assert index.distinct is not None and index.faiss_index.ntotal == index.distinct.entries < len(index.vectors)
+    assert index.manifest["ann_entries"] == index.distinct.entries
     assert_consistent(index)
-    assert DSQA(settings, auto_reindex=False).search("docker swarm overlay network", k=3)
-    _garble(index.path / store.FAISS, "flipped")
-    with pytest.raises(IndexCorruptError, match="vectors.faiss"):
-        store.load(settings.index_dir)
+    engine = DSQA(settings, auto_reindex=False)
+    top = engine.search("docker swarm overlay network", k=3)
+    assert top
+    copy = note.relative_to(settings.corpus_dir).as_posix()
+    for source in (copy, "copy-of-a-note.md"):
+        assert engine.search(top[0].text[:200], k=1, notes=[source])[0].source == source
+    entries = index.path / store.ANN_ENTRIES
+    for damaged, garble in ((entries, "flipped"), (index.path / store.FAISS, "flipped")):
+        saved = damaged.read_bytes()
+        _garble(damaged, garble)
+        with pytest.raises(IndexCorruptError, match=damaged.name):
+            store.load(settings.index_dir)
+        damaged.write_bytes(saved)
 
 
 def test_committed_index_loads_and_is_consistent():
