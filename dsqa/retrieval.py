@@ -7,7 +7,7 @@ over the chunks (exact terms: ``--rm``, ``8080:80``, ``EMRFS``). Every
 candidate is then scored the same way, exactly, from its stored vectors:
 
     score = chunk_weight  * cosine(query, whole chunk)
-          + window_weight * cosine(query, best window)
+          + window_weight * cosine(query, best window)   (0 with no window)
           + bm25_weight   * bm25 / (best bm25 of the query)
 
 so a score never depends on which retriever proposed the chunk. On both dev
@@ -88,7 +88,12 @@ class Retriever:
         rows = np.array(sorted(set(candidates)), dtype=np.int64)
         chunk, dense, best_window = self.window_scores(qv, rows)
         st = self.settings
-        semantic = st.chunk_weight * chunk + st.window_weight * dense
+        # A chunk with no quotable sentence (a title line, a table, a link
+        # list) earns no window credit: its whole-chunk vector would
+        # otherwise count twice, and a bare section title matches a
+        # question's topic without answering it.
+        has_window = index.windows[best_window, 1] >= 0 if len(rows) else np.zeros(0, bool)
+        semantic = st.chunk_weight * chunk + st.window_weight * np.where(has_window, dense, 0.0)
         top_lexical = float(lexical.max()) if len(lexical) else 0.0
         norm_lexical = lexical[rows] / top_lexical if top_lexical > 0 else np.zeros(len(rows))
         if method == "dense":

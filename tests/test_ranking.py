@@ -45,10 +45,11 @@ def brute_force(engine: DSQA, query: str, allowed=None) -> list[tuple[int, float
     for r in rows:
         sims = {w: float(index.vectors[w] @ qv) for w in index.window_rows(r)}
         whole = [s for w, s in sims.items() if index.windows[w, 1] < 0]
-        windows = [s for w, s in sims.items() if index.windows[w, 1] >= 0] or whole
+        windows = [s for w, s in sims.items() if index.windows[w, 1] >= 0]
         chunk = max(whole) if whole else max(windows)
+        window = max(windows) if windows else 0.0  # no quotable sentence: no window credit
         lex = lexical[r] / top_lexical if top_lexical > 0 else 0.0
-        out.append((r, st.chunk_weight * chunk + st.window_weight * max(windows) + st.bm25_weight * lex))
+        out.append((r, st.chunk_weight * chunk + st.window_weight * window + st.bm25_weight * lex))
     return sorted(out, key=lambda x: (-x[1], x[0]))
 
 
