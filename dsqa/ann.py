@@ -189,17 +189,16 @@ class Distinct:
 
     #: Per row of vectors.npy, its entry (row) in the approximate index.
     entry_of_row: np.ndarray
+    #: Number of entries (distinct vectors).
+    entries: int = field(init=False)
     _order: np.ndarray = field(init=False, repr=False)
     _bounds: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.entry_of_row = np.asarray(self.entry_of_row, dtype=np.int64)
+        self.entries = int(self.entry_of_row.max()) + 1 if len(self.entry_of_row) else 0
         self._order = np.argsort(self.entry_of_row, kind="stable")
         self._bounds = np.searchsorted(self.entry_of_row[self._order], np.arange(self.entries + 1))
-
-    @property
-    def entries(self) -> int:
-        return int(self.entry_of_row.max()) + 1 if len(self.entry_of_row) else 0
 
     def rows_of(self, entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rows of ``entries``, entry by entry (rows ascending within

@@ -92,7 +92,7 @@ class Retriever:
         # list) earns no window credit: its whole-chunk vector would
         # otherwise count twice, and a bare section title matches a
         # question's topic without answering it.
-        has_window = index.windows[best_window, 1] >= 0 if len(rows) else np.zeros(0, bool)
+        has_window = index.windows[best_window, 1] >= 0
         semantic = st.chunk_weight * chunk + st.window_weight * np.where(has_window, dense, 0.0)
         top_lexical = float(lexical.max()) if len(lexical) else 0.0
         norm_lexical = lexical[rows] / top_lexical if top_lexical > 0 else np.zeros(len(rows))
