@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/million.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument(
+        "--ef-search", default=f"{ann.HNSW_EF_SEARCH},256",
+        help="comma-separated HNSW search breadths to time on the one built index (default: dsqa's, then 256)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "MILLION.md")
     args = parser.parse_args(argv)
     n = args.chunks
@@ -97,41 +101,43 @@ def main(argv: list[str] | None = None) -> int:
     qs = questions()
     vectors, query_vectors = synthetic.vectors(n, n_queries=args.queries, seed=1)
     t = time.perf_counter()
-    faiss_index = ann.build_index(vectors)
+    faiss_index, distinct = ann.build(vectors)  # what a reindex builds (synthetic vectors: no copies)
     ann_s = time.perf_counter() - t
     log(f"{ann.describe(faiss_index)} built in {ann_s:.0f} s")
 
     records = [{"source": f"copy-{i // len(chunks)}.md", "heading": chunks[i % len(chunks)][0]} for i in range(n)]
     windows = np.column_stack([np.arange(n, dtype=np.int32), np.full(n, -1, np.int32), np.full(n, -1, np.int32)])
-    index = StoredIndex(Path("."), {"notes": {}}, records, vectors, windows, faiss_index, lexical)
+    index = StoredIndex(Path("."), {"notes": {}}, records, vectors, windows, faiss_index, lexical, distinct)
     settings = Settings()
     retriever = Retriever(index, embedder=None, settings=settings)  # type: ignore[arg-type]  (query vectors are given)
 
-    parts: dict[str, list[float]] = {"rank (whole search)": [], "BM25 scores": [], "ANN search": []}
-    hits = 0
-    for i in range(args.queries):
-        q, qv = qs[i % len(qs)], query_vectors[i]
-        t = time.perf_counter()
-        ranked = retriever.rank(q, k=5, query_vector=qv)
-        parts["rank (whole search)"].append((time.perf_counter() - t) * 1000)
-        hits += bool(ranked)
-        t = time.perf_counter()
-        lexical.scores(q)
-        parts["BM25 scores"].append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        ann.search(faiss_index, qv, settings.candidates * 4)
-        parts["ANN search"].append((time.perf_counter() - t) * 1000)
-    assert hits == args.queries, "every query should find something"
-
     table = Table(
         f"Query path at {n:,} chunks (dsqa.retrieval.Retriever.rank, k=5, {args.queries} queries, one at a time)",
-        ["step", "p50 ms", "p95 ms"],
+        ["HNSW efSearch", "step", "p50 ms", "p95 ms"],
     )
-    for name, ms in parts.items():
-        table.add(name, percentile(ms, 50), percentile(ms, 95))
+    for ef in (int(v) for v in args.ef_search.split(",")):
+        faiss_index.hnsw.efSearch = ef
+        log(f"{args.queries} queries at efSearch {ef}")
+        parts: dict[str, list[float]] = {"rank (whole search)": [], "BM25 scores": [], "ANN search": []}
+        hits = 0
+        for i in range(args.queries):
+            q, qv = qs[i % len(qs)], query_vectors[i]
+            t = time.perf_counter()
+            ranked = retriever.rank(q, k=5, query_vector=qv)
+            parts["rank (whole search)"].append((time.perf_counter() - t) * 1000)
+            hits += bool(ranked)
+            t = time.perf_counter()
+            lexical.scores(q)
+            parts["BM25 scores"].append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            ann.search(faiss_index, qv, settings.candidates * 4, rows=distinct)
+            parts["ANN search"].append((time.perf_counter() - t) * 1000)
+        assert hits == args.queries, "every query should find something"
+        for name, ms in parts.items():
+            table.add(ef, name, percentile(ms, 50), percentile(ms, 95))
     table.notes.append(
         f"{len(chunks):,} real KEP chunk texts repeated to {n:,}; one synthetic vector per chunk; "
-        f"index {ann.describe(faiss_index)} (built in {ann_s:.0f} s), BM25 built in {bm25_s:.0f} s; peak RSS {peak_rss_mb():,.0f} MB."
+        f"index {ann.describe(faiss_index).rsplit(' efSearch', 1)[0]} (built in {ann_s:.0f} s; dsqa searches with efSearch {ann.HNSW_EF_SEARCH}), BM25 built in {bm25_s:.0f} s; peak RSS {peak_rss_mb():,.0f} MB."
     )
     table.notes.append("'rank' is the whole search: BM25 scores of every chunk, top candidates, ANN, exact re-scoring; 'ask' adds the short answer and refusal (about 2 ms on the notes: ask 9.4 against search 7.7 ms p50 in bench/RESULTS.md).")
     text = table.markdown()
