@@ -59,8 +59,8 @@ IVF_TRAIN_ITERATIONS = 10
 #: 1.9 ms (with every copy in the graph: 0.916 / - / 0.930 / 0.935). The
 #: off-topic questions are the hard part (0.978 at 512; the KEP ones 1.0).
 #: dsqa asks for 200 windows per query, and faiss searches with
-#: max(efSearch, k). efConstruction 160 would give a better graph (0.962
-#: at 768 with the copies) for twice the build time.
+#: max(efSearch, k). Measured by ``python -m bench --only kep`` (the table
+#: "ANN on the real KEP window vectors").
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512

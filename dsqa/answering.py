@@ -28,7 +28,8 @@ COVERAGE_WEIGHT = 0.2
 #: Per question term unknown to the notes (at most two). Measured on both dev
 #: sets, thresholds calibrated on the notes (<= 5% answerable refused):
 #: 0.05 refused 21/28 uncovered notes questions and 2/8 KEP ones, 0.15
-#: refuses 24/28 and 5/8 (KEP answerable refused 1/52 -> 0/52).
+#: refuses 24/28 and 5/8 (KEP answerable refused 1/52 -> 0/52); rerun with
+#: ``python bench/weight_grid.py``.
 UNKNOWN_TERM_PENALTY = 0.15
 #: A sentence this much below the best one is not worth quoting.
 QUOTE_MARGIN = 0.1

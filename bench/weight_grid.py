@@ -1,0 +1,74 @@
+"""Ranking weights and the refusal penalty on both dev sets:
+``python bench/weight_grid.py``.
+
+Every ranking choice must help, or at least not hurt, both dev sets (the
+course notes and the Kubernetes design documents of sig-storage and
+sig-apps), so each setting is scored on both in one run: hit@1 / hit@5 /
+MRR@10 for window_weight x bm25_weight, then, for UNKNOWN_TERM_PENALTY, how
+many uncovered questions a threshold calibrated on the notes refuses on
+each set (at most 5% of the notes' answerable ones refused). Needs the KEP
+index that ``dsqa eval --kep`` builds under ``~/.cache/dsqa``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dsqa import DSQA, Settings, answering  # noqa: E402
+from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, calibrate, evaluate, load_questions  # noqa: E402
+
+
+def main() -> int:
+    cache = Path(os.environ.get("DSQA_CACHE", Path.home() / ".cache" / "dsqa"))
+    sets = {
+        "notes": (DSQA(Settings(auto_reindex=False)), load_questions(DEFAULT_DEVSET)),
+        "KEPs": (
+            DSQA(Settings(auto_reindex=False, corpus_dir=cache / "kep-corpus", index_dir=cache / "kep-index")),
+            load_questions(KEP_DEVSET),
+        ),
+    }
+    default = Settings()
+    print(f"window_weight x bm25_weight (default {default.window_weight} x {default.bm25_weight}): hit@1 / hit@5 / MRR@10")
+    for ww, bw in itertools.product([0.2, 0.3, 0.4, 0.5], [0.1, 0.15, 0.2, 0.25, 0.3]):
+        cells = []
+        for name, (engine, questions) in sets.items():
+            retriever = engine._ready()
+            kept = retriever.settings
+            retriever.settings = kept.with_(window_weight=ww, bm25_weight=bw)
+            try:
+                r = evaluate(name, [q for q in questions if q.answerable], lambda q: engine.ask(q, k=10))
+            finally:
+                retriever.settings = kept
+            cells.append(f"{name} {r.hit_at[1]:.3f} / {r.hit_at[5]:.3f} / {r.mrr10:.3f}")
+        print(f"  {ww:.2f} x {bw:.2f}:  " + "   ".join(cells), flush=True)
+
+    print(f"UNKNOWN_TERM_PENALTY (now {answering.UNKNOWN_TERM_PENALTY}): threshold calibrated on the notes, refused")
+    kept_penalty = answering.UNKNOWN_TERM_PENALTY
+    try:
+        for penalty in (0.0, 0.05, 0.1, 0.15, 0.2):
+            answering.UNKNOWN_TERM_PENALTY = penalty
+            reports = {name: evaluate(name, qs, lambda q, e=engine: e.ask(q, k=10)) for name, (engine, qs) in sets.items()}
+            sweep = calibrate(reports["notes"].confidences)
+            threshold = sweep["threshold"]  # rounded: the notes' own counts come from the sweep
+            cells = [f"notes: uncovered {sweep['unanswerable_refused']}/{sweep['unanswerable']}, "
+                     f"answerable {sweep['answerable_refused']}/{reports['notes'].answerable}"]
+            for name, r in reports.items():
+                if name == "notes":
+                    continue
+                answerable = sum(c < threshold for c, a in r.confidences if a)
+                uncovered = [c < threshold for c, a in r.confidences if not a]
+                cells.append(f"{name}: uncovered {sum(uncovered)}/{len(uncovered)}, answerable {answerable}/{r.answerable}")
+            print(f"  {penalty:.2f} (threshold {threshold:.3f}):  " + "   ".join(cells), flush=True)
+    finally:
+        answering.UNKNOWN_TERM_PENALTY = kept_penalty
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
