@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import html
 import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+#: How much of a passage's text a ``repr`` shows.
+_REPR_CHARS = 60
+
+
+def _clip(text: str, limit: int = _REPR_CHARS) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 @dataclass
@@ -26,6 +36,21 @@ class Passage:
         where = f"{self.source}:{self.start_line}-{self.end_line}"
         return f"{where} · {self.heading}" if self.heading else where
 
+    def __str__(self) -> str:
+        """The citation, then the passage's text."""
+        return f"{self.citation}\n{self.text.strip()}"
+
+    def __repr__(self) -> str:
+        # Short on purpose: a list of passages in a REPL or a log stays readable.
+        return f"Passage({self.citation!r}, score={self.score:.3f}, text={_clip(self.text)!r})"
+
+    def _repr_html_(self) -> str:
+        """How a notebook shows a passage: its citation above its text."""
+        return (
+            f"<div><b>{html.escape(self.citation)}</b> <small>(score {self.score:.3f})</small>"
+            f"<pre style='white-space: pre-wrap'>{html.escape(self.text.strip())}</pre></div>"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["highlights"] = [list(span) for span in self.highlights]
@@ -41,9 +66,13 @@ class Answer:
 
     question: str
     passages: list[Passage]
+    #: Whether the notes cover the question: ``confidence`` reached the
+    #: refusal threshold (``Settings.refusal_threshold``).
     found: bool
     text: str = ""
-    #: The score ``found`` was decided on (see ``dsqa.answering.confidence``).
+    #: How sure dsqa is that the best passage answers the question, on the
+    #: scale of the refusal threshold (not a probability): the score ``found``
+    #: was decided on (see ``dsqa.answering.confidence``).
     confidence: float = 0.0
 
     def __str__(self) -> str:
@@ -58,6 +87,19 @@ class Answer:
             out.append(textwrap.indent(body, "    "))
             out.append("")
         return "\n".join(out).rstrip() + "\n"
+
+    def __repr__(self) -> str:
+        return (
+            f"Answer({_clip(self.question)!r}, found={self.found}, confidence={self.confidence:.3f}, "
+            f"text={_clip(self.text)!r}, passages={len(self.passages)})"
+        )
+
+    def _repr_html_(self) -> str:
+        """How a notebook shows an answer: the short answer (or that the notes
+        do not cover the question), then the passages as a numbered list."""
+        head = html.escape(self.text) if self.text else "<i>The notes do not seem to cover this.</i>"
+        items = "".join(f"<li>{p._repr_html_()}</li>" for p in self.passages)
+        return f"<div><p>{head}</p><ol>{items}</ol></div>"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,34 @@
+"""The result objects as a Python user meets them: short reprs, readable
+strings, and notebook HTML that never lets note text become markup."""
+
+from __future__ import annotations
+
+from dsqa import Answer, Passage
+
+
+def _passage(text: str = "Pods are the smallest deployable units. " * 20) -> Passage:
+    return Passage(text=text, source="notes/k8s.md", heading="Kubernetes › Pods", start_line=3, end_line=9, score=0.8123)
+
+
+def test_passage_str_is_citation_then_text():
+    p = _passage("A pod holds one or more containers.\n")
+    assert str(p) == "notes/k8s.md:3-9 · Kubernetes › Pods\nA pod holds one or more containers."
+
+
+def test_reprs_are_short_and_name_what_matters():
+    p = _passage()
+    r = repr(p)
+    assert len(r) < 160 and "notes/k8s.md:3-9" in r and "0.812" in r and r.endswith("…')")
+    a = Answer("what is a pod", [p] * 10, True, "Pods are the smallest deployable units. [1]", 0.71)
+    ra = repr(a)
+    assert len(ra) < 220 and "found=True" in ra and "passages=10" in ra and "0.710" in ra
+    assert p.text not in ra
+
+
+def test_notebook_html_escapes_note_text():
+    evil = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    a = Answer("q <b>", [_passage(evil)], False, "", 0.2)
+    out = a._repr_html_()
+    assert "<script>" not in out and "<img" not in out
+    assert "&lt;script&gt;" in out and "do not seem to cover" in out
+    assert out.count("<li>") == 1
