@@ -34,10 +34,12 @@ checked by structure alone.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 import uuid
 import zlib
@@ -123,23 +125,66 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+#: ``CURRENT`` is read no further than this: a generation's name is short
+#: (the writer's are about 30 characters).
+POINTER_MAX_BYTES = 256
+GENERATION_NAME_MAX = 128
+
+
+def _open_regular(path: Path):
+    """``path`` opened for reading in binary, if it is a regular file.
+
+    Opened with ``O_NONBLOCK`` and refused unless the open descriptor is a
+    regular file: a FIFO or device put in the index folder must not hang or
+    feed a reader. ``OSError`` when it cannot be read.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    fh = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        fh.close()
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fh
+
+
+def _read_regular(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``path`` (see :func:`_open_regular`),
+    at most ``limit`` + 1 of them when a limit is given."""
+    with _open_regular(path) as fh:
+        return fh.read() if limit is None else fh.read(limit + 1)
+
+
 def current_generation(index_dir: Path) -> Path:
     """The live generation folder, or ``IndexMissingError``."""
     pointer = Path(index_dir) / POINTER
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
+        data = _read_regular(pointer, POINTER_MAX_BYTES)
     except FileNotFoundError:
         raise IndexMissingError(index_dir) from None
     except NotADirectoryError:
         raise DsqaError(
             f"the index folder {index_dir} is a file, not a folder: point --index (or DSQA_INDEX) at a folder"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(pointer, str(exc)) from None
-    if not name.startswith("gen-") or "/" in name or "\\" in name:
+    except OSError as exc:
+        raise IndexCorruptError(pointer, _why(exc)) from None
+    if len(data) > POINTER_MAX_BYTES:
+        raise IndexCorruptError(pointer, f"over {POINTER_MAX_BYTES} bytes, too long to name a generation")
+    try:
+        name = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise IndexCorruptError(pointer, "not UTF-8 text") from None
+    if (
+        not name.startswith("gen-")
+        or len(name) > GENERATION_NAME_MAX
+        or any(ch in name for ch in "/\\\0")
+        or not name.isprintable()
+    ):
         raise IndexCorruptError(pointer, f"does not name a generation: {name[:60]!r}")
     gen = Path(index_dir) / name
-    if not gen.is_dir():
+    try:
+        exists = stat.S_ISDIR(os.stat(gen).st_mode)
+    except OSError:
+        exists = False
+    if not exists:
         raise IndexCorruptError(pointer, f"names {name}, which does not exist")
     return gen
 
@@ -192,9 +237,11 @@ def _check_manifest(path: Path, manifest: Any) -> None:
 def read_manifest(index_dir: Path, gen: Path | None = None) -> dict[str, Any]:
     path = (gen or current_generation(index_dir)) / MANIFEST
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(_read_regular(path).decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(path, _why(exc)) from None
+    except RecursionError:  # nesting deeper than the JSON parser's recursion
+        raise IndexCorruptError(path, "nested too deeply to be a dsqa manifest") from None
     _check_manifest(path, manifest)
     return manifest
 
@@ -265,7 +312,7 @@ def _verify(gen: Path, rel: str, files: dict[str, Any] | None, keep: bool = Fals
     if files is not None and entry is None:
         raise IndexCorruptError(path, "not listed in the manifest")
     try:
-        with open(path, "rb") as fh:
+        with _open_regular(path) as fh:
             size = os.fstat(fh.fileno()).st_size
             if entry is not None and size != entry["size"]:
                 raise IndexCorruptError(path, f"{size} bytes, the manifest says {entry['size']} (truncated or overwritten)")
@@ -322,6 +369,8 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
         chunks = [json.loads(line) for line in text.split("\n") if line.strip()]  # not splitlines: U+2028 is data
     except ValueError as exc:
         raise IndexCorruptError(chunks_path, _why(exc)) from None
+    except RecursionError:
+        raise IndexCorruptError(chunks_path, "a record is nested too deeply to be a chunk") from None
     for row, c in enumerate(chunks):
         problem = _chunk_problem(c)
         if problem:
