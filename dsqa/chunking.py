@@ -5,7 +5,9 @@ finds the sections and their heading paths, then each section is packed into
 chunks of at most ``chunk_tokens`` word pieces of the embedding model. Packing
 works on whole lines and whole fenced code blocks, prefers to break at blank
 lines, and only cuts inside a line (with ``RecursiveCharacterTextSplitter``, at
-sentence ends first) when one line alone is too long.
+sentence ends first) when one line alone is too long. Chunks are bounded in
+characters too (``MAX_CHARS_PER_TOKEN``), so a megabyte line without a space
+still becomes chunks of a readable size.
 
 Every chunk is an exact slice ``note.text[start_char:end_char]``, so its line
 numbers are computed, not guessed, and a citation always points at the words
@@ -43,6 +45,17 @@ _HEADERS = [("#" * n, f"h{n}") for n in range(1, 8)]
 #: The heading path may take at most this share of the model's window; longer
 #: paths keep only their innermost headings when embedded.
 _MAX_HEADING_SHARE = 0.25
+#: Chunks are bounded in characters as well as tokens: at most
+#: ``chunk_tokens * MAX_CHARS_PER_TOKEN``. A token count alone does not bound
+#: a chunk's size: a word longer than the tokenizer takes counts as one
+#: unknown token however long it is, and whitespace counts as nothing. At
+#: the default chunk_tokens the bound sits above every chunk of both dev
+#: corpora (the widest is a Markdown table padded with spaces), so it cuts
+#: only pathological text and leaves the chunks of real notes as they were.
+MAX_CHARS_PER_TOKEN = 40
+#: Each heading of a heading path is cut to this many characters (a whole
+#: note can be one heading line); longer than any real heading.
+MAX_HEADING_CHARS = 500
 
 TokenCounter = Callable[[str], int]
 
@@ -154,6 +167,10 @@ def _heading_view(lines: list[str]) -> list[str]:
     return view
 
 
+def _cut(heading: str) -> str:
+    return heading if len(heading) <= MAX_HEADING_CHARS else heading[: MAX_HEADING_CHARS - 1] + "…"
+
+
 def split_sections(text: str) -> list[tuple[int, int, str]]:
     """Sections as (first line index, end line index exclusive, heading path).
 
@@ -179,7 +196,7 @@ def split_sections(text: str) -> list[tuple[int, int, str]]:
             at += 1
         if at == len(lines):  # should not happen; never lose text over it
             return [(0, len(lines), "")]
-        heading = HEADING_SEPARATOR.join(doc.metadata[name] for _, name in _HEADERS if name in doc.metadata)
+        heading = HEADING_SEPARATOR.join(_cut(doc.metadata[name]) for _, name in _HEADERS if name in doc.metadata)
         starts.append((at, heading))
         pos = at + 1
     if not starts:
@@ -215,6 +232,8 @@ class Chunker:
         self.window = max_tokens - 2
         self.count = _TokenCounts(count_tokens, count_many)
         self.chunk_tokens = min(chunk_tokens, self.window)
+        #: No chunk's text is longer than this (see MAX_CHARS_PER_TOKEN).
+        self.max_chars = self.chunk_tokens * MAX_CHARS_PER_TOKEN
         self.overlap_tokens = overlap_tokens
         self.embed_headings = embed_headings
 
@@ -232,7 +251,7 @@ class Chunker:
         prefixes = [self._embed_prefix(heading) for _, _, heading in sections]
         count.prime(prefixes)
         blocks = [self._blocks(lines, starts, first, end) for first, end, _ in sections]
-        count.prime([text[b.begin : b.stop] for section in blocks for b in section])
+        count.prime([text[b.begin : b.stop] for section in blocks for b in section if b.stop - b.begin <= self.max_chars])
         packed = []
         for (_, _, heading), prefix, section in zip(sections, prefixes, blocks):
             budget = min(self.chunk_tokens, self.window - count(prefix))
@@ -285,8 +304,9 @@ class Chunker:
     def _units(self, text: str, lines: list[str], starts: list[int], blocks: list[_Block], budget: int) -> list[_Unit]:
         units: list[_Unit] = []
         for b in blocks:
-            tokens = self.count(text[b.begin : b.stop])
-            if tokens <= budget:
+            too_wide = b.stop - b.begin > self.max_chars  # not counted: it may be megabytes
+            tokens = 0 if too_wide else self.count(text[b.begin : b.stop])
+            if not too_wide and tokens <= budget:
                 units.append(_Unit(b.begin, b.stop, tokens, b.paragraph_start, True))
             elif b.last - b.first > 1:  # a code block too long for one chunk: fall back to its lines
                 for k in range(b.first, b.last):
@@ -297,6 +317,13 @@ class Chunker:
         return units
 
     def _line_units(self, text: str, begin: int, stop: int, budget: int, paragraph: bool) -> list[_Unit]:
+        if stop - begin > self.max_chars:
+            units = []
+            for at, end in self._char_pieces(text, begin, stop):
+                pieces = self._line_units(text, at, end, budget, paragraph)
+                units.extend(_Unit(u.start, u.end, u.tokens, u.paragraph_start, False) for u in pieces)
+                paragraph = paragraph and not pieces
+            return units
         piece = text[begin:stop]
         if not piece.strip():
             return []
@@ -320,6 +347,22 @@ class Chunker:
             paragraph = False
         return units
 
+    def _char_pieces(self, text: str, begin: int, stop: int) -> list[tuple[int, int]]:
+        """``text[begin:stop]`` cut into pieces of at most ``max_chars``, each
+        after the last whitespace in the second half of its window when there
+        is one (else in the middle of a word: it has no better place)."""
+        pieces = []
+        at = begin
+        while stop - at > self.max_chars:
+            end = at + self.max_chars
+            space = max(text.rfind(" ", at + self.max_chars // 2, end), text.rfind("\t", at + self.max_chars // 2, end))
+            if space > at:
+                end = space + 1
+            pieces.append((at, end))
+            at = end
+        pieces.append((at, stop))
+        return pieces
+
     def _pack(self, units: list[_Unit], budget: int) -> list[list[_Unit]]:
         """Greedy packing that prefers paragraph breaks and repeats a few
         trailing lines of a chunk at the start of the next."""
@@ -327,7 +370,9 @@ class Chunker:
         i = 0
         while i < len(units):
             total, j = 0, i
-            while j < len(units) and (j == i or total + units[j].tokens <= budget):
+            while j < len(units) and (
+                j == i or (total + units[j].tokens <= budget and units[j].end - units[i].start <= self.max_chars)
+            ):
                 total += units[j].tokens
                 j += 1
             if j < len(units) and not units[j].paragraph_start:
@@ -352,7 +397,11 @@ class Chunker:
         """A section's last chunk that is only a scrap is folded into the one
         before, as long as that stays within the target size plus a quarter."""
         new = sum(u.tokens for u in tail if u.start >= previous[-1].end)
-        return new < self.chunk_tokens // 4 and sum(u.tokens for u in previous) + new <= self.chunk_tokens * 5 // 4
+        return (
+            new < self.chunk_tokens // 4
+            and sum(u.tokens for u in previous) + new <= self.chunk_tokens * 5 // 4
+            and tail[-1].end - previous[0].start <= self.max_chars
+        )
 
     @staticmethod
     def _paragraph_cut(units: list[_Unit], i: int, j: int, budget: int) -> int:
