@@ -17,6 +17,7 @@ from ._version import __version__
 from .engine import DSQA, IndexStatus
 from .errors import (
     CorpusError,
+    CorpusTooLargeError,
     DsqaError,
     IndexCorruptError,
     IndexMissingError,
@@ -32,6 +33,7 @@ from .settings import Settings
 __all__ = [
     "Answer",
     "CorpusError",
+    "CorpusTooLargeError",
     "DSQA",
     "DsqaError",
     "IndexCorruptError",

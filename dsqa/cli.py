@@ -38,6 +38,8 @@ def _engine(opts: dict[str, Any]):
         index_dir=opts.pop("index", None),
         model=opts.pop("model", None),
         auto_reindex=False if opts.pop("no_auto_reindex", False) else None,
+        cross_mounts=True if opts.pop("cross_mounts", False) else None,
+        allow_large_corpus=True if opts.pop("yes", False) else None,
     )
 
 
@@ -48,6 +50,7 @@ def common_options(func: Callable) -> Callable:
     @click.option("--corpus", type=click.Path(path_type=Path, file_okay=False), help="Notes folder [$DSQA_CORPUS].")
     @click.option("--index", type=click.Path(path_type=Path, file_okay=False), help="Index folder [$DSQA_INDEX].")
     @click.option("--model", help="Embedding model name.")
+    @click.option("--cross-mounts", is_flag=True, help="Also walk folders of the corpus on other filesystems.")
     @click.option("-v", "--verbose", is_flag=True, help="Log more.")
     @functools.wraps(func)
     def wrapper(**opts: Any) -> None:
@@ -121,6 +124,7 @@ def search(query: str, k: int | None, notes: tuple[str, ...], as_json: bool, **o
 @cli.command()
 @click.option("--full", is_flag=True, help="Rebuild everything instead of only what changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--yes", is_flag=True, help="Index the corpus even if it is over the size limits.")
 @common_options
 def reindex(full: bool, as_json: bool, **opts: Any) -> None:
     """Build or update the index from the notes folder."""

@@ -165,7 +165,7 @@ class DSQA:
         model and the chunking settings; reads only the manifest."""
         gen = store.current_generation(self.settings.index_dir)
         manifest = store.read_manifest(self.settings.index_dir, gen)
-        diff = corpus_diff(self.settings.corpus_dir, manifest)
+        diff = corpus_diff(self.settings.corpus_dir, manifest, cross_mounts=self.settings.cross_mounts)
         problems = self._stale_reasons(manifest, diff)
         return IndexStatus(
             index_dir=str(self.settings.index_dir),
@@ -220,7 +220,7 @@ class DSQA:
         ):
             if why:
                 reasons.append(why)
-        diff = diff or corpus_diff(self.settings.corpus_dir, manifest)
+        diff = diff or corpus_diff(self.settings.corpus_dir, manifest, cross_mounts=self.settings.cross_mounts)
         if not diff.clean:
             reasons.append(str(diff))
         return reasons

@@ -48,3 +48,10 @@ class LockedError(DsqaError):
 class IndexWriteError(DsqaError):
     """The index folder cannot be written (read-only, full, not a folder);
     the index already there is left as it was."""
+
+
+class CorpusTooLargeError(CorpusError):
+    """The corpus holds more notes than the settings allow indexing without
+    being asked (``Settings.max_corpus_files`` / ``max_corpus_bytes``): most
+    likely ``--corpus`` points at a home folder or ``/`` by mistake. Raised
+    before anything is read whole or embedded."""

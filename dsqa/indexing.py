@@ -26,7 +26,7 @@ from .embedding import Embedder, get_embedder
 from .errors import IndexCorruptError, IndexMissingError, IndexWriteError, LockedError
 from .lexical import LexicalIndex, lexical_text
 from .sentences import sentence_windows
-from .notes import MAX_NOTE_BYTES, Note, content_hash, iter_note_paths, load_corpus
+from .notes import MAX_NOTE_BYTES, OUTSIDE, Note, content_hash, iter_note_paths, load_corpus, read_corpus_file
 from .settings import Settings
 
 log = logging.getLogger("dsqa")
@@ -218,7 +218,10 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool = False) -
 
 def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progress: bool) -> ReindexReport:
     store.collect_garbage(settings.index_dir)  # what a killed writer left behind
-    corpus = load_corpus(settings.corpus_dir)
+    limits = {} if settings.allow_large_corpus else {
+        "max_files": settings.max_corpus_files, "max_total_bytes": settings.max_corpus_bytes
+    }
+    corpus = load_corpus(settings.corpus_dir, cross_mounts=settings.cross_mounts, **limits)
     old, reason = (None, "") if full else _load_previous(settings, embedder)
     report = ReindexReport(full=old is None, reason=reason, skipped=corpus.skipped)
 
@@ -390,18 +393,26 @@ def _note_entry(note: Note, n_chunks: int) -> dict[str, Any]:
 def _skipped_entries(corpus_dir: Path, skipped: list[tuple[str, str]]) -> dict[str, Any]:
     """Files reindex passed over, remembered so that status does not report
     them as new notes forever. Files behind a symlink out of the corpus are
-    neither read nor hashed."""
-    root = Path(corpus_dir).resolve()
+    neither read nor hashed; a name that is not UTF-8 is remembered by its
+    printable form (it is never listed as a candidate again anyway)."""
     entries = {}
     for rel, reason in skipped:
         path = Path(corpus_dir) / rel
+        digest = None
         try:
-            if not path.resolve().is_relative_to(root):
-                stat, digest = path.lstat(), None
+            if reason == OUTSIDE:
+                stat = path.lstat()
             else:
-                stat = path.stat()
-                digest = content_hash(path.read_bytes()) if stat.st_size <= MAX_NOTE_BYTES else None
-        except OSError:
+                try:
+                    data, stat = read_corpus_file(corpus_dir, rel, MAX_NOTE_BYTES)
+                    digest = content_hash(data)
+                except (OSError, ValueError):
+                    try:
+                        stat = path.stat()
+                    except OSError:
+                        stat = path.lstat()  # a symlink loop
+        except OSError:  # gone, or named by its printable form (not UTF-8)
+            entries[rel] = {"size": -1, "mtime_ns": -1, "sha256": None, "reason": reason}
             continue
         entries[rel] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest, "reason": reason}
     return entries
@@ -439,7 +450,7 @@ class CorpusDiff:
         return "notes " + "; ".join(parts) if parts else "corpus unchanged"
 
 
-def _same_file(path: Path, stat: os.stat_result, entry: dict[str, Any] | None) -> bool:
+def _same_file(corpus_dir: Path, rel: str, stat: os.stat_result, entry: dict[str, Any] | None) -> bool:
     if entry is None:
         return False
     if entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
@@ -447,12 +458,12 @@ def _same_file(path: Path, stat: os.stat_result, entry: dict[str, Any] | None) -
     if entry.get("sha256") is None or entry.get("size") != stat.st_size:
         return False
     try:
-        return content_hash(path.read_bytes()) == entry["sha256"]
-    except OSError:
+        return content_hash(read_corpus_file(corpus_dir, rel, MAX_NOTE_BYTES)[0]) == entry["sha256"]
+    except (OSError, ValueError):
         return False
 
 
-def corpus_diff(corpus_dir: Path, manifest: dict[str, Any]) -> CorpusDiff:
+def corpus_diff(corpus_dir: Path, manifest: dict[str, Any], *, cross_mounts: bool = False) -> CorpusDiff:
     """Compare the corpus with the manifest, cheaply: a note whose size and
     mtime are as recorded is taken as unchanged; otherwise its bytes are
     hashed (a fresh clone changes every mtime but no content)."""
@@ -462,18 +473,18 @@ def corpus_diff(corpus_dir: Path, manifest: dict[str, Any]) -> CorpusDiff:
     added, changed = [], []
     if not Path(corpus_dir).is_dir():
         return CorpusDiff([], [], sorted(known))
-    for path, rel in iter_note_paths(Path(corpus_dir)):
+    for path, rel in iter_note_paths(Path(corpus_dir), cross_mounts=cross_mounts):
         try:
             stat = path.stat()
         except OSError:
             continue
         entry = known.get(rel)
         if entry is None:
-            if not _same_file(path, stat, skipped.get(rel)):
+            if not _same_file(corpus_dir, rel, stat, skipped.get(rel)):
                 added.append(rel)
             continue
         seen.add(rel)
-        if not _same_file(path, stat, entry):
+        if not _same_file(corpus_dir, rel, stat, entry):
             changed.append(rel)
     removed = sorted(s for s in known if s not in seen)
     return CorpusDiff(added, changed, removed)

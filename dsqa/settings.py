@@ -75,6 +75,19 @@ class Settings:
     max_question_chars: int = 2000
     max_k: int = 100
     batch_size: int = 32
+    #: Walk into folders on other filesystems (mount points) inside the
+    #: corpus. Kernel pseudo-filesystems (/proc, /sys, /dev) are never walked.
+    cross_mounts: bool = False
+    #: A reindex stops before reading or embedding anything when the corpus
+    #: holds more note files, or more bytes of notes, than this, unless
+    #: ``allow_large_corpus``: such a corpus is most likely a home folder or
+    #: ``/`` given by mistake, and would take hours of CPU to embed. Both are
+    #: far above any notes folder kept by hand (the Kubernetes design-document
+    #: corpus, the largest dsqa is measured on, is under a thousand files and
+    #: a few tens of MB).
+    max_corpus_files: int = 20_000
+    max_corpus_bytes: int = 1_000_000_000
+    allow_large_corpus: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))

@@ -126,8 +126,10 @@ def note_section(engine: DSQA, source: str, start_line: int, end_line: int, *, m
     (headings inside fenced code do not count), cut to ``max_lines`` around the
     passage. Notes without headings give the passage with some lines around it.
     """
-    path = _note_path(engine, source)
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    _note_path(engine, source)  # only indexed notes
+    from .notes import read_corpus_file  # the one checked way to read a corpus file (no symlink swapped in)
+
+    lines = read_corpus_file(engine.settings.corpus_dir, source)[0].decode("utf-8", errors="replace").splitlines()
     if not lines:
         return NoteSection(source, 1, [])
     start = min(max(1, int(start_line)), len(lines))
