@@ -96,8 +96,8 @@ def _is_pseudo(real: str) -> bool:
 
 
 def _device(path: str) -> int:
-    """The filesystem a folder is on (a separate function so tests can fake
-    a mount point)."""
+    """The filesystem (device) a folder is on: a folder on another one is a
+    mount point."""
     return os.stat(path).st_dev
 
 
