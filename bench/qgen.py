@@ -146,6 +146,7 @@ class Generator:
         params.warmup = False
         params.verbosity = -1
         self.server = xlc.Server(params)
+        log(f"model loaded, {threads} threads")
 
     def write(self, heading: str, passage: str) -> tuple[str, list[str]]:
         """The reply (labels and lines) and the line written after each label."""
@@ -277,6 +278,7 @@ def ordered(corpus: str, keps: Path) -> Iterator[tuple[str, dict[str, Any], froz
         for c in chunks:
             yield "notes", c, frozenset()
     if corpus in ("keps", "all"):
+        log(f"chunking the KEPs of {', '.join(KEP_SIGS)} in {keps}")
         by_sig, boilerplate = kep_chunks(keps)
         for sig in KEP_SIGS:
             random.Random(f"{SEED}-{sig}").shuffle(by_sig[sig])
