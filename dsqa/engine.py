@@ -37,6 +37,12 @@ log = logging.getLogger("dsqa")
 #: How often a long-lived engine compares the corpus with the index, at most.
 STALE_CHECK_SECONDS = 2.0
 
+#: What a reindex started while another runs in the same engine raises.
+REINDEX_RUNNING = (
+    "a reindex is already running; questions are answered from the current index "
+    "until it finishes (try again then if the notes changed since it started)"
+)
+
 
 def clean_question(question: object, max_chars: int) -> str:
     """The question with control characters turned into spaces, or a
@@ -58,6 +64,19 @@ def check_k(k: object, max_k: int) -> int:
     if not 1 <= k <= max_k:
         raise ValueError(f"k must be between 1 and {max_k}, got {k}")
     return k
+
+
+def check_notes(notes: object) -> list[object] | None:
+    """``notes`` as a list (``None``: all notes), or a ``ValueError`` when it
+    is neither a note name nor a list of them; each name is checked against
+    the index by :func:`resolve_note`."""
+    if notes is None:
+        return None
+    if isinstance(notes, str):
+        return [notes]
+    if isinstance(notes, (bytes, bytearray, dict)) or not isinstance(notes, Iterable):
+        raise ValueError(f"notes must be a note name or a list of note names, not {type(notes).__name__}")
+    return list(notes)
 
 
 @dataclass
@@ -108,9 +127,15 @@ class DSQA:
 
     def __init__(self, settings: Settings | None = None, **overrides: Any):
         self.settings = (settings or Settings()).with_(**overrides)
-        self._lock = threading.RLock()
-        self._retriever: Retriever | None = None
-        self._generation: str | None = None
+        #: (generation name, retriever) that questions are answered from;
+        #: replaced whole, so a reader never sees half of a swap.
+        self._current: tuple[str, Retriever] | None = None
+        #: One thread at a time compares the index with the corpus and loads a
+        #: new generation; readers that find it taken answer from ``_current``.
+        self._refresh_lock = threading.Lock()
+        #: One reindex at a time in this engine (``indexing``'s file lock
+        #: covers other processes); a second one is refused, not queued.
+        self._build_lock = threading.Lock()
         self._checked = float("-inf")  # when the corpus was last compared with the index
         self._unfixable: list[str] | None = None  # stale reasons a reindex failed to fix
 
@@ -151,14 +176,29 @@ class DSQA:
         k = check_k(self.settings.k if k is None else k, self.settings.max_k)
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        notes = check_notes(notes)
         retriever = self._ready()
         return query, k, retriever, self._allowed_rows(retriever.index, notes)
 
     def reindex(self, *, full: bool = False, progress: bool = False) -> ReindexReport:
-        with self._lock:
+        """Bring the index up to date with the corpus.
+
+        Questions asked meanwhile are answered from the current generation;
+        the new one is swapped in when it is complete. A second reindex while
+        one runs raises ``LockedError`` instead of waiting for it.
+        """
+        if not self._build_lock.acquire(blocking=False):
+            raise LockedError(REINDEX_RUNNING)
+        try:
             report = reindex(self.settings, full=full, progress=progress)
-            self._retriever = None
-            return report
+        finally:
+            self._build_lock.release()
+        # An engine that answers swaps the new generation in now (not nested
+        # in _build_lock: _refresh takes the two locks the other way round).
+        if self._current is not None:
+            with self._refresh_lock:
+                self._load()
+        return report
 
     def status(self) -> IndexStatus:
         """What the live index holds and whether it matches the corpus, the
@@ -230,50 +270,81 @@ class DSQA:
         the index changed on disk (another process reindexed), and bringing
         the index up to date first when the corpus, model or settings no
         longer match it. A long-lived engine (the web page) re-checks the
-        corpus at most every ``STALE_CHECK_SECONDS``."""
-        with self._lock:
-            live = store.current_generation(self.settings.index_dir).name
-            cached = self._retriever is not None and live == self._generation
-            now = time.monotonic()
-            if cached and now - self._checked < STALE_CHECK_SECONDS:
-                return self._retriever
-            manifest = store.read_manifest(self.settings.index_dir)
-            problems = self._stale_reasons(manifest)
-            self._checked = now
-            if not problems:
-                self._unfixable = None
-            elif problems != self._unfixable:
-                if not self.settings.auto_reindex:
-                    raise StaleIndexError(
-                        f"index in {self.settings.index_dir} is stale: {'; '.join(problems)}; "
-                        f"run `{self.reindex_command()}` to update it"
-                    )
-                log.info("index is stale (%s): reindexing", "; ".join(problems))
-                try:
-                    reindex(self.settings)
-                    cached = False
-                except (LockedError, IndexWriteError, CorpusError) as exc:
-                    # The index is still there and consistent; answering from it
-                    # beats failing, unless its vectors are another model's.
-                    if model_change(manifest["model"], model_identity(self.embedder)) or (
-                        manifest["format"] not in store.READABLE_FORMATS
-                    ):
-                        raise
-                    log.warning("could not update the index (%s); answering from it as it is", exc)
-                    self._unfixable = problems  # not retried (nor warned about) until something else changes
-            if cached:
-                return self._retriever
-            index = store.load(self.settings.index_dir)
-            self._retriever = Retriever(index, self.embedder, self.settings)
-            self._generation = index.path.name
-            return self._retriever
+        corpus at most every ``STALE_CHECK_SECONDS``.
+
+        Readers never wait for one another: while one thread checks, loads or
+        rebuilds, the others answer from the generation already loaded. Only
+        an engine with nothing loaded yet waits."""
+        current = self._current
+        if current is not None and time.monotonic() - self._checked < STALE_CHECK_SECONDS:
+            if store.current_generation(self.settings.index_dir).name == current[0]:
+                return current[1]
+        if not self._refresh_lock.acquire(blocking=current is None):
+            return current[1]  # type: ignore[index]  # another thread is refreshing
+        try:
+            return self._refresh()
+        finally:
+            self._refresh_lock.release()
+
+    def _refresh(self) -> Retriever:
+        """``_ready``'s slow path; the caller holds ``_refresh_lock``."""
+        live = store.current_generation(self.settings.index_dir).name
+        current = self._current
+        now = time.monotonic()
+        if current is not None and live == current[0] and now - self._checked < STALE_CHECK_SECONDS:
+            return current[1]  # refreshed by another thread meanwhile
+        manifest = store.read_manifest(self.settings.index_dir)
+        problems = self._stale_reasons(manifest)
+        self._checked = now
+        if not problems:
+            self._unfixable = None
+        elif problems != self._unfixable:
+            if not self.settings.auto_reindex:
+                raise StaleIndexError(
+                    f"index in {self.settings.index_dir} is stale: {'; '.join(problems)}; "
+                    f"run `{self.reindex_command()}` to update it"
+                )
+            if not self._build_lock.acquire(blocking=False):
+                # A reindex is running in this engine: it brings the index up
+                # to date and swaps it in. Until then, the loaded generation
+                # answers; with none loaded, wait for the new one.
+                if current is not None:
+                    return current[1]
+                with self._build_lock:
+                    pass
+                return self._load()
+            log.info("index is stale (%s): reindexing", "; ".join(problems))
+            try:
+                reindex(self.settings)
+            except (LockedError, IndexWriteError, CorpusError) as exc:
+                # The index is still there and consistent; answering from it
+                # beats failing, unless its vectors are another model's.
+                if model_change(manifest["model"], model_identity(self.embedder)) or (
+                    manifest["format"] not in store.READABLE_FORMATS
+                ):
+                    raise
+                log.warning("could not update the index (%s); answering from it as it is", exc)
+                self._unfixable = problems  # not retried (nor warned about) until something else changes
+            finally:
+                self._build_lock.release()
+        return self._load()
+
+    def _load(self) -> Retriever:
+        """The retriever over the live generation, loading it unless it is
+        the one already loaded; the caller holds ``_refresh_lock``."""
+        live = store.current_generation(self.settings.index_dir).name
+        current = self._current
+        if current is not None and current[0] == live:
+            return current[1]
+        index = store.load(self.settings.index_dir)
+        retriever = Retriever(index, self.embedder, self.settings)
+        self._current = (index.path.name, retriever)
+        return retriever
 
     def _allowed_rows(self, index: store.StoredIndex, notes: Iterable[str] | None) -> list[int] | None:
         if notes is None:
             return None
-        if isinstance(notes, str):
-            notes = [notes]
-        wanted = {resolve_note(n, index.sources) for n in notes}
+        wanted = {resolve_note(n, index.sources) for n in notes}  # a list: _prepare checked it
         if not wanted:
             return None
         return [row for row, c in enumerate(index.chunks) if c["source"] in wanted]

@@ -42,7 +42,8 @@ class ModelError(DsqaError):
 
 
 class LockedError(DsqaError):
-    """Another process is writing the index."""
+    """Another process is writing the index, or another reindex is running
+    in this engine."""
 
 
 class IndexWriteError(DsqaError):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
 
 import pytest
 
 import dsqa
-from dsqa import DSQA, IndexCorruptError, IndexMissingError, StaleIndexError
+from dsqa import DSQA, IndexCorruptError, IndexMissingError, LockedError, StaleIndexError
 from dsqa import store
 
 
@@ -147,3 +149,80 @@ def test_module_level_functions_share_one_engine(settings, monkeypatch):
     assert dsqa.engine(model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8) is dsqa.engine(
         model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8
     )
+
+
+@pytest.mark.parametrize("notes", [123, 1.5, b"notes/a.md", {"a": 1}, object()])
+def test_notes_that_are_not_names_are_a_value_error(built, notes):
+    with pytest.raises(ValueError, match="notes must be a note name or a list of note names"):
+        built.ask("docker", notes=notes)
+    with pytest.raises(ValueError, match="note"):
+        built.search("docker", notes=[notes])
+
+
+# -- answering while a reindex runs -------------------------------------------------
+GATED = "quorumsentinel"
+
+
+@pytest.fixture
+def gated_model(fake_model, monkeypatch):
+    """The fake model, made to stop inside a reindex: a batch holding GATED
+    is embedded only once ``release`` is set; ``started`` says one got there."""
+    started, release = threading.Event(), threading.Event()
+    embed = fake_model.embed
+
+    def slow_embed(texts, **kwargs):
+        if any(GATED in t for t in texts):
+            started.set()
+            release.wait(60)
+        return embed(texts, **kwargs)
+
+    monkeypatch.setattr(fake_model, "embed", slow_embed)
+    yield started, release
+    release.set()
+
+
+def _in_thread(call):
+    """Run ``call`` in a thread; the box gets its ``value`` or ``error``."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+@pytest.mark.parametrize("started_by", ["reindex", "a question on a changed corpus"])
+def test_questions_are_answered_while_a_reindex_runs(built, gated_model, monkeypatch, started_by):
+    """Readers never wait for a rebuild: they get the generation already
+    loaded, and a second reindex meanwhile is refused with a clear message."""
+    monkeypatch.setattr(sys.modules["dsqa.engine"], "STALE_CHECK_SECONDS", 0.0)  # dsqa.engine is also a function
+    started, release = gated_model
+    built.ask("docker swarm")  # the engine has a generation loaded
+    note = built.settings.corpus_dir / "notes" / "new.md"
+    note.write_text(f"# Gossip\nZookeeper gossip protocols elect a leader. {GATED}\n")
+    if started_by == "reindex":
+        writer, written = _in_thread(built.reindex)
+    else:
+        writer, written = _in_thread(lambda: built.ask("zookeeper leader election"))
+    try:
+        assert started.wait(30), "the reindex did not start"
+        reader, read = _in_thread(lambda: built.search("zookeeper gossip leader", k=3))
+        reader.join(5)
+        assert not reader.is_alive(), "a question waited for the reindex"
+        assert "error" not in read and "notes/new.md" not in {p.source for p in read["value"]}  # the old generation
+
+        second, refused = _in_thread(built.reindex)
+        second.join(5)
+        assert not second.is_alive(), "a second reindex waited for the first"
+        assert isinstance(refused.get("error"), LockedError)
+        assert "a reindex is already running" in str(refused["error"])
+    finally:
+        release.set()
+        writer.join(30)
+    assert "error" not in written
+    assert built.search("zookeeper gossip leader", k=1)[0].source == "notes/new.md"  # the new generation, swapped in
