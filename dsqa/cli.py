@@ -184,13 +184,21 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; another host only when asked for.")
-@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on (0: any free port).")
+@click.option(
+    "--allow-origin",
+    "allowed_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Let pages from ORIGIN (e.g. http://localhost:3000) call the page's API from the browser; repeatable. "
+    "Other cross-origin requests are refused.",
+)
 @common_options
-def serve(host: str, port: int, **opts: Any) -> None:
+def serve(host: str, port: int, allowed_origins: tuple[str, ...], **opts: Any) -> None:
     """Start the web page (Gradio) for asking the notes in a browser."""
     from .web import serve as serve_page
 
-    serve_page(_engine(opts), host=host, port=port)
+    serve_page(_engine(opts), host=host, port=port, allowed_origins=allowed_origins)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,22 @@ def test_errors_are_one_line_and_nonzero(cli_settings, tmp_path):
         assert len(r.output.strip().splitlines()) == 1, r.output
     r = CliRunner().invoke(cli, ["reindex", "--corpus", str(tmp_path / "missing"), "--index", str(tmp_path / "i"), "--model", "fake-hash"])
     assert r.exit_code == 1 and "does not exist" in r.output
+
+
+def test_serve_port_errors_are_one_line(cli_settings):
+    pytest.importorskip("gradio")
+    run(cli_settings, "reindex")
+    for port in ("99999", "-1", "http"):
+        r = run(cli_settings, "serve", "--port", port)
+        assert r.exit_code == 2 and "Invalid value for '--port'" in r.output and r.exception.__class__ is SystemExit, port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        r = run(cli_settings, "serve", "--port", str(busy.getsockname()[1]))
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.exception
+    assert len(r.output.strip().splitlines()) == 1 and "in use" in r.output and "--port" in r.output
+    r = run(cli_settings, "serve", "--port", "0", "--allow-origin", "localhost:3000")
+    assert r.exit_code == 1 and "scheme://host" in r.output and len(r.output.strip().splitlines()) == 1
 
 
 def test_environment_variables_choose_folders(cli_settings, monkeypatch):

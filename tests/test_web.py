@@ -8,11 +8,18 @@ screenshot there (that is how the README's screenshot is made).
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import http.server
+import json
+import logging
 import os
 import re
 import shutil
-import socket
+import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,6 +31,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from dsqa import DSQA, Answer, Passage  # noqa: E402
 from dsqa.web import (  # noqa: E402
     NOT_COVERED,
+    PageServer,
     build_page,
     highlight_html,
     launch,
@@ -39,19 +47,28 @@ pytestmark = [
 ]
 
 CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Skipped only on a developer machine without Chromium: CI (CI=true) installs
+# it in .ci/run, so there a missing browser fails the test instead.
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason="no Chromium at /usr/bin/chromium (apt-get install chromium)",
+)
 QUESTION = "how do overlay networks do service discovery"
 CITATION = re.compile(r"notes/[\w.-]+\.md:\d+-\d+")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(page: gr.Blocks) -> str:
-    _, url, _ = launch(page, port=_free_port(), prevent_thread_lock=True, quiet=True)
-    return url
+def _start(page: gr.Blocks, **kwargs) -> PageServer:
+    """``page`` served from a thread on a free localhost port."""
+    return launch(page, port=0, block=False, **kwargs)
 
 
 # -- a server over the real bundled index ------------------------------------
@@ -73,10 +90,9 @@ def real_engine(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(real_engine):
-    page = build_page(real_engine)
-    url = _start(page)
-    yield url
-    page.close()
+    running = _start(build_page(real_engine))
+    yield running.url
+    running.close()
 
 
 @pytest.fixture(scope="module")
@@ -200,10 +216,9 @@ def test_passages_render_with_citation_score_and_section(fake_engine):
 # -- reindex and status through the page, on a copy with the fake model -------
 def test_reindex_button_updates_the_index_and_status(settings):
     engine = DSQA(settings)  # no index yet: the page still comes up
-    page = build_page(engine)
-    url = _start(page)
+    running = _start(build_page(engine))
     try:
-        client = gradio_client.Client(url, verbose=False)
+        client = gradio_client.Client(running.url, verbose=False)
         assert "dsqa-error" in client.predict(api_name="/status")
         report, status, notes = client.predict(api_name="/reindex")
         assert "Reindexed" in report and "up to date" in status
@@ -215,18 +230,183 @@ def test_reindex_button_updates_the_index_and_status(settings):
         report, status, _ = client.predict(api_name="/reindex")
         assert "changed" in report and "anonymous-short-notes" in report and "up to date" in status
     finally:
-        page.close()
+        running.close()
+
+
+# -- what the server answers at all: raw HTTP, as another site's page would send it
+@pytest.fixture
+def fake_server(fake_engine):
+    running = _start(build_page(fake_engine))
+    yield running
+    running.close()
+
+
+def _request(server: PageServer, method: str, path: str, headers: dict[str, str], body: bytes = b""):
+    """One request with exactly these headers (Host included), over a raw
+    connection to the server's port: (status, headers in lower case, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        if body or method == "POST":
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body or None)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+ASK_JSON = "/gradio_api/call/ask_json"
+ASK_BODY = json.dumps({"data": ["docker swarm overlay network", 3, None]}).encode()
+
+
+def test_foreign_host_and_origin_are_refused(fake_server):
+    port = fake_server.port
+    post = {"Content-Type": "application/json"}
+    # DNS rebinding: another site's name now resolves to 127.0.0.1, so its
+    # page's requests carry its own name as Host (and are same-origin to it).
+    for host, origin in [
+        (f"evil.example:{port}", f"http://evil.example:{port}"),
+        (f"evil.example:{port}", None),
+        (f"127.0.0.1.evil.example:{port}", f"http://127.0.0.1.evil.example:{port}"),
+        ("localhost", None),  # the wrong port is another server's name
+        (f"localhost:{port + 1}", None),
+    ]:
+        headers = {"Host": host, **post, **({"Origin": origin} if origin else {})}
+        status, got, body = _request(fake_server, "POST", ASK_JSON, headers, ASK_BODY)
+        assert status == 400, (host, status, body)
+        assert "access-control-allow-origin" not in got and b"event_id" not in body
+        status, got, body = _request(fake_server, "GET", "/gradio_api/info", {"Host": host})
+        assert status == 400 and b"docker" not in body
+
+    # Another site's page calling 127.0.0.1 directly: the right Host, its own Origin.
+    for origin in ("http://evil.example", f"http://evil.example:{port}", "null", f"http://localhost:{port + 1}"):
+        headers = {"Host": f"127.0.0.1:{port}", "Origin": origin}
+        status, got, body = _request(fake_server, "POST", ASK_JSON, {**headers, **post}, ASK_BODY)
+        assert status == 403 and "access-control-allow-origin" not in got and b"event_id" not in body, origin
+        preflight = {**headers, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+        status, got, _ = _request(fake_server, "OPTIONS", ASK_JSON, preflight)
+        assert status == 403 and "access-control-allow-origin" not in got, origin
+
+    # This machine's names for the server work, with their own origin or none.
+    for name in ("localhost", "127.0.0.1", "[::1]", "LOCALHOST"):
+        host = f"{name}:{port}"
+        for headers in ({"Host": host}, {"Host": host, "Origin": f"http://{host}"}):
+            status, got, body = _request(fake_server, "POST", ASK_JSON, {**headers, **post}, ASK_BODY)
+            assert status == 200 and b"event_id" in body, (headers, status, body)
+            assert "access-control-allow-origin" not in got
+        status, _, body = _request(fake_server, "GET", "/", {"Host": host})
+        assert status == 200 and b"<html" in body.lower()
+
+
+def test_listed_origins_may_call_from_the_browser(fake_engine):
+    running = _start(build_page(fake_engine), allowed_origins=["http://localhost:3000/", "https://Notes.Example"])
+    try:
+        host = {"Host": f"127.0.0.1:{running.port}"}
+        post = {**host, "Content-Type": "application/json"}
+        for origin in ("http://localhost:3000", "https://notes.example"):
+            status, got, body = _request(running, "POST", ASK_JSON, {**post, "Origin": origin}, ASK_BODY)
+            assert status == 200 and b"event_id" in body
+            assert got["access-control-allow-origin"] == origin and "access-control-allow-credentials" not in got
+            preflight = {**host, "Origin": origin, "Access-Control-Request-Method": "POST"}
+            status, got, _ = _request(running, "OPTIONS", ASK_JSON, preflight)
+            assert status == 200 and got["access-control-allow-origin"] == origin
+        status, got, _ = _request(running, "POST", ASK_JSON, {**post, "Origin": "http://localhost:3001"}, ASK_BODY)
+        assert status == 403 and "access-control-allow-origin" not in got
+    finally:
+        running.close()
+    for bad in ("localhost:3000", "http://localhost:3000/page", "*", "ftp://x"):
+        with pytest.raises(ValueError, match="scheme://host"):
+            launch(build_page(fake_engine), port=0, block=False, allowed_origins=[bad])
+
+
+def test_uploads_are_refused_and_store_nothing(fake_server):
+    upload_dir = Path(gr.utils.get_upload_folder())
+    name = f"dsqa-upload-probe-{uuid.uuid4().hex}.txt"
+    boundary = "dsqaboundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode() + b"x" * 1_000_000 + f"\r\n--{boundary}--\r\n".encode()
+    host = f"127.0.0.1:{fake_server.port}"
+    for extra in ({}, {"Origin": f"http://{host}"}, {"Origin": "http://evil.example"}):
+        headers = {"Host": host, "Content-Type": f"multipart/form-data; boundary={boundary}", **extra}
+        for path in ("/gradio_api/upload", "/gradio_api/upload/", "/gradio_api/process_recording"):
+            status, _, answer = _request(fake_server, "POST", path, headers, body)
+            assert status == 403, (path, extra, status, answer)
+    time.sleep(0.2)  # Gradio moves uploads into place in a background task
+    assert not list(upload_dir.rglob(name)) if upload_dir.exists() else True
+
+
+# -- one-line errors and answering while a reindex runs ------------------------
+def test_notes_that_are_not_names_are_a_clear_error(fake_server, caplog):
+    client = gradio_client.Client(fake_server.url, verbose=False)
+    message = "notes must be a note name or a list of note names"
+    with pytest.raises(gradio_client.exceptions.AppError, match=message):
+        client.predict("docker swarm", 3, 123, api_name="/ask_json")
+    with caplog.at_level(logging.ERROR, logger="dsqa"):
+        answer_html, passages_html = client.predict("docker swarm", 3, 123, api_name="/ask")
+    assert message in answer_html and "something went wrong" not in answer_html and passages_html == ""
+    assert not caplog.records, "a server traceback was logged"
+
+
+@pytest.fixture
+def gated_model(fake_model, monkeypatch):
+    """The fake model, made to stop inside a reindex: any batch holding
+    GATED is embedded only once ``release`` is set; ``started`` says a
+    reindex got there."""
+    started, release = threading.Event(), threading.Event()
+    embed = fake_model.embed
+
+    def slow_embed(texts, **kwargs):
+        if any(GATED in t for t in texts):
+            started.set()
+            release.wait(60)
+        return embed(texts, **kwargs)
+
+    monkeypatch.setattr(fake_model, "embed", slow_embed)
+    yield started, release
+    release.set()
+
+
+GATED = "quorumsentinel"
+
+
+def test_page_answers_during_a_reindex_and_refuses_a_second(fake_engine, gated_model):
+    started, release = gated_model
+    running = _start(build_page(fake_engine))
+    note = fake_engine.settings.corpus_dir / "notes" / "new.md"
+    note.write_text(f"# Gossip\nZookeeper gossip protocols elect a leader. {GATED}\n", encoding="utf-8")
+    pool = ThreadPoolExecutor(4)
+    try:
+        client = gradio_client.Client(running.url, verbose=False)
+        first = pool.submit(client.predict, api_name="/reindex")
+        assert started.wait(30), "the reindex did not start"
+
+        asked = time.monotonic()
+        answer = pool.submit(client.predict, "zookeeper gossip leader", 3, None, api_name="/ask_json").result(timeout=15)
+        assert time.monotonic() - asked < 10
+        assert "notes/new.md" not in {p["source"] for p in answer["passages"]}  # the generation before the reindex
+
+        report, _, _ = pool.submit(client.predict, api_name="/reindex").result(timeout=15)
+        assert "a reindex is already running" in report and "dsqa-error" in report
+        release.set()
+        report, status, _ = first.result(timeout=60)
+        assert "Reindexed" in report and "new.md" in report and "up to date" in status
+        answer = client.predict("zookeeper gossip leader", 1, None, api_name="/ask_json")
+        assert answer["passages"][0]["source"] == "notes/new.md"
+    finally:
+        release.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        running.close()
 
 
 # -- the page in a real browser ------------------------------------------------
 @pytest.mark.browser
 @pytest.mark.real_model
-# Skipped only on a developer machine without Chromium: CI (CI=true) installs
-# it in .ci/run, so there a missing browser fails the test instead.
-@pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-    reason="no Chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+@needs_chromium
 def test_page_in_headless_chromium(server, real_engine, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     expected = real_engine.ask(QUESTION)
@@ -242,19 +422,7 @@ def test_page_in_headless_chromium(server, real_engine, tmp_path):
 
     started = time.perf_counter()
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.route("**/*", local_only)
@@ -298,3 +466,59 @@ def test_page_in_headless_chromium(server, real_engine, tmp_path):
             browser.close()
     assert not outside, f"the page asked for something off this machine: {outside}"
     assert time.perf_counter() - started < 60
+
+
+@contextlib.contextmanager
+def _other_local_site():
+    """A one-page site on another localhost port; yields its URL."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's API
+            body = b"<!doctype html><p>another site</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{site.server_address[1]}/"
+    finally:
+        site.shutdown()
+        site.server_close()
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_other_sites_cannot_read_the_page_in_chromium(fake_server):
+    """DNS rebinding for real: Chromium resolves evil.test to 127.0.0.1, as a
+    rebound name would, and loads the page under that name; and a page on
+    another local origin tries to read the API with fetch."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    port = fake_server.port
+    read_api = f"fetch('http://127.0.0.1:{port}/gradio_api/info').then(r => r.text()).catch(e => 'blocked: ' + e)"
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.test 127.0.0.1"]
+        )
+        try:
+            page = browser.new_page()
+            response = page.goto(f"http://evil.test:{port}/")
+            assert response.status == 400 and "ask_json" not in page.content()
+            got = page.evaluate("fetch('/gradio_api/info').then(r => r.status + ' ' + r.headers.get('content-type'))")
+            assert got.startswith("400 ")
+
+            with _other_local_site() as other:  # another app on this machine: another origin
+                page.goto(other)
+                assert page.evaluate(read_api).startswith("blocked:")
+
+            page.goto(f"http://localhost:{port}/")  # the page itself still reads it
+            assert "ask_json" in page.evaluate(read_api.replace("127.0.0.1", "localhost"))
+        finally:
+            browser.close()

@@ -1,0 +1,151 @@
+"""Which HTTP requests the web page's server answers at all.
+
+A small ASGI middleware that runs before anything else (Gradio included):
+
+* **Host.** On a loopback bind only the names a browser on this machine uses
+  for it (``localhost``, ``127.0.0.1``, ``[::1]``, with the port) are served.
+  A page elsewhere that rebinds its own name to 127.0.0.1 (DNS rebinding) sends
+  its own name as ``Host`` and gets 400.
+* **Origin.** A request that a browser marks as coming from another page
+  (an ``Origin`` header that is not this server's own) gets 403, unless that
+  origin was listed as allowed. Same-origin requests, and clients that send no
+  ``Origin`` (curl, ``gradio_client``), pass.
+* **Refused paths.** Routes the page never uses (file uploads) get 403.
+
+It only refuses: the CORS headers for allowed origins are Starlette's
+``CORSMiddleware``'s job.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection, Iterable
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The names a browser on this machine uses for a loopback server.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_hosts(bound: str, port: int) -> set[str]:
+    """The ``Host`` header values that name a loopback server on ``port``:
+    the usual loopback names and the bound address itself. A browser leaves
+    the port out for port 80, so the bare names count there too."""
+    literal = bound.strip().lower()
+    if ":" in literal and not literal.startswith("["):
+        literal = f"[{literal}]"  # an IPv6 address in a Host header is bracketed
+    names = {*LOOPBACK_NAMES, literal}
+    hosts = {f"{name}:{port}" for name in names}
+    if port == 80:
+        hosts |= names
+    return hosts
+
+
+def normalise_origin(origin: str) -> str:
+    """``scheme://host[:port]`` in lower case, or a ``ValueError`` saying why
+    ``origin`` is not one."""
+    if not isinstance(origin, str):
+        raise ValueError(f"an allowed origin must be text like http://localhost:3000, not {origin!r}")
+    text = origin.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+        raise ValueError(
+            f"allowed origin {origin!r} is not scheme://host[:port] (e.g. http://localhost:3000); "
+            "give each origin exactly as the browser sends it"
+        )
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def normalise_origins(origins: Iterable[str] | None) -> tuple[str, ...]:
+    if origins is None:
+        return ()
+    if isinstance(origins, str):
+        origins = [origins]
+    return tuple(dict.fromkeys(normalise_origin(o) for o in origins))
+
+
+class RequestGuard:
+    """Refuse requests by ``Host``, ``Origin`` and path before ``app`` sees them.
+
+    ``allowed_hosts`` is the set of accepted ``Host`` values (lower case,
+    with the port), or ``None`` to accept any; ``allowed_origins`` are origins
+    (as :func:`normalise_origin` gives them) besides the server's own;
+    ``refused_paths`` are paths answered with 403 whatever the method.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_hosts: Collection[str] | None,
+        allowed_origins: Collection[str] = (),
+        refused_paths: Collection[str] = (),
+    ) -> None:
+        self.app = app
+        self.allowed_hosts = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
+        self.allowed_origins = set(allowed_origins)
+        self.refused_paths = {p.rstrip("/") for p in refused_paths}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        why = self.refusal(scope)
+        if why is None:
+            await self.app(scope, receive, send)
+            return
+        status, message = why
+        if scope["type"] == "websocket":
+            # Closing before accepting makes the server answer the handshake with 403.
+            await send({"type": "websocket.close", "code": 1008, "reason": message})
+            return
+        body = (message + "\n").encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """``(status, message)`` when the request is refused, else ``None``."""
+        headers: dict[str, str] = {}
+        for name, value in scope.get("headers", []):
+            key = name.decode("latin-1").lower()
+            if key in ("host", "origin"):
+                if key in headers:  # two Host or Origin headers: ambiguous on purpose
+                    return 400, f"more than one {key.title()} header"
+                headers[key] = value.decode("latin-1")
+        host = headers.get("host", "").strip().lower()
+        if self.allowed_hosts is not None and host not in self.allowed_hosts:
+            return 400, "this server answers only to localhost, 127.0.0.1 and [::1] (Host header refused)"
+        origin = headers.get("origin")
+        if origin is not None and not self._origin_allowed(origin, host):
+            return 403, "cross-origin request refused: this origin is not allowed (dsqa serve --allow-origin)"
+        if scope.get("path", "").rstrip("/") in self.refused_paths:
+            return 403, "this page takes no file uploads"
+        return None
+
+    def _origin_allowed(self, origin: str, host: str) -> bool:
+        try:
+            origin = normalise_origin(origin)
+        except ValueError:  # "null" (sandboxed frames, file:// pages) and anything malformed
+            return False
+        return origin in self.allowed_origins or (bool(host) and urlsplit(origin).netloc == host)
