@@ -29,6 +29,7 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 from dsqa import DSQA, Answer, Passage  # noqa: E402
+from dsqa.request_guard import RequestGuard, is_loopback, loopback_hosts  # noqa: E402
 from dsqa.web import (  # noqa: E402
     NOT_COVERED,
     PageServer,
@@ -338,6 +339,26 @@ def test_uploads_are_refused_and_store_nothing(fake_server):
             assert status == 403, (path, extra, status, answer)
     time.sleep(0.2)  # Gradio moves uploads into place in a background task
     assert not list(upload_dir.rglob(name)) if upload_dir.exists() else True
+
+
+def test_what_a_non_loopback_bind_checks():
+    """Any Host is served there (documented in the README); the Origin check
+    and the upload refusal still apply."""
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "example.org"))
+    assert loopback_hosts("127.0.0.2", 80) >= {"localhost", "localhost:80", "127.0.0.2:80", "[::1]"}
+    guard = RequestGuard(app=None, allowed_hosts=None, refused_paths=["/gradio_api/upload"])
+
+    def scope(host, origin=None, path="/"):
+        headers = [(b"host", host.encode())] + ([(b"origin", origin.encode())] if origin else [])
+        return {"type": "http", "path": path, "headers": headers}
+
+    assert guard.refusal(scope("192.168.1.5:7860")) is None
+    assert guard.refusal(scope("notes.lan:7860", "http://notes.lan:7860")) is None
+    assert guard.refusal(scope("notes.lan:7860", "http://evil.example"))[0] == 403
+    assert guard.refusal(scope("notes.lan:7860", path="/gradio_api/upload/"))[0] == 403
+    two_hosts = {"type": "http", "path": "/", "headers": [(b"host", b"a:1"), (b"host", b"b:1")]}
+    assert guard.refusal(two_hosts)[0] == 400
 
 
 # -- one-line errors and answering while a reindex runs ------------------------
