@@ -37,6 +37,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from .engine import DSQA, IndexStatus  # noqa: E402
 from .errors import DsqaError  # noqa: E402
+from .notes import read_corpus_file  # noqa: E402
 from .request_guard import RequestGuard, is_loopback, loopback_hosts, normalise_origins  # noqa: E402
 from .results import Answer, Passage  # noqa: E402
 
@@ -114,17 +115,11 @@ _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]|$)")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
-def _note_path(engine: DSQA, source: str) -> Path:
-    """The file of indexed note ``source``; a ``ValueError`` for anything
-    else (a path not in the index, or one that resolves outside the corpus,
-    e.g. through a symlink swapped in after indexing)."""
+def _check_indexed(engine: DSQA, source: str) -> None:
+    """A ``ValueError`` unless ``source`` is a note in the index: the page
+    never reads a file the index does not name."""
     if not isinstance(source, str) or source not in engine.note_names():
         raise ValueError(f"no note {source!r} in the index")
-    root = Path(engine.settings.corpus_dir).resolve()
-    path = (root / source).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise ValueError(f"note {source!r} is not a file inside the corpus")
-    return path
 
 
 def note_section(engine: DSQA, source: str, start_line: int, end_line: int, *, max_lines: int = 120) -> NoteSection:
@@ -134,9 +129,9 @@ def note_section(engine: DSQA, source: str, start_line: int, end_line: int, *, m
     (headings inside fenced code do not count), cut to ``max_lines`` around the
     passage. Notes without headings give the passage with some lines around it.
     """
-    _note_path(engine, source)  # only indexed notes
-    from .notes import read_corpus_file  # the one checked way to read a corpus file (no symlink swapped in)
-
+    _check_indexed(engine, source)
+    # The one checked way to read a corpus file: inside the corpus when opened,
+    # never through a symlink or FIFO swapped in after indexing.
     lines = read_corpus_file(engine.settings.corpus_dir, source)[0].decode("utf-8", errors="replace").splitlines()
     if not lines:
         return NoteSection(source, 1, [])

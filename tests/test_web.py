@@ -184,7 +184,13 @@ def test_note_section_reads_only_indexed_notes_inside_the_corpus(fake_engine, se
     victim = settings.corpus_dir / note
     victim.unlink()
     victim.symlink_to(secret)
-    with pytest.raises(ValueError, match="inside the corpus"):
+    with pytest.raises(ValueError, match="outside the corpus"):
+        note_section(fake_engine, note, 1, 2)
+
+    # ... or for a symlink loop: a one-line ValueError, not a RuntimeError.
+    victim.unlink()
+    victim.symlink_to(victim.name)
+    with pytest.raises(ValueError, match="symlink loop"):
         note_section(fake_engine, note, 1, 2)
 
 
