@@ -11,6 +11,10 @@ from typing import Any
 _REPR_CHARS = 60
 
 
+ANSWERED, WEAK, NOT_COVERED = "answered", "weak", "not_covered"
+COVERAGES = (ANSWERED, WEAK, NOT_COVERED)
+
+
 def _clip(text: str, limit: int = _REPR_CHARS) -> str:
     """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
     flat = " ".join(text.split())
@@ -74,6 +78,18 @@ class Answer:
     #: scale of the refusal threshold (not a probability): the score ``found``
     #: was decided on (see ``dsqa.answering.confidence``).
     confidence: float = 0.0
+    #: Which of three outcomes this is: ``"answered"`` (``found``: the notes
+    #: cover the question), ``"weak"`` (the best passage is the closest match,
+    #: but the evidence is weak: shown as such) or ``"not_covered"``.
+    coverage: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.coverage:
+            self.coverage = ANSWERED if self.found else NOT_COVERED
+        if self.coverage not in COVERAGES:
+            raise ValueError(f"coverage must be one of {', '.join(COVERAGES)}, not {self.coverage!r}")
+        if self.found != (self.coverage == ANSWERED):
+            raise ValueError(f"found={self.found} contradicts coverage={self.coverage!r}")
 
     def __str__(self) -> str:
         out: list[str] = []
@@ -107,5 +123,6 @@ class Answer:
             "found": self.found,
             "text": self.text,
             "confidence": round(self.confidence, 4),
+            "coverage": self.coverage,
             "passages": [p.to_dict() for p in self.passages],
         }

@@ -32,3 +32,16 @@ def test_notebook_html_escapes_note_text():
     assert "<script>" not in out and "<img" not in out
     assert "&lt;script&gt;" in out and "do not seem to cover" in out
     assert out.count("<li>") == 1
+
+
+def test_coverage_follows_found_and_rejects_contradictions():
+    import pytest
+
+    assert Answer("q", [], True, "x").coverage == "answered"
+    assert Answer("q", [], False).coverage == "not_covered"
+    weak = Answer("q", [_passage()], False, "", 0.4, coverage="weak")
+    assert weak.to_dict()["coverage"] == "weak"
+    with pytest.raises(ValueError):
+        Answer("q", [], True, coverage="weak")
+    with pytest.raises(ValueError):
+        Answer("q", [], False, coverage="maybe")
