@@ -108,12 +108,13 @@ def embed_in_batches(
     max_texts: int,
     max_tokens: int | None = None,
     pad_id: int = 0,
-    progress: bool = False,
+    progress: bool | Callable[[int], None] = False,
     workers: int = 1,
     init_worker: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """One vector per text, in input order: ``run(ids, mask, types)`` on each
-    of :func:`padded_batches`, with a progress bar when asked.
+    of :func:`padded_batches`, with a progress bar when ``progress`` is
+    true, or calling ``progress(n)`` as each batch of ``n`` texts is done.
 
     With ``workers`` > 1, or an ``init_worker``, that many threads call
     ``run`` on different batches at once (each first calls ``init_worker``,
@@ -122,7 +123,8 @@ def embed_in_batches(
     ``run`` must release the GIL while it computes, as torch does.
     """
     out = np.zeros((len(texts), dimension), dtype=np.float32)
-    bar = progress_bar(len(texts)) if progress and texts else None
+    bar = progress_bar(len(texts)) if progress is True and texts else None
+    report = progress if callable(progress) else None
 
     def fill(rows: np.ndarray, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> int:
         out[rows] = run(ids, mask, types)
@@ -131,6 +133,8 @@ def embed_in_batches(
     def done(n: int) -> None:
         if bar is not None:
             bar.update(n)
+        if report is not None:
+            report(n)
 
     batches = padded_batches(tokenizer, texts, max_texts=max_texts, max_tokens=max_tokens, pad_id=pad_id)
     try:

@@ -32,7 +32,7 @@ slower paths and onnxruntime stays the document encoder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -85,7 +85,9 @@ class Bf16Encoder:
         self._tokenizer, self._pad_id = window_tokenizer(tokenizer_file, max_tokens)
         self.dimension = dimension
 
-    def embed(self, texts: Sequence[str], *, progress: bool = False, workers: int | None = None) -> np.ndarray:
+    def embed(
+        self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False, workers: int | None = None
+    ) -> np.ndarray:
         """``workers`` threads (one per core by default), each running its
         batches on one torch thread."""
         import torch

@@ -63,6 +63,10 @@ ENCODERS = ("auto", "onnx", "torch", "bf16")
 #: embeds the notes' full reindex (0.6M characters) in about 14 s.
 BF16_MIN_CHARS = 1_000_000
 
+#: Texts per call to sentence-transformers when progress is reported by
+#: callback: each call sorts its texts by length, so blocks are kept large.
+TORCH_PROGRESS_BLOCK = 2048
+
 #: Files of the model folder that define the vectors, hashed into the cache key.
 _FINGERPRINT_FILES = ("config.json", "tokenizer.json", "sentence_bert_config.json", "modules.json", "1_Pooling/config.json")
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
@@ -79,8 +83,10 @@ class Embedder(Protocol):
     def count_tokens(self, text: str) -> int:
         """Word pieces of ``text`` without special tokens."""
 
-    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text, in input order."""
+    def embed(self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text, in input order;
+        ``progress`` is a progress bar's switch, or a function called with
+        the number of texts done as batches finish."""
 
 
 def _minilm_path() -> Path:
@@ -313,20 +319,30 @@ class SentenceTransformerEmbedder:
                 log.debug("loaded model %s from %s", self.name, self.path)
         return self._model
 
-    def embed_torch(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """The reference vectors, from sentence-transformers."""
+    def embed_torch(self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False) -> np.ndarray:
+        """The reference vectors, from sentence-transformers. ``progress``:
+        its progress bar when true, or ``progress(n)`` after each block of
+        ``n`` texts."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._load().encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        block = TORCH_PROGRESS_BLOCK if callable(progress) else len(texts)
+        parts = []
+        for lo in range(0, len(texts), block):
+            part = list(texts[lo : lo + block])
+            parts.append(
+                self._load().encode(
+                    part,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=progress is True,
+                )
+            )
+            if callable(progress):
+                progress(len(part))
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
-    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         mode = "onnx" if self.quantized else encoder_mode()

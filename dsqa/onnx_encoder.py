@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -101,7 +101,12 @@ class OnnxEncoder:
             return self._sessions[threads]
 
     def embed(
-        self, texts: Sequence[str], *, batch_size: int = ONNX_BATCH, threads: int | None = None, progress: bool = False
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = ONNX_BATCH,
+        threads: int | None = None,
+        progress: bool | Callable[[int], None] = False,
     ) -> np.ndarray:
         if threads is None:
             threads = 1 if len(texts) <= QUERY_TEXTS else cpu_count()
