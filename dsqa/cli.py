@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +27,16 @@ def _setup_logging(verbose: bool) -> None:
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
     log.propagate = False
+
+
+def _console_progress():
+    """A console bar when stderr is a terminal, else ``None``: a reindex then
+    says only its one summary line."""
+    if not sys.stderr.isatty():
+        return None
+    from .progress import ConsoleProgress
+
+    return ConsoleProgress()
 
 
 def _engine(opts: dict[str, Any]):
@@ -150,16 +159,16 @@ def status(as_json: bool, **opts: Any) -> None:
 def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misses: bool, **opts: Any) -> None:
     """Measure ranking, refusal and latency on a labelled question set
     (default: the bundled notes' dev set)."""
-    from . import evaluation
+    from . import evaluation, paths
 
     runs = [(questions or evaluation.DEFAULT_DEVSET, _engine(dict(opts)))]
     if kep:
         from . import engine
 
-        cache = Path(os.environ.get("DSQA_CACHE", Path.home() / ".cache" / "dsqa"))
+        cache = paths.cache_dir()
         corpus = evaluation.prepare_kep_corpus(cache / "kep-corpus")
         kep_engine = engine(corpus_dir=corpus, index_dir=cache / "kep-index", model=opts.get("model"))
-        click.echo(f"KEP index: {kep_engine.reindex(progress=sys.stderr.isatty())}", err=True)
+        click.echo(f"KEP index: {kep_engine.reindex(progress=_console_progress())}", err=True)
         runs.append((evaluation.KEP_DEVSET, kep_engine))
     results = []
     for path, eng in runs:

