@@ -74,9 +74,10 @@ class Run:
     # -- shared fixtures ------------------------------------------------------
     def notes_copy(self) -> tuple[Path, Path]:
         """A copy of the bundled notes and committed index, so nothing here
-        can touch the repository's index/."""
+        can touch the repository's index/. Side by side as corpus/ and
+        index/, as the index names its notes (``../corpus``)."""
         if "notes" not in self.cache:
-            corpus, index = self.tmp / "notes-corpus", self.tmp / "notes-index"
+            corpus, index = self.tmp / "notes" / "corpus", self.tmp / "notes" / "index"
             shutil.copytree(ROOT / "corpus", corpus)
             shutil.copytree(ROOT / "index", index, ignore=shutil.ignore_patterns(".lock", ".tmp-*"))
             self.cache["notes"] = (corpus, index)

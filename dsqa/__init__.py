@@ -17,6 +17,7 @@ from ._version import __version__
 from .engine import DSQA, IndexStatus
 from .errors import (
     CorpusError,
+    CorpusMismatchError,
     CorpusTooLargeError,
     DsqaError,
     IndexCorruptError,
@@ -27,12 +28,14 @@ from .errors import (
     StaleIndexError,
 )
 from .indexing import ReindexReport
+from .progress import Reporter
 from .results import Answer, Passage
 from .settings import Settings
 
 __all__ = [
     "Answer",
     "CorpusError",
+    "CorpusMismatchError",
     "CorpusTooLargeError",
     "DSQA",
     "DsqaError",
@@ -78,7 +81,7 @@ def search(query: str, k: int | None = None, notes: Iterable[str] | None = None,
     return engine(**overrides).search(query, k=k, notes=notes)
 
 
-def reindex(full: bool = False, progress: bool = False, **overrides: Any) -> ReindexReport:
+def reindex(full: bool = False, progress: bool | Reporter | None = False, **overrides: Any) -> ReindexReport:
     """Bring the index up to date with the corpus: see :meth:`DSQA.reindex`."""
     return engine(**overrides).reindex(full=full, progress=progress)
 

@@ -42,7 +42,7 @@ def _console_progress():
 def _engine(opts: dict[str, Any]):
     from . import engine
 
-    return engine(
+    eng = engine(
         corpus_dir=opts.pop("corpus", None),
         index_dir=opts.pop("index", None),
         model=opts.pop("model", None),
@@ -50,6 +50,8 @@ def _engine(opts: dict[str, Any]):
         cross_mounts=True if opts.pop("cross_mounts", False) else None,
         allow_large_corpus=True if opts.pop("yes", False) else None,
     )
+    eng.progress = _console_progress()
+    return eng
 
 
 def common_options(func: Callable) -> Callable:
@@ -90,7 +92,9 @@ def cli() -> None:
 
 query_options = [
     click.option("-k", "k", type=int, default=None, help="Number of passages (default 5)."),
-    click.option("--note", "notes", multiple=True, help="Only search this note (path, file name or stem); repeatable."),
+    click.option(
+        "--note", "notes", multiple=True, help="Only search this note (path, file name, stem, or a prefix of one); repeatable."
+    ),
     click.option("--json", "as_json", is_flag=True, help="Print JSON."),
     click.option("--no-auto-reindex", is_flag=True, help="Fail on a stale index instead of updating it."),
 ]
@@ -106,21 +110,22 @@ def _with(options: list[Callable]) -> Callable:
 
 
 @cli.command()
-@click.argument("question")
+@click.argument("question", nargs=-1, required=True)
 @_with(query_options)
 @common_options
-def ask(question: str, k: int | None, notes: tuple[str, ...], as_json: bool, **opts: Any) -> None:
-    """Answer QUESTION from the notes, citing the passages."""
-    _emit(_engine(opts).ask(question, k=k, notes=notes or None), as_json)
+def ask(question: tuple[str, ...], k: int | None, notes: tuple[str, ...], as_json: bool, **opts: Any) -> None:
+    """Answer QUESTION from the notes, citing the passages (quotes are
+    optional: the words are joined with spaces)."""
+    _emit(_engine(opts).ask(" ".join(question), k=k, notes=notes or None), as_json)
 
 
 @cli.command()
-@click.argument("query")
+@click.argument("query", nargs=-1, required=True)
 @_with(query_options)
 @common_options
-def search(query: str, k: int | None, notes: tuple[str, ...], as_json: bool, **opts: Any) -> None:
-    """List the passages that best match QUERY."""
-    passages = _engine(opts).search(query, k=k, notes=notes or None)
+def search(query: tuple[str, ...], k: int | None, notes: tuple[str, ...], as_json: bool, **opts: Any) -> None:
+    """List the passages that best match QUERY (words joined with spaces)."""
+    passages = _engine(opts).search(" ".join(query), k=k, notes=notes or None)
     if as_json:
         _emit([p.to_dict() for p in passages], True)
         return
@@ -137,7 +142,7 @@ def search(query: str, k: int | None, notes: tuple[str, ...], as_json: bool, **o
 @common_options
 def reindex(full: bool, as_json: bool, **opts: Any) -> None:
     """Build or update the index from the notes folder."""
-    report = _engine(opts).reindex(full=full, progress=not as_json and sys.stderr.isatty())
+    report = _engine(opts).reindex(full=full, progress=None if as_json else _console_progress())
     _emit(report, as_json)
 
 

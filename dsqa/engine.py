@@ -8,26 +8,29 @@ input happens here, once.
 from __future__ import annotations
 
 import logging
-import shlex
 import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 from . import answering, store
 from .embedding import Embedder, get_embedder
-from .errors import CorpusError, IndexWriteError, LockedError, StaleIndexError
+from .errors import CorpusError, IndexMissingError, IndexWriteError, LockedError, StaleIndexError
 from .indexing import (
     CorpusDiff,
     ReindexReport,
+    check_corpus,
     chunking_change,
     chunking_identity,
     corpus_diff,
     model_change,
     model_identity,
     reindex,
+    reindex_command,
 )
+from .progress import Reporter
 from .results import Answer, Passage
 from .retrieval import METHODS, Hit, Method, Retriever
 from .settings import Settings
@@ -127,6 +130,10 @@ class DSQA:
 
     def __init__(self, settings: Settings | None = None, **overrides: Any):
         self.settings = (settings or Settings()).with_(**overrides)
+        #: Told what an automatic reindex (a first question on a new folder,
+        #: or one after the notes changed) is doing; the CLI sets a console
+        #: bar here on a terminal.
+        self.progress: Reporter | None = None
         #: (generation name, retriever) that questions are answered from;
         #: replaced whole, so a reader never sees half of a swap.
         self._current: tuple[str, Retriever] | None = None
@@ -180,8 +187,10 @@ class DSQA:
         retriever = self._ready()
         return query, k, retriever, self._allowed_rows(retriever.index, notes)
 
-    def reindex(self, *, full: bool = False, progress: bool = False) -> ReindexReport:
-        """Bring the index up to date with the corpus.
+    def reindex(self, *, full: bool = False, progress: bool | Reporter | None = False) -> ReindexReport:
+        """Bring the index up to date with the corpus (see
+        :func:`dsqa.indexing.reindex`); ``progress`` is a reporter of
+        :class:`dsqa.progress.Step` events, or ``True`` for a console bar.
 
         Questions asked meanwhile are answered from the current generation;
         the new one is swapped in when it is complete. A second reindex while
@@ -203,8 +212,9 @@ class DSQA:
     def status(self) -> IndexStatus:
         """What the live index holds and whether it matches the corpus, the
         model and the chunking settings; reads only the manifest."""
-        gen = store.current_generation(self.settings.index_dir)
+        gen = self._generation_or_missing()
         manifest = store.read_manifest(self.settings.index_dir, gen)
+        check_corpus(self.settings, manifest)
         diff = corpus_diff(self.settings.corpus_dir, manifest, cross_mounts=self.settings.cross_mounts)
         problems = self._stale_reasons(manifest, diff)
         return IndexStatus(
@@ -229,17 +239,7 @@ class DSQA:
     def reindex_command(self) -> str:
         """The command that brings this engine's index up to date, with the
         flags that differ from the defaults."""
-        default = Settings()
-        flags = [
-            f"--{name} {shlex.quote(str(mine))}"
-            for name, mine, theirs in (
-                ("corpus", self.settings.corpus_dir, default.corpus_dir),
-                ("index", self.settings.index_dir, default.index_dir),
-                ("model", self.settings.model, default.model),
-            )
-            if mine != theirs
-        ]
-        return " ".join(["dsqa reindex", *flags])
+        return reindex_command(self.settings)
 
     def note_names(self) -> list[str]:
         """The notes in the index, as their paths relative to the corpus."""
@@ -250,6 +250,27 @@ class DSQA:
         return get_embedder(self.settings.model)
 
     # -- internals ---------------------------------------------------------
+    def _generation_or_missing(self) -> Path:
+        """The live generation, or ``IndexMissingError`` naming the whole
+        command that builds this engine's index."""
+        try:
+            return store.current_generation(self.settings.index_dir)
+        except IndexMissingError:
+            raise IndexMissingError(self.settings.index_dir, self.reindex_command()) from None
+
+    def _build(self) -> None:
+        """The first index of a folder, built on the first question (or
+        waited for, when a reindex of this engine is building it); the caller
+        holds ``_refresh_lock``."""
+        if not self._build_lock.acquire(blocking=False):
+            with self._build_lock:
+                return
+        try:
+            log.info("no index of %s yet: building it in %s", self.settings.corpus_dir, self.settings.index_dir)
+            reindex(self.settings, progress=self.progress)
+        finally:
+            self._build_lock.release()
+
     def _stale_reasons(self, manifest: dict[str, Any], diff: CorpusDiff | None = None) -> list[str]:
         reasons = []
         if manifest["format"] != store.FORMAT_VERSION:
@@ -288,12 +309,19 @@ class DSQA:
 
     def _refresh(self) -> Retriever:
         """``_ready``'s slow path; the caller holds ``_refresh_lock``."""
-        live = store.current_generation(self.settings.index_dir).name
+        try:
+            live = self._generation_or_missing().name
+        except IndexMissingError:
+            if not self.settings.auto_reindex:
+                raise
+            self._build()
+            live = self._generation_or_missing().name
         current = self._current
         now = time.monotonic()
         if current is not None and live == current[0] and now - self._checked < STALE_CHECK_SECONDS:
             return current[1]  # refreshed by another thread meanwhile
         manifest = store.read_manifest(self.settings.index_dir)
+        check_corpus(self.settings, manifest)  # another folder's index: never rewritten, nor read
         problems = self._stale_reasons(manifest)
         self._checked = now
         if not problems:
@@ -315,7 +343,7 @@ class DSQA:
                 return self._load()
             log.info("index is stale (%s): reindexing", "; ".join(problems))
             try:
-                reindex(self.settings)
+                reindex(self.settings, progress=self.progress)
             except (LockedError, IndexWriteError, CorpusError) as exc:
                 # The index is still there and consistent; answering from it
                 # beats failing, unless its vectors are another model's.
@@ -363,14 +391,22 @@ class DSQA:
 
 
 def resolve_note(name: str, sources: list[str]) -> str:
-    """Map a note given by its path, file name or stem to its path in the
+    """Map a note given by its path, file name, stem, or an unambiguous
+    prefix of its path or file name (``unlimitediw``), to its path in the
     index. Only names of indexed notes are accepted, so a filter can never
     point at a file outside the corpus."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError("a note filter must be a non-empty note name")
     if name in sources:
         return name
-    matches = [s for s in sources if s.rsplit("/", 1)[-1] in (name, name + ".md") or s.rsplit("/", 1)[-1].rsplit(".", 1)[0] == name]
+
+    def base(s: str) -> str:
+        return s.rsplit("/", 1)[-1]
+
+    matches = [s for s in sources if base(s) in (name, name + ".md") or base(s).rsplit(".", 1)[0] == name]
+    if not matches:
+        prefix = name.casefold()
+        matches = [s for s in sources if s.casefold().startswith(prefix) or base(s).casefold().startswith(prefix)]
     if len(matches) == 1:
         return matches[0]
     shown = ", ".join(sources[:10]) + (", …" if len(sources) > 10 else "")

@@ -19,11 +19,12 @@ class CorpusError(DsqaError):
 class IndexMissingError(DsqaError):
     """No index has been built in the index folder yet."""
 
-    def __init__(self, index_dir: object):
-        super().__init__(
-            f"no index in {index_dir}: build it with `dsqa reindex` "
-            f"(or `dsqa reindex --index {index_dir}`)"
-        )
+    def __init__(self, index_dir: object, command: str | None = None):
+        if command is None:
+            import shlex
+
+            command = f"dsqa reindex --index {shlex.quote(str(index_dir))} --corpus NOTES_FOLDER"
+        super().__init__(f"no index in {index_dir}: build it with `{command}`")
 
 
 class IndexCorruptError(DsqaError):
@@ -31,6 +32,11 @@ class IndexCorruptError(DsqaError):
 
     def __init__(self, path: object, problem: str):
         super().__init__(f"index file {path} is unusable ({problem}); repair it with `dsqa reindex --full`")
+
+
+class CorpusMismatchError(DsqaError):
+    """The index was built from another notes folder; it is never rewritten
+    with this one."""
 
 
 class StaleIndexError(DsqaError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +20,16 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-from . import ann, store
+from . import ann, paths, store
 from ._version import __version__
 from .chunking import CHUNKER_VERSION, Chunk, Chunker
 from .embedding import Embedder, get_embedder
-from .errors import IndexCorruptError, IndexMissingError, IndexWriteError, LockedError
+from .errors import CorpusError, CorpusMismatchError, IndexCorruptError, IndexMissingError, IndexWriteError, LockedError
 from .lexical import LexicalIndex, lexical_text
-from .sentences import sentence_windows
 from .notes import MAX_NOTE_BYTES, OUTSIDE, Note, content_hash, iter_note_paths, load_corpus, read_corpus_file
-from .settings import Settings
+from .progress import Reporter, Step, reporter
+from .sentences import sentence_windows
+from .settings import Settings, default_index
 
 log = logging.getLogger("dsqa")
 
@@ -67,6 +69,51 @@ def chunking_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None
     keys = list(wanted) + [k for k in built if k not in wanted]
     diffs = [f"{k} {built.get(k, 'unset')} -> {wanted.get(k, 'unset')}" for k in keys if built.get(k) != wanted.get(k)]
     return "chunking settings differ (" + ", ".join(diffs) + ")"
+
+
+def same_folder(a: Path, b: Path) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def reindex_command(settings: Settings) -> str:
+    """The ``dsqa reindex`` command that builds or updates the index of these
+    settings, with every flag that differs from the defaults (``--corpus``,
+    then ``--index`` when it is not that corpus's default index, ``--model``),
+    so that following it touches the same folders."""
+    flags = []
+    if not same_folder(settings.corpus_dir, Settings().corpus_dir):
+        flags.append(f"--corpus {shlex.quote(str(settings.corpus_dir))}")
+    if not same_folder(settings.index_dir, default_index(settings.corpus_dir)):
+        flags.append(f"--index {shlex.quote(str(settings.index_dir))}")
+    if settings.model != Settings.__dataclass_fields__["model"].default:
+        flags.append(f"--model {shlex.quote(settings.model)}")
+    return " ".join(["dsqa reindex", *flags])
+
+
+def check_corpus(settings: Settings, manifest: dict[str, Any]) -> None:
+    """Raise ``CorpusMismatchError`` when the index was built from another
+    notes folder than ``settings.corpus_dir``: such an index is never
+    updated, rebuilt or read for this folder. An index from before dsqa
+    recorded its folder is taken as this folder's."""
+    record = manifest.get("corpus")
+    if record is None:
+        return
+    if not isinstance(record, str) or not record:
+        raise IndexCorruptError(Path(settings.index_dir) / store.MANIFEST, "the corpus entry is not a folder")
+    if paths.same_corpus(record, settings.index_dir, settings.corpus_dir):
+        return
+    built_from = paths.recorded_corpus(record, settings.index_dir)
+    if built_from == paths.bundled_corpus().resolve():
+        built_from = f"the demo notes ({built_from})"
+    own = settings.with_(index_dir=paths.index_dir_for(settings.corpus_dir))
+    if same_folder(own.index_dir, settings.index_dir):
+        fix = f"move it away, then run `{reindex_command(own)}`"
+    else:
+        fix = f"build this folder's own with `{reindex_command(own)}` (and ask with the same flags)"
+    raise CorpusMismatchError(
+        f"the index in {settings.index_dir} belongs to {built_from}, not to {Path(settings.corpus_dir).resolve()}, "
+        f"and is never rewritten with other notes: {fix}"
+    )
 
 
 def _count(n: int, what: str) -> str:
@@ -184,19 +231,38 @@ def _write_error(index_dir: Path, exc: OSError) -> IndexWriteError:
     )
 
 
-def reindex(settings: Settings, *, full: bool = False, progress: bool = False) -> ReindexReport:
+def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter | None = False) -> ReindexReport:
     """Bring the index in ``settings.index_dir`` up to date with the corpus.
 
-    Fails at once with ``LockedError`` while another process writes the
-    same index folder.
+    ``progress`` is a reporter called with each :class:`dsqa.progress.Step`
+    ("loading model…", "reading 5 notes…", chunks embedded so far), or
+    ``True`` for a console bar. Fails at once with ``LockedError`` while
+    another process writes the same index folder, and with
+    ``CorpusMismatchError``, writing nothing, when the index was built from
+    another notes folder (``full`` included: another folder's index is never
+    rebuilt either).
     """
     started = time.perf_counter()
-    embedder = get_embedder(settings.model)
+    report_step = reporter(progress)
     index_dir = settings.index_dir
     if index_dir.exists() and not index_dir.is_dir():
         raise IndexWriteError(
             f"the index folder {index_dir} is a file, not a folder: point --index (or DSQA_INDEX) at a folder"
         )
+    if not Path(settings.corpus_dir).is_dir():
+        raise CorpusError(f"corpus folder {settings.corpus_dir} does not exist (set --corpus or DSQA_CORPUS)")
+    try:
+        check_corpus(settings, store.read_manifest(index_dir))
+    except (IndexMissingError, IndexCorruptError):
+        pass  # nothing to protect: a new index, or one rebuilt from scratch
+    if paths.is_package_data(index_dir):
+        mine = settings.with_(index_dir=paths.data_dir() / "indexes" / "demo")
+        raise IndexWriteError(
+            f"the demo index in {index_dir} belongs to the installed dsqa package and is never rewritten; "
+            f"build a copy of your own with `{reindex_command(mine)}` (and ask with the same flags)"
+        )
+    report_step(Step("model", "loading model…"))
+    embedder = get_embedder(settings.model)
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
         lock = _lock(index_dir)
@@ -209,19 +275,21 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool = False) -
     except OSError as exc:
         raise _write_error(index_dir, exc) from None
     try:
-        report = _reindex_locked(settings, embedder, full=full, progress=progress)
+        report = _reindex_locked(settings, embedder, full=full, report_step=report_step)
     finally:
         lock.release()
     report.seconds = time.perf_counter() - started
+    report_step(Step("done", str(report)))
     return report
 
 
-def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progress: bool) -> ReindexReport:
+def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, report_step: Reporter) -> ReindexReport:
     store.collect_garbage(settings.index_dir)  # what a killed writer left behind
     limits = {} if settings.allow_large_corpus else {
         "max_files": settings.max_corpus_files, "max_total_bytes": settings.max_corpus_bytes
     }
     corpus = load_corpus(settings.corpus_dir, cross_mounts=settings.cross_mounts, **limits)
+    report_step(Step("read", f"reading {_count(len(corpus.notes), 'note')}…"))
     old, reason = (None, "") if full else _load_previous(settings, embedder)
     report = ReindexReport(full=old is None, reason=reason, skipped=corpus.skipped)
 
@@ -275,7 +343,9 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
     current_format = old is not None and old.manifest["format"] == store.FORMAT_VERSION
     if old is not None and not current_format:
         report.reason = f"the index had format {old.manifest['format']}, this dsqa writes {store.FORMAT_VERSION}"
-    if current_format and not (report.added or report.changed or report.removed):
+    elif old is not None and "corpus" not in old.manifest:
+        report.reason = "the index did not record its notes folder"
+    if current_format and "corpus" in old.manifest and not (report.added or report.changed or report.removed):
         if _same_skipped(old.manifest.get("skipped", {}), skipped_manifest):
             # Content is the same; differing mtimes (a fresh clone) are not worth a write.
             return report
@@ -283,7 +353,8 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
         store.check_writable(settings.index_dir)  # fail before the embedding, not after
     except OSError as exc:
         raise _write_error(settings.index_dir, exc) from None
-    build.embed(embedder, progress)
+    build.embed(embedder, report_step)
+    report_step(Step("write", "writing the index…"))
     report.embedded = build.new_chunks
     if build.new_chunks:
         report.encoder = getattr(embedder, "last_encoder", "")
@@ -295,6 +366,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, progr
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model": model_identity(embedder),
         "chunking": chunking_identity(settings),
+        "corpus": paths.corpus_record(settings.corpus_dir, settings.index_dir),
         "index_type": ann.describe(faiss_index),
         "chunk_count": len(build.records),
         "vector_count": len(matrix),
@@ -366,11 +438,22 @@ class _Build:
             texts.update(dict.fromkeys(group))
         return list(texts)
 
-    def embed(self, embedder: Embedder, progress: bool) -> None:
+    def embed(self, embedder: Embedder, report_step: Reporter) -> None:
+        """Fill the pending vectors, reporting progress in chunks: the texts
+        embedded so far, as a share of all the texts to embed."""
         texts = self.texts_to_embed()
         if not texts:
             return
-        by_text = dict(zip(texts, embedder.embed(texts, progress=progress)))
+        total, done = self.new_chunks, 0
+
+        def texts_done(n: int) -> None:
+            nonlocal done
+            done += n
+            report_step(Step("embed", "embedding", min(total, total * done // len(texts)), total))
+
+        report_step(Step("embed", "embedding", 0, total))
+        by_text = dict(zip(texts, embedder.embed(texts, progress=texts_done)))
+        report_step(Step("embed", "embedding", total, total))
         for slot, text in self.pending_chunks:
             self.vectors[slot] = by_text[text]
         for slot, group in self.pending_windows:

@@ -11,29 +11,33 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-#: The repository root when running from a checkout; the bundled corpus and
-#: committed index live here.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from . import paths
 
 
 def _default_corpus() -> Path:
-    return Path(os.environ.get("DSQA_CORPUS", PROJECT_ROOT / "corpus"))
+    env = os.environ.get("DSQA_CORPUS")
+    return Path(env) if env else paths.bundled_corpus()
 
 
-def _default_index() -> Path:
-    return Path(os.environ.get("DSQA_INDEX", PROJECT_ROOT / "index"))
+def default_index(corpus_dir: Path) -> Path:
+    """The index a corpus uses unless told otherwise: ``$DSQA_INDEX``, else the
+    bundled index for the demo notes and the folder's own index in the
+    per-user data directory for any other (:func:`dsqa.paths.index_dir_for`)."""
+    env = os.environ.get("DSQA_INDEX")
+    return Path(env).expanduser() if env else paths.index_dir_for(corpus_dir)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Where things are and how they are built and searched.
 
-    ``corpus_dir`` and ``index_dir`` default to ``$DSQA_CORPUS`` / ``$DSQA_INDEX``
-    and fall back to the folders beside the package.
+    ``corpus_dir`` defaults to ``$DSQA_CORPUS``, else the bundled demo notes;
+    ``index_dir`` to :func:`default_index` of the corpus (a folder of one's
+    own gets its own index in the per-user data directory, never the demo's).
     """
 
     corpus_dir: Path = field(default_factory=_default_corpus)
-    index_dir: Path = field(default_factory=_default_index)
+    index_dir: Path | None = None
     #: Name of a registered embedding model (see ``dsqa.embedding``).
     model: str = "all-MiniLM-L6-v2"
     #: Target chunk size in the model's own word pieces. Smaller than the
@@ -90,8 +94,9 @@ class Settings:
     allow_large_corpus: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
-        object.__setattr__(self, "index_dir", Path(self.index_dir))
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir).expanduser())
+        index = default_index(self.corpus_dir) if self.index_dir is None else Path(self.index_dir).expanduser()
+        object.__setattr__(self, "index_dir", index)
         if self.chunk_tokens < 16:
             raise ValueError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
         if self.window_sentences < 1:
@@ -101,8 +106,13 @@ class Settings:
 
     def with_(self, **changes: object) -> "Settings":
         """A copy with some fields changed; ``None`` values are ignored so CLI
-        flags that were not given keep the defaults."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        flags that were not given keep the defaults. A new ``corpus_dir``
+        without an ``index_dir`` takes that corpus's default index, unless
+        this one's index was chosen rather than defaulted."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        if "corpus_dir" in given and "index_dir" not in given and self.index_dir == default_index(self.corpus_dir):
+            given["index_dir"] = None
+        return replace(self, **given)
 
     def chunking(self) -> dict[str, object]:
         """The settings that change which chunks exist; recorded in the manifest."""

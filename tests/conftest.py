@@ -53,6 +53,13 @@ class FakeEmbedder:
         return out
 
 
+@pytest.fixture(autouse=True)
+def _user_dirs_in_tmp(tmp_path_factory, monkeypatch):
+    """Indexes of notes folders go to the per-user data directory: keep every
+    test's (and every dsqa command's a test starts) out of the real home."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
 @pytest.fixture
 def fake_model():
     model = FakeEmbedder()

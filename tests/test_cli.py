@@ -49,9 +49,9 @@ def test_reindex_ask_search_json(cli_settings):
 
 
 def test_errors_are_one_line_and_nonzero(cli_settings, tmp_path):
-    r = run(cli_settings, "ask", "docker")
+    r = run(cli_settings, "ask", "docker", "--no-auto-reindex")
     assert r.exit_code == 1
-    assert "no index in" in r.output and "dsqa reindex" in r.output and "Traceback" not in r.output
+    assert "no index in" in r.output and "dsqa reindex --corpus" in r.output and "Traceback" not in r.output
     run(cli_settings, "reindex")
     for args in (["ask", "   "], ["ask", "docker", "-k", "0"], ["search", "x", "--note", "nope"]):
         r = run(cli_settings, *args)
@@ -106,16 +106,22 @@ def test_installed_command_on_bundled_index():
 
 
 @pytest.mark.real_model
-def test_installed_command_reindexes_a_new_corpus(tmp_path):
+def test_installed_command_on_a_folder_of_ones_own(tmp_path):
+    """The first question on a new folder builds its index (in the per-user
+    data directory, never the demo's) and answers; unquoted words make the
+    question; off a terminal the build says one line."""
     corpus = tmp_path / "c"
     corpus.mkdir()
     (corpus / "raft.md").write_text("# Raft\nRaft elects a leader with randomized election timeouts.\n")
     (corpus / "s3.md").write_text("# S3\nS3 stores objects in buckets.\n")
-    env = {**os.environ, "DSQA_CORPUS": str(corpus), "DSQA_INDEX": str(tmp_path / "idx")}
-    r = dsqa_cmd("reindex", env=env)
+    env = {**os.environ, "DSQA_CORPUS": str(corpus)}
+    env.pop("DSQA_INDEX", None)
+    r = dsqa_cmd("search", "how", "is", "a", "leader", "chosen", "-k", "1", env=env)
     assert r.returncode == 0, r.stderr
-    r = dsqa_cmd("search", "how is a leader chosen", "-k", "1", env=env)
-    assert r.returncode == 0 and r.stdout.startswith("[1] raft.md:1-2 · Raft")
+    assert r.stdout.startswith("[1] raft.md:1-2 · Raft")
+    assert len(r.stderr.strip().splitlines()) == 1 and "building it in" in r.stderr, r.stderr
+    (own,) = (Path(os.environ["XDG_DATA_HOME"]) / "dsqa" / "indexes").iterdir()
+    assert own.name.startswith("c-") and (own / "CURRENT").exists()
 
 
 @pytest.mark.real_model

@@ -79,8 +79,12 @@ def test_note_filter(built):
 
 
 def test_missing_index_names_the_command(tmp_path, settings):
-    with pytest.raises(IndexMissingError, match="dsqa reindex"):
-        DSQA(settings).ask("docker")
+    with pytest.raises(IndexMissingError, match=f"`dsqa reindex --corpus {settings.corpus_dir} --index {settings.index_dir} "):
+        DSQA(settings, auto_reindex=False).ask("docker")
+
+
+def test_missing_index_is_built_on_the_first_question(settings):
+    assert DSQA(settings).ask("docker swarm").found
 
 
 def test_corrupt_vectors_file_is_named(built):

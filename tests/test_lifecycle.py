@@ -446,9 +446,10 @@ def pristine(tmp_path_factory):
 
 @pytest.fixture
 def damaged(pristine, tmp_path, fake_model):
-    index = tmp_path / "index"
-    shutil.copytree(pristine.index_dir, index)
-    return pristine.with_(index_dir=index)
+    # the index with its notes beside it, as built: it names them as ../corpus
+    shutil.copytree(pristine.corpus_dir, tmp_path / "corpus")
+    shutil.copytree(pristine.index_dir, tmp_path / "index")
+    return pristine.with_(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
 
 
 def _repairs(settings, *flags) -> str:
