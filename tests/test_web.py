@@ -222,7 +222,7 @@ def test_passages_render_with_citation_score_and_section(fake_engine):
 
 # -- reindex and status through the page, on a copy with the fake model -------
 def test_reindex_button_updates_the_index_and_status(settings):
-    engine = DSQA(settings)  # no index yet: the page still comes up
+    engine = DSQA(settings, auto_reindex=False)  # no index yet (nor built on first use): the page still comes up
     running = _start(build_page(engine))
     try:
         client = gradio_client.Client(running.url, verbose=False)
