@@ -11,7 +11,8 @@ still becomes chunks of a readable size.
 
 Every chunk is an exact slice ``note.text[start_char:end_char]``, so its line
 numbers are computed, not guessed, and a citation always points at the words
-shown. The embedded text is the heading path plus the chunk, and is never
+shown. For a PDF the line numbers count within the chunk's page, and the
+reader's sections keep every chunk on one page (see ``dsqa.formats``). The embedded text is the heading path plus the chunk, and is never
 longer than the model's ``max_seq_length``: the encoder would silently drop
 the rest.
 """
@@ -71,6 +72,11 @@ class Chunk:
     text: str
     #: What the encoder sees: heading path and text.
     embed_text: str
+    #: PDFs: the page, and ``start_line``/``end_line`` count within its text.
+    page: int | None = None
+    #: Notebooks: the cells of the first and the last line.
+    cell: int | None = None
+    end_cell: int | None = None
 
     @property
     def key(self) -> str:
@@ -246,7 +252,9 @@ class Chunker:
         count.clear()
         # Each step counts all it needs in one batch: headings, then every
         # line or block of every section, then every chunk's embedded text.
-        sections = split_sections(text)
+        layout = note.layout
+        # A reader may fix the sections itself: a PDF's never cross a page.
+        sections = list(layout.sections) if layout is not None and layout.sections is not None else split_sections(text)
         count.prime([heading for _, _, heading in sections])
         prefixes = [self._embed_prefix(heading) for _, _, heading in sections]
         count.prime(prefixes)
@@ -424,16 +432,17 @@ class Chunker:
             return self._make_chunks(note, starts, heading, prefix, group[:half], budget) + self._make_chunks(
                 note, starts, heading, prefix, group[half:], budget
             )
+        first, last = _line_of(starts, begin), _line_of(starts, max(stop - 1, begin))
+        where = note.layout.locate(first, last) if note.layout is not None else {"start_line": first, "end_line": last}
         return [
             Chunk(
                 source=note.source,
                 heading=heading,
-                start_line=_line_of(starts, begin),
-                end_line=_line_of(starts, max(stop - 1, begin)),
                 start_char=begin,
                 end_char=stop,
                 text=text,
                 embed_text=embed_text,
+                **where,
             )
         ]
 

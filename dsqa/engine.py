@@ -387,6 +387,9 @@ class DSQA:
             start_line=c["start_line"],
             end_line=c["end_line"],
             score=round(hit.score, 4),
+            page=c.get("page"),
+            cell=c.get("cell"),
+            end_cell=c.get("end_cell"),
         )
 
 

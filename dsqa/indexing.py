@@ -26,6 +26,7 @@ from .chunking import CHUNKER_VERSION, Chunk, Chunker
 from .embedding import Embedder, get_embedder
 from .errors import CorpusError, CorpusMismatchError, IndexCorruptError, IndexMissingError, IndexWriteError, LockedError
 from .lexical import LexicalIndex, lexical_text
+from .formats import reader_version
 from .notes import MAX_NOTE_BYTES, OUTSIDE, Note, content_hash, iter_note_paths, load_corpus, read_corpus_file
 from .progress import Reporter, Step, reporter
 from .sentences import sentence_windows
@@ -130,6 +131,9 @@ class ReindexReport:
     changed: dict[str, int] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: (note, what was left out of it) for notes read this time, e.g. PDF
+    #: pages without a text layer.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     embedded: int = 0  # chunks embedded
     reused: int = 0  # chunks of changed notes that kept their vectors
     total_chunks: int = 0
@@ -175,6 +179,7 @@ class ReindexReport:
             "changed": self.changed,
             "removed": self.removed,
             "skipped": [{"note": n, "reason": r} for n, r in self.skipped],
+            "warnings": [{"note": n, "warning": w} for n, w in self.warnings],
             "embedded": self.embedded,
             "reused": self.reused,
             "total_chunks": self.total_chunks,
@@ -191,7 +196,7 @@ def _lock(index_dir: Path) -> FileLock:
 
 
 def _chunk_record(chunk: Chunk) -> dict[str, Any]:
-    return {
+    record = {
         "source": chunk.source,
         "heading": chunk.heading,
         "start_line": chunk.start_line,
@@ -201,6 +206,11 @@ def _chunk_record(chunk: Chunk) -> dict[str, Any]:
         "text": chunk.text,
         "key": chunk.key,
     }
+    # Only where they apply, so a Markdown note's records are as they were.
+    for name in ("page", "cell", "end_cell"):
+        if getattr(chunk, name) is not None:
+            record[name] = getattr(chunk, name)
+    return record
 
 
 def _load_previous(settings: Settings, embedder: Embedder) -> tuple[store.StoredIndex | None, str]:
@@ -288,12 +298,14 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
     limits = {} if settings.allow_large_corpus else {
         "max_files": settings.max_corpus_files, "max_total_bytes": settings.max_corpus_bytes
     }
-    corpus = load_corpus(settings.corpus_dir, cross_mounts=settings.cross_mounts, **limits)
-    report_step(Step("read", f"reading {_count(len(corpus.notes), 'note')}…"))
     old, reason = (None, "") if full else _load_previous(settings, embedder)
-    report = ReindexReport(full=old is None, reason=reason, skipped=corpus.skipped)
-
     old_notes: dict[str, Any] = old.manifest["notes"] if old else {}
+    # Notes whose chunks can be reused need no text: a PDF is not re-read.
+    known = {src: e["sha256"] for src, e in old_notes.items() if _reusable_entry(src, e)}
+    corpus = load_corpus(settings.corpus_dir, cross_mounts=settings.cross_mounts, known=known, **limits)
+    report_step(Step("read", f"reading {_count(len(corpus.notes), 'note')}…"))
+    report = ReindexReport(full=old is None, reason=reason, skipped=corpus.skipped, warnings=corpus.warnings)
+
     old_rows: dict[str, list[int]] = {}
     key_to_row: dict[str, int] = {}
     if old is not None:
@@ -313,7 +325,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
     notes_manifest: dict[str, Any] = {}
     for note in corpus.notes:
         previous = old_notes.get(note.source)
-        if old is not None and previous and previous["sha256"] == note.sha256:
+        if old is not None and previous and previous["sha256"] == note.sha256 and _reusable_entry(note.source, previous):
             rows = old_rows.get(note.source, [])
             for r in rows:
                 build.reuse(old, r)
@@ -470,7 +482,20 @@ class _Build:
 
 
 def _note_entry(note: Note, n_chunks: int) -> dict[str, Any]:
-    return {"sha256": note.sha256, "size": note.size, "mtime_ns": note.mtime_ns, "chunks": n_chunks}
+    entry = {"sha256": note.sha256, "size": note.size, "mtime_ns": note.mtime_ns, "chunks": n_chunks}
+    reader = reader_version(note.source)
+    if reader:  # Markdown entries stay as they were, so existing indexes stay valid
+        entry["reader"] = reader
+    return entry
+
+
+def _reusable_entry(source: str, entry: dict[str, Any]) -> bool:
+    """Whether a manifest entry's chunks came from the reader this dsqa has
+    for the note (a new PDF extractor re-chunks the PDFs, and only them)."""
+    try:
+        return entry.get("reader", "") == reader_version(source)
+    except ValueError:  # a note of a format this dsqa no longer reads
+        return False
 
 
 def _skipped_entries(corpus_dir: Path, skipped: list[tuple[str, str]]) -> dict[str, Any]:
@@ -567,7 +592,7 @@ def corpus_diff(corpus_dir: Path, manifest: dict[str, Any], *, cross_mounts: boo
                 added.append(rel)
             continue
         seen.add(rel)
-        if not _same_file(corpus_dir, rel, stat, entry):
+        if not _same_file(corpus_dir, rel, stat, entry) or not _reusable_entry(rel, entry):
             changed.append(rel)
     removed = sorted(s for s in known if s not in seen)
     return CorpusDiff(added, changed, removed)

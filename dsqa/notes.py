@@ -2,8 +2,10 @@
 
 A notes folder is whatever a user keeps: exported pages, stray PDFs, editor
 back-ups, files in other encodings. Loading therefore never fails because of one
-file: anything that is not UTF-8 text is skipped with a warning naming it, and
-the rest is indexed.
+file: anything that cannot be read (not UTF-8 text, a damaged or encrypted PDF,
+a notebook that is not JSON) is skipped with a warning naming it and the
+reason, and the rest is indexed. Each file's bytes are read here and handed to
+the reader for its format (``dsqa.formats``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import formats
 from .errors import CorpusError, CorpusTooLargeError
+from .formats import Layout
 
 log = logging.getLogger("dsqa")
 
-NOTE_SUFFIXES = (".md", ".markdown", ".txt")
+#: Markdown and text, PDF, saved web pages, Jupyter notebooks (see dsqa.formats).
+NOTE_SUFFIXES = formats.SUFFIXES
 #: A note bigger than this is almost certainly a data dump, not a note; it
 #: would dominate the index and the embedding time.
 MAX_NOTE_BYTES = 20 * 1024 * 1024
@@ -29,7 +34,9 @@ MAX_NOTE_BYTES = 20 * 1024 * 1024
 @dataclass(frozen=True)
 class Note:
     """One note: its path relative to the corpus (POSIX form) and its text
-    with line endings normalised to ``\\n`` (line numbers are unchanged)."""
+    with line endings normalised to ``\\n`` (line numbers are unchanged).
+    For a PDF, a web page or a notebook, the text its reader extracted, and
+    how that text is cited (``layout``)."""
 
     source: str
     text: str
@@ -38,6 +45,12 @@ class Note:
     #: reading, so an edit made meanwhile shows as a change next time).
     size: int = -1
     mtime_ns: int = -1
+    #: Which reader made ``text`` ("markdown", "pdf", "html", "notebook").
+    kind: str = "markdown"
+    layout: Layout | None = None
+    #: False when the text was not extracted because the caller said it has
+    #: this version of the note already (``load_corpus(known=...)``).
+    extracted: bool = True
 
 
 @dataclass
@@ -45,6 +58,8 @@ class LoadedCorpus:
     notes: list[Note]
     #: (relative path, reason) for every candidate file that was not loaded.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: (relative path, what was left out of it), e.g. PDF pages with no text.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 def content_hash(data: bytes) -> str:
@@ -294,11 +309,17 @@ def load_corpus(
     cross_mounts: bool = False,
     max_files: int | None = None,
     max_total_bytes: int | None = None,
+    known: dict[str, str] | None = None,
 ) -> LoadedCorpus:
     """Read every note under ``corpus_dir``; raise ``CorpusError`` only when
     there is no folder or nothing in it can be indexed, and
     ``CorpusTooLargeError`` (before reading any note) when it holds more
-    than ``max_files`` notes or ``max_total_bytes``."""
+    than ``max_files`` notes or ``max_total_bytes``.
+
+    ``known`` maps notes to the content hash of a version the caller has
+    already chunked (an index's manifest): a note whose bytes still hash the
+    same is returned with ``extracted=False`` and no text, since extracting
+    a PDF's text costs far more than hashing it."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist (set --corpus or DSQA_CORPUS)")
@@ -318,7 +339,15 @@ def load_corpus(
     for _path, rel in paths:
         try:
             data, stat_result = read_corpus_file(corpus_dir, rel, max_bytes)
-            text = decode_note(data)
+            digest = content_hash(data)
+            if known is not None and known.get(rel) == digest:
+                result.notes.append(
+                    Note(rel, "", digest, stat_result.st_size, stat_result.st_mtime_ns, formats.reader_for(rel).kind,
+                         extracted=False)
+                )
+                continue
+            extracted = formats.read(rel, data)
+            text = extracted.text
         except (OSError, ValueError) as exc:
             why = str(exc) if isinstance(exc, ValueError) else (exc.strerror or str(exc))
             log.warning("skipped %s: %s", rel, why)
@@ -328,18 +357,23 @@ def load_corpus(
             log.warning("skipped %s: empty note", rel)
             result.skipped.append((rel, "empty note"))
             continue
+        for warning in extracted.warnings:
+            log.warning("%s: %s", rel, warning)
+            result.warnings.append((rel, warning))
         result.notes.append(
             Note(
                 source=rel,
                 text=text,
-                sha256=content_hash(data),
+                sha256=digest,
                 size=stat_result.st_size,
                 mtime_ns=stat_result.st_mtime_ns,
+                kind=formats.reader_for(rel).kind,
+                layout=extracted.layout,
             )
         )
     if not result.notes:
         why = f" ({len(result.skipped)} files skipped)" if result.skipped else ""
         raise CorpusError(
-            f"no notes to index in {corpus_dir}{why}: add .md, .markdown or .txt files and run `dsqa reindex`"
+            f"no notes to index in {corpus_dir}{why}: add {', '.join(NOTE_SUFFIXES)} files and run `dsqa reindex`"
         )
     return result

@@ -28,16 +28,33 @@ class Passage:
     text: str
     source: str  # note path relative to the corpus
     heading: str  # heading path, " › "-separated; "" for notes without headings
-    start_line: int  # 1-based, inclusive
-    end_line: int  # 1-based, inclusive
+    #: 1-based, inclusive: lines of the note's text, or of page ``page``'s
+    #: text for a PDF (web pages and notebooks: of the text dsqa extracted).
+    start_line: int
+    end_line: int
     score: float
     #: Character spans in ``text`` of the sentences that answer the question,
     #: for highlighting.
     highlights: list[tuple[int, int]] = field(default_factory=list)
+    #: PDFs: the page the passage is on.
+    page: int | None = None
+    #: Notebooks: the cells of the passage's first and last line.
+    cell: int | None = None
+    end_cell: int | None = None
 
     @property
     def citation(self) -> str:
-        where = f"{self.source}:{self.start_line}-{self.end_line}"
+        """``note.md:3-9 · heading``; ``slides.pdf p. 12, lines 4–9 · heading``;
+        ``lab.ipynb cell 4 · heading`` (``cells 4–5``)."""
+        if self.page is not None:
+            where = f"{self.source} p. {self.page}, " + (
+                f"line {self.start_line}" if self.start_line == self.end_line else f"lines {self.start_line}–{self.end_line}"
+            )
+        elif self.cell is not None:
+            last = self.end_cell if self.end_cell is not None else self.cell
+            where = f"{self.source} cell {self.cell}" if last == self.cell else f"{self.source} cells {self.cell}–{last}"
+        else:
+            where = f"{self.source}:{self.start_line}-{self.end_line}"
         return f"{where} · {self.heading}" if self.heading else where
 
     def __str__(self) -> str:

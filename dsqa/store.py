@@ -75,6 +75,8 @@ BM25 = "bm25"
 FILES = "files"
 
 CHUNK_FIELDS = ("source", "heading", "start_line", "end_line", "start_char", "end_char", "text", "key")
+#: Where a chunk of a PDF (its page) or a notebook (its first and last cell) is.
+OPTIONAL_CHUNK_FIELDS = ("page", "cell", "end_cell")
 
 
 @dataclass
@@ -466,6 +468,9 @@ def _chunk_problem(c: Any) -> str | None:
         return "line and character positions must be whole numbers"
     if not (1 <= c["start_line"] <= c["end_line"] and 0 <= c["start_char"] <= c["end_char"]):
         return "its line or character range is reversed"
+    for f in OPTIONAL_CHUNK_FIELDS:
+        if f in c and not (_is_int(c[f]) and c[f] >= 1):
+            return f"{f} must be a whole number from 1"
     return None
 
 

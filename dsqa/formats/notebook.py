@@ -1,0 +1,96 @@
+"""Jupyter notebooks (nbformat 4, and 3): Markdown cells as text, code cells
+as fenced code blocks in the notebook's language, cited to the cell.
+
+Outputs are left out: they are what the code printed (tables, logs,
+tracebacks, progress bars), not what the author wrote to explain it, and
+they would crowd the index with chunks that carry no heading or question
+words. Raw cells are kept as text. Cells are numbered from 1 in notebook
+order, counting every cell (empty ones too), so ``cell 7`` is the seventh
+cell a reader scrolls past.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import Extracted, Layout
+
+
+class NotebookReader:
+    kind = "notebook"
+    suffixes = (".ipynb",)
+    version = 1
+
+    def read(self, data: bytes) -> Extracted:
+        try:
+            nb = json.loads(data.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"damaged notebook (not JSON: {exc.msg} at line {exc.lineno})") from None
+        cells, language = _cells(nb)
+        lines: list[str] = []
+        starts: list[int] = []
+        numbers: list[int] = []
+        for number, cell in enumerate(cells, 1):
+            if not isinstance(cell, dict):
+                raise ValueError(f"damaged notebook (cell {number} is not an object)")
+            kind = cell.get("cell_type")
+            source = _source(cell.get("source", cell.get("input", "")), number)
+            body = [line.rstrip() for line in source.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+            while body and not body[-1].strip():
+                body.pop()
+            while body and not body[0].strip():
+                body.pop(0)
+            if not body:
+                continue
+            if kind == "code":
+                fence = "~~~" if any(line.lstrip().startswith("```") for line in body) else "```"
+                body = [fence + language, *body, fence]
+            elif kind not in ("markdown", "raw", "heading"):
+                continue
+            elif kind == "heading":  # nbformat 3
+                body = ["#" * int(cell.get("level", 1) or 1) + " " + " ".join(body)]
+            if lines:
+                lines.append("")
+            starts.append(len(lines))
+            numbers.append(number)
+            lines.extend(body)
+        if not lines:
+            raise ValueError("empty notebook (no cell has text)")
+        return Extracted("\n".join(lines) + "\n", Layout(None, "cell", tuple(starts), tuple(numbers)))
+
+
+def _cells(nb: Any) -> tuple[list[Any], str]:
+    if not isinstance(nb, dict):
+        raise ValueError("damaged notebook (not a JSON object)")
+    major = nb.get("nbformat")
+    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    language = ""
+    for key in ("kernelspec", "language_info"):
+        info = meta.get(key)
+        if isinstance(info, dict) and isinstance(info.get("language") or info.get("name"), str):
+            language = (info.get("language") or info.get("name")).strip()
+            break
+    language = "".join(ch for ch in language if ch.isalnum() or ch in "+-#_.") or "python"
+    if major == 4 and isinstance(nb.get("cells"), list):
+        return nb["cells"], language
+    if major == 3 and isinstance(nb.get("worksheets"), list):
+        cells: list[Any] = []
+        for sheet in nb["worksheets"]:
+            if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list):
+                cells.extend(sheet["cells"])
+        return cells, language
+    raise ValueError(f"not a Jupyter notebook dsqa reads (nbformat {major!r}; it reads 3 and 4)")
+
+
+def _source(source: Any, number: int) -> str:
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(s, str) for s in source):
+        return "".join(source)
+    raise ValueError(f"damaged notebook (cell {number} has no text source)")
+
+
+READER = NotebookReader()
