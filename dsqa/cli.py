@@ -207,12 +207,46 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
     help="Let pages from ORIGIN (e.g. http://localhost:3000) call the page's API from the browser; repeatable. "
     "Other cross-origin requests are refused.",
 )
+@click.option("--watch", "follow", is_flag=True, help="Also reindex whenever notes change (as `dsqa watch`).")
 @common_options
-def serve(host: str, port: int, allowed_origins: tuple[str, ...], **opts: Any) -> None:
+def serve(host: str, port: int, allowed_origins: tuple[str, ...], follow: bool, **opts: Any) -> None:
     """Start the web page (Gradio) for asking the notes in a browser."""
     from .web import serve as serve_page
 
-    serve_page(_engine(opts), host=host, port=port, allowed_origins=allowed_origins)
+    engine = _engine(opts)
+    watcher = None
+    if follow:
+        from .watch import Watcher
+
+        log = logging.getLogger("dsqa")
+        watcher = Watcher(engine.settings, lambda r: r.wrote and log.info("reindexed: %s", r)).start()
+    try:
+        serve_page(engine, host=host, port=port, allowed_origins=allowed_origins)
+    finally:
+        if watcher is not None:
+            watcher.stop()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print each reindex report as one line of JSON.")
+@common_options
+def watch(as_json: bool, **opts: Any) -> None:
+    """Follow the notes folder: reindex whenever notes change, until Ctrl-C."""
+    import threading
+
+    from .watch import watch as follow
+
+    engine = _engine(opts)
+    first = True
+
+    def show(report: Any) -> None:
+        nonlocal first
+        if report.wrote or first:  # a save that changed nothing says nothing
+            click.echo(json.dumps(report.to_dict(), ensure_ascii=False) if as_json else str(report))
+        first = False
+
+    click.echo(f"watching {engine.settings.corpus_dir} (Ctrl-C to stop)", err=True)
+    follow(engine.settings, threading.Event(), show)
 
 
 def main() -> None:
