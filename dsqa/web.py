@@ -35,6 +35,7 @@ from typing import Any
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+from . import formats  # noqa: E402
 from .engine import DSQA, IndexStatus  # noqa: E402
 from .errors import DsqaError  # noqa: E402
 from .notes import read_corpus_file  # noqa: E402
@@ -122,17 +123,34 @@ def _check_indexed(engine: DSQA, source: str) -> None:
         raise ValueError(f"no note {source!r} in the index")
 
 
-def note_section(engine: DSQA, source: str, start_line: int, end_line: int, *, max_lines: int = 120) -> NoteSection:
+def _note_lines(engine: DSQA, source: str, page: int | None) -> list[str]:
+    """The note's text as dsqa indexed it: the file for Markdown and text,
+    else what its reader extracts (for a PDF, page ``page``'s text)."""
+    # The one checked way to read a corpus file: inside the corpus when opened,
+    # never through a symlink or FIFO swapped in after indexing.
+    data = read_corpus_file(engine.settings.corpus_dir, source)[0]
+    reader = formats.reader_for(source)
+    if reader.kind == "markdown":
+        return data.decode("utf-8", errors="replace").splitlines()
+    extracted = reader.read(data)
+    if page is not None and extracted.layout is not None and extracted.layout.unit == "page":
+        return extracted.layout.unit_text(extracted.text, int(page)).splitlines()
+    return extracted.text.splitlines()
+
+
+def note_section(
+    engine: DSQA, source: str, start_line: int, end_line: int, *, page: int | None = None, max_lines: int = 120
+) -> NoteSection:
     """The section of indexed note ``source`` around lines
     ``start_line``..``end_line``: from the nearest Markdown heading at or above
     the passage to just before the next heading of the same or a higher level
     (headings inside fenced code do not count), cut to ``max_lines`` around the
     passage. Notes without headings give the passage with some lines around it.
+    A PDF, a web page or a notebook is read with its reader (dsqa.formats), so
+    the lines are those of its extracted text (of page ``page`` for a PDF).
     """
     _check_indexed(engine, source)
-    # The one checked way to read a corpus file: inside the corpus when opened,
-    # never through a symlink or FIFO swapped in after indexing.
-    lines = read_corpus_file(engine.settings.corpus_dir, source)[0].decode("utf-8", errors="replace").splitlines()
+    lines = _note_lines(engine, source, page)
     if not lines:
         return NoteSection(source, 1, [])
     start = min(max(1, int(start_line)), len(lines))
@@ -234,7 +252,7 @@ def render_answer(answer: Answer) -> str:
 
 def _context_html(engine: DSQA, p: Passage) -> str:
     try:
-        section = note_section(engine, p.source, p.start_line, p.end_line)
+        section = note_section(engine, p.source, p.start_line, p.end_line, page=p.page)
     except (OSError, ValueError) as exc:
         return f'<p class="dsqa-context-missing">(note section unavailable: {_esc(str(exc))})</p>'
     rows = []
@@ -242,10 +260,33 @@ def _context_html(engine: DSQA, p: Passage) -> str:
         here = p.start_line <= number <= p.end_line
         cls = "dsqa-line dsqa-here" if here else "dsqa-line"
         rows.append(f'<div class="{cls}"><span class="dsqa-ln">{number}</span>{_esc(line) or " "}</div>')
+    where = f"lines {section.first}–{section.last} of {_esc(p.source)}"
+    if p.page is not None:
+        where = f"page {p.page}, " + where
+    elif not p.source.lower().endswith(formats.markdown.READER.suffixes):
+        where += " as extracted"
     return (
         '<details class="dsqa-context">'
-        f"<summary>Open the note section (lines {section.first}–{section.last} of {_esc(p.source)})</summary>"
-        f'<div class="dsqa-context-body">{"".join(rows)}</div></details>'
+        f"<summary>Open the note section ({where})</summary>"
+        f'<div class="dsqa-context-body">{"".join(rows)}</div>{_file_link(engine, p)}</details>'
+    )
+
+
+def _file_link(engine: DSQA, p: Passage) -> str:
+    """A ``file://`` link to the note itself (at its page for a PDF), for a
+    browser or viewer on the machine that holds the notes. Nothing is served:
+    a saved page opened from this page's origin could run its scripts here."""
+    try:
+        _check_indexed(engine, p.source)
+    except ValueError:
+        return ""
+    uri = (Path(engine.settings.corpus_dir).resolve() / p.source).as_uri()
+    if p.page is not None:
+        uri += f"#page={int(p.page)}"
+    return (
+        f'<p class="dsqa-file"><a href="{_esc(uri)}" target="_blank" rel="noopener noreferrer" '
+        'title="If your browser blocks links to local files, copy this link into its address bar">'
+        f"Open the file{_esc(f' at page {p.page}') if p.page is not None else ''}</a></p>"
     )
 
 

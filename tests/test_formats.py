@@ -325,3 +325,25 @@ def test_only_unreadable_files_is_still_a_clear_error(tmp_path):
     write(tmp_path / "bad.pdf", b"nope")
     with pytest.raises(CorpusError, match=r"no notes to index .*1 files skipped"):
         load_corpus(tmp_path)
+
+
+# -- the page's "open the note section" ------------------------------------------
+def test_note_section_shows_the_extracted_text_and_links_the_file(mixed):
+    pytest.importorskip("gradio")
+    from dsqa.web import _context_html, note_section
+
+    reindex(mixed)
+    engine = DSQA(mixed)
+    hit = engine.search("snapshot compact the log", k=1, notes=["slides/raft.pdf"])[0]
+    section = note_section(engine, hit.source, hit.start_line, hit.end_line, page=hit.page)
+    assert section.lines[0].startswith("Snapshots compact the log") and section.first == 1
+    assert all("Raft elects" not in line for line in section.lines)  # page 4's text only
+    html = _context_html(engine, hit)
+    uri = (mixed.corpus_dir / "slides" / "raft.pdf").resolve().as_uri()
+    assert f'href="{uri}#page=4"' in html and "page 4, lines 1–" in html
+
+    page = engine.search("SWIM membership dissemination", k=1, notes=["saved/gossip.html"])[0]
+    html = _context_html(engine, page)
+    assert "SWIM separates failure detection" in html and "as extracted" in html
+    for never in ("xss", "alert", "onerror", "<script", "hotpink"):
+        assert never not in html.replace('class="dsqa', ""), never
