@@ -242,6 +242,12 @@ def test_html_main_content_is_the_single_article():
     assert text == "# tool\n\nThe tool converts bundles.\n\n## Usage\n\n```\ntool App.app\n```\n"
 
 
+def test_html_wrapped_in_a_form_keeps_its_text_but_not_the_controls():
+    page = b"""<html><body><form action="/postback"><h1>Lab 2</h1><p>Start the cluster first.</p>
+    <input type="text" value="input-value-never-indexed"><button>Submit-button</button></form></body></html>"""
+    assert formats.read("aspnet.html", page).text == "# Lab 2\n\nStart the cluster first.\n"
+
+
 def test_html_without_text_is_skipped(tmp_path):
     write(tmp_path / "a.md", b"alpha")
     write(tmp_path / "empty.html", b"<html><head><script>var x = 1;</script></head><body><nav>Home</nav></body></html>")

@@ -3,7 +3,7 @@ markdownify.
 
 The page's main content is its only ``<article>``, else its ``<main>`` (or
 ``role="main"``), else its ``<body>``; navigation, headers and footers outside
-an article, sidebars, forms and the usual documentation-site chrome are
+an article, sidebars, form controls and the usual documentation-site chrome are
 dropped. Scripts, styles, templates, embedded objects and anything hidden are
 removed before conversion, and markdownify writes text only (no tag, no
 attribute), so no script or event handler can reach an index or the page.
@@ -25,8 +25,9 @@ import warnings
 from . import Extracted
 
 #: Never content: removed with everything inside.
+#: (Not ``<form>``: some sites wrap the whole page in one.)
 _DROP_TAGS = ["script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object", "embed",
-              "form", "button", "input", "select", "textarea", "dialog", "link", "meta"]
+              "button", "input", "select", "textarea", "dialog", "link", "meta"]
 #: Page chrome around the content.
 _CHROME_TAGS = ["nav", "aside"]
 _CHROME_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary", "menu", "menubar", "toolbar"}
