@@ -3,24 +3,32 @@ and the one to three sentences that answer it, each cited.
 
 No language model is involved: the answer quotes the notes. Each quoted
 sentence is the centre of a sentence window whose vector matched the
-question, re-scored with how many of the question's terms it contains, so the
-quote is the sentence that carries the answer rather than its neighbour.
+question, re-scored with how much of the question it contains (rare terms
+count more) and, for a question that asks how to do something, whether it
+holds a command, so the quote is the sentence that carries the answer rather
+than its neighbour. Lines that say nothing by themselves (titles, lead-ins
+to a list, the question's own words) are never quoted.
 
 Refusal uses a confidence that combines the best window's cosine similarity
 with how much of the question the top passages cover, minus a penalty for
 question terms that occur nowhere in the notes (the "ZooKeeper" in "how does
 ZooKeeper elect a leader"). The threshold is calibrated on the dev set's
-answerable and unanswerable questions (``dsqa eval`` prints the sweep).
+answerable and unanswerable questions (``dsqa eval`` prints the sweep). Just
+below it lies a band of weak evidence where the best passage is shown as the
+closest match, not as the answer (:func:`coverage`).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from .chunking import HEADING_SEPARATOR
 from .lexical import tokenize
+from .results import ANSWERED, NOT_COVERED, WEAK
 from .retrieval import Hit
 from .store import StoredIndex
 
@@ -34,9 +42,30 @@ UNKNOWN_TERM_PENALTY = 0.15
 #: A sentence this much below the best one is not worth quoting.
 QUOTE_MARGIN = 0.1
 TERM_WEIGHT = 0.3
+#: Added to a sentence holding code (a code span or a flag) when the question
+#: asks how to do something or names a command: the command is the answer.
+COMMAND_WEIGHT = 0.1
 MAX_ANSWER_CHARS = 600
+#: A quote has at least this many words (as ``dsqa.sentences`` counts them).
+MIN_WORDS = 4
+#: A line without closing punctuation and at most this many words can be a
+#: title (see ``_is_title``).
+TITLE_WORDS = 10
 
-NOT_FOUND = "The notes do not seem to cover this. The nearest passages are listed below."
+_COMMAND_QUESTION = re.compile(
+    r"\bhow\s+(?:(?:do|can|could|should|would|shall)\s+(?:i|you|we|one)|to)\b|\b(?:commands?|flags?|options?)\b",
+    re.IGNORECASE,
+)
+_META_TERMS = frozenset(tokenize("command flag option"))
+_HAS_CODE = re.compile(r"`|(?<![\w-])--?[a-z]")
+#: Labels and glued dashes that open a line of notes without being part of
+#: what it says: "Bullet point: ...", "-create a swarm".
+_LIST_NOISE = re.compile(r"(?:bullet\s+points?\s*:\s*|-(?=[^\W\d_]{3}))+", re.IGNORECASE)
+_BACKTICKS = re.compile(r"`+")
+_CODE_SPAN = re.compile(r"`+([^`]+)`+")
+_BOLD_LINE = re.compile(r"^\s*(?:>\s*)?(\*\*|__)[^*_]+\1\s*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[*\-+•]|\d+[.)])\s+")
+_CLOSING = (".", "!", "?", ";", ":", ")", "`", '"', "'")
 
 
 @dataclass
@@ -64,12 +93,26 @@ def confidence(question: str, hits: list[Hit], index: StoredIndex) -> float:
     return hits[0].dense + COVERAGE_WEIGHT * coverage - UNKNOWN_TERM_PENALTY * min(unknown, 2)
 
 
+def coverage(confidence: float, threshold: float, weak_margin: float) -> str:
+    """Which of the three outcomes a confidence means: ``"answered"`` at or
+    above the refusal threshold; ``"weak"`` (the closest match, shown as
+    such) less than ``weak_margin`` below it; ``"not_covered"`` under that."""
+    if confidence >= threshold:
+        return ANSWERED
+    return WEAK if confidence >= threshold - weak_margin else NOT_COVERED
+
+
 def pick_quotes(
     question: str, hits: list[Hit], index: StoredIndex, query_vector: np.ndarray, max_sentences: int = 3, passages: int = 3
 ) -> list[Quote]:
-    """The sentences of the top passages that best answer the question, best
-    first, without near-duplicates (notes copy each other)."""
+    """The sentences of the top passages that best answer the question, in
+    the order of the passages (so ``[1]`` comes before ``[2]``) and, within a
+    passage, in reading order; without near-duplicates (notes copy each
+    other) and without lines that say nothing (see :func:`quotable`)."""
+    weights = _term_weights(question, index)
     terms = set(tokenize(question))
+    total = sum(weights.values())
+    wants_command = asks_for_command(question)
     scored: list[tuple[float, int, int, int]] = []
     for pos, hit in enumerate(hits[:passages]):
         text = index.chunks[hit.row]["text"]
@@ -80,10 +123,19 @@ def pick_quotes(
                 # A section's title repeated as a line of text names the
                 # topic; it never answers a question about it.
                 continue
-            cos = float(index.vectors[w] @ query_vector)
+            span = quotable(text, start, end)
+            if span is None:
+                continue
+            start, end = span
             words = set(tokenize(text[start:end]))
-            overlap = len(terms & words) / len(terms) if terms else 0.0
-            scored.append((cos + TERM_WEIGHT * overlap, pos, start, end))
+            if words <= terms:
+                # Says nothing the question did not ("Create a ECS cluster"
+                # for "how do I create an ECS cluster"): a step's name, not how.
+                continue
+            cos = float(index.vectors[w] @ query_vector)
+            overlap = sum(weights[t] for t in words & weights.keys()) / total if total else 0.0
+            code = COMMAND_WEIGHT if wants_command and _HAS_CODE.search(text[start:end]) else 0.0
+            scored.append((cos + TERM_WEIGHT * overlap + code, pos, start, end))
     scored.sort(key=lambda s: (-s[0], s[1], s[2]))
     quotes: list[Quote] = []
     seen: list[set[str]] = []
@@ -100,16 +152,88 @@ def pick_quotes(
         quotes.append(Quote(pos, start, end, score))
         seen.append(words)
         length += len(text)
-    return quotes
+    # Citations read [1] before [2]: [n] is the n-th passage listed under the
+    # answer, so the quotes follow the passages rather than renumbering them.
+    return sorted(quotes, key=lambda q: (q.passage, q.start))
+
+
+def asks_for_command(question: str) -> bool:
+    """Whether ``question`` asks how to do something or names a command or
+    flag: its answer is then most likely a line holding one."""
+    return bool(_COMMAND_QUESTION.search(question))
+
+
+def quotable(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The span of the sentence ``text[start:end]`` worth quoting, without
+    list noise ("Bullet point:", a dash glued to the first word), or
+    ``None`` when the sentence says nothing by itself: a title line, a
+    lead-in that ends in a colon, a piece of code that runs over lines, or
+    what is left too short to be a sentence."""
+    lead = _LIST_NOISE.match(text, start, end)
+    if lead:
+        start = lead.end()
+    sentence = text[start:end]
+    if len(sentence.split()) < MIN_WORDS or len(_BACKTICKS.findall(sentence)) % 2 or sentence.endswith("\\"):
+        return None  # too short, or the first line of code that runs over lines
+    if sentence.rstrip().endswith(":") and "`" not in sentence:
+        return None
+    lines = text.split("\n")
+    i = text.count("\n", 0, start)
+    line_start = text.rfind("\n", 0, start) + 1
+    whole_line = not text[line_start:start].strip(" \t*-+•>#0123456789.)") and not text[end:].split("\n", 1)[0].strip()
+    if whole_line and _is_title(lines, i):
+        return None
+    return start, end
+
+
+def _is_title(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` titles what follows rather than saying something:
+    a bold line alone, a short line without closing punctuation between
+    blank lines, or a list item without it that heads a deeper list."""
+    line = lines[i]
+    if _BOLD_LINE.match(line):
+        return True
+    body = line.strip()
+    if body.endswith(_CLOSING) or len(body.split()) > TITLE_WORDS:
+        return False
+    before = lines[i - 1].strip() if i > 0 else ""
+    after = next((n for n in lines[i + 1 :] if n.strip()), "")
+    if not _LIST_ITEM.match(line):
+        return not before and (i + 1 == len(lines) or not lines[i + 1].strip())
+    indent = len(line) - len(line.lstrip())
+    return bool(_LIST_ITEM.match(after)) and len(after) - len(after.lstrip()) > indent
 
 
 def answer_text(quotes: list[Quote], passage_texts: list[str]) -> str:
-    """The quoted sentences, each followed by its ``[n]`` citation marker."""
+    """The quoted sentences, each followed by its ``[n]`` citation marker,
+    with code spans written as Markdown's single backticks (notes write them
+    with one to three)."""
     parts = []
     for q in quotes:
-        sentence = " ".join(passage_texts[q.passage][q.start : q.end].split()).replace("```", "`")
+        sentence = _code_spans(" ".join(passage_texts[q.passage][q.start : q.end].split()))
         parts.append(f"{sentence} [{q.passage + 1}]")
     return " ".join(parts)
+
+
+def _code_spans(sentence: str) -> str:
+    return _CODE_SPAN.sub(lambda m: f"`{m.group(1).strip()}`", sentence)
+
+
+def _term_weights(question: str, index: StoredIndex) -> dict[str, float]:
+    """The question's terms that occur in the notes, each weighted by its
+    BM25 inverse document frequency: a sentence that shares "exit" with the
+    question says more than one that shares "container" with it, in notes
+    where nearly every passage mentions containers."""
+    n = len(index.chunks)
+    weights = {}
+    asks = asks_for_command(question)
+    for term in dict.fromkeys(tokenize(question)):
+        if asks and term in _META_TERMS:
+            continue  # "which flag ...": the answer holds a flag, not the word
+        if term in index.lexical.vocabulary:
+            df = int(np.count_nonzero(index.lexical.scores(term)))
+            weights[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return weights
 
 
 def _plain(text: str) -> str:

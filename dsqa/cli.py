@@ -49,9 +49,27 @@ def _engine(opts: dict[str, Any]):
         auto_reindex=False if opts.pop("no_auto_reindex", False) else None,
         cross_mounts=True if opts.pop("cross_mounts", False) else None,
         allow_large_corpus=True if opts.pop("yes", False) else None,
+        refusal_threshold=_threshold(opts.pop("refusal_threshold", None)),
     )
     eng.progress = _console_progress()
     return eng
+
+
+def _threshold(value: str | None) -> float | None:
+    from .settings import parse_threshold
+
+    return None if value is None else parse_threshold(value, "--refusal-threshold")
+
+
+#: For the commands that answer. Taken as text and checked by
+#: ``parse_threshold`` inside the command, so a bad value is one line on
+#: stderr, as from ``$DSQA_REFUSAL_THRESHOLD``.
+threshold_option = click.option(
+    "--refusal-threshold",
+    metavar="NUMBER",
+    help="Answers with a lower confidence are refused, or shown as a weak closest match "
+    "[$DSQA_REFUSAL_THRESHOLD; default: calibrated with `dsqa eval`].",
+)
 
 
 def common_options(func: Callable) -> Callable:
@@ -112,6 +130,7 @@ def _with(options: list[Callable]) -> Callable:
 @cli.command()
 @click.argument("question", nargs=-1, required=True)
 @_with(query_options)
+@threshold_option
 @common_options
 def ask(question: tuple[str, ...], k: int | None, notes: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     """Answer QUESTION from the notes, citing the passages (quotes are
@@ -160,6 +179,7 @@ def status(as_json: bool, **opts: Any) -> None:
 @click.option("--compare", is_flag=True, help="Also rank with dense alone, BM25 alone and RRF fusion, side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--misses", is_flag=True, help="List the ids of questions whose answer was not ranked first.")
+@threshold_option
 @common_options
 def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misses: bool, **opts: Any) -> None:
     """Measure ranking, refusal and latency on a labelled question set
@@ -172,7 +192,12 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
 
         cache = paths.cache_dir()
         corpus = evaluation.prepare_kep_corpus(cache / "kep-corpus")
-        kep_engine = engine(corpus_dir=corpus, index_dir=cache / "kep-index", model=opts.get("model"))
+        kep_engine = engine(
+            corpus_dir=corpus,
+            index_dir=cache / "kep-index",
+            model=opts.get("model"),
+            refusal_threshold=_threshold(opts.get("refusal_threshold")),
+        )
         click.echo(f"KEP index: {kep_engine.reindex(progress=_console_progress())}", err=True)
         runs.append((evaluation.KEP_DEVSET, kep_engine))
     results = []
@@ -208,6 +233,7 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
     "Other cross-origin requests are refused.",
 )
 @click.option("--watch", "follow", is_flag=True, help="Also reindex whenever notes change (as `dsqa watch`).")
+@threshold_option
 @common_options
 def serve(host: str, port: int, allowed_origins: tuple[str, ...], follow: bool, **opts: Any) -> None:
     """Start the web page (Gradio) for asking the notes in a browser."""

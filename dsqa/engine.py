@@ -31,7 +31,7 @@ from .indexing import (
     reindex_command,
 )
 from .progress import Reporter
-from .results import Answer, Passage
+from .results import ANSWERED, NOT_COVERED, Answer, Passage
 from .retrieval import METHODS, Hit, Method, Retriever
 from .settings import Settings
 
@@ -163,20 +163,27 @@ class DSQA:
         self, question: str, k: int | None = None, notes: Iterable[str] | None = None, method: Method = "hybrid"
     ) -> Answer:
         """Passages that answer ``question`` and, where the notes cover it, a
-        short answer quoted from them with ``[n]`` citation markers."""
+        short answer quoted from them with ``[n]`` citation markers (``[n]``
+        is ``passages[n - 1]``). Where the evidence is weak (``coverage ==
+        "weak"``) the text is the one best sentence of the top passages, the closest
+        match; where the notes do not cover the question it is empty."""
         question, k, retriever, allowed = self._prepare(question, k, notes, method)
         index = retriever.index
         qv = retriever.embed_query(question)
         hits = retriever.rank(question, k, allowed, method=method, query_vector=qv)
         passages = [self._passage(index, hit) for hit in hits]
         confidence = answering.confidence(question, hits, index)
-        if not hits or confidence < self.settings.refusal_threshold:
-            return Answer(question, passages, False, answering.NOT_FOUND if hits else "", confidence)
-        quotes = answering.pick_quotes(question, hits, index, qv, self.settings.answer_sentences)
+        st = self.settings
+        coverage = answering.coverage(confidence, st.refusal_threshold, st.weak_margin) if hits else NOT_COVERED
+        if coverage == NOT_COVERED:
+            return Answer(question, passages, False, "", confidence, coverage)
+        # A weak answer quotes only its best sentence: the closest match, to
+        # be checked against its passage, not an answer put together.
+        quotes = answering.pick_quotes(question, hits, index, qv, st.answer_sentences if coverage == ANSWERED else 1)
         for q in quotes:
             passages[q.passage].highlights.append((q.start, q.end))
         text = answering.answer_text(quotes, [p.text for p in passages])
-        return Answer(question, passages, True, text, confidence)
+        return Answer(question, passages, coverage == ANSWERED, text, confidence, coverage)
 
     def _prepare(self, query: str, k: int | None, notes: Iterable[str] | None, method: str):
         query = clean_question(query, self.settings.max_question_chars)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .results import Answer, Passage
+from .results import WEAK, Answer, Passage
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data"
 DEFAULT_DEVSET = DATA_DIR / "devset.jsonl"
@@ -122,6 +122,8 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
     lengths: list[int] = []
     latencies: list[float] = []
     refusal = {"answerable_answered": 0, "answerable_refused": 0, "unanswerable_refused": 0, "unanswerable_answered": 0}
+    #: Refused questions shown as a weak closest match (``coverage == "weak"``).
+    weak = {"answerable_weak": 0, "unanswerable_weak": 0}
     misses: list[str] = []
     confidences: list[tuple[float, bool]] = []
     quoted = 0
@@ -132,11 +134,12 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
         confidences.append((result.confidence, q.answerable))
         passages = result.passages[:k]
         lengths.extend(len(p.text) for p in passages[:5])
+        weak["answerable_weak" if q.answerable else "unanswerable_weak"] += result.coverage == WEAK
         if not q.answerable:
             refusal["unanswerable_refused" if not result.found else "unanswerable_answered"] += 1
             continue
         refusal["answerable_answered" if result.found else "answerable_refused"] += 1
-        quoted += answer_quotes_it(result, q)
+        quoted += result.found and answer_quotes_it(result, q)
         relevant = [answers_question(p, q) for p in passages]
         rank = relevant.index(True) + 1 if any(relevant) else None
         ranks.append(rank)
@@ -156,7 +159,7 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
         mrr10=sum(1 / r for r in ranks if r is not None) / n,
         ndcg10=sum(ndcgs) / n,
         median_passage_chars=statistics.median(lengths) if lengths else 0,
-        refusal=refusal,
+        refusal={**refusal, **weak},
         latency_ms={
             "p50": round(_percentile(latencies, 50), 2),
             "p95": round(_percentile(latencies, 95), 2),
@@ -220,6 +223,7 @@ def format_reports(reports: Sequence[Report]) -> str:
             "unanswerable refused",
             lambda r: f"{r.refusal['unanswerable_refused']}/{r.refusal['unanswerable_refused'] + r.refusal['unanswerable_answered']}",
         ),
+        ("weak: answerable/not", lambda r: f"{r.refusal['answerable_weak']}/{r.refusal['unanswerable_weak']}"),
         ("refusal threshold*", lambda r: f"{calibrate(r.confidences).get('threshold', float('nan')):.3f}"),
         ("latency p50 ms", lambda r: f"{r.latency_ms['p50']:.1f}"),
         ("latency p95 ms", lambda r: f"{r.latency_ms['p95']:.1f}"),

@@ -13,6 +13,9 @@ _REPR_CHARS = 60
 
 ANSWERED, WEAK, NOT_COVERED = "answered", "weak", "not_covered"
 COVERAGES = (ANSWERED, WEAK, NOT_COVERED)
+#: How an answer that is not one says so (``Answer.text`` never holds these).
+WEAK_LABEL = "Closest match, low confidence:"
+NOT_COVERED_LABEL = "The notes do not seem to cover this."
 
 
 def _clip(text: str, limit: int = _REPR_CHARS) -> str:
@@ -83,7 +86,11 @@ class Passage:
 class Answer:
     """The answer to one question: a short text drawn from the passages
     (empty when there is none), the passages, and whether the notes cover
-    the question at all."""
+    the question at all.
+
+    ``text`` holds only what the notes say, never a statement that they do
+    not cover the question: ``str()`` and the CLI word the three outcomes
+    (see ``coverage``)."""
 
     question: str
     passages: list[Passage]
@@ -110,10 +117,13 @@ class Answer:
 
     def __str__(self) -> str:
         out: list[str] = []
-        if self.text:
+        if self.coverage == WEAK:
+            out += [WEAK_LABEL, *([self.text] if self.text else []), ""]
+        elif self.coverage == NOT_COVERED:
+            nearest = " The nearest passages are listed below." if self.passages else ""
+            out += [NOT_COVERED_LABEL + nearest, ""]
+        elif self.text:
             out += [self.text, ""]
-        elif not self.found:
-            out += ["The notes do not seem to cover this.", ""]
         for n, p in enumerate(self.passages, 1):
             out.append(f"[{n}] {p.citation}  (score {p.score:.3f})")
             body = p.text.strip()
@@ -130,7 +140,12 @@ class Answer:
     def _repr_html_(self) -> str:
         """How a notebook shows an answer: the short answer (or that the notes
         do not cover the question), then the passages as a numbered list."""
-        head = html.escape(self.text) if self.text else "<i>The notes do not seem to cover this.</i>"
+        if self.coverage == NOT_COVERED:
+            head = f"<i>{NOT_COVERED_LABEL}</i>"
+        elif self.coverage == WEAK:
+            head = f"<i>{WEAK_LABEL}</i> {html.escape(self.text)}".rstrip()
+        else:
+            head = html.escape(self.text)
         items = "".join(f"<li>{p._repr_html_()}</li>" for p in self.passages)
         return f"<div><p>{head}</p><ol>{items}</ol></div>"
 

@@ -61,6 +61,28 @@ def test_errors_are_one_line_and_nonzero(cli_settings, tmp_path):
     assert r.exit_code == 1 and "does not exist" in r.output
 
 
+def test_refusal_threshold_from_the_flag_and_the_environment(cli_settings, monkeypatch):
+    run(cli_settings, "reindex")
+    confidence = json.loads(run(cli_settings, "ask", "docker swarm", "--json").output)["confidence"]
+    r = run(cli_settings, "ask", "docker swarm", "--refusal-threshold", "5")
+    assert r.exit_code == 0 and r.output.startswith("The notes do not seem to cover this. The nearest passages")
+    # Just below the threshold: the closest match, said to be one.
+    r = run(cli_settings, "ask", "docker swarm", "--refusal-threshold", str(confidence + 0.01))
+    assert r.output.startswith("Closest match, low confidence:\n") and "\n[1] notes/" in r.output
+    monkeypatch.setenv("DSQA_REFUSAL_THRESHOLD", "5")
+    assert json.loads(run(cli_settings, "ask", "docker swarm", "--json").output)["coverage"] == "not_covered"
+    r = run(cli_settings, "ask", "docker swarm", "--json", "--refusal-threshold", "-5")  # the flag wins
+    assert json.loads(r.output)["coverage"] == "answered"
+    for bad in ("abc", "nan", "inf", ""):
+        r = run(cli_settings, "ask", "docker swarm", "--refusal-threshold", bad)
+        assert r.exit_code == 1 and "--refusal-threshold must be a number" in r.output, bad
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    monkeypatch.setenv("DSQA_REFUSAL_THRESHOLD", "high")
+    r = run(cli_settings, "ask", "docker swarm")
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert "DSQA_REFUSAL_THRESHOLD must be a number" in r.output and "'high'" in r.output
+
+
 def test_serve_port_errors_are_one_line(cli_settings):
     pytest.importorskip("gradio")
     run(cli_settings, "reindex")

@@ -4,6 +4,8 @@ so a ranking regression fails CI."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dsqa import DSQA, Settings
@@ -42,13 +44,50 @@ def test_devset_hit_rates(bundled):
     questions = load_questions(DEFAULT_DEVSET)
     report = evaluate("dsqa", questions, lambda q: bundled.ask(q, k=10))
     print("\n" + format_reports([report]))
-    # measured: hit@1 0.716, hit@5 0.959, MRR@10 0.815, answer quotes 0.604,
+    # measured: hit@1 0.716, hit@5 0.959, MRR@10 0.815, answer quotes 0.635,
     # refusal 24/28 with 9/197 answerable refused
     assert report.hit_at[1] >= 0.69
     assert report.hit_at[5] >= 0.94
     assert report.mrr10 >= 0.79
-    assert report.answer_quotes >= 0.55
+    assert report.answer_quotes >= 0.60
     assert report.median_passage_chars <= 1000
     refused = report.refusal
     assert refused["unanswerable_refused"] >= 0.82 * (refused["unanswerable_refused"] + refused["unanswerable_answered"])
     assert refused["answerable_refused"] <= 0.06 * report.answerable
+
+
+#: Questions on the bundled notes whose short answer showed a defect: what
+#: the answer must (and must not) hold.
+ANSWER_CASES = [
+    # the command the question asks for, held by a listed passage
+    ("how do I remove a container automatically when it exits", "`--rm` tells docker to delete the container after it exits", None),
+    ("how do I scale a service", "`docker service scale voting_stack_vote=5`", None),
+    # a bare title, a lead-in to a list, list noise
+    ("how do I create an ECS cluster", None, "Create a ECS cluster"),
+    ("how do I push an image to docker hub", "`docker image push", "Push your images to Docker Hub ["),
+    ("what does a label do in kubernetes", "Label is used to determine the services of the set of Pods.", "can be used in:"),
+    ("why use microservices", "Microservice provides more isolation", "Bullet point"),
+    # backticks as the notes write them; a line of a command that goes on
+    ("how do I publish a port with --publish", "`--publish` format flag `host_port:container_port`.", "``"),
+    ("what is the fit API in sagemaker", "use the `fit` API", "`fit `"),
+    ("how do I deploy the ecs cloudformation stack", None, "deploy \\"),
+]
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("question, holds, lacks", ANSWER_CASES)
+def test_short_answers_on_the_bundled_notes(bundled, question, holds, lacks):
+    answer = bundled.ask(question)
+    assert answer.found and answer.text
+    if holds:
+        assert holds in answer.text, answer.text
+    if lacks:
+        assert lacks not in answer.text, answer.text
+
+
+@pytest.mark.real_model
+def test_citations_read_in_passage_order_on_the_bundled_notes(bundled):
+    # The best sentence is in the second passage; the answer still opens with [1].
+    answer = bundled.ask("how do I scale a service to 5 replicas")
+    markers = [int(m) for m in re.findall(r"\[(\d+)\]", answer.text)]
+    assert markers[:2] == [1, 2], answer.text

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dsqa import DSQA, Settings
-from dsqa.answering import NOT_FOUND, confidence, pick_quotes
+from dsqa.answering import confidence, coverage, pick_quotes
 from dsqa.lexical import LexicalIndex, tokenize
 from dsqa.retrieval import top_rows
 
@@ -174,9 +174,11 @@ def test_unknown_terms_lower_confidence(small):
 def test_refusal_says_so_and_still_lists_passages(small):
     strict = DSQA(small.settings.with_(refusal_threshold=5.0))
     answer = strict.ask("how does raft replicate its log", k=2)
-    assert not answer.found and answer.text == NOT_FOUND
+    assert not answer.found and answer.coverage == "not_covered"
+    # The text holds only an answer; saying there is none is str()'s job.
+    assert answer.text == ""
     assert len(answer.passages) == 2 and not any(p.highlights for p in answer.passages)
-    assert str(answer).startswith(NOT_FOUND)
+    assert str(answer).startswith("The notes do not seem to cover this. The nearest passages are listed below.\n\n[1] ")
 
 
 def test_quotes_skip_near_duplicates(small):
@@ -197,3 +199,130 @@ def test_a_title_repeated_as_text_is_never_quoted(tmp_path, fake_model):
     engine = indexed(tmp_path, {"net.md": note}, refusal_threshold=0.0)
     answer = engine.ask("overlay networking in a swarm", k=1)
     assert answer.text == "Overlay networks connect the Docker daemons of a swarm so its services can talk. [1]"
+
+
+@pytest.mark.parametrize(
+    "title, body",
+    [
+        ("**Docker volumes keep data between runs**", ""),  # a bold line alone
+        ("Docker volumes keep data between runs", ""),  # a short line without closing punctuation
+        ("* Docker volumes keep data between runs", "  * "),  # a list item heading a list
+        ("Docker volumes keep data between runs in these ways:", "- "),  # a lead-in to a list
+    ],
+)
+def test_a_title_line_is_never_quoted(tmp_path, fake_model, title, body):
+    note = f"# Storage\n\n{title}\n{'' if body else chr(10)}{body}A named volume outlives the container that mounts it, so data stays.\n"
+    engine = indexed(tmp_path, {"v.md": note}, refusal_threshold=0.0)
+    answer = engine.ask("do docker volumes keep data between runs", k=1)
+    assert answer.text == "A named volume outlives the container that mounts it, so data stays. [1]"
+
+
+def test_a_sentence_that_only_repeats_the_question_is_not_quoted(tmp_path, fake_model):
+    # "Create a ECS cluster" is the name of a step: quoted as the answer to
+    # "how do I create an ECS cluster" it tells nothing.
+    note = "# Deploy\n\n- Create a ECS cluster\n- Pick the EC2 launch type and two instances in the console wizard.\n"
+    engine = indexed(tmp_path, {"ecs.md": note}, refusal_threshold=0.0)
+    answer = engine.ask("how do I create an ECS cluster", k=1)
+    assert "Create a ECS cluster" not in answer.text
+    assert answer.text.startswith("Pick the EC2 launch type")
+
+
+def test_list_noise_is_left_out_of_the_quote_and_its_highlight(tmp_path, fake_model):
+    note = (
+        "# Kubernetes\n\n"
+        "  * Bullet point: Labels select the pods that a service sends traffic to.\n"
+        "    -create a label on a pod with kubectl label pod NAME app=v1 for a service\n"
+    )
+    engine = indexed(tmp_path, {"k.md": note}, refusal_threshold=0.0)
+    for question, quoted in (
+        ("labels select the pods of a service", "Labels select the pods that a service sends traffic to."),
+        ("create a label on a pod with kubectl", "create a label on a pod with kubectl label pod NAME app=v1 for a service"),
+    ):
+        answer = engine.ask(question, k=1)
+        assert answer.text.startswith(quoted + " [1]"), answer.text
+        p = answer.passages[0]
+        assert p.text[slice(*p.highlights[0])] == quoted
+
+
+@pytest.mark.parametrize(
+    "line, quoted",
+    [
+        # Notes write code with one to three backticks, sometimes unevenly.
+        ("- ``--publish``` takes the format ```host_port:container_port``` for a port.", "`--publish` takes the format `host_port:container_port` for a port."),
+        ("- You call the ```fit ``` API to train a model on the port data.", "You call the `fit` API to train a model on the port data."),
+    ],
+)
+def test_code_spans_are_quoted_with_single_backticks(tmp_path, fake_model, line, quoted):
+    engine = indexed(tmp_path, {"c.md": f"# Ports\n\n{line}\n"}, refusal_threshold=0.0)
+    assert engine.ask("port format", k=1).text == f"{quoted} [1]"
+
+
+def test_code_that_runs_over_lines_is_not_quoted_in_pieces(tmp_path, fake_model):
+    note = (
+        "# Stack\n\n"
+        "- ```aws cloudformation deploy --stack-name demo \\\n"
+        "    --template-file ecs.yml```\n"
+        "- The stack creates the ECS cluster, its load balancer and the demo service.\n"
+    )
+    engine = indexed(tmp_path, {"s.md": note}, refusal_threshold=0.0)
+    answer = engine.ask("aws cloudformation deploy stack demo", k=1)
+    assert answer.text == "The stack creates the ECS cluster, its load balancer and the demo service. [1]"
+
+
+def test_how_to_questions_quote_the_line_with_the_command(tmp_path, fake_model):
+    note = (
+        "# Containers\n\n"
+        "- A stopped container stays on disk until you remove it.\n"
+        "- To remove a container when it stops, run it with `--rm` on docker run.\n"
+    )
+    engine = indexed(tmp_path, {"c.md": note}, refusal_threshold=0.0, answer_sentences=1)
+    answer = engine.ask("how do I remove a stopped container", k=1)
+    assert answer.text == "To remove a container when it stops, run it with `--rm` on docker run. [1]"
+
+
+def test_citations_follow_the_order_of_the_passages(tmp_path, fake_model):
+    notes = {
+        "a.md": "# Swarm\n\nA swarm keeps the replicas of a service running on its nodes.\n",
+        "b.md": "# Scale\n\nScale a swarm service to five replicas with docker service scale web=5 here.\n",
+    }
+    retriever = indexed(tmp_path, notes, refusal_threshold=0.0)._ready()
+    question = "scale the replicas of a swarm service"
+    qv = retriever.embed_query(question)
+    # Either ranking: the passage listed first is quoted first, so the text
+    # reads [1] before [2] and [n] stays the n-th passage listed.
+    for hits in (retriever.rank(question, 2), retriever.rank(question, 2)[::-1]):
+        quotes = pick_quotes(question, hits, retriever.index, qv)
+        assert [q.passage for q in quotes] == [0, 1]
+
+
+def test_coverage_has_three_bands():
+    assert coverage(0.75, 0.5, 0.25) == "answered"
+    assert coverage(0.5, 0.5, 0.25) == "answered"
+    assert coverage(0.3, 0.5, 0.25) == "weak"
+    assert coverage(0.25, 0.5, 0.25) == "weak"
+    assert coverage(0.2, 0.5, 0.25) == "not_covered"
+    assert coverage(0.45, 0.5, 0.0) == "not_covered"
+
+
+def test_a_weak_answer_shows_its_closest_match_as_such(small):
+    question = "which protocol elects the zookeeper leader"
+    sure = small.ask(question, k=2)
+    weak = DSQA(small.settings.with_(refusal_threshold=sure.confidence + 0.01, weak_margin=0.05)).ask(question, k=2)
+    assert weak.coverage == "weak" and not weak.found
+    # One sentence, the closest match, highlighted in its passage.
+    assert weak.text == "ZooKeeper elects a leader with the ZAB protocol among its servers. [1]"
+    assert weak.passages[0].highlights
+    assert str(weak).startswith("Closest match, low confidence:\n" + weak.text + "\n\n[1] zk.md")
+    assert weak.to_dict()["coverage"] == "weak" and weak.to_dict()["found"] is False
+    refused = DSQA(small.settings.with_(refusal_threshold=sure.confidence + 0.1, weak_margin=0.05)).ask(question, k=2)
+    assert refused.coverage == "not_covered" and refused.text == ""
+
+
+def test_threshold_settings_are_checked(monkeypatch):
+    monkeypatch.setenv("DSQA_REFUSAL_THRESHOLD", " 0.7 ")
+    assert Settings().refusal_threshold == 0.7
+    monkeypatch.delenv("DSQA_REFUSAL_THRESHOLD")
+    with pytest.raises(ValueError, match="weak_margin"):
+        Settings(weak_margin=-0.1)
+    with pytest.raises(ValueError, match="refusal_threshold"):
+        Settings(refusal_threshold=float("nan"))
