@@ -26,6 +26,10 @@ TOKENIZE_BLOCK = 4096
 
 
 def cpu_count() -> int:
+    """Cores the encoders use: ``$DSQA_THREADS`` when set (a Ray actor sets
+    it to the CPUs reserved for it), else every core this process may run on."""
+    if os.environ.get("DSQA_THREADS", "").isdigit() and int(os.environ["DSQA_THREADS"]) > 0:
+        return int(os.environ["DSQA_THREADS"])
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

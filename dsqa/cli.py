@@ -50,6 +50,7 @@ def _engine(opts: dict[str, Any]):
         cross_mounts=True if opts.pop("cross_mounts", False) else None,
         allow_large_corpus=True if opts.pop("yes", False) else None,
         refusal_threshold=_threshold(opts.pop("refusal_threshold", None)),
+        ray_address=opts.pop("ray_address", None),
     )
     eng.progress = _console_progress()
     return eng
@@ -158,6 +159,10 @@ def search(query: tuple[str, ...], k: int | None, notes: tuple[str, ...], as_jso
 @click.option("--full", is_flag=True, help="Rebuild everything instead of only what changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--yes", is_flag=True, help="Index the corpus even if it is over the size limits.")
+@click.option(
+    "--ray", "ray_address", metavar="ADDRESS",
+    help="Embed on a Ray cluster: auto ($RAY_ADDRESS or the one on this machine), ray://HEAD:10001, HOST:PORT, or local.",
+)
 @common_options
 def reindex(full: bool, as_json: bool, **opts: Any) -> None:
     """Build or update the index from the notes folder."""

@@ -62,3 +62,8 @@ class CorpusTooLargeError(CorpusError):
     being asked (``Settings.max_corpus_files`` / ``max_corpus_bytes``): most
     likely ``--corpus`` points at a home folder or ``/`` by mistake. Raised
     before anything is read whole or embedded."""
+
+
+class ClusterError(DsqaError):
+    """The Ray cluster a reindex was pointed at cannot be reached or failed
+    (``dsqa reindex --ray``); the index is unchanged."""

@@ -365,11 +365,16 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
         store.check_writable(settings.index_dir)  # fail before the embedding, not after
     except OSError as exc:
         raise _write_error(settings.index_dir, exc) from None
-    build.embed(embedder, report_step)
+    encoder = embedder
+    if settings.ray_address:  # the only place Ray is imported
+        from .ray_embedding import RayEmbedder
+
+        encoder = RayEmbedder.from_settings(settings, embedder)
+    build.embed(encoder, report_step)
     report_step(Step("write", "writing the index…"))
     report.embedded = build.new_chunks
     if build.new_chunks:
-        report.encoder = getattr(embedder, "last_encoder", "")
+        report.encoder = getattr(encoder, "last_encoder", "")
     matrix = build.matrix(embedder.dimension)
     faiss_index, distinct = ann.build(matrix)
     manifest = {

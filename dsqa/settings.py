@@ -121,6 +121,25 @@ class Settings:
     max_corpus_files: int = 20_000
     max_corpus_bytes: int = 1_000_000_000
     allow_large_corpus: bool = False
+    #: Embed a reindex's new texts on a Ray cluster (``dsqa reindex --ray``,
+    #: :mod:`dsqa.ray_embedding`): ``"auto"`` ($RAY_ADDRESS, else the cluster
+    #: started on this machine with ``ray start``), ``"ray://HEAD:10001"``,
+    #: ``"HOST:PORT"``, or ``"local"`` (start Ray for this one command).
+    #: ``None``: embed in this process, and never import Ray. Not part of an
+    #: index's identity: the index is the same either way.
+    ray_address: str | None = None
+    #: Actors embedding at once; 0: as many as the cluster's CPUs (and GPUs)
+    #: hold at ``ray_cpus_per_actor`` (``ray_gpus_per_actor``) each.
+    ray_actors: int = 0
+    #: Texts per Ray batch (one call on one actor).
+    ray_batch_size: int = 256
+    #: CPUs Ray reserves for each actor; its encoder runs that many threads.
+    ray_cpus_per_actor: float = 1.0
+    #: GPUs Ray reserves for each actor. dsqa's encoders run on the CPU, so
+    #: this only places actors on GPU nodes.
+    ray_gpus_per_actor: float = 0.0
+    #: How often an actor that died is restarted and its batch retried.
+    ray_max_retries: int = 3
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir).expanduser())
@@ -138,6 +157,12 @@ class Settings:
             raise ValueError(f"weak_margin must be 0 or more, got {self.weak_margin}")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise ValueError("chunk_overlap_tokens must be >= 0 and smaller than chunk_tokens")
+        if self.ray_address is not None and not self.ray_address.strip():
+            raise ValueError("the Ray address is empty: give auto, local, HOST:PORT or ray://HOST:PORT")
+        if self.ray_actors < 0 or self.ray_batch_size < 1 or self.ray_max_retries < 0:
+            raise ValueError("ray_actors and ray_max_retries must be >= 0, ray_batch_size >= 1")
+        if self.ray_cpus_per_actor <= 0 or self.ray_gpus_per_actor < 0:
+            raise ValueError("ray_cpus_per_actor must be > 0 and ray_gpus_per_actor >= 0")
 
     def with_(self, **changes: object) -> "Settings":
         """A copy with some fields changed; ``None`` values are ignored so CLI
