@@ -13,6 +13,7 @@ import logging
 import os
 import shlex
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -365,17 +366,22 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
         store.check_writable(settings.index_dir)  # fail before the embedding, not after
     except OSError as exc:
         raise _write_error(settings.index_dir, exc) from None
-    encoder = embedder
+    encoder, spill = embedder, None
     if settings.ray_address:  # the only place Ray is imported
         from .ray_embedding import RayEmbedder
 
+        # Vectors from the cluster go to memory-mapped files in the locked
+        # index folder as they arrive, not into this process's memory;
+        # collect_garbage removes them after the write (or, after a crash,
+        # at the next reindex).
         encoder = RayEmbedder.from_settings(settings, embedder)
-    build.embed(encoder, report_step)
+        spill = settings.index_dir / f".tmp-{uuid.uuid4().hex[:8]}"
+    build.embed(encoder, report_step, spill=spill and spill.with_name(spill.name + "-embedded.npy"))
     report_step(Step("write", "writing the index…"))
     report.embedded = build.new_chunks
     if build.new_chunks:
         report.encoder = getattr(encoder, "last_encoder", "")
-    matrix = build.matrix(embedder.dimension)
+    matrix = build.matrix(embedder.dimension, spill=spill and spill.with_name(spill.name + "-vectors.npy"))
     faiss_index, distinct = ann.build(matrix)
     manifest = {
         "format": store.FORMAT_VERSION,
@@ -424,6 +430,9 @@ class _Build:
         self.pending_chunks: list[tuple[int, str]] = []
         self.pending_windows: list[tuple[int, list[str]]] = []
         self.new_chunks = 0
+        #: The new texts' vectors, one row per distinct text (``row_of``).
+        self.embedded: np.ndarray | None = None
+        self.row_of: dict[str, int] = {}
 
     def reuse(self, old: store.StoredIndex, old_row: int, record: dict[str, Any] | None = None) -> None:
         row = len(self.records)
@@ -455,9 +464,12 @@ class _Build:
             texts.update(dict.fromkeys(group))
         return list(texts)
 
-    def embed(self, embedder: Embedder, report_step: Reporter) -> None:
-        """Fill the pending vectors, reporting progress in chunks: the texts
-        embedded so far, as a share of all the texts to embed."""
+    def embed(self, embedder: Embedder, report_step: Reporter, spill: Path | None = None) -> None:
+        """Embed the texts still to embed, reporting progress in chunks: the
+        texts embedded so far, as a share of all the texts to embed. With
+        ``spill`` (a file name; the embedder must take ``out=``), the vectors
+        are written to a memory map there as they arrive, so they need not
+        fit in memory."""
         texts = self.texts_to_embed()
         if not texts:
             return
@@ -469,18 +481,33 @@ class _Build:
             report_step(Step("embed", "embedding", min(total, total * done // len(texts)), total))
 
         report_step(Step("embed", "embedding", 0, total))
-        by_text = dict(zip(texts, embedder.embed(texts, progress=texts_done)))
+        self.row_of = {text: row for row, text in enumerate(texts)}
+        if spill is None:
+            self.embedded = embedder.embed(texts, progress=texts_done)
+        else:
+            shape = (len(texts), embedder.dimension)
+            self.embedded = np.lib.format.open_memmap(spill, mode="w+", dtype=np.float32, shape=shape)
+            embedder.embed(texts, progress=texts_done, out=self.embedded)
         report_step(Step("embed", "embedding", total, total))
-        for slot, text in self.pending_chunks:
-            self.vectors[slot] = by_text[text]
-        for slot, group in self.pending_windows:
-            mean = np.mean([by_text[s] for s in group], axis=0)
-            self.vectors[slot] = mean / max(float(np.linalg.norm(mean)), 1e-12)
 
-    def matrix(self, dimension: int) -> np.ndarray:
-        if not self.vectors:
-            return np.zeros((0, dimension), np.float32)
-        return np.vstack(self.vectors).astype(np.float32)
+    def matrix(self, dimension: int, spill: Path | None = None) -> np.ndarray:
+        """All vectors, one row per window (in a memory map at ``spill`` when
+        given): reused ones as they were, new chunks' as embedded, new
+        windows' the normalised mean of their sentences'."""
+        shape = (len(self.vectors), dimension)
+        if spill is None or not self.vectors:
+            out = np.empty(shape, dtype=np.float32)
+        else:
+            out = np.lib.format.open_memmap(spill, mode="w+", dtype=np.float32, shape=shape)
+        for slot, vector in enumerate(self.vectors):
+            if vector is not None:
+                out[slot] = vector
+        for slot, text in self.pending_chunks:
+            out[slot] = self.embedded[self.row_of[text]]
+        for slot, group in self.pending_windows:
+            mean = np.mean(self.embedded[[self.row_of[s] for s in group]], axis=0)
+            out[slot] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return out
 
     def window_table(self) -> np.ndarray:
         return np.asarray(self.windows, dtype=np.int32).reshape(-1, 3)
