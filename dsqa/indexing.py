@@ -431,7 +431,7 @@ class _Build:
         self.pending_windows: list[tuple[int, list[str]]] = []
         self.new_chunks = 0
         #: The new texts' vectors, one row per distinct text (``row_of``).
-        self.embedded: np.ndarray | None = None
+        self.embedded: np.ndarray = np.zeros((0, 0), dtype=np.float32)
         self.row_of: dict[str, int] = {}
 
     def reuse(self, old: store.StoredIndex, old_row: int, record: dict[str, Any] | None = None) -> None:
@@ -487,7 +487,8 @@ class _Build:
         else:
             shape = (len(texts), embedder.dimension)
             self.embedded = np.lib.format.open_memmap(spill, mode="w+", dtype=np.float32, shape=shape)
-            embedder.embed(texts, progress=texts_done, out=self.embedded)
+            streaming: Any = embedder  # a RayEmbedder, whose embed takes out=
+            streaming.embed(texts, progress=texts_done, out=self.embedded)
         report_step(Step("embed", "embedding", total, total))
 
     def matrix(self, dimension: int, spill: Path | None = None) -> np.ndarray:

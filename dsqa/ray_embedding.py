@@ -16,7 +16,11 @@ factory registered for it in this process (shipped to the actor by Ray's
 pickling, so a model registered at run time reaches the actors too) and calls
 that embedder's own ``embed``: the same encoder choice (onnxruntime, torch
 bf16, sentence-transformers) and the same checks against the torch reference
-as a local reindex, run on the worker. Results carry their row, so they are
+as a local reindex, run on the worker. The choice is made per batch, which is
+never large enough for ``auto`` to take torch bf16 (worth it for large jobs
+on AMX CPUs): ``$DSQA_ENCODER`` on the driver, passed to the actors, asks
+for it. Each actor's encoder runs as many threads as CPUs Ray reserved for
+it (``$DSQA_THREADS``). Results carry their row, so they are
 written where they belong in whatever order they arrive, and stream into the
 caller's array instead of piling up as a list.
 
@@ -59,8 +63,6 @@ class _EmbedBatches:
             raise ClusterError(f"this Ray worker has dsqa {__version__}, the driver {version}: install the same on every node")
         if mode:
             os.environ["DSQA_ENCODER"] = mode  # the driver's encoder choice
-        # The encoders run a thread per core they see; in an actor, as many
-        # as the CPUs Ray reserved for it.
         os.environ["DSQA_THREADS"] = str(threads)
         self.embedder = factory()
         mine = (self.embedder.name, self.embedder.dimension, self.embedder.max_tokens)
