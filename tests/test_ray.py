@@ -35,6 +35,8 @@ from dsqa.indexing import reindex
 from _helpers import assert_consistent, edit_once
 
 ray = pytest.importorskip("ray")
+# Ray Data warns about its own deprecated settings when it copies its context.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ("how do overlay networks do service discovery", "what is a docker image", "how does a swarm service scale")
