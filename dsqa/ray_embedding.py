@@ -153,10 +153,13 @@ class RayEmbedder:
     def count_tokens(self, text: str) -> int:
         return self.local.count_tokens(text)
 
-    def embed(self, texts: Sequence[str], *, progress: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    def embed(
+        self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Unit vectors of ``texts``, one row each in input order, written
         into ``out`` (an array or memory map of ``len(texts)`` rows) as they
-        arrive, when given."""
+        arrive, when given. ``progress``: Ray Data's progress bars when true,
+        or ``progress(n)`` after each batch of ``n`` texts arrives."""
         n = len(texts)
         if out is None:
             out = np.empty((n, self.dimension), dtype=np.float32)
@@ -205,7 +208,7 @@ class RayEmbedder:
             )
         return max(1, min(fit, blocks))
 
-    def _run(self, ray: Any, texts: Sequence[str], out: np.ndarray, progress: bool) -> None:
+    def _run(self, ray: Any, texts: Sequence[str], out: np.ndarray, progress: bool | Callable[[int], None]) -> None:
         import pyarrow as pa
 
         n = len(texts)
@@ -218,7 +221,7 @@ class RayEmbedder:
         actors = self._pool_size(ray, len(blocks))
         context = ray.data.DataContext.get_current()
         saved = context.enable_progress_bars, context.print_on_execution_start
-        context.enable_progress_bars, context.print_on_execution_start = progress, False
+        context.enable_progress_bars, context.print_on_execution_start = progress is True, False
         identity = (self.name, self.dimension, self.max_tokens)
         mode = os.environ.get("DSQA_ENCODER")
         threads = max(1, math.ceil(self.cpus_per_actor))
@@ -253,6 +256,8 @@ class RayEmbedder:
                 out[rows] = vectors
                 filled[rows] = True
                 encoders.update(str(e) for e in batch["encoder"])
+                if callable(progress):
+                    progress(len(rows))
         except ClusterError:
             raise
         except Exception as exc:  # a task that failed on every retry: Ray's error, in one line
