@@ -145,6 +145,9 @@ class DSQA:
         self._build_lock = threading.Lock()
         self._checked = float("-inf")  # when the corpus was last compared with the index
         self._unfixable: list[str] | None = None  # stale reasons a reindex failed to fix
+        #: What the last reindex in this engine did, whether asked for or run
+        #: before a question because the notes changed (the page says so).
+        self.last_reindex: ReindexReport | None = None
 
     # -- public API --------------------------------------------------------
     def search(
@@ -207,6 +210,7 @@ class DSQA:
             raise LockedError(REINDEX_RUNNING)
         try:
             report = reindex(self.settings, full=full, progress=progress)
+            self.last_reindex = report
         finally:
             self._build_lock.release()
         # An engine that answers swaps the new generation in now (not nested
@@ -350,7 +354,7 @@ class DSQA:
                 return self._load()
             log.info("index is stale (%s): reindexing", "; ".join(problems))
             try:
-                reindex(self.settings, progress=self.progress)
+                self.last_reindex = reindex(self.settings, progress=self.progress)
             except (LockedError, IndexWriteError, CorpusError) as exc:
                 # The index is still there and consistent; answering from it
                 # beats failing, unless its vectors are another model's.

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 # Before Gradio is imported: it reads these at import time.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -40,7 +41,8 @@ from .engine import DSQA, IndexStatus  # noqa: E402
 from .errors import DsqaError  # noqa: E402
 from .notes import read_corpus_file  # noqa: E402
 from .request_guard import RequestGuard, is_loopback, loopback_hosts, normalise_origins  # noqa: E402
-from .results import Answer, Passage  # noqa: E402
+from .passage_html import inline_markdown_html, markdown_html, merged_spans, relevance, shorten_heading  # noqa: E402
+from .results import WEAK, Answer, Passage  # noqa: E402
 
 try:
     import gradio as gr  # noqa: E402
@@ -53,6 +55,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 MAX_K = 20
 NOT_COVERED = "The notes don't cover this."
+WEAK_MATCH = "Closest match, low confidence"
 
 #: Example questions, each with the note that answers it: the page shows those
 #: whose note is in the engine's index, so another corpus gets none.
@@ -74,27 +77,78 @@ CSS = """
 .dsqa-answer { font-size: 1.05rem; line-height: 1.5; padding: 0.75rem 1rem; border-radius: 8px;
   background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }
 .dsqa-answer.dsqa-not-found { border-left: 4px solid #d97706; }
+.dsqa-answer.dsqa-weak { border-left: 4px solid #ca8a04; }
 .dsqa-answer.dsqa-found { border-left: 4px solid #2563eb; }
 .dsqa-answer .dsqa-cite { font-weight: 600; text-decoration: none; }
+.dsqa-answer code, .dsqa-text code { font-family: var(--font-mono); font-size: 0.88em; padding: 0 0.2em;
+  border-radius: 4px; background: var(--background-fill-secondary); }
+.dsqa-answer-text { margin-top: 0.35rem; }
 .dsqa-error { padding: 0.75rem 1rem; border-radius: 8px; border: 1px solid #dc2626;
   border-left: 4px solid #dc2626; background: rgba(220, 38, 38, 0.08); }
 .dsqa-passage { margin: 0.75rem 0; padding: 0.75rem 1rem; border-radius: 8px;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); }
 .dsqa-passage-head { display: flex; gap: 0.75rem; align-items: baseline; justify-content: space-between; }
 .dsqa-citation { font-weight: 600; margin: 0; font-size: 0.95rem; word-break: break-word; }
+.dsqa-heading { font-weight: 400; cursor: help; }
 .dsqa-n { color: var(--body-text-color-subdued); margin-right: 0.35rem; }
-.dsqa-score { white-space: nowrap; font-size: 0.85rem; color: var(--body-text-color-subdued); }
-.dsqa-text { white-space: pre-wrap; font-family: var(--font-mono); font-size: 0.85rem; margin: 0.5rem 0; }
-.dsqa-text mark, .dsqa-line.dsqa-here mark { background: #fde047; color: #111; padding: 0 1px; border-radius: 2px; }
+.dsqa-score { white-space: nowrap; font-size: 0.8rem; padding: 0.05rem 0.5rem; border-radius: 999px;
+  border: 1px solid var(--border-color-primary); color: var(--body-text-color-subdued); }
+.dsqa-score.dsqa-strong { color: #15803d; border-color: #86efac; }
+.dsqa-score.dsqa-good { color: #1d4ed8; border-color: #93c5fd; }
+.dsqa-score.dsqa-weak { color: #b45309; border-color: #fcd34d; }
+.dsqa-actions { display: flex; flex-wrap: wrap; gap: 0.25rem 0.9rem; align-items: center; margin-top: 0.3rem;
+  font-size: 0.8rem; }
+.dsqa-actions a { color: var(--link-text-color); text-decoration: none; }
+.dsqa-actions a:hover { text-decoration: underline; }
+.dsqa-copy { font-size: 0.8rem; padding: 0.05rem 0.5rem; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); color: inherit; }
+.dsqa-text { font-size: 0.95rem; line-height: 1.5; margin: 0.4rem 0; overflow-wrap: anywhere; }
+.dsqa-text p, .dsqa-text ul, .dsqa-text ol, .dsqa-text pre, .dsqa-text table, .dsqa-text blockquote { margin: 0.35rem 0; }
+.dsqa-text ul, .dsqa-text ol { padding-left: 1.4rem; }
+.dsqa-text ul { list-style: disc; }
+.dsqa-text ol { list-style: decimal; }
+.dsqa-text h1, .dsqa-text h2, .dsqa-text h3, .dsqa-text h4, .dsqa-text h5, .dsqa-text h6 {
+  font-size: 1rem; font-weight: 600; margin: 0.5rem 0 0.25rem; }
+.dsqa-text pre { overflow-x: auto; padding: 0.5rem 0.75rem; border-radius: 6px; font-size: 0.85rem;
+  background: var(--background-fill-secondary); }
+.dsqa-text pre code { background: none; padding: 0; white-space: pre; }
+.dsqa-text a { color: var(--link-text-color); }
+.dsqa-text .dsqa-img { font-size: 0.8rem; }
+.dsqa-text table { border-collapse: collapse; font-size: 0.88rem; display: block; overflow-x: auto; }
+.dsqa-text th, .dsqa-text td { border: 1px solid var(--border-color-primary); padding: 0.2rem 0.5rem; }
+.dsqa-text blockquote { border-left: 3px solid var(--border-color-primary); padding-left: 0.75rem; }
+.dsqa-text mark, .dsqa-answer mark, .dsqa-line.dsqa-here mark { background: #fde047; color: #111; padding: 0 1px; border-radius: 2px; }
 .dsqa-context summary { cursor: pointer; font-size: 0.85rem; color: var(--link-text-color); }
 .dsqa-context-body { max-height: 28rem; overflow: auto; font-family: var(--font-mono); font-size: 0.8rem;
   border-top: 1px solid var(--border-color-primary); margin-top: 0.4rem; padding-top: 0.4rem; }
 .dsqa-line { white-space: pre-wrap; }
 .dsqa-line.dsqa-here { background: rgba(37, 99, 235, 0.10); }
 .dsqa-ln { display: inline-block; min-width: 3.5em; color: var(--body-text-color-subdued); user-select: none; }
-.dsqa-status { font-size: 0.9rem; }
+.dsqa-status { font-size: 0.9rem; line-height: 1.5; }
 .dsqa-status .dsqa-ok { color: #15803d; font-weight: 600; }
 .dsqa-status .dsqa-stale { color: #b45309; font-weight: 600; }
+.dsqa-report { font-size: 0.85rem; }
+.dsqa-report ul { margin: 0.2rem 0 0 1.1rem; list-style: disc; }
+#dsqa-examples { flex-wrap: nowrap !important; overflow-x: auto; gap: 0.4rem; padding-bottom: 2px;
+  scrollbar-width: thin; }
+#dsqa-examples > * { flex: 0 0 auto !important; min-width: 0 !important; width: auto !important; }
+#dsqa-examples button { white-space: nowrap; }
+@media (max-width: 640px) {
+  #dsqa-main { gap: 0.5rem; }
+  #dsqa-main > #dsqa-ask-row { order: 0; }
+  #dsqa-main > #dsqa-answer { order: 1; }
+  #dsqa-main > #dsqa-examples { order: 2; }
+  #dsqa-main > #dsqa-filters { order: 3; }
+  #dsqa-main > #dsqa-passages { order: 4; }
+  .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
+  #dsqa-answer, #dsqa-passages { padding: 0 !important; }
+  .dsqa-actions { gap: 0.25rem 0.6rem; }
+  #dsqa-ask-row { flex-wrap: nowrap !important; }
+  #dsqa-ask-row > * { min-width: 0 !important; }
+  #dsqa-intro p { display: none; }
+  .dsqa-passage { padding: 0.6rem 0.7rem; }
+  .dsqa-passage-head { flex-direction: column; gap: 0.2rem; }
+}
 """
 
 
@@ -192,40 +246,22 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _merged_spans(spans: Any, length: int) -> list[tuple[int, int]]:
-    """``spans`` clipped to ``[0, length)``, sorted and merged; malformed
-    entries are dropped."""
-    clean: list[tuple[int, int]] = []
-    for span in spans or []:
-        try:
-            a, b = (int(x) for x in span)
-        except (TypeError, ValueError):
-            continue
-        a, b = max(0, a), min(length, b)
-        if a < b:
-            clean.append((a, b))
-    clean.sort()
-    merged: list[tuple[int, int]] = []
-    for a, b in clean:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
-        else:
-            merged.append((a, b))
-    return merged
-
-
 def highlight_html(text: str, spans: Any) -> str:
     """``text`` HTML-escaped, with the character ``spans`` wrapped in ``<mark>``."""
     out, pos = [], 0
-    for a, b in _merged_spans(spans, len(text)):
+    for a, b in merged_spans(spans, len(text)):
         out += [_esc(text[pos:a]), "<mark>", _esc(text[a:b]), "</mark>"]
         pos = b
     out.append(_esc(text[pos:]))
     return "".join(out)
 
 
+_CITE_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
 def _answer_text_html(text: str, n_passages: int) -> str:
-    """The short answer, escaped, with its ``[n]`` markers linked to the passages."""
+    """The short answer as inline Markdown (code spans stay code), with its
+    ``[n]`` markers linked to the passages."""
 
     def link(m: re.Match[str]) -> str:
         n = int(m.group(1))
@@ -233,20 +269,35 @@ def _answer_text_html(text: str, n_passages: int) -> str:
             return f'<a class="dsqa-cite" href="#dsqa-p{n}">[{n}]</a>'
         return m.group(0)
 
-    return re.sub(r"\[(\d{1,3})\]", link, _esc(text))
+    # Markers are linked in text only, never inside a tag or a code span.
+    parts = re.split(r"(<code>.*?</code>|<[^>]*>)", inline_markdown_html(text))
+    return "".join(p if p.startswith("<") else _CITE_MARKER.sub(link, p) for p in parts)
 
 
 def render_answer(answer: Answer) -> str:
-    """The answer box: the short answer, or a plain statement that the notes
+    """The answer box, in one of three states: the short answer; the closest
+    match, flagged as weak evidence; or a plain statement that the notes
     don't cover the question."""
+    n = len(answer.passages)
+    if answer.coverage == WEAK:
+        body = f"<strong>{WEAK_MATCH}</strong>: the notes may not answer this."
+        if answer.text.strip():
+            body += f'<div class="dsqa-answer-text">{_answer_text_html(answer.text.strip(), n)}</div>'
+        if answer.passages:
+            top = answer.passages[0]
+            body += (
+                f' <span class="dsqa-closest">The closest passage is <a class="dsqa-cite" href="#dsqa-p1">[1]</a> '
+                f"{_esc(top.source)}:{top.start_line}-{top.end_line}"
+                f"{' · ' + _esc(shorten_heading(top.heading)) if top.heading else ''}, below.</span>"
+            )
+        return f'<div class="dsqa-answer dsqa-weak">{body}</div>'
     if not answer.found:
         body = f"<strong>{NOT_COVERED}</strong>"
         if answer.passages:
             body += " The nearest passages are below."
         return f'<div class="dsqa-answer dsqa-not-found">{body}</div>'
     if answer.text.strip():
-        return f'<div class="dsqa-answer dsqa-found">{_answer_text_html(answer.text.strip(), len(answer.passages))}</div>'
-    n = len(answer.passages)
+        return f'<div class="dsqa-answer dsqa-found">{_answer_text_html(answer.text.strip(), n)}</div>'
     return f'<div class="dsqa-answer dsqa-found">{n} passage{"s" if n != 1 else ""} from the notes answer this:</div>'
 
 
@@ -268,35 +319,51 @@ def _context_html(engine: DSQA, p: Passage) -> str:
     return (
         '<details class="dsqa-context">'
         f"<summary>Open the note section ({where})</summary>"
-        f'<div class="dsqa-context-body">{"".join(rows)}</div>{_file_link(engine, p)}</details>'
+        f'<div class="dsqa-context-body">{"".join(rows)}</div></details>'
     )
 
 
-def _file_link(engine: DSQA, p: Passage) -> str:
-    """A ``file://`` link to the note itself (at its page for a PDF), for a
-    browser or viewer on the machine that holds the notes. Nothing is served:
-    a saved page opened from this page's origin could run its scripts here."""
-    try:
-        _check_indexed(engine, p.source)
-    except ValueError:
-        return ""
-    uri = (Path(engine.settings.corpus_dir).resolve() / p.source).as_uri()
-    if p.page is not None:
-        uri += f"#page={int(p.page)}"
-    return (
-        f'<p class="dsqa-file"><a href="{_esc(uri)}" target="_blank" rel="noopener noreferrer" '
-        'title="If your browser blocks links to local files, copy this link into its address bar">'
-        f"Open the file{_esc(f' at page {p.page}') if p.page is not None else ''}</a></p>"
-    )
+def note_links(engine: DSQA, p: Passage) -> dict[str, str]:
+    """Where the passage's note is on disk, as links that open it: ``file``
+    (the note; at its page for a PDF) and, for a text note, ``vscode`` (VS
+    Code at the passage's first line). Nothing is served: a saved page opened
+    from this page's origin could run its scripts here."""
+    path = Path(os.path.abspath(Path(engine.settings.corpus_dir) / p.source))
+    links = {"file": path.as_uri() + (f"#page={int(p.page)}" if p.page is not None else "")}
+    if p.source.lower().endswith(formats.markdown.READER.suffixes):  # lines of the file itself
+        links["vscode"] = f"vscode://file{quote(path.as_posix())}:{int(p.start_line)}"
+    return links
 
 
-def render_passage(engine: DSQA, n: int, p: Passage) -> str:
+def render_passage(engine: DSQA, n: int, p: Passage, label: str = "") -> str:
+    """One passage: its citation (heading path shortened, the whole one on
+    hover), how well it matches, what to do with it (copy the citation, open
+    the note at its line), its text rendered from Markdown with the answering
+    sentences marked, and the note section around it."""
+    where = f"{p.source}:{p.start_line}-{p.end_line}"
+    heading = shorten_heading(p.heading)
+    head = f'<span class="dsqa-where">{_esc(where)}</span>'
+    if heading:
+        head += f' · <span class="dsqa-heading" title="{_esc(p.heading)}">{_esc(heading)}</span>'
+    links = note_links(engine, p)
+    open_at = ""
+    if "vscode" in links:
+        open_at = (
+            f'<a class="dsqa-open" href="{_esc(links["vscode"])}" title="Open in VS Code at line {p.start_line}">'
+            f"open at line {p.start_line}</a>"
+        )
+    badge = f'<span class="dsqa-score dsqa-{label.split()[0]}" title="score {p.score:.3f}">{_esc(label)}</span>' if label else ""
     return (
         f'<section class="dsqa-passage" id="dsqa-p{n}">'
         '<div class="dsqa-passage-head">'
-        f'<h4 class="dsqa-citation"><span class="dsqa-n">[{n}]</span>{_esc(p.citation)}</h4>'
-        f'<span class="dsqa-score">score {p.score:.3f}</span></div>'
-        f'<div class="dsqa-text">{highlight_html(p.text, p.highlights)}</div>'
+        f'<h4 class="dsqa-citation" title="{_esc(p.citation)}"><span class="dsqa-n">[{n}]</span>{head}</h4>{badge}</div>'
+        '<div class="dsqa-actions">'
+        f'<button type="button" class="dsqa-copy" data-citation="{_esc(p.citation)}">Copy citation</button>'
+        f"{open_at}"
+        f'<a class="dsqa-file" href="{_esc(links["file"])}" target="_blank" rel="noopener noreferrer" '
+        f'title="{_esc(links["file"])} (if your browser blocks links to local files, copy this one into its address bar)">'
+        f"{'open page ' + str(p.page) if p.page is not None else 'file'}</a></div>'
+        f'<div class="dsqa-text">{markdown_html(p.text, p.highlights)}</div>'
         f"{_context_html(engine, p)}</section>"
     )
 
@@ -304,38 +371,57 @@ def render_passage(engine: DSQA, n: int, p: Passage) -> str:
 def render_passages(engine: DSQA, answer: Answer) -> str:
     if not answer.passages:
         return '<p class="dsqa-empty">No passages.</p>'
-    return "".join(render_passage(engine, n, p) for n, p in enumerate(answer.passages, 1))
+    top = answer.passages[0].score
+    threshold = engine.settings.refusal_threshold
+    return "".join(
+        render_passage(engine, n, p, relevance(p.score, top, answer.confidence, threshold))
+        for n, p in enumerate(answer.passages, 1)
+    )
+
+
+def _when(created: str) -> str:
+    """An ISO time stamp as ``2026-11-22 01:39 UTC``."""
+    m = re.match(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d)", created or "")
+    return f"{m.group(1)} {m.group(2)} UTC" if m else str(created or "?")
 
 
 def render_status(status: IndexStatus) -> str:
+    """The index panel: how many notes, whether the index matches them, and
+    when it was built; nothing about how it is built."""
     s = status.to_dict()
-    model = s.get("model") or {}
+    notes = int(s.get("notes", 0))
     if s.get("up_to_date"):
         state = '<span class="dsqa-ok">up to date</span>'
     else:
-        problems = "; ".join(s.get("problems") or []) or "the corpus changed"
-        state = f'<span class="dsqa-stale">out of date</span>: {_esc(problems)}. Press Reindex.'
+        problems = "; ".join(s.get("problems") or []) or "the notes changed"
+        state = (
+            f'<span class="dsqa-stale">out of date</span>: {_esc(problems)}. '
+            "It is updated before the next question, or press Reindex."
+        )
     return (
         '<div class="dsqa-status">'
-        f"<b>{int(s.get('notes', 0))}</b> notes · <b>{int(s.get('chunks', 0))}</b> chunks · "
-        f"model <code>{_esc(str(model.get('name', '?')))}</code><br>"
-        f"index {state}<br>"
-        f"<small>built {_esc(str(s.get('created', '?')))} · corpus <code>{_esc(str(s.get('corpus_dir', '')))}</code></small>"
+        f"<b>{notes}</b> note{'s' if notes != 1 else ''} · <b>{int(s.get('chunks', 0))}</b> passages · {state}<br>"
+        f"<small>updated {_esc(_when(str(s.get('created', ''))))} · from <code>{_esc(str(s.get('corpus_dir', '')))}</code></small>"
         "</div>"
     )
 
 
-def _report_details(report: Any) -> str:
-    """Which notes a reindex added, changed, removed or skipped."""
+def describe_reindex(report: Any) -> str:
+    """What a reindex changed, for people: the notes added, changed, removed
+    and skipped (not chunk counts, encoders or timings)."""
     rows = []
-    if not getattr(report, "full", False):
+    if getattr(report, "full", False):
+        rows.append(f"<li>rebuilt from all {len(getattr(report, 'added', None) or [])} notes</li>")
+    else:
         for kind in ("added", "changed", "removed"):
             names = list(getattr(report, kind, None) or [])
             if names:
                 rows.append(f"<li>{kind}: {_esc(', '.join(names))}</li>")
     for name, why in getattr(report, "skipped", None) or []:
         rows.append(f"<li>skipped {_esc(str(name))}: {_esc(str(why))}</li>")
-    return f"<ul>{''.join(rows)}</ul>" if rows else ""
+    if not rows:
+        return "nothing changed: the index was up to date."
+    return f"<ul>{''.join(rows)}</ul>"
 
 
 def error_html(message: str) -> str:
@@ -370,6 +456,77 @@ def _as_notes(notes: Any) -> Any:
 
 
 # -- the page ----------------------------------------------------------------
+#: The page's own script (in ``<head>``; the notes' HTML never carries any):
+#: the copy-citation buttons, and ``/`` to focus the question box.
+HEAD = """<script>
+(() => {
+  async function copyText(text) {
+    try { await navigator.clipboard.writeText(text); return true; } catch (err) {
+      const area = document.createElement("textarea");
+      area.value = text; area.setAttribute("readonly", ""); area.style.position = "fixed"; area.style.opacity = "0";
+      document.body.appendChild(area); area.select();
+      let ok = false; try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      area.remove(); return ok;
+    }
+  }
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest && event.target.closest("button.dsqa-copy");
+    if (!button) return;
+    const ok = await copyText(button.dataset.citation || "");
+    button.textContent = ok ? "Copied" : "Copy failed";
+    setTimeout(() => { button.textContent = "Copy citation"; }, 1500);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    const box = document.querySelector("#dsqa-question textarea, #dsqa-question input");
+    if (box) { event.preventDefault(); box.focus(); box.select(); }
+  });
+})();
+</script>"""
+
+#: On load, on a wide screen, the filter row starts open (on a phone it
+#: starts collapsed, so the answer comes right after the question).
+ON_LOAD = """() => {
+  if (!window.matchMedia("(min-width: 900px)").matches) return;
+  let tries = 0;
+  const open = () => {
+    const label = document.querySelector("#dsqa-filters .label-wrap");
+    if (label) { if (!label.classList.contains("open")) label.click(); }
+    else if (tries++ < 50) setTimeout(open, 100);
+  };
+  open();
+}"""
+
+#: Runs before each question is sent: the page's address becomes ``?q=…``,
+#: so it can be bookmarked or shared (and asks again on load).
+_REMEMBER_QUESTION = """(question, k, notes) => {
+  try {
+    const url = new URL(window.location.href);
+    if ((question || "").trim()) { url.searchParams.set("q", question.trim()); } else { url.searchParams.delete("q"); }
+    window.history.replaceState(null, "", url);
+  } catch (err) {}
+  return [question, k, notes];
+}"""
+
+
+def filters_label(k: Any, notes: Any) -> str:
+    """The collapsed filter row's title: what the filters are set to."""
+    chosen = _as_notes(notes)
+    if not chosen:
+        which = "all notes"
+    elif isinstance(chosen, list) and len(chosen) == 1:
+        which = str(chosen[0]).rsplit("/", 1)[-1]
+    else:
+        which = f"{len(chosen)} notes" if isinstance(chosen, list) else "some notes"
+    try:
+        shown = f"{int(k)} passages"
+    except (TypeError, ValueError):
+        shown = "passages"
+    return f"Filters: {shown} · {which}"
+
+
 def build_page(engine: DSQA | None = None) -> gr.Blocks:
     """The page for ``engine`` (the shared default engine when ``None``).
 
@@ -378,6 +535,11 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
     notes) -> ``Answer.to_dict()``, errors raised as the library's message;
     ``/status`` -> status HTML; ``/status_json`` -> ``IndexStatus.to_dict()``;
     ``/reindex`` -> (summary, status HTML, notes choices).
+
+    In the page: changing k or the notes asks the question again; ``/``
+    focuses the question box; ``?q=…`` in the address asks on load (and each
+    question asked is put there); after a question that found the notes
+    changed (and the index updated first), the index panel says what changed.
     """
     if engine is None:
         from . import engine as shared_engine
@@ -394,15 +556,20 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
     def ask(question: str, k: float, notes: list[str] | None) -> tuple[str, str]:
         try:
             answer = engine.ask(question, k=_as_k(k), notes=_as_notes(notes))
-        except Exception as exc:  # shown in the page, never as a traceback
-            message = _message(exc)
-            gr.Warning(html.escape(message, quote=False))
-            return error_html(message), ""
+        except Exception as exc:  # shown once, in the answer box; never as a traceback
+            return error_html(_message(exc)), ""
         return render_answer(answer), render_passages(engine, answer)
 
+    def ask_again(question: str, k: float, notes: list[str] | None) -> tuple[Any, Any]:
+        """A filter changed: the question asked again, if there is one."""
+        if not isinstance(question, str) or not question.strip():
+            return gr.skip(), gr.skip()
+        return ask(question, k, notes)
+
     def ask_json(question: str, k: int = engine.settings.k, notes: list[str] | None = None) -> dict:
-        """The answer as JSON: {question, found, text, passages: [{text, source,
-        heading, start_line, end_line, score, highlights, citation}]}."""
+        """The answer as JSON: {question, found, coverage, confidence, text,
+        passages: [{text, source, heading, start_line, end_line, score,
+        highlights, citation}]}."""
         try:
             return engine.ask(question, k=_as_k(k), notes=_as_notes(notes)).to_dict()
         except Exception as exc:
@@ -421,33 +588,63 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
         except Exception as exc:
             raise gr.Error(html.escape(_message(exc), quote=False), print_exception=False) from None
 
+    def generation() -> str:
+        try:
+            return engine.status().generation
+        except Exception:
+            return ""
+
     def reindex(progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, str, Any]:
-        progress(0, desc="Reading the notes…")
         try:
             report = engine.reindex(progress=True)
         except Exception as exc:
-            message = _message(exc)
-            gr.Warning(html.escape(message, quote=False))
-            return error_html(message), status(), gr.update()
-        progress(1, desc="Done")
-        summary = f'<div class="dsqa-answer dsqa-found">Reindexed: {_esc(str(report))}{_report_details(report)}</div>'
+            return error_html(_message(exc)), status(), gr.update()
+        summary = f'<div class="dsqa-report">Reindexed: {describe_reindex(report)}</div>'
         try:
             choices = engine.note_names()
         except Exception:  # the status panel says what is wrong
             return summary, status(), gr.update()
         return summary, status(), gr.update(choices=choices)
 
-    def on_load() -> tuple[str, Any]:
+    def after_ask(shown: str) -> tuple[Any, Any, Any, str]:
+        """The index panel brought up to date when the index changed since
+        the page last showed it (a question found the notes changed and the
+        index was updated first, or another process reindexed)."""
         try:
-            return status(), gr.update(choices=engine.note_names())
+            current = engine.status()
         except Exception:
-            return status(), gr.update()
+            return gr.skip(), gr.skip(), gr.skip(), shown
+        if not shown or current.generation == shown:
+            return gr.skip(), gr.skip(), gr.skip(), current.generation
+        report = engine.last_reindex
+        what = describe_reindex(report) if report is not None else "it was rebuilt by another dsqa process."
+        summary = f'<div class="dsqa-report">The notes changed, so the index was updated: {what}</div>'
+        try:
+            choices: Any = gr.update(choices=engine.note_names())
+        except Exception:
+            choices = gr.skip()
+        return render_status(current), summary, choices, current.generation
+
+    def on_load(request: gr.Request) -> tuple[str, Any, str, str]:
+        question = ""
+        if request is not None:
+            question = str(request.query_params.get("q", ""))[: engine.settings.max_question_chars]
+        try:
+            choices: Any = gr.update(choices=engine.note_names())
+        except Exception:
+            choices = gr.update()
+        return status(), choices, question, generation()
 
     with gr.Blocks(title="dsqa — ask your notes", analytics_enabled=False) as page:
-        gr.Markdown("# dsqa — ask your notes\nAsk a question; get the passages of your notes that answer it, each cited to its note, heading and lines.")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                with gr.Row(equal_height=True):
+        gr.Markdown(
+            "# dsqa — ask your notes\nAsk a question; get the passages of your notes that answer it, "
+            "each cited to its note, heading and lines. Press <kbd>/</kbd> to type a question.",
+            elem_id="dsqa-intro",
+        )
+        shown_generation = gr.State("")
+        with gr.Row(equal_height=False, elem_id="dsqa-layout"):
+            with gr.Column(scale=3, elem_id="dsqa-main"):
+                with gr.Row(equal_height=True, elem_id="dsqa-ask-row"):
                     question = gr.Textbox(
                         label="Question",
                         placeholder="e.g. how do overlay networks do service discovery",
@@ -457,49 +654,69 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
                         autofocus=True,
                         elem_id="dsqa-question",
                     )
-                    submit = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="dsqa-ask")
+                    submit = gr.Button("Ask", variant="primary", scale=1, min_width=72, elem_id="dsqa-ask")
                 example_buttons = []
                 if examples:
-                    gr.Markdown("Try one of these:", elem_id="dsqa-examples-label")
                     with gr.Row(elem_id="dsqa-examples"):
                         for text in examples:
-                            example_buttons.append((gr.Button(text, size="sm", variant="secondary"), text))
+                            example_buttons.append((gr.Button(text, size="sm", variant="secondary", elem_classes="dsqa-example"), text))
                 answer_box = gr.HTML(label="answer", show_label=False, elem_id="dsqa-answer")
+                with gr.Accordion(filters_label(engine.settings.k, None), open=False, elem_id="dsqa-filters") as filters:
+                    with gr.Row():
+                        k = gr.Slider(
+                            1, MAX_K, value=min(engine.settings.k, MAX_K), step=1, label="Passages to show (k)", elem_id="dsqa-k"
+                        )
+                        notes = gr.Dropdown(
+                            choices=notes_in_index,
+                            value=[],
+                            multiselect=True,
+                            label="Only these notes (none = all)",
+                            # The engine checks note names (and refuses anything not
+                            # in the index), so notes added by a reindex work too.
+                            allow_custom_value=True,
+                            elem_id="dsqa-notes",
+                        )
                 passages_box = gr.HTML(label="passages", show_label=False, elem_id="dsqa-passages")
-            with gr.Column(scale=1, min_width=260):
-                k = gr.Slider(1, MAX_K, value=min(engine.settings.k, MAX_K), step=1, label="Passages to show (k)", elem_id="dsqa-k")
-                notes = gr.Dropdown(
-                    choices=notes_in_index,
-                    value=[],
-                    multiselect=True,
-                    label="Only these notes (none = all)",
-                    # The engine checks note names (and refuses anything not
-                    # in the index), so notes added by a reindex work too.
-                    allow_custom_value=True,
-                    elem_id="dsqa-notes",
-                )
+            with gr.Column(scale=1, min_width=240, elem_id="dsqa-side"):
                 gr.Markdown("### Index")
                 status_box = gr.HTML(status(), label="status", show_label=False, elem_id="dsqa-status")
                 with gr.Row():
-                    reindex_button = gr.Button("Reindex", elem_id="dsqa-reindex")
-                    refresh_button = gr.Button("Refresh status", size="sm")
+                    reindex_button = gr.Button("Reindex", size="sm", elem_id="dsqa-reindex")
+                    refresh_button = gr.Button("Refresh", size="sm", elem_id="dsqa-refresh")
                 reindex_box = gr.HTML(label="reindex report", show_label=False, elem_id="dsqa-reindex-report")
 
         inputs = [question, k, notes]
         outputs = [answer_box, passages_box]
-        submit.click(ask, inputs, outputs, api_name="ask", api_description="Answer a question: (answer HTML, passages HTML).")
-        question.submit(ask, inputs, outputs, api_visibility="private")
+        panel = [status_box, reindex_box, notes, shown_generation]
+
+        def asked(event: Any) -> None:
+            event.then(after_ask, shown_generation, panel, api_visibility="private", queue=False)
+
+        asked(submit.click(ask, inputs, outputs, api_name="ask", js=_REMEMBER_QUESTION,
+                           api_description="Answer a question: (answer HTML, passages HTML)."))
+        asked(question.submit(ask, inputs, outputs, api_visibility="private", js=_REMEMBER_QUESTION))
         for button, text in example_buttons:
-            button.click(lambda t=text: t, None, question, api_visibility="private", queue=False).then(
-                ask, inputs, outputs, api_visibility="private"
+            asked(
+                button.click(lambda t=text: t, None, question, api_visibility="private", queue=False).then(
+                    ask, inputs, outputs, api_visibility="private", js=_REMEMBER_QUESTION
+                )
+            )
+        for control in (k, notes):
+            asked(control.change(ask_again, inputs, outputs, api_visibility="private", trigger_mode="always_last"))
+            control.change(
+                lambda kv, nv: gr.update(label=filters_label(kv, nv)), [k, notes], filters, api_visibility="private", queue=False
             )
         gr.api(ask_json, api_name="ask_json")
         refresh_button.click(status, None, status_box, api_name="status")
         gr.api(status_json, api_name="status_json")
         # Not queued one after another: a Reindex pressed while one runs is told
         # so at once by the engine (and questions are answered meanwhile).
-        reindex_button.click(reindex, None, [reindex_box, status_box, notes], api_name="reindex", concurrency_limit=None)
-        page.load(on_load, None, [status_box, notes], api_visibility="private")
+        reindex_button.click(reindex, None, [reindex_box, status_box, notes], api_name="reindex", concurrency_limit=None).then(
+            generation, None, shown_generation, api_visibility="private", queue=False
+        )
+        page.load(on_load, None, [status_box, notes, question, shown_generation], api_visibility="private").then(
+            ask_again, inputs, outputs, api_visibility="private"
+        )
     return page
 
 
@@ -565,6 +782,8 @@ def build_app(page: gr.Blocks, host: str, port: int, allowed_origins: Iterable[s
         ssr_mode=False,
         theme=THEME,
         css=CSS,
+        head=HEAD,
+        js=ON_LOAD,
         footer_links=["api"],
         show_error=True,
         max_file_size=0,

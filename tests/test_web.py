@@ -9,11 +9,13 @@ screenshot there (that is how the README's screenshot is made).
 from __future__ import annotations
 
 import contextlib
+import html.parser
 import http.client
 import http.server
 import json
 import logging
 import os
+import random
 import re
 import shutil
 import threading
@@ -30,15 +32,20 @@ gradio_client = pytest.importorskip("gradio_client")
 
 from dsqa import DSQA, Answer, Passage  # noqa: E402
 from dsqa.request_guard import RequestGuard, is_loopback, loopback_hosts  # noqa: E402
+from dsqa.passage_html import markdown_html, relevance, safe_url, shorten_heading  # noqa: E402
 from dsqa.web import (  # noqa: E402
     NOT_COVERED,
+    WEAK_MATCH,
     PageServer,
     build_page,
+    describe_reindex,
     highlight_html,
     launch,
     note_section,
     render_answer,
+    render_passage,
     render_passages,
+    render_status,
 )
 
 # Gradio's queue trips pandas deprecation warnings of its own.
@@ -211,13 +218,176 @@ def test_rendering_escapes_note_text_and_marks_highlights():
     assert NOT_COVERED in render_answer(Answer(question="q", passages=[p], found=False))
 
 
-def test_passages_render_with_citation_score_and_section(fake_engine):
+def test_passages_render_with_citation_label_and_section(fake_engine):
     answer = fake_engine.ask("overlay network service discovery", k=2)
     out = render_passages(fake_engine, answer)
     assert out.count('class="dsqa-passage"') == 2
     for p in answer.passages:
-        assert p.source in out and f"{p.score:.3f}" in out
-    assert out.count("<details") == 2
+        assert p.source in out and f"{p.start_line}-{p.end_line}" in out
+        assert f"score {p.score:.3f}" not in out.replace(f'title="score {p.score:.3f}"', "")  # a label, not a raw score
+    assert re.findall(r"(strong|good|weak) match</span>", out) and out.count("<details") == 2
+
+
+class _Elements(html.parser.HTMLParser):
+    """Every start tag with its attributes, and whether tags nest properly."""
+
+    VOID = {"br", "hr", "img", "input", "meta", "link"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.stack: list[str] = []
+        self.balanced = True
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.balanced = False
+
+
+def _elements(markup: str) -> _Elements:
+    parser = _Elements()
+    parser.feed(markup)
+    parser.close()
+    assert parser.balanced and not parser.stack, markup
+    return parser
+
+
+def test_passages_render_as_markdown_with_their_highlights():
+    text = (
+        "## Overlay networks\n"
+        "* Create one with `docker network create -d overlay overnet`.\n"
+        "* Then list them:\n\n"
+        "```bash\ndocker network ls\n```\n"
+        "See [the docs](https://docs.docker.com/network/) and <a name=\"lab\"></a>\n"
+        "<a name=\"overlay\"></a>\n"
+        "![](https://github.com/x/Image/1overlaynetwork.PNG)\n"
+    )
+    first = text.index("* Create")  # a highlight from the list marker on
+    code = text.index("docker network ls")
+    out = markdown_html(text, [(first, text.index("overnet`.") + 9), (code, code + len("docker network ls"))])
+    page = _elements(out)
+    names = [tag for tag, _ in page.tags]
+    assert names.count("li") == 2 and "ul" in names and "pre" in names and "h2" in names
+    assert "<code>docker network create -d overlay overnet</code>" in out.replace("<mark>", "").replace("</mark>", "")
+    # The highlighted sentence and command, marked inside the list item and the code block.
+    assert re.search(r"<li><mark>Create one with </mark><code><mark>docker network create", out)
+    assert '<code class="language-bash"><mark>docker network ls</mark>' in out
+    assert '<a href="https://docs.docker.com/network/" target="_blank" rel="noopener noreferrer nofollow">the docs</a>' in out
+    # The image is a small link, never an <img>; the anchors are gone.
+    assert "<img" not in out and 'class="dsqa-img" href="https://github.com/x/Image/1overlaynetwork.PNG"' in out
+    assert "image: 1overlaynetwork.PNG" in out and "name=" not in out and "&lt;a" not in out
+
+
+def test_highlights_never_change_how_a_passage_renders():
+    """Marks are added, nothing else: for slices of every bundled note and
+    random highlight spans, the HTML without its <mark>s is the HTML of the
+    passage rendered without highlights."""
+    rng = random.Random(15)
+    checked = 0
+    for note in sorted((Path(__file__).resolve().parent.parent / "corpus").rglob("*.md")):
+        lines = note.read_text(encoding="utf-8").splitlines(keepends=True)
+        for start in range(0, len(lines), 6):
+            text = "".join(lines[start : start + 12])
+            if not text.strip():
+                continue
+            a = rng.randrange(len(text))
+            spans = [(a, rng.randrange(a, len(text) + 1)), (rng.randrange(len(text)), len(text))]
+            out = markdown_html(text, spans)
+            assert re.sub(r"</?mark>", "", out) == markdown_html(text), (note.name, start, spans)
+            _elements(out)
+            checked += 1
+    assert checked > 400
+
+
+HOSTILE = (
+    "# Notes <script>window.__pwned = 1; alert('script')</script>\n"
+    "<img src=x onerror=\"window.__pwned = 2; alert('onerror')\"> [run](javascript:window.__pwned=3) ![i](https://evil.example/i.png)\n"
+    "<svg onload=alert(3)></svg> <iframe src=\"javascript:alert(4)\"></iframe>\n"
+    "* [click me](javascript:alert(5)) and [spaced](java\tscript:alert(6)) and [entity](javascript&#58;alert(7))\n"
+    "* [data](data:text/html;base64,PHNjcmlwdD5hbGVydCg4KTwvc2NyaXB0Pg==) [vb](vbscript:msgbox(9)) <javascript:alert(10)>\n"
+    "* ![x](javascript:alert(11)) ![y](https://evil.example/track.png) [f](file:///etc/passwd)\n"
+    "* ${alert(12)} {{constructor.constructor('alert(13)')()}} \"><b onmouseover=alert(14)>hover</b>\n"
+    "* [fine](https://example.org/a) [mail](mailto:a@example.org) [relative](other-note.md#part)\n"
+)
+
+
+def test_a_hostile_note_renders_inert():
+    out = markdown_html(HOSTILE, [(0, len(HOSTILE))])
+    page = _elements(out)
+    for tag, attrs in page.tags:
+        assert tag in {"h1", "p", "ul", "li", "a", "mark", "code", "pre", "strong", "em"}, tag
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        assert "src" not in attrs and "style" not in attrs
+    hrefs = [attrs["href"] for tag, attrs in page.tags if tag == "a"]
+    assert all(re.match(r"(https?://|mailto:|[\w.-]+(#|$))", h) for h in hrefs), hrefs
+    assert all(safe_url(h) for h in hrefs)
+    assert "https://example.org/a" in hrefs and "mailto:a@example.org" in hrefs and "other-note.md#part" in hrefs
+    assert "https://evil.example/track.png" in hrefs  # an image is a link to it, never loaded
+    assert "&lt;script&gt;" in out and "onerror=" in out  # shown as text
+    for scheme in ("javascript:", "vbscript:", "data:", "file:"):
+        assert not safe_url(scheme + "x") and not any(h.lower().startswith(scheme) for h in hrefs)
+    assert not safe_url(" Java\nScript:alert(1)") and safe_url("notes/a.md") and safe_url("#top")
+
+
+def test_citations_you_can_act_on(fake_engine):
+    deep = "Docker and Containers › Networking and Orchestration › Docker Networking Hands-on Lab"
+    assert shorten_heading(deep) == "… › Networking and Orchestration › Docker Networking Hands-on Lab"
+    assert shorten_heading("A › B") == "A › B" and shorten_heading("") == ""
+    source = "notes/unlimitediw-dist-sys-notes.md"
+    p = Passage(text="Create an overlay network.", source=source, heading=deep, start_line=360, end_line=365, score=1.21)
+    out = render_passage(fake_engine, 1, p, "strong match")
+    page = _elements(out)
+    attrs = {a.get("class"): a for _, a in page.tags}
+    assert attrs["dsqa-copy"]["data-citation"] == p.citation
+    path = (fake_engine.settings.corpus_dir / source).absolute()
+    assert attrs["dsqa-open"]["href"] == f"vscode://file{path.as_posix()}:360"
+    assert attrs["dsqa-file"]["href"] == path.as_uri()
+    assert attrs["dsqa-heading"]["title"] == deep and "… › Networking and Orchestration" in out
+    assert ">strong match</span>" in out and "1.210" not in out.replace('title="score 1.210"', "")
+
+
+def test_relevance_labels_follow_the_confidence():
+    t = 0.523
+    assert relevance(1.2, 1.2, t + 0.3, t) == "strong match"
+    assert relevance(1.0, 1.2, t + 0.3, t) == "good match"  # 0.686: over the threshold, not by much
+    assert relevance(0.6, 1.2, t + 0.3, t) == "weak match"
+    assert relevance(1.2, 1.2, t - 0.01, t) == "weak match"  # not covered: even the best is weak
+    assert relevance(0.9, 0.0, t + 0.1, t) == "good match"
+
+
+def test_answer_box_shows_three_states():
+    p = Passage(text="Raft elects a leader.", source="notes/r.md", heading="A › B › C", start_line=3, end_line=4, score=0.6)
+    weak = render_answer(Answer(question="q", passages=[p], found=False, confidence=0.45, coverage="weak"))
+    assert WEAK_MATCH in weak and "dsqa-weak" in weak and "notes/r.md:3-4" in weak and 'href="#dsqa-p1"' in weak
+    assert NOT_COVERED not in weak
+    gone = render_answer(Answer(question="q", passages=[p], found=False, coverage="not_covered"))
+    assert NOT_COVERED in gone and WEAK_MATCH not in gone
+    found = render_answer(Answer(question="q", passages=[p], found=True, text="Use `docker run --rm` [1]."))
+    assert "<code>docker run --rm</code>" in found and '<a class="dsqa-cite" href="#dsqa-p1">[1]</a>' in found
+
+
+def test_index_panel_speaks_plainly(fake_engine, settings):
+    panel = render_status(fake_engine.status())
+    assert "up to date" in panel and "passages" in panel
+    report = fake_engine.reindex(full=True)
+    note = settings.corpus_dir / "notes" / "anonymous-short-notes.md"
+    note.write_text(note.read_text(encoding="utf-8") + "\n## Added\nGossip.\n", encoding="utf-8")
+    stale = render_status(fake_engine.status())
+    assert "out of date" in stale and "anonymous-short-notes" in stale
+    report = fake_engine.reindex()
+    said = describe_reindex(report)
+    assert "changed: notes/anonymous-short-notes.md" in said
+    for internal in (panel, stale, said):
+        for word in ("encoder", "onnx", "text/s", "chunks", "model"):
+            assert word not in internal.lower(), (word, internal)
 
 
 # -- reindex and status through the page, on a copy with the fake model -------
@@ -549,3 +719,116 @@ def test_other_sites_cannot_read_the_page_in_chromium(fake_server):
             assert "ask_json" in page.evaluate(read_api.replace("127.0.0.1", "localhost"))
         finally:
             browser.close()
+
+
+# -- the page's behaviour in Chromium, on the fake model ------------------------
+def _local_only(outside: list[str]):
+    def route(r):
+        url = r.request.url
+        if url.startswith(("data:", "blob:")) or urlparse(url).hostname in ("127.0.0.1", "localhost"):
+            r.continue_()
+        else:
+            outside.append(url)
+            r.abort()
+
+    return route
+
+
+def _question_box(page):
+    return page.locator("#dsqa-question textarea, #dsqa-question input").first
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_page_behaviour_in_chromium(fake_engine):
+    """A hostile note is shown inert; copy citation, `/`, `?q=`, changing k
+    and an error shown once; after the notes change, a question updates the
+    index and the index panel says what changed."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    corpus = fake_engine.settings.corpus_dir
+    tagged = "".join(line + " xyzzyhostile\n" for line in HOSTILE.splitlines())
+    (corpus / "notes" / "hostile.md").write_text(tagged, encoding="utf-8")
+    fake_engine.reindex()
+    running = _start(build_page(fake_engine))
+    outside: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=running.url.rstrip("/"))
+            page = context.new_page()
+            page.route("**/*", _local_only(outside))
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            # ?q= asks on load; the hostile note's markup is text, its links inert.
+            page.goto(running.url + "?q=xyzzyhostile+onerror+pwned+javascript+run+evil")
+            first = page.locator("#dsqa-passages .dsqa-passage").first
+            first.wait_for(timeout=30_000)
+            assert _question_box(page).input_value() == "xyzzyhostile onerror pwned javascript run evil"
+            hostile = page.locator("#dsqa-passages .dsqa-text")
+            shown = page.locator("#dsqa-passages").inner_text()
+            assert "onerror=" in shown and "[run](javascript:" in shown, shown
+            for selector in ("script", "img", "iframe", "svg", "[onerror]", "[onload]", "[onmouseover]", "[style]"):
+                assert hostile.locator(selector).count() == 0, selector
+            hrefs = hostile.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+            assert hrefs and all(re.match(r"(https?://|mailto:|[\w.-]+(#|$))", h) for h in hrefs), hrefs
+            for n in range(hostile.count()):
+                hostile.nth(n).hover()
+            assert page.evaluate("window.__pwned") is None and not dialogs
+
+            # Copy citation puts the citation on the clipboard.
+            citation = first.locator(".dsqa-copy").get_attribute("data-citation")
+            first.locator(".dsqa-copy").click()
+            page.wait_for_function("document.querySelector('.dsqa-copy').textContent === 'Copied'", timeout=5_000)
+            assert page.evaluate("navigator.clipboard.readText()") == citation
+            assert first.locator(".dsqa-open").get_attribute("href").startswith("vscode://file/")
+
+            # `/` focuses the question box (not while typing in it).
+            page.locator("#dsqa-status").click()
+            page.keyboard.press("/")
+            assert page.evaluate("document.activeElement.closest('#dsqa-question') !== null")
+            page.keyboard.type("overlay network service discovery")
+            assert _question_box(page).input_value() == "overlay network service discovery"  # no stray "/"
+            page.keyboard.press("Enter")
+            page.wait_for_function("location.search.includes('overlay')", timeout=10_000)
+            page.wait_for_function(
+                "!document.querySelector('#dsqa-passages').innerText.includes('xyzzyhostile')", timeout=30_000
+            )
+
+            # Changing k asks again.
+            k_box = page.locator("#dsqa-k input[type=number]")
+            k_box.fill("2")
+            k_box.press("Enter")
+            page.wait_for_function("document.querySelectorAll('#dsqa-passages .dsqa-passage').length === 2", timeout=30_000)
+            page.wait_for_function("document.querySelector('#dsqa-filters').innerText.includes('Filters: 2 passages')", timeout=10_000)
+
+            # The notes change: the next question updates the index first, and
+            # the index panel says so, with what changed.
+            note = corpus / "notes" / "anonymous-short-notes.md"
+            note.write_text(note.read_text(encoding="utf-8") + "\n## Gossip\nGossip protocols spread news.\n", encoding="utf-8")
+            time.sleep(2.2)  # past the engine's stale-check interval
+            box = _question_box(page)
+            box.fill("gossip protocols spread news")
+            box.press("Enter")
+            report = page.locator("#dsqa-reindex-report")
+            page.wait_for_function(
+                "document.querySelector('#dsqa-reindex-report').innerText.includes('changed')", timeout=30_000
+            )
+            assert "anonymous-short-notes.md" in report.inner_text() and "The notes changed" in report.inner_text()
+            status = page.locator("#dsqa-status").inner_text()
+            assert "up to date" in status
+            for internal in ("onnx", "encoder", "text/s", "chunks"):
+                assert internal not in (status + report.inner_text()).lower()
+
+            # An empty question: the message once, in the answer box, no toast.
+            box.fill("")
+            box.press("Enter")
+            page.locator("#dsqa-answer .dsqa-error").wait_for(timeout=10_000)
+            page.wait_for_timeout(500)
+            assert page.get_by_text("the question is empty").count() == 1
+            assert page.locator(".toast-body").count() == 0
+        finally:
+            browser.close()
+            running.close()
+    assert not outside, f"the page asked for something off this machine: {outside}"
