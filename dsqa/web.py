@@ -8,7 +8,8 @@ the library's public API (:meth:`DSQA.ask`, :meth:`DSQA.status`,
 :meth:`DSQA.reindex`, :meth:`DSQA.note_names`): every check of user input
 happens in the engine, and the page only renders what it returns.
 
-Everything the page shows is HTML-escaped note text; the only file it reads
+Note text is shown escaped, or rendered from Markdown with raw HTML off and
+only safe links (:mod:`dsqa.passage_html`); the only file it reads
 itself is the note section around a passage (:func:`note_section`), and only
 for notes that are in the index and resolve inside the corpus folder.
 

@@ -601,6 +601,15 @@ def test_page_answers_during_a_reindex_and_refuses_a_second(fake_engine, gated_m
 
 
 # -- the page in a real browser ------------------------------------------------
+def _save_screenshot(shot: Path, suffix: str = "") -> None:
+    """Copy ``shot`` to $DSQA_SCREENSHOT (the desktop one; the phone one
+    beside it as ``<name>-phone.png``)."""
+    target = os.environ.get("DSQA_SCREENSHOT")
+    if target:
+        path = Path(target)
+        shutil.copyfile(shot, path.with_name(f"{path.stem}{suffix}{path.suffix}"))
+
+
 @pytest.mark.browser
 @pytest.mark.real_model
 @needs_chromium
@@ -609,22 +618,14 @@ def test_page_in_headless_chromium(server, real_engine, tmp_path):
     expected = real_engine.ask(QUESTION)
     outside: list[str] = []
 
-    def local_only(route):
-        url = route.request.url
-        if url.startswith(("data:", "blob:")) or urlparse(url).hostname in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            outside.append(url)
-            route.abort()
-
     started = time.perf_counter()
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.route("**/*", local_only)
+            page.route("**/*", _local_only(outside))
             page.goto(server)
-            box = page.locator("#dsqa-question textarea, #dsqa-question input").first
+            box = _question_box(page)
             box.wait_for(timeout=20_000)
             box.fill(QUESTION)
             box.press("Enter")
@@ -632,14 +633,22 @@ def test_page_in_headless_chromium(server, real_engine, tmp_path):
             first.wait_for(timeout=30_000)
 
             assert CITATION.search(first.inner_text())
-            assert expected.passages[0].citation in first.inner_text()
+            assert first.get_attribute("title") == expected.passages[0].citation  # the whole path on hover
             assert page.locator("#dsqa-passages .dsqa-passage").count() == len(expected.passages)
             assert page.locator("#dsqa-answer .dsqa-answer").is_visible()
             if expected.text:
                 assert page.locator("#dsqa-answer .dsqa-answer").inner_text().strip()
             if any(p.highlights for p in expected.passages):
                 assert page.locator("#dsqa-passages .dsqa-text mark").count() >= 1
+            # Markdown, not raw text: code spans and lists; images are links.
+            assert page.locator("#dsqa-passages .dsqa-text code").count() >= 1
+            assert page.locator("#dsqa-passages .dsqa-text li").count() >= 1
+            assert page.locator("#dsqa-passages img").count() == 0
+            assert "![" not in page.locator("#dsqa-passages").inner_text()
+            labels = page.locator("#dsqa-passages .dsqa-score").all_inner_texts()
+            assert labels and all(label in ("strong match", "good match", "weak match") for label in labels)
             assert "up to date" in page.locator("#dsqa-status").inner_text()
+            assert page.locator("#dsqa-k").is_visible()  # on a wide screen the filters start open
 
             # The note section opens around the passage.
             page.locator("#dsqa-passages details summary").first.click()
@@ -649,20 +658,36 @@ def test_page_in_headless_chromium(server, real_engine, tmp_path):
             shot = tmp_path / "page.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000
-            if os.environ.get("DSQA_SCREENSHOT"):
-                shutil.copyfile(shot, os.environ["DSQA_SCREENSHOT"])
+            _save_screenshot(shot)
 
-            # An empty question: the library's message in the page, no traceback.
-            box.fill("")
-            box.press("Enter")
-            error = page.locator("#dsqa-answer .dsqa-error")
-            error.wait_for(timeout=10_000)
-            assert "the question is empty" in error.inner_text()
-            assert "Traceback" not in page.content()
+            # On a phone: the answer right after the question, the examples in
+            # one scrolling row, the filters collapsed above the passages.
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+            phone.route("**/*", _local_only(outside))
+            phone.goto(server + "?q=" + QUESTION.replace(" ", "+"))
+            phone.locator("#dsqa-passages .dsqa-passage").first.wait_for(timeout=30_000)
+
+            def box_of(selector: str) -> dict:
+                return phone.locator(selector).first.bounding_box()
+
+            question, answer = box_of("#dsqa-question"), box_of("#dsqa-answer .dsqa-answer")
+            filters, passages = box_of("#dsqa-filters"), box_of("#dsqa-passages .dsqa-passage")
+            assert question["y"] < answer["y"] < filters["y"] < passages["y"]
+            assert answer["y"] - (question["y"] + question["height"]) < 60  # nothing in between
+            assert answer["y"] < 844  # in the first screen
+            tops = {round(b["y"]) for b in phone.locator("#dsqa-examples button").evaluate_all(
+                "buttons => buttons.map(b => b.getBoundingClientRect().toJSON())")}
+            assert len(tops) == 1
+            assert phone.evaluate("(() => { const r = document.querySelector('#dsqa-examples'); return r.scrollWidth > r.clientWidth; })()")
+            assert not phone.locator("#dsqa-k").is_visible()  # collapsed
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+            phone_shot = tmp_path / "phone.png"
+            phone.screenshot(path=str(phone_shot), full_page=False)
+            _save_screenshot(phone_shot, "-phone")
         finally:
             browser.close()
     assert not outside, f"the page asked for something off this machine: {outside}"
-    assert time.perf_counter() - started < 60
+    assert time.perf_counter() - started < 90
 
 
 @contextlib.contextmanager
