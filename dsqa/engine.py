@@ -278,7 +278,7 @@ class DSQA:
                 return
         try:
             log.info("no index of %s yet: building it in %s", self.settings.corpus_dir, self.settings.index_dir)
-            reindex(self.settings, progress=self.progress)
+            self.last_reindex = reindex(self.settings, progress=self.progress)
         finally:
             self._build_lock.release()
 

@@ -42,6 +42,7 @@ from .engine import DSQA, IndexStatus  # noqa: E402
 from .errors import DsqaError  # noqa: E402
 from .notes import read_corpus_file  # noqa: E402
 from .request_guard import RequestGuard, is_loopback, loopback_hosts, normalise_origins  # noqa: E402
+from .progress import Step  # noqa: E402
 from .passage_html import inline_markdown_html, markdown_html, merged_spans, relevance, shorten_heading  # noqa: E402
 from .results import WEAK, Answer, Passage  # noqa: E402
 
@@ -595,9 +596,17 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
         except Exception:
             return ""
 
-    def reindex(progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, str, Any]:
+    def reindex(progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any]:
+        def show(step: Step) -> None:
+            """One bar, counted in passages while they are embedded; the
+            other stages are a line of text ("reading 5 notes…")."""
+            if step.stage == "embed" and step.total:
+                progress((step.done, step.total), desc="Indexing passages", unit="passages")
+            elif step.stage != "done":
+                progress(None, desc=step.message)
+
         try:
-            report = engine.reindex(progress=True)
+            report = engine.reindex(progress=show)
         except Exception as exc:
             return error_html(_message(exc)), status(), gr.update()
         summary = f'<div class="dsqa-report">Reindexed: {describe_reindex(report)}</div>'
@@ -712,7 +721,10 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
         gr.api(status_json, api_name="status_json")
         # Not queued one after another: a Reindex pressed while one runs is told
         # so at once by the engine (and questions are answered meanwhile).
-        reindex_button.click(reindex, None, [reindex_box, status_box, notes], api_name="reindex", concurrency_limit=None).then(
+        # One progress bar, on the report (not one per output).
+        reindex_button.click(
+            reindex, None, [reindex_box, status_box, notes], api_name="reindex", concurrency_limit=None, show_progress_on=reindex_box
+        ).then(
             generation, None, shown_generation, api_visibility="private", queue=False
         )
         page.load(on_load, None, [status_box, notes, question, shown_generation], api_visibility="private").then(

@@ -857,3 +857,36 @@ def test_page_behaviour_in_chromium(fake_engine):
             browser.close()
             running.close()
     assert not outside, f"the page asked for something off this machine: {outside}"
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_reindex_shows_one_plain_progress_bar(settings, gated_model):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    started, release = gated_model
+    engine = DSQA(settings, auto_reindex=False)  # only the button reindexes
+    engine.reindex()
+    note = settings.corpus_dir / "notes" / "new.md"
+    note.write_text("".join(f"# Part {n}\nGossip protocols spread news {n}. {GATED}\n" for n in range(40)), encoding="utf-8")
+    running = _start(build_page(engine))
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(running.url)
+            page.locator("#dsqa-reindex").click()
+            assert started.wait(30), "the reindex did not start"
+            page.wait_for_timeout(1_000)
+            bars = page.locator(".progress-bar-wrap:visible, .progress-level:visible")
+            shown = " ".join(bars.all_inner_texts()) + page.locator("#dsqa-reindex-report").inner_text()
+            assert page.locator(".progress-bar-wrap:visible").count() <= 1
+            for internal in ("onnx", "encoder", "text/s", "it/s"):
+                assert internal not in shown.lower(), shown
+            release.set()
+            page.wait_for_function("document.querySelector('#dsqa-reindex-report').innerText.includes('added')", timeout=60_000)
+            report = page.locator("#dsqa-reindex-report").inner_text()
+            assert "notes/new.md" in report and "encoder" not in report and " s" not in report.replace("notes", "")
+        finally:
+            release.set()
+            browser.close()
+            running.close()
