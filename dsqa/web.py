@@ -635,15 +635,17 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
             choices = gr.skip()
         return render_status(current), summary, choices, current.generation
 
-    def on_load(request: gr.Request) -> tuple[str, Any, str, str]:
+    def on_load(request: gr.Request) -> tuple[str, Any, Any, str, str]:
+        """The index panel and notes; the question from ``?q=``, if any (the
+        box is left alone otherwise: the user may be typing already)."""
         question = ""
         if request is not None:
-            question = str(request.query_params.get("q", ""))[: engine.settings.max_question_chars]
+            question = str(request.query_params.get("q", "")).strip()[: engine.settings.max_question_chars]
         try:
             choices: Any = gr.update(choices=engine.note_names())
         except Exception:
             choices = gr.update()
-        return status(), choices, question, generation()
+        return status(), choices, question if question else gr.skip(), question, generation()
 
     with gr.Blocks(title="dsqa — ask your notes", analytics_enabled=False) as page:
         gr.Markdown(
@@ -652,6 +654,7 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
             elem_id="dsqa-intro",
         )
         shown_generation = gr.State("")
+        asked_on_load = gr.State("")  # the question in the address (?q=)
         with gr.Row(equal_height=False, elem_id="dsqa-layout"):
             with gr.Column(scale=3, elem_id="dsqa-main"):
                 with gr.Row(equal_height=True, elem_id="dsqa-ask-row"):
@@ -727,8 +730,8 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
         ).then(
             generation, None, shown_generation, api_visibility="private", queue=False
         )
-        page.load(on_load, None, [status_box, notes, question, shown_generation], api_visibility="private").then(
-            ask_again, inputs, outputs, api_visibility="private"
+        page.load(on_load, None, [status_box, notes, question, asked_on_load, shown_generation], api_visibility="private").then(
+            ask_again, [asked_on_load, k, notes], outputs, api_visibility="private"
         )
     return page
 
