@@ -364,7 +364,7 @@ def render_passage(engine: DSQA, n: int, p: Passage, label: str = "") -> str:
         f"{open_at}"
         f'<a class="dsqa-file" href="{_esc(links["file"])}" target="_blank" rel="noopener noreferrer" '
         f'title="{_esc(links["file"])} (if your browser blocks links to local files, copy this one into its address bar)">'
-        f"{'open page ' + str(p.page) if p.page is not None else 'file'}</a></div>'
+        f"{'open page ' + str(p.page) if p.page is not None else 'file'}</a></div>"
         f'<div class="dsqa-text">{markdown_html(p.text, p.highlights)}</div>'
         f"{_context_html(engine, p)}</section>"
     )
