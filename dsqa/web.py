@@ -330,7 +330,7 @@ def note_links(engine: DSQA, p: Passage) -> dict[str, str]:
     (the note; at its page for a PDF) and, for a text note, ``vscode`` (VS
     Code at the passage's first line). Nothing is served: a saved page opened
     from this page's origin could run its scripts here."""
-    path = Path(os.path.abspath(Path(engine.settings.corpus_dir) / p.source))
+    path = Path(engine.settings.corpus_dir).resolve() / p.source
     links = {"file": path.as_uri() + (f"#page={int(p.page)}" if p.page is not None else "")}
     if p.source.lower().endswith(formats.markdown.READER.suffixes):  # lines of the file itself
         links["vscode"] = f"vscode://file{quote(path.as_posix())}:{int(p.start_line)}"

@@ -336,7 +336,7 @@ def test_only_unreadable_files_is_still_a_clear_error(tmp_path):
 # -- the page's "open the note section" ------------------------------------------
 def test_note_section_shows_the_extracted_text_and_links_the_file(mixed):
     pytest.importorskip("gradio")
-    from dsqa.web import _context_html, note_section
+    from dsqa.web import _context_html, note_section, render_passage
 
     reindex(mixed)
     engine = DSQA(mixed)
@@ -344,7 +344,7 @@ def test_note_section_shows_the_extracted_text_and_links_the_file(mixed):
     section = note_section(engine, hit.source, hit.start_line, hit.end_line, page=hit.page)
     assert section.lines[0].startswith("Snapshots compact the log") and section.first == 1
     assert all("Raft elects" not in line for line in section.lines)  # page 4's text only
-    html = _context_html(engine, hit)
+    html = render_passage(engine, 1, hit)  # the file link sits with the passage's other actions
     uri = (mixed.corpus_dir / "slides" / "raft.pdf").resolve().as_uri()
     assert f'href="{uri}#page=4"' in html and "page 4, lines 1–" in html
 

@@ -347,7 +347,7 @@ def test_citations_you_can_act_on(fake_engine):
     page = _elements(out)
     attrs = {a.get("class"): a for _, a in page.tags}
     assert attrs["dsqa-copy"]["data-citation"] == p.citation
-    path = (fake_engine.settings.corpus_dir / source).absolute()
+    path = fake_engine.settings.corpus_dir.resolve() / source
     assert attrs["dsqa-open"]["href"] == f"vscode://file{path.as_posix()}:360"
     assert attrs["dsqa-file"]["href"] == path.as_uri()
     assert attrs["dsqa-heading"]["title"] == deep and "… › Networking and Orchestration" in out
