@@ -14,6 +14,7 @@ import threading
 from typing import Any, Iterable
 
 from ._version import __version__
+from .encoders import register_model
 from .engine import DSQA, IndexStatus
 from .errors import (
     CorpusError,
@@ -52,6 +53,7 @@ __all__ = [
     "__version__",
     "ask",
     "engine",
+    "register_model",
     "reindex",
     "search",
     "status",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import answering, store
-from .embedding import Embedder, get_embedder
+from .encoders import Embedder, get_embedder
 from .errors import CorpusError, IndexMissingError, IndexWriteError, LockedError, StaleIndexError
 from .indexing import (
     CorpusDiff,

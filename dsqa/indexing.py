@@ -24,7 +24,7 @@ from filelock import FileLock, Timeout
 from . import ann, paths, store
 from ._version import __version__
 from .chunking import CHUNKER_VERSION, Chunk, Chunker
-from .embedding import Embedder, get_embedder
+from .encoders import Embedder, get_embedder
 from .errors import CorpusError, CorpusMismatchError, IndexCorruptError, IndexMissingError, IndexWriteError, LockedError
 from .lexical import LexicalIndex, lexical_text
 from .formats import reader_version
@@ -273,7 +273,7 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter
             f"build a copy of your own with `{reindex_command(mine)}` (and ask with the same flags)"
         )
     report_step(Step("model", "loading model…"))
-    embedder = get_embedder(settings.model)
+    embedder = get_embedder(settings.model, bf16=settings.bf16_encoder)
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
         lock = _lock(index_dir)

@@ -101,7 +101,7 @@ def check_reachable(address: str) -> None:
 
 
 class RayEmbedder:
-    """An embedder (:class:`dsqa.embedding.Embedder`) whose ``embed`` runs on
+    """An embedder (:class:`dsqa.encoders.Embedder`) whose ``embed`` runs on
     a Ray cluster. ``local`` is the same model in this process: it gives the
     name, dimension and token counts (tokenizer only), which chunking needs
     on the driver."""
@@ -137,7 +137,7 @@ class RayEmbedder:
 
     @classmethod
     def from_settings(cls, settings: Any, local: Any) -> "RayEmbedder":
-        from .embedding import MODELS
+        from .encoders import MODELS
 
         return cls(
             local,

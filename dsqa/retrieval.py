@@ -27,7 +27,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from . import ann
-from .embedding import Embedder
+from .encoders import Embedder
 from .settings import Settings
 from .store import StoredIndex
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import paths
@@ -61,7 +61,7 @@ class Settings:
 
     corpus_dir: Path = field(default_factory=_default_corpus)
     index_dir: Path | None = None
-    #: Name of a registered embedding model (see ``dsqa.embedding``).
+    #: Name of a registered embedding model (see ``dsqa.register_model``).
     model: str = "all-MiniLM-L6-v2"
     #: Target chunk size in the model's own word pieces. Smaller than the
     #: model's limit so passages stay citable (about 1,000 characters).
@@ -107,7 +107,6 @@ class Settings:
     #: truncated by the encoder anyway.
     max_question_chars: int = 2000
     max_k: int = 100
-    batch_size: int = 32
     #: Walk into folders on other filesystems (mount points) inside the
     #: corpus. Kernel pseudo-filesystems (/proc, /sys, /dev) are never walked.
     cross_mounts: bool = False
@@ -140,6 +139,12 @@ class Settings:
     ray_gpus_per_actor: float = 0.0
     #: How often an actor that died is restarted and its batch retried.
     ray_max_retries: int = 3
+    #: Let a large reindex (a million characters of text to embed or more)
+    #: run the model with torch in bfloat16 on CPUs that report AMX tiles
+    #: (``amx_bf16`` in /proc/cpuinfo): the same model, checked against fp32
+    #: before use, faster there. Off by default: it loads torch, and it was
+    #: measured on one kind of CPU only. ``DSQA_ENCODER=bf16`` forces it.
+    bf16_encoder: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir).expanduser())
@@ -182,9 +187,3 @@ class Settings:
             "embed_headings": self.embed_headings,
             "window_sentences": self.window_sentences,
         }
-
-    def to_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        d["corpus_dir"] = str(self.corpus_dir)
-        d["index_dir"] = str(self.index_dir)
-        return d

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import FakeEmbedder  # noqa: E402
 
 from dsqa import Settings, store  # noqa: E402
-from dsqa.embedding import register_model  # noqa: E402
+from dsqa import register_model  # noqa: E402
 from dsqa.indexing import reindex  # noqa: E402
 from dsqa.lexical import LexicalIndex  # noqa: E402
 

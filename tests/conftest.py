@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dsqa import Settings
-from dsqa.embedding import register_model
+from dsqa import register_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

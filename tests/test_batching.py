@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsqa.batching import padded_batches, window_tokenizer
-from dsqa.embedding import _minilm_path
+from dsqa.encoders.batching import padded_batches, window_tokenizer
+from dsqa.encoders import minilm_path
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return window_tokenizer(_minilm_path() / "tokenizer.json", 256)
+    return window_tokenizer(minilm_path() / "tokenizer.json", 256)
 
 
 TEXTS = ["a"] + [f"word {i} " * (i % 37) for i in range(300)] + ["long " * 400, ""]
@@ -39,7 +39,7 @@ def test_every_text_once_within_budgets(tokenizer, max_texts, max_tokens):
 
 
 def test_blocks_keep_positions(tokenizer, monkeypatch):
-    import dsqa.batching as batching
+    import dsqa.encoders.batching as batching
 
     monkeypatch.setattr(batching, "TOKENIZE_BLOCK", 7)
     tok, pad = tokenizer
@@ -64,7 +64,7 @@ def fake_run(ids, mask, types):
 def test_workers_give_every_text_its_own_vector(tokenizer, workers):
     import threading
 
-    from dsqa.batching import embed_in_batches
+    from dsqa.encoders.batching import embed_in_batches
 
     tok, pad = tokenizer
     started: list[str] = []
@@ -79,7 +79,7 @@ def test_workers_give_every_text_its_own_vector(tokenizer, workers):
 
 
 def test_a_failing_batch_fails_the_whole_call(tokenizer):
-    from dsqa.batching import embed_in_batches
+    from dsqa.encoders.batching import embed_in_batches
 
     tok, pad = tokenizer
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from dsqa.chunking import HEADING_SEPARATOR, Chunker, split_sections
-from dsqa.embedding import get_embedder
+from dsqa.encoders import get_embedder
 from dsqa.notes import Note, load_corpus
 from dsqa.settings import Settings
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from dsqa import DSQA, Settings, store
-from dsqa.embedding import register_model
+from dsqa import register_model
 from dsqa.indexing import corpus_diff, reindex
 
 from _helpers import assert_consistent, edit_once

@@ -12,11 +12,13 @@ import sys
 import numpy as np
 import pytest
 
-from dsqa import embedding, encoder_check, onnx_encoder
-from dsqa.embedding import SentenceTransformerEmbedder, _minilm_path
+from dsqa import Settings, register_model
+from dsqa.encoders import SentenceTransformerEmbedder, chooser, get_embedder, onnx_encoder, registry, sentence_transformer
+from dsqa.encoders import check as encoder_check
+from dsqa.encoders import minilm_path as _minilm_path
 from dsqa.errors import ModelError
 from dsqa.evaluation import DEFAULT_DEVSET, load_questions
-from dsqa.sentences import windows
+from dsqa.sentences import sentence_windows
 
 from conftest import CORPUS, ROOT
 
@@ -31,20 +33,20 @@ def test_importing_the_cli_imports_nothing_heavy():
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("DSQA_CACHE", str(tmp_path / "c"))
-    assert embedding.cache_dir() == tmp_path / "c"
+    assert sentence_transformer.cache_dir() == tmp_path / "c"
     monkeypatch.delenv("DSQA_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
-    assert embedding.cache_dir() == tmp_path / "x" / "dsqa"
+    assert sentence_transformer.cache_dir() == tmp_path / "x" / "dsqa"
 
 
 def test_encoder_mode(monkeypatch):
     monkeypatch.delenv("DSQA_ENCODER", raising=False)
-    assert embedding.encoder_mode() == "auto"
+    assert chooser.encoder_mode() == "auto"
     monkeypatch.setenv("DSQA_ENCODER", "Torch")
-    assert embedding.encoder_mode() == "torch"
+    assert chooser.encoder_mode() == "torch"
     monkeypatch.setenv("DSQA_ENCODER", "tensorflow")
     with pytest.raises(ModelError, match="DSQA_ENCODER"):
-        embedding.encoder_mode()
+        chooser.encoder_mode()
 
 
 def test_fingerprint_follows_the_model_files(tmp_path):
@@ -53,18 +55,28 @@ def test_fingerprint_follows_the_model_files(tmp_path):
     for name in ("config.json", "tokenizer.json", "sentence_bert_config.json", "modules.json", "1_Pooling/config.json"):
         (model / name).write_text("{}")
     (model / "model.safetensors").write_bytes(b"w" * 5000)
-    first = embedding.model_fingerprint(model)
-    assert first == embedding.model_fingerprint(model) and len(first) == 16
+    first = sentence_transformer.model_fingerprint(model)
+    assert first == sentence_transformer.model_fingerprint(model) and len(first) == 16
     (model / "model.safetensors").write_bytes(b"w" * 4999 + b"x")
-    second = embedding.model_fingerprint(model)
+    second = sentence_transformer.model_fingerprint(model)
     (model / "config.json").write_text('{"hidden_size": 1}')
-    assert len({first, second, embedding.model_fingerprint(model)}) == 3
+    assert len({first, second, sentence_transformer.model_fingerprint(model)}) == 3
 
 
 def test_check_texts_cover_questions_and_truncation():
     texts = encoder_check.check_texts()
     assert len(texts) >= len(load_questions(DEFAULT_DEVSET))
     assert max(len(t.split()) for t in texts) > 256  # past the model's window
+
+
+def test_check_texts_ship_with_the_package(tmp_path):
+    """An installed dsqa, with no tests/ folder beside it, checks a fast
+    encoder on the same texts as a checkout."""
+    shutil.copytree(ROOT / "dsqa", tmp_path / "dsqa", ignore=shutil.ignore_patterns("__pycache__"))
+    code = "from dsqa.encoders.check import check_texts; print(len(check_texts()))"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env)
+    assert int(out.stdout) == len(encoder_check.check_texts())
 
 
 def test_mean_pooling_configs():
@@ -101,7 +113,8 @@ def _note_windows(limit: int) -> list[str]:
     text = (CORPUS / "notes" / "unlimitediw-dist-sys-notes.md").read_text(encoding="utf-8")
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     long = [p for p in paragraphs if len(p) > 600][:10]  # whole chunks, some past 256 tokens
-    return long + [w for p in paragraphs for _, _, w in windows(p)][: limit - len(long)]
+    windows = [" ".join(group) for p in paragraphs for _, _, group in sentence_windows(p)]
+    return long + windows[: limit - len(long)]
 
 
 @pytest.mark.real_model
@@ -136,7 +149,7 @@ def test_onnx_matches_torch_on_documents_in_any_order(minilm):
 def test_a_new_process_uses_the_export_without_torch(minilm, cache):
     code = (
         "import sys, json\n"
-        "from dsqa.embedding import get_embedder\n"
+        "from dsqa.encoders import get_embedder\n"
         "m = get_embedder('all-MiniLM-L6-v2')\n"
         "v = m.embed(['how do overlay networks do service discovery'])[0]\n"
         "print(json.dumps({'backend': m.backend, 'heavy': [x for x in ('torch', 'sentence_transformers') if x in sys.modules], 'v': v.tolist()}))\n"
@@ -151,7 +164,7 @@ def test_a_new_process_uses_the_export_without_torch(minilm, cache):
 
 @pytest.mark.real_model
 def test_falls_back_to_torch_without_onnxruntime(monkeypatch, cache):
-    monkeypatch.setattr(embedding, "onnxruntime_available", lambda: False)
+    monkeypatch.setattr(chooser, "onnxruntime_available", lambda: False)
     model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
     assert model.backend == "torch"
     v = model.embed(["what is a docker volume"])
@@ -190,30 +203,48 @@ def test_int8_variant_is_a_separate_close_model(minilm, cache):
     check = json.loads((minilm.onnx_dir / "check-int8.json").read_text())
     assert check["ok"] and check["mean_cosine"] >= onnx_encoder.INT8_MIN_MEAN_COSINE
     assert np.sum(q * minilm.embed(texts), axis=1).mean() >= 0.98
-    assert "all-MiniLM-L6-v2-int8" in embedding.MODELS
+    assert "all-MiniLM-L6-v2-int8" in registry.MODELS
 
 
 # -- torch in bfloat16 -----------------------------------------------------------
 def test_amx_detection_is_a_bool():
-    from dsqa.bf16_encoder import cpu_has_amx_bf16
-
-    assert isinstance(cpu_has_amx_bf16(), bool)
+    assert isinstance(chooser.cpu_has_amx_bf16(), bool)
 
 
 def test_bf16_is_preferred_only_for_large_batches_on_amx(monkeypatch):
-    import dsqa.bf16_encoder as bf16
+    big = ["x" * 1000] * (chooser.BF16_MIN_CHARS // 1000)
+    monkeypatch.setattr(chooser, "cpu_has_amx_bf16", lambda: True)
+    monkeypatch.setattr(chooser, "torch_available", lambda: True)
+    assert chooser.bf16_preferred(big)
+    assert not chooser.bf16_preferred(big[:-1])  # one text short of the threshold
+    assert not chooser.bf16_preferred(["x" * chooser.BF16_MIN_CHARS])  # a query, however long
+    monkeypatch.setattr(chooser, "torch_available", lambda: False)
+    assert not chooser.bf16_preferred(big)
+    monkeypatch.setattr(chooser, "torch_available", lambda: True)
+    monkeypatch.setattr(chooser, "cpu_has_amx_bf16", lambda: False)
+    assert not chooser.bf16_preferred(big)
 
-    big = ["x" * 1000] * (embedding.BF16_MIN_CHARS // 1000)
-    monkeypatch.setattr(bf16, "cpu_has_amx_bf16", lambda: True)
-    monkeypatch.setattr(embedding, "torch_available", lambda: True)
-    assert embedding.bf16_preferred(big)
-    assert not embedding.bf16_preferred(big[:-1])  # one text short of the threshold
-    assert not embedding.bf16_preferred(["x" * embedding.BF16_MIN_CHARS])  # a query, however long
-    monkeypatch.setattr(embedding, "torch_available", lambda: False)
-    assert not embedding.bf16_preferred(big)
-    monkeypatch.setattr(embedding, "torch_available", lambda: True)
-    monkeypatch.setattr(bf16, "cpu_has_amx_bf16", lambda: False)
-    assert not embedding.bf16_preferred(big)
+
+def test_bf16_is_opt_in(monkeypatch):
+    """On an AMX CPU, ``auto`` takes bf16 for a large batch only when the
+    setting allows it; ``DSQA_ENCODER=bf16`` forces it either way."""
+    monkeypatch.setattr(chooser, "bf16_preferred", lambda texts: True)
+    assert Settings().bf16_encoder is False
+    assert chooser.first_choice(["doc"] * 10, mode="auto", allow_bf16=False) == "onnx"
+    assert chooser.first_choice(["doc"] * 10, mode="auto", allow_bf16=True) == "bf16"
+    assert chooser.first_choice(["doc"], mode="bf16", allow_bf16=False) == "bf16"
+    assert chooser.first_choice(["doc"] * 10, mode="torch", allow_bf16=True) == "torch"
+
+
+def test_a_registered_model_is_found_by_name(fake_model):
+    """``dsqa.register_model`` is how another model joins; one without a
+    bf16 encoder ignores the setting."""
+    assert get_embedder("fake-hash") is fake_model
+    assert get_embedder("fake-hash", bf16=True) is fake_model
+    register_model("fake-hash-2", lambda: fake_model)
+    assert get_embedder("fake-hash-2") is fake_model
+    with pytest.raises(ModelError, match="unknown embedding model 'nope'"):
+        get_embedder("nope")
 
 
 @pytest.mark.real_model
@@ -231,24 +262,27 @@ def test_bf16_matches_torch_on_documents(minilm, monkeypatch):
 
 @pytest.mark.real_model
 def test_auto_takes_bf16_for_a_large_batch_and_onnx_for_questions(minilm, monkeypatch):
-    monkeypatch.setattr(embedding, "bf16_preferred", lambda texts: len(texts) > 4)
+    monkeypatch.setattr(chooser, "bf16_preferred", lambda texts: len(texts) > 4)
     model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
-    model.embed(["what is a docker volume"])
-    assert model.last_encoder == "onnx"
+    allowed = model.with_bf16()
+    allowed.embed(["what is a docker volume"])
+    assert allowed.last_encoder == "onnx"
     model.embed(_note_windows(10))
-    assert model.last_encoder == "bf16"
+    assert model.last_encoder == "onnx"  # not without the setting
+    allowed.embed(_note_windows(10))
+    assert allowed.last_encoder == "bf16"
 
 
 @pytest.mark.real_model
 def test_a_bf16_encoder_failing_its_check_is_not_used(minilm, monkeypatch, caplog):
-    import dsqa.bf16_encoder as bf16
+    import dsqa.encoders.bf16_encoder as bf16
 
     bad = {"ok": False, "min_cosine": 0.5, "mean_cosine": 0.9, "texts": 3, "threshold": encoder_check.MIN_COSINE}
     monkeypatch.setattr(bf16, "checked_encoder", lambda *a, **k: (None, bad))
-    monkeypatch.setattr(embedding, "bf16_preferred", lambda texts: True)
+    monkeypatch.setattr(chooser, "bf16_preferred", lambda texts: True)
     model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
     texts = _note_windows(8)
-    vectors = model.embed(texts)
+    vectors = model.embed(texts, allow_bf16=True)
     assert model.last_encoder == "onnx" and "least cosine 0.500000" in caplog.text
     assert np.allclose(vectors, minilm.embed(texts), atol=1e-6)
     monkeypatch.setenv("DSQA_ENCODER", "bf16")

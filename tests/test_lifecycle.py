@@ -22,7 +22,7 @@ from click.testing import CliRunner
 import dsqa
 from dsqa import DSQA, DsqaError, IndexCorruptError, LockedError, StaleIndexError, store
 from dsqa.cli import cli
-from dsqa.embedding import register_model
+from dsqa import register_model
 from dsqa.errors import CorpusError, IndexWriteError
 from dsqa.indexing import reindex
 from dsqa.notes import MAX_NOTE_BYTES

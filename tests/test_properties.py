@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from dsqa import DSQA, Answer, Settings, store
-from dsqa.embedding import register_model
+from dsqa import register_model
 from dsqa.indexing import corpus_diff, reindex
 from dsqa.notes import decode_note
 

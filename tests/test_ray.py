@@ -29,7 +29,7 @@ import conftest
 from conftest import CORPUS, FakeEmbedder
 from dsqa import DSQA, Settings, store
 from dsqa.cli import cli
-from dsqa.embedding import register_model
+from dsqa import register_model
 from dsqa.indexing import reindex
 
 from _helpers import assert_consistent, edit_once
@@ -240,7 +240,7 @@ def test_without_ray_flag_ray_is_never_imported(tmp_path):
 import sys
 sys.path.insert(0, {str(ROOT / 'tests')!r})
 from conftest import FakeEmbedder
-from dsqa.embedding import register_model
+from dsqa import register_model
 from dsqa.cli import cli
 register_model("fake-hash", FakeEmbedder)
 try:

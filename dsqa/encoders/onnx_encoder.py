@@ -1,16 +1,16 @@
 """The model as an ONNX graph run by onnxruntime: the light, fast path.
 
-Importing onnxruntime and opening the model takes about 0.3 s where
-importing sentence-transformers and torch takes 4-7 s, and a short query
-encodes in about 5 ms instead of 10-25 ms, so every question goes through
-here. The export (transformer, mean pooling and normalisation in one graph)
-is made from the torch model once per model and checked against it
-(:mod:`dsqa.encoder_check`; measured least cosine 0.9999995) before use;
-:mod:`dsqa.embedding` decides where it is kept and when it is made.
+Importing onnxruntime and opening the model is far quicker than importing
+sentence-transformers and torch, and a short query encodes faster, so every
+question goes through here. The export (transformer, mean pooling and
+normalisation in one graph) is made from the torch model once per model and
+checked against it (:mod:`dsqa.encoders.check`) before use;
+:mod:`dsqa.encoders.sentence_transformer` decides where it is kept and when
+it is made.
 
 ``model-int8.onnx`` is the same graph with int8 weights: a different model
-(its vectors are never mixed with fp32 ones), about twice the fp32 document
-throughput on CPUs without AMX.
+(its vectors are never mixed with fp32 ones), faster to index with on CPUs
+without AMX.
 """
 
 from __future__ import annotations
@@ -27,22 +27,22 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..errors import ModelError
 from .batching import cpu_count, embed_in_batches, window_tokenizer
-from .encoder_check import check_texts, compare, is_mean_pooling, pooling_config, sentence_vectors
-from .errors import ModelError
+from .check import check_texts, compare, is_mean_pooling, pooling_config, sentence_vectors
 
 log = logging.getLogger("dsqa")
 
 #: The int8 model is a different model (vectors are never mixed with the
 #: fp32 ones): it is accepted when its vectors keep this mean cosine to the
-#: fp32 ones on the check texts (measured: mean 0.993, least 0.98).
+#: fp32 ones on the check texts.
 INT8_MIN_MEAN_COSINE = 0.98
 #: Bumped when the export changes (graph, inputs, check texts), so old exports
 #: are not reused.
 EXPORT_VERSION = 1
 #: Texts per batch on the document side. Batches are formed after sorting by
-#: length, so padding is small; measured on the notes' windows, 16 beat 32 and
-#: 64 (a batch of long texts no longer fits the CPU caches).
+#: length, so padding is small; larger batches of long texts no longer fit
+#: the CPU caches.
 ONNX_BATCH = 16
 #: A call with at most this many texts is a query: it runs on a one-thread
 #: session (on 2 cores, one thread encodes a short query faster than two).
@@ -129,11 +129,11 @@ def _variant_files(variant: str) -> tuple[str, str]:
 def quantize_onnx(folder: Path, tokenizer_file: Path, max_tokens: int, dimension: int) -> dict[str, Any]:
     """Make ``model-int8.onnx`` beside a checked fp32 export: dynamic int8
     quantisation of the weights, per output channel (per tensor loses too
-    much: mean cosine 0.957 against 0.993). Checked against the fp32 export's
+    much). Checked against the fp32 export's
     vectors, which equal torch's (no torch needed); ``check-int8.json``
     records the cosines, and ``ok`` needs a mean of at least
-    :data:`INT8_MIN_MEAN_COSINE`. Retrieval quality was measured with
-    ``dsqa eval`` (see docs/scaling.md)."""
+    :data:`INT8_MIN_MEAN_COSINE`. Its retrieval quality is measured with
+    ``dsqa eval --model all-MiniLM-L6-v2-int8``."""
     import logging as _logging
 
     from onnxruntime.quantization import QuantType, quantize_dynamic

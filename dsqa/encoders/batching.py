@@ -5,10 +5,8 @@ pieces from ``tokenizers`` and feed the model rectangles of token ids. How
 the rectangles are cut decides much of the speed: texts are sorted by
 length so a batch holds texts of about one length (little padding), and a
 batch is bounded by a number of texts, by a number of word pieces, or both.
-A word-piece budget lets 400 short sentences share one call where 32 long
-chunks fill another: in one session, KEP sentences ran through torch bf16 at
-24k word pieces/s in batches of 8,192 word pieces, 16k in batches of 1,024,
-and 7.9k through sentence-transformers' batches of 16 texts.
+A word-piece budget lets hundreds of short sentences share one call where
+a few dozen long chunks fill another.
 """
 
 from __future__ import annotations
@@ -70,15 +68,14 @@ def padded_batches(
     positions in ``texts``. ``tokenizer`` must truncate to the model's window
     and not pad.
 
-    All texts are sorted together, not block by block, so a batch of 500
-    short sentences holds sentences of one length (measured on a fifth of
-    the KEP texts: padding is 1% of the word pieces fed). Texts are
-    tokenised a block at a time and only their ids kept, as int32 arrays:
-    tokenizers' Encoding objects are heavy (holding all 271k KEP texts at
-    once took 4.6 GB; their 9.8M ids take tens of MB).
+    All texts are sorted together, not block by block, so a batch of many
+    short sentences holds sentences of one length (little padding). Texts
+    are tokenised a block at a time and only their ids kept, as int32
+    arrays: tokenizers' Encoding objects are heavy (gigabytes for a large
+    corpus, where the ids alone take megabytes).
     """
     ids_list: list[np.ndarray] = []
-    # Without character offsets, which no encoder needs: 13.4 -> 10.4 s on the KEP texts.
+    # Without character offsets, which no encoder needs (faster).
     encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
     for lo in range(0, len(texts), TOKENIZE_BLOCK):
         encodings = encode(list(texts[lo : lo + TOKENIZE_BLOCK]))

@@ -1,32 +1,23 @@
 """Torch in bfloat16 for large document batches, on CPUs with AMX.
 
-Why it exists: indexing a large corpus is almost all encoder time (the
-Kubernetes design documents: 95% of a 27-minute index build with
-onnxruntime in fp32). Intel Xeons with AMX have matrix tiles that multiply
-bfloat16 natively, and torch uses them under ``torch.autocast``. Measured on
-KEP chunk texts and sentences on the 2-core Xeon, encoders taking turns
-(``python bench/bf16_encoder.py``): the first version ran at 15,200 word
-pieces/s, against 5,500 for onnxruntime fp32 (the query path) and 4,600 for
-sentence-transformers fp32, and the one below (a worker thread per core)
-at 1.43x that first version. The full KEP index went from 27.2 minutes to
-11.1, then to 9.9-13.3 (four runs over two hours; the shared machine's
-speed drifts).
+Why it exists: indexing a large corpus is almost all encoder time. Intel
+Xeons with AMX have matrix tiles that multiply bfloat16 natively, and torch
+uses them under ``torch.autocast``; there this encoder is several times
+faster than onnxruntime in fp32 (``python -m bench.bf16_encoder`` measures
+it; figures in ``bench/RESULTS.md`` and ``docs/scaling.md``).
 
-It is the same model: the vectors are within cosine 0.99994 of the fp32
-reference, and the encoder is checked like the ONNX export
-(:mod:`dsqa.encoder_check`) before a single document is embedded with it,
+It is the same model: the encoder is checked like the ONNX export
+(:mod:`dsqa.encoders.check`) before a single document is embedded with it,
 so an index may mix its vectors with onnxruntime's (an incremental reindex
 of one note) and questions embedded by onnxruntime match them.
 
 Batches are cut by word pieces, not by texts: the tiles want large matrix
-products, and 16 short sentences are too small a product to feed them
-(sentences through sentence-transformers' batches of 16 under the same
-autocast: 7,900 word pieces/s; in batches of a few thousand word pieces:
-2-3x that).
+products, and a few short sentences are too small a product to feed them.
 
-Where it is chosen (:mod:`dsqa.embedding`): only on CPUs that report
-``amx_bf16``, where it was measured; elsewhere bfloat16 runs through
-slower paths and onnxruntime stays the document encoder.
+Where it is chosen (:mod:`dsqa.encoders.chooser`): only when the
+``bf16_encoder`` setting allows it, and only on CPUs that report
+``amx_bf16``; elsewhere bfloat16 runs through slower paths and onnxruntime
+stays the document encoder.
 """
 
 from __future__ import annotations
@@ -36,45 +27,28 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..errors import ModelError
 from .batching import cpu_count, embed_in_batches, window_tokenizer
-from .encoder_check import check_texts, compare, is_mean_pooling, pooling_config, sentence_vectors
-from .errors import ModelError
+from .check import check_texts, compare, is_mean_pooling, pooling_config, sentence_vectors
 
-#: Padded word pieces per forward call. With one thread per core, each on
-#: its own batch, measured on KEP texts (encoders taking turns, medians):
-#: 2,048 20.7k, 4,096 21.4k, 8,192 19.1k word pieces/s.
+#: Padded word pieces per forward call, with one thread per core, each on
+#: its own batch (chosen by ``python -m bench.bf16_encoder``).
 TOKEN_BUDGET = 4096
 #: And at most this many texts per call (very short texts).
 MAX_TEXTS = 512
-
-
-def cpu_has_amx_bf16() -> bool:
-    """Whether the CPU reports AMX bfloat16 tiles (Linux; ``False`` elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
-    except OSError:
-        pass
-    return False
 
 
 class Bf16Encoder:
     """A loaded sentence-transformers model's transformer run in bfloat16,
     with the mean pooling and normalisation of the original done in fp32.
 
-    Eager, not ``torch.compile``d: compiling (inductor, frozen weights,
-    dynamic shapes) took 30 s and a C compiler, and gained 6% in an
-    interleaved comparison on KEP texts (14.4k against 13.6k word pieces/s).
+    Eager, not ``torch.compile``d: compiling needs a C compiler and long
+    seconds, for little gain.
 
     One thread per core, each running its own batch with one torch thread,
     rather than every batch split over all cores: splitting each operation
     makes the cores wait for each other between the model's hundreds of
-    small operations. Measured on KEP texts, taking turns: 21.4k against
-    16.7k word pieces/s (1.28x); with the bf16 linear weights below, 1.43x
-    the previous encoder (median of six rounds' ratios, vectors within cosine
-    0.99998 of its).
+    small operations.
     """
 
     def __init__(self, st_model: Any, tokenizer_file: Path, max_tokens: int, dimension: int):
@@ -120,8 +94,7 @@ def _with_bf16_linears(model: Any) -> Any:
     Autocast casts every linear layer's fp32 weights to bfloat16 on each
     call, and forgets the copies when its context closes (here, after every
     batch); weights already in bfloat16 give the very same products (the
-    vectors are bit-identical) without the copies: 3-6% faster on one
-    thread. A copy, because the fp32 original is the reference the encoder
+    vectors are bit-identical) without the copies. A copy, because the fp32 original is the reference the encoder
     is checked against.
     """
     import copy
@@ -140,7 +113,7 @@ def checked_encoder(
 ) -> tuple[Bf16Encoder | None, dict[str, Any]]:
     """A bf16 encoder of ``st_model`` and its check against the model's fp32
     vectors on the check texts; the encoder is ``None`` when the check fails.
-    Takes about two seconds, so it runs once per process, not once per machine: a cached verdict could
+    It runs once per process, not once per machine: a cached verdict could
     outlive a torch upgrade."""
     encoder = Bf16Encoder(st_model, tokenizer_file, max_tokens, dimension)
     texts = check_texts()
