@@ -275,6 +275,7 @@ def _ann_variants(vectors: np.ndarray, qv: np.ndarray, exact: np.ndarray) -> lis
     """HNSW and IVF at several search breadths on the same real vectors,
     over the distinct vectors (what dsqa builds) and, for HNSW, over every
     row with its copies."""
+    from bench import ivf
     from dsqa import ann
 
     unique, distinct = ann.distinct(vectors)
@@ -287,7 +288,8 @@ def _ann_variants(vectors: np.ndarray, qv: np.ndarray, exact: np.ndarray) -> lis
     for kind, over, values in variants:
         rows = distinct if over == "distinct" else None
         started = time.perf_counter()
-        index = ann.build_index(unique if rows is not None else vectors, kind=kind)
+        over_vectors = unique if rows is not None else vectors
+        index = ivf.build(over_vectors) if kind == "ivf" else ann.build_index(over_vectors, kind=kind)
         build_s = time.perf_counter() - started
         for value in values:
             if kind == "hnsw":
@@ -300,8 +302,9 @@ def _ann_variants(vectors: np.ndarray, qv: np.ndarray, exact: np.ndarray) -> lis
                 _, ids = ann.search(index, q, 10, rows=rows)
                 ms.append((time.perf_counter() - started) * 1000)
                 recall.append(recall_at_10(ids, q, vectors, exact[i]))
+            described = ivf.describe(index) if kind == "ivf" else ann.describe(index)
             out.append({
-                "index": f"{ann.describe(index)}, {over} ({index.ntotal:,})",
+                "index": f"{described}, {over} ({index.ntotal:,})",
                 "build_s": build_s,
                 "recall@10": float(np.mean(recall)),
                 "p50_ms": percentile(ms, 50),

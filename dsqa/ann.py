@@ -3,31 +3,27 @@ to query it.
 
 All vectors are unit length, so inner product is cosine similarity.
 
-The index type is chosen by size (measured by ``python -m bench --only scale``,
-figures in ``bench/RESULTS.md`` and ``docs/scaling.md``):
+The index type is chosen by size (``python -m bench --only scale`` measures
+both; figures in ``bench/RESULTS.md`` and ``docs/scaling.md``):
 
 * up to :data:`FLAT_MAX_VECTORS` vectors, an exact ``IndexFlatIP``: a query
-  reads every vector (memory bound: 1.1 ms at 20k vectors on this 2-core
-  machine), so it stays around a millisecond and is always right;
+  reads every vector, which stays cheap at that size, and is always right;
 * beyond, ``IndexHNSWFlat``: a graph over the distinct vectors (``M``
   neighbours per node, ``efConstruction`` while building, ``efSearch`` while
   searching; repeated vectors are stored once, see :class:`Distinct`): a few
-  milliseconds per query at a million vectors where a flat scan takes
-  150 ms; recall@10 against exact search 0.98 on the full KEP corpus's real
-  vectors at the efSearch 512 used now (see :data:`HNSW_EF_SEARCH`).
+  milliseconds per query at a million vectors, where a flat scan reads them
+  all.
 
-Why HNSW and not IVF: on real vectors (40,000 KEP window vectors, 277 real
-questions) HNSW reached recall@10 0.95 at efSearch 128 and 0.97 at 256, where
-IVF (4 sqrt(n) cells) needed more than 64 of 800 cells for 0.91. IVF is
-built and searched too (``kind="ivf"``), and can keep its trained cells
-across rebuilds (``previous=``), but is not chosen.
+Why HNSW and not IVF: on the real KEP vectors HNSW reached a higher recall
+at a lower cost than IVF (``python -m bench --only kep`` compares them, with
+an IVF index built by ``bench/ivf.py``).
 
 Updates: dsqa never edits an index in place. Every reindex that writes
 rebuilds the FAISS index from the whole ``vectors.npy`` (the source of truth)
 in a new generation, so additions, changes and deletions work the same for
 every type: HNSW cannot delete a node, and never has to. The price is the
-build time on every write: negligible for flat, 6.6 minutes per million
-vectors for HNSW on 2 cores (measured by the scale benchmark).
+build time on every write: negligible for flat, minutes per million vectors
+for HNSW (the scale benchmark's "build s").
 """
 
 from __future__ import annotations
@@ -38,42 +34,24 @@ from typing import Any, Sequence
 import numpy as np
 
 FLAT = "flat-ip"
-IVF = "ivf"
 HNSW = "hnsw"
 
-#: Exact search up to this many vectors; measured (bench --only scale): a
-#: flat query costs 1.1 ms at 20k vectors, 4.8 ms at 50k and 8 ms at 100k
-#: (2-4x that when the cores are busy), HNSW 0.9-1.6 ms over that range.
+#: Exact search up to this many vectors: below it a flat scan costs about
+#: what an HNSW query does (``python -m bench --only scale``, the table
+#: "Flat vs HNSW at small sizes").
 FLAT_MAX_VECTORS = 20_000
-#: Cells scanned per query by an IVF index (not chosen by default).
-IVF_NPROBE = 32
-#: k-means on at most this many points per cell (a subsample), 10 rounds:
-#: training on everything (faiss's default 256 per cell, 25 rounds) took
-#: most of the build time at 1M for no measurable recall.
-IVF_TRAIN_POINTS_PER_LIST = 64
-IVF_TRAIN_ITERATIONS = 10
-#: HNSW graph degree and search breadth. On the full KEP corpus (267,212 real
-#: window vectors, 206,993 distinct; its 60 dev questions and the notes' 225
-#: off-topic ones as queries) recall@10 against exact was 0.965 / 0.975 /
-#: 0.983 / 0.988 at efSearch 256 / 384 / 512 / 768, p50 0.7 / 1.0 / 1.3 /
-#: 1.9 ms (with every copy in the graph: 0.916 / - / 0.930 / 0.935). The
-#: off-topic questions are the hard part (0.978 at 512; the KEP ones 1.0).
-#: dsqa asks for 200 windows per query, and faiss searches with
-#: max(efSearch, k). Measured by ``python -m bench --only kep`` (the table
-#: "ANN on the real KEP window vectors").
+#: HNSW graph degree and search breadth, chosen on the full KEP corpus's real
+#: window vectors with real questions as queries (``python -m bench --only
+#: kep``, the table "ANN on the real KEP window vectors"); off-topic
+#: questions are the hard part. dsqa asks for 200 windows per query, and
+#: faiss searches with max(efSearch, k).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512
 #: A filtered search (``--note``) over at most this many allowed vectors is
-#: exact: HNSW scores the allowed vectors directly, IVF scans every cell but
-#: only the allowed ids. A search confined to the usual cells (or graph
-#: walk) finds too few when the allowed vectors are rare.
+#: exact: HNSW scores the allowed vectors directly. A graph walk finds too
+#: few when the allowed vectors are rare.
 EXACT_FILTER_MAX = 50_000
-
-
-def ivf_lists(n_vectors: int) -> int:
-    """Number of IVF cells for ``n_vectors``: about 4 sqrt(n)."""
-    return max(1, min(65_536, int(4 * n_vectors**0.5), n_vectors // 8 or 1))
 
 
 def choose(n_vectors: int, flat_max: int = FLAT_MAX_VECTORS) -> str:
@@ -81,17 +59,9 @@ def choose(n_vectors: int, flat_max: int = FLAT_MAX_VECTORS) -> str:
     return FLAT if n_vectors <= flat_max else HNSW
 
 
-def build_index(
-    vectors: np.ndarray, *, flat_max: int = FLAT_MAX_VECTORS, kind: str | None = None, previous: Any = None
-) -> Any:
+def build_index(vectors: np.ndarray, *, flat_max: int = FLAT_MAX_VECTORS, kind: str | None = None) -> Any:
     """A FAISS inner-product index over ``vectors`` (unit rows), of the type
-    :func:`choose` picks for their number unless ``kind`` says.
-
-    ``previous`` (the index of the last generation, optional) lets an IVF
-    rebuild keep its trained cells when the number of vectors has not
-    changed by more than a factor of two: the k-means training is most of an
-    IVF build, and cells trained on nearly the same vectors fit them as well.
-    """
+    :func:`choose` picks for their number unless ``kind`` says."""
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -99,53 +69,26 @@ def build_index(
     dim = vectors.shape[1]
     if kind == FLAT:
         index = faiss.IndexFlatIP(dim)
-    elif kind == IVF and _reusable_cells(previous, len(vectors), dim):
-        old = faiss.downcast_index(previous)
-        index = faiss.IndexIVFFlat(faiss.clone_index(old.quantizer), dim, old.nlist, faiss.METRIC_INNER_PRODUCT)
-        index.nprobe = old.nprobe
-    elif kind == IVF:
-        lists = ivf_lists(len(vectors))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
-        index.cp.max_points_per_centroid = IVF_TRAIN_POINTS_PER_LIST
-        index.cp.min_points_per_centroid = 1  # small sets: no warning, fewer cells already
-        index.cp.niter = IVF_TRAIN_ITERATIONS
-        index.cp.seed = 1234
-        index.nprobe = min(IVF_NPROBE, lists)
-        if len(vectors):
-            index.train(vectors)
     elif kind == HNSW:
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
     else:
-        raise ValueError(f"unknown index type {kind!r} (known: {FLAT}, {IVF}, {HNSW})")
+        raise ValueError(f"unknown index type {kind!r} (known: {FLAT}, {HNSW})")
     if len(vectors):
         index.add(vectors)
     return index
 
 
-def _reusable_cells(previous: Any, n_vectors: int, dim: int) -> bool:
-    if previous is None or n_vectors == 0:
-        return False
-    import faiss
-
-    old = faiss.downcast_index(previous)
-    if not isinstance(old, faiss.IndexIVFFlat) or old.d != dim or not old.is_trained:
-        return False
-    return 0.5 <= old.nlist / ivf_lists(n_vectors) <= 2
-
-
 def describe(index: Any) -> str:
-    """The index type as the manifest records it: ``"flat-ip"``,
-    ``"hnsw-ip M=32 efConstruction=80 efSearch=256"`` or
-    ``"ivf-ip lists=1897 nprobe=32"``."""
+    """The index type as the manifest records it: ``"flat-ip"`` or
+    ``"hnsw-ip M=32 efConstruction=80 efSearch=512"`` (another FAISS type:
+    its class name)."""
     import faiss
 
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexFlatIP):
         return FLAT
-    if isinstance(index, faiss.IndexIVFFlat):
-        return f"ivf-ip lists={index.nlist} nprobe={index.nprobe}"
     if isinstance(index, faiss.IndexHNSWFlat):
         h = index.hnsw
         m = (h.nb_neighbors(1) if hasattr(h, "nb_neighbors") else HNSW_M)
@@ -153,24 +96,15 @@ def describe(index: Any) -> str:
     return type(index).__name__
 
 
-def is_exact(index: Any) -> bool:
-    import faiss
-
-    return isinstance(faiss.downcast_index(index), faiss.IndexFlat)
-
-
 def prepare_for_search(index: Any) -> Any:
-    """Give an index read from disk today's search breadth: efSearch and
-    nprobe are query-time settings, but a FAISS file keeps the ones it was
-    built with, so a tuned setting would otherwise wait for the next full
-    rebuild."""
+    """Give an index read from disk today's search breadth: efSearch is a
+    query-time setting, but a FAISS file keeps the one it was built with,
+    so a tuned setting would otherwise wait for the next full rebuild."""
     import faiss
 
     inner = faiss.downcast_index(index)
     if isinstance(inner, faiss.IndexHNSW):
         inner.hnsw.efSearch = HNSW_EF_SEARCH
-    elif isinstance(inner, faiss.IndexIVF):
-        inner.nprobe = min(IVF_NPROBE, inner.nlist)
     return index
 
 
@@ -178,13 +112,13 @@ def prepare_for_search(index: Any) -> Any:
 class Distinct:
     """Rows that share one vector, stored once in the approximate index.
 
-    Why: the KEP corpus repeats its template text, so 60,219 of its 267,212
-    vectors are copies (one of them 451 times). Copies crowd an HNSW node's
-    neighbour list with each other, and the graph walks into them and stops:
-    recall@10 against exact on the real vectors was 0.916 at efSearch 256
-    with the copies in the graph and 0.972 with each vector once (0.935 and
-    0.987 at 768), and the graph has 23% fewer nodes to build. A search
-    returns every row of each entry found, so the copies are all still there.
+    Why: a corpus that repeats template text (the KEP corpus does, one text
+    hundreds of times) has many identical vectors. Copies crowd an HNSW
+    node's neighbour list with each other, and the graph walks into them and
+    stops, so recall against exact search drops (``python -m bench --only
+    kep`` shows both), and the graph has fewer nodes to build without them.
+    A search returns every row of each entry found, so the copies are all
+    still there.
     """
 
     #: Per row of vectors.npy, its entry (row) in the approximate index.
@@ -217,9 +151,9 @@ def distinct(vectors: np.ndarray) -> tuple[np.ndarray, Distinct | None]:
     and how the rows map onto them; ``(vectors, None)`` when no row repeats.
 
     Rows are grouped by a key mixed from their bytes in integer arithmetic
-    (equal bytes, equal key; sorting the 1,536-byte rows themselves took
-    1.9 s on the KEP vectors), then checked row by row, falling back to
-    comparing bytes if two different rows ever share a key.
+    (equal bytes, equal key; much faster than sorting the rows' bytes), then
+    checked row by row, falling back to comparing bytes if two different
+    rows ever share a key.
     """
     if len(vectors) < 2:
         return vectors, None
@@ -242,7 +176,7 @@ def distinct(vectors: np.ndarray) -> tuple[np.ndarray, Distinct | None]:
 
 def _same_rows(vectors: np.ndarray, source: np.ndarray, block: int = 65_536) -> bool:
     """Whether every row equals the row ``source`` names, a block at a time
-    (a whole copy of a million vectors would be 1.5 GB)."""
+    (a whole copy of a million vectors would take gigabytes)."""
     return all(
         np.array_equal(vectors[i : i + block], vectors[source[i : i + block]]) for i in range(0, len(vectors), block)
     )
@@ -293,10 +227,7 @@ def _search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None
         ids = np.asarray(allowed, dtype=np.int64)
         selector = faiss.IDSelectorBatch(ids)
         inner = faiss.downcast_index(index)
-        if isinstance(inner, faiss.IndexIVF):
-            nprobe = inner.nlist if len(ids) <= EXACT_FILTER_MAX else inner.nprobe
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
-        elif isinstance(inner, faiss.IndexHNSW):
+        if isinstance(inner, faiss.IndexHNSW):
             if len(ids) <= EXACT_FILTER_MAX:
                 return _exact_among(inner, q[0], k, ids)
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(inner.hnsw.efSearch, k))

@@ -525,7 +525,7 @@ def test_hnsw_generation_round_trips(settings, monkeypatch):
     (settings.corpus_dir / "copy-of-a-note.md").write_bytes(note.read_bytes())
     DSQA(settings).reindex()
     index = store.load(settings.index_dir)
-    assert index.manifest["index_type"].startswith("hnsw") and not ann.is_exact(index.faiss_index)
+    assert index.manifest["index_type"].startswith("hnsw") and ann.describe(index.faiss_index).startswith("hnsw")
     assert index.distinct is not None and index.faiss_index.ntotal == index.distinct.entries < len(index.vectors)
     assert index.manifest["ann_entries"] == index.distinct.entries
     assert_consistent(index)
