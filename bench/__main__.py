@@ -263,9 +263,9 @@ def part_kep(run: Run) -> None:
 
 def _window_sample(corpus: Path, n: int) -> list[str]:
     from dsqa.chunking import Chunker
-    from dsqa.embedding import get_embedder
+    from dsqa.encoders import get_embedder
     from dsqa.notes import load_corpus
-    from dsqa.sentences import windows
+    from dsqa.sentences import sentence_windows
 
     model = get_embedder("all-MiniLM-L6-v2")
     chunker = Chunker(model.count_tokens, model.max_tokens, 200, 24, True)
@@ -274,7 +274,7 @@ def _window_sample(corpus: Path, n: int) -> list[str]:
     texts: list[str] = []
     for note in notes[:60]:
         for chunk in chunker.chunk(note):
-            texts.extend(w for _, _, w in windows(chunk.text, 3))
+            texts.extend(" ".join(group) for _, _, group in sentence_windows(chunk.text, 3))
     random.Random(1).shuffle(texts)
     return texts[:n]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -122,10 +122,3 @@ class LexicalIndex:
 
 def lexical_text(heading: str, text: str) -> str:
     return f"{heading}\n{text}" if heading else text
-
-
-def terms(texts: Iterable[str]) -> set[str]:
-    found: set[str] = set()
-    for t in texts:
-        found.update(tokenize(t))
-    return found

@@ -40,10 +40,6 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def sentences(text: str) -> list[str]:
-    return [text[a:b] for a, b in sentence_spans(text)]
-
-
 def sentence_windows(text: str, size: int = 3) -> list[tuple[int, int, list[str]]]:
     """One window per quotable sentence: the sentence with its neighbours
     (``size`` sentences in all), as (sentence start, sentence end, the
@@ -62,8 +58,3 @@ def sentence_windows(text: str, size: int = 3) -> list[tuple[int, int, list[str]
         lo, hi = max(0, i - before), min(len(spans), i + after + 1)
         out.append((start, end, [text[a:b] for a, b in spans[lo:hi]]))
     return out
-
-
-def windows(text: str, size: int = 3) -> list[tuple[int, int, str]]:
-    """:func:`sentence_windows` with each window's sentences joined into one text."""
-    return [(start, end, " ".join(group)) for start, end, group in sentence_windows(text, size)]
