@@ -208,10 +208,10 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
     results = []
     for path, eng in runs:
         qs = evaluation.load_questions(path)
-        methods = ("hybrid", "dense", "bm25", "rrf") if compare else ("hybrid",)
+        methods = tuple(evaluation.COMPARED) if compare else ("hybrid",)
         eng.ask(qs[0].question)  # load model and index before timing
         reports = [
-            evaluation.evaluate(f"{path.stem}:{m}", qs, lambda q, m=m: eng.ask(q, k=10, method=m)) for m in methods
+            evaluation.evaluate(f"{path.stem}:{m}", qs, lambda q, m=m: eng.ask(q, k=10, method=evaluation.COMPARED[m])) for m in methods
         ]
         results.append((path, reports))
     if as_json:

@@ -32,7 +32,7 @@ from .indexing import (
 )
 from .progress import Reporter
 from .results import ANSWERED, NOT_COVERED, Answer, Passage
-from .retrieval import METHODS, Hit, Method, Retriever
+from .retrieval import METHODS, Fusion, Hit, Method, Retriever
 from .settings import Settings
 
 log = logging.getLogger("dsqa")
@@ -151,19 +151,20 @@ class DSQA:
 
     # -- public API --------------------------------------------------------
     def search(
-        self, query: str, k: int | None = None, notes: Iterable[str] | None = None, method: Method = "hybrid"
+        self, query: str, k: int | None = None, notes: Iterable[str] | None = None, method: Method | Fusion = "hybrid"
     ) -> list[Passage]:
         """The ``k`` passages that best match ``query``, best first.
 
         ``method`` is ``"hybrid"`` (the default ranking), or ``"dense"`` or
-        ``"bm25"`` alone, for comparison.
+        ``"bm25"`` alone, or another fusion of both (``dsqa.evaluation.rrf``),
+        for comparison.
         """
         query, k, retriever, allowed = self._prepare(query, k, notes, method)
         hits = retriever.rank(query, k, allowed, method=method)
         return [self._passage(retriever.index, hit) for hit in hits]
 
     def ask(
-        self, question: str, k: int | None = None, notes: Iterable[str] | None = None, method: Method = "hybrid"
+        self, question: str, k: int | None = None, notes: Iterable[str] | None = None, method: Method | Fusion = "hybrid"
     ) -> Answer:
         """Passages that answer ``question`` and, where the notes cover it, a
         short answer quoted from them with ``[n]`` citation markers (``[n]``
@@ -188,10 +189,10 @@ class DSQA:
         text = answering.answer_text(quotes, [p.text for p in passages])
         return Answer(question, passages, coverage == ANSWERED, text, confidence, coverage)
 
-    def _prepare(self, query: str, k: int | None, notes: Iterable[str] | None, method: str):
+    def _prepare(self, query: str, k: int | None, notes: Iterable[str] | None, method: Method | Fusion):
         query = clean_question(query, self.settings.max_question_chars)
         k = check_k(self.settings.k if k is None else k, self.settings.max_k)
-        if method not in METHODS:
+        if not callable(method) and method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         notes = check_notes(notes)
         retriever = self._ready()
@@ -251,6 +252,11 @@ class DSQA:
         """The command that brings this engine's index up to date, with the
         flags that differ from the defaults."""
         return reindex_command(self.settings)
+
+    def index(self) -> store.StoredIndex:
+        """The loaded index this engine answers from, brought up to date
+        first as for a question (for measuring and inspecting it)."""
+        return self._ready().index
 
     def note_names(self) -> list[str]:
         """The notes in the index, as their paths relative to the corpus."""

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from .results import WEAK, Answer, Passage
+from .retrieval import Fusion, Method
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data"
 DEFAULT_DEVSET = DATA_DIR / "devset.jsonl"
@@ -29,6 +32,29 @@ KEP_DEVSET = DATA_DIR / "kep_devset.jsonl"
 #: folders of them it covers.
 KEP_SOURCE = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "kubernetes-enhancements" / "keps"
 KEP_FOLDERS = ("sig-storage", "sig-apps")
+
+
+#: Reciprocal rank fusion's constant: a rank r counts 1 / (RRF_K + r).
+RRF_K = 60
+
+
+def rrf(semantic: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+    """Reciprocal rank fusion of the candidates' dense and BM25 rankings: the
+    usual alternative to dsqa's score, which ``dsqa eval --compare`` shows
+    beside it (a :data:`dsqa.retrieval.Fusion`)."""
+    return 1 / (RRF_K + _ranks(semantic)) + 1 / (RRF_K + _ranks(lexical))
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of each score, best first."""
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
+#: The rankings ``dsqa eval --compare`` puts side by side, by column name.
+COMPARED: dict[str, Method | Fusion] = {"hybrid": "hybrid", "dense": "dense", "bm25": "bm25", "rrf": rrf}
 
 
 @dataclass(frozen=True)

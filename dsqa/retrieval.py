@@ -22,7 +22,7 @@ The retriever works on row numbers of the loaded index; turning rows into
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 
@@ -31,11 +31,12 @@ from .encoders import Embedder
 from .settings import Settings
 from .store import StoredIndex
 
-Method = Literal["hybrid", "dense", "bm25", "rrf"]
-#: "rrf" (reciprocal rank fusion of the dense and BM25 rankings) is kept only
-#: so that ``dsqa eval --compare`` shows why the score combination won.
-METHODS: tuple[Method, ...] = ("hybrid", "dense", "bm25", "rrf")
-RRF_K = 60
+Method = Literal["hybrid", "dense", "bm25"]
+METHODS: tuple[Method, ...] = ("hybrid", "dense", "bm25")
+#: Another way to score the candidates of both retrievers, for comparison
+#: (``dsqa.evaluation.rrf``): their semantic scores and raw BM25 scores in,
+#: one score each out.
+Fusion = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -62,11 +63,11 @@ class Retriever:
         query: str,
         k: int,
         allowed: Sequence[int] | None = None,
-        method: Method = "hybrid",
+        method: Method | Fusion = "hybrid",
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The best ``k`` chunks for ``query``, best first, among ``allowed``
-        chunk rows when given."""
+        chunk rows when given; ``method`` a :data:`Method` or a :data:`Fusion`."""
         index = self.index
         if not index.chunks:
             return []
@@ -100,8 +101,8 @@ class Retriever:
             scores = semantic
         elif method == "bm25":
             scores = lexical[rows].astype(np.float64)
-        elif method == "rrf":
-            scores = 1 / (RRF_K + _ranks(semantic)) + 1 / (RRF_K + _ranks(lexical[rows]))
+        elif callable(method):
+            scores = method(semantic, lexical[rows])
         else:
             scores = semantic + st.bm25_weight * norm_lexical
         order = np.lexsort((rows, -scores))[:k]
@@ -170,11 +171,3 @@ def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
         keep = values >= nth
         rows, values = rows[keep], values[keep]
     return rows[np.lexsort((rows, -values))][:n]
-
-
-def _ranks(scores: np.ndarray) -> np.ndarray:
-    """1-based rank of each score, best first."""
-    order = np.argsort(-scores, kind="stable")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    return ranks

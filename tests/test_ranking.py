@@ -10,6 +10,7 @@ import pytest
 
 from dsqa import DSQA, Settings
 from dsqa.answering import confidence, coverage, pick_quotes
+from dsqa.evaluation import rrf
 from dsqa.lexical import LexicalIndex, tokenize
 from dsqa.retrieval import top_rows
 
@@ -81,7 +82,7 @@ def test_filter_restricts_to_allowed_rows(built):
     assert [h.row for h in hits] == [r for r, _ in expected]
 
 
-@pytest.mark.parametrize("method", ["dense", "bm25", "rrf"])
+@pytest.mark.parametrize("method", ["dense", "bm25", rrf])
 def test_single_retriever_methods(built, method):
     hits = built._ready().rank("docker run --rm", 5, method=method)
     assert len(hits) == 5 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
