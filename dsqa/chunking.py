@@ -112,11 +112,11 @@ class _Block:
 class _TokenCounts:
     """Token counts of one note's pieces, asked for in batches.
 
-    Counting was two thirds of the time spent chunking the KEP corpus when
-    each line, block and chunk called the tokenizer on its own (450k calls);
-    the chunker now primes the counts of each step with one batch call
-    (``count_many``, e.g. tokenizers' ``encode_batch``), and asks for single
-    counts only for the rare over-long line it must cut."""
+    Counting dominated the time spent chunking a large corpus when each
+    line, block and chunk called the tokenizer on its own; the chunker
+    primes the counts of each step with one batch call (``count_many``, e.g.
+    tokenizers' ``encode_batch``), and asks for single counts only for the
+    rare over-long line it must cut."""
 
     def __init__(self, count: TokenCounter, count_many: Callable[[list[str]], list[int]] | None):
         self._one = count
@@ -183,7 +183,7 @@ def split_sections(text: str) -> list[tuple[int, int, str]]:
     The splitter returns normalised line text without positions; each
     section's first line is found again by walking the note in order.
     """
-    # Imported here, not at the top: langchain-core costs about 0.3 s and only
+    # Imported here, not at the top: langchain-core is slow to import and only
     # reindex needs it, never ``ask``.
     from langchain_text_splitters import MarkdownHeaderTextSplitter
 

@@ -415,10 +415,8 @@ class _Build:
     A window's vector is the normalised mean of its sentences' vectors, not an
     embedding of the window's text: each sentence is then embedded once
     instead of once per window it sits in (three times with 3-sentence
-    windows), which cuts the text the encoder reads by 1.7x on the notes and
-    on the KEP corpus, at the same dev-set quality within a question or two
-    (measured against embedding each window: notes hit@1 0.706 vs 0.716,
-    KEP 0.212 vs 0.192; see WINDOW_VECTORS).
+    windows), which cuts the text the encoder reads substantially, at the
+    same dev-set quality within a question or two (see WINDOW_VECTORS).
     """
 
     def __init__(self) -> None:
