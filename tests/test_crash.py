@@ -117,6 +117,7 @@ def _copy(baseline: Path, root: Path, number: int) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_killed_reindex_leaves_a_consistent_index(baseline, tmp_path):
     old_manifest = store.read_manifest(baseline / "index")
     old_gen = store.current_generation(baseline / "index").name

@@ -13,13 +13,6 @@ from dsqa import DSQA, IndexCorruptError, IndexMissingError, LockedError, StaleI
 from dsqa import store
 
 
-@pytest.fixture
-def built(settings):
-    engine = DSQA(settings)
-    engine.reindex()
-    return engine
-
-
 def test_ask_returns_cited_passages(built):
     answer = built.ask("docker swarm overlay network", k=3)
     assert answer.found and len(answer.passages) == 3

@@ -51,13 +51,6 @@ def dsqa_logs(caplog, level=logging.INFO):
     return [r for r in caplog.records if r.name == "dsqa" and r.levelno >= level]
 
 
-@pytest.fixture
-def built(settings):
-    engine = DSQA(settings)
-    engine.reindex()
-    return engine
-
-
 def invoke(settings, *args):
     """The CLI in-process; the dsqa logger is put back as it was after it
     (the CLI points it at its own stderr)."""
@@ -68,12 +61,6 @@ def invoke(settings, *args):
         return CliRunner().invoke(cli, [args[0], *args[1:], *base])
     finally:
         logger.propagate, logger.handlers[:], logger.level = saved[0], saved[1], saved[2]
-
-
-@pytest.fixture
-def cli_settings(settings):
-    """The CLI uses the default chunk sizes."""
-    return settings.with_(chunk_tokens=200, chunk_overlap_tokens=24)
 
 
 # -- 1. incremental reindex -----------------------------------------------------------
@@ -273,8 +260,9 @@ class OtherFake(FakeEmbedder):
     dimension = 32
 
 
-def test_switching_model_reembeds_everything(built, fake_model, caplog):
-    assert fake_model.calls == 1  # the fixture's full build, one call
+def test_switching_model_reembeds_everything(built, fake_model, caplog, tmp_path):
+    DSQA(built.settings.with_(index_dir=tmp_path / "scratch")).reindex()
+    assert fake_model.calls == 1  # a full build, one call
     texts_in_full_build = fake_model.embedded
     other = OtherFake()
     register_model("fake-other", lambda: other)

@@ -26,13 +26,6 @@ QUERIES = [
 ]
 
 
-@pytest.fixture
-def built(settings):
-    engine = DSQA(settings)
-    engine.reindex()
-    return engine
-
-
 def brute_force(engine: DSQA, query: str, allowed=None) -> list[tuple[int, float]]:
     """Score every chunk the slow, obvious way."""
     retriever = engine._ready()
@@ -55,9 +48,8 @@ def brute_force(engine: DSQA, query: str, allowed=None) -> list[tuple[int, float
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_hybrid_equals_brute_force_when_every_chunk_is_a_candidate(settings, query):
-    engine = DSQA(settings.with_(candidates=10_000))
-    engine.reindex()
+def test_hybrid_equals_brute_force_when_every_chunk_is_a_candidate(built, query):
+    engine = DSQA(built.settings.with_(candidates=10_000))
     hits = engine._ready().rank(query, 10)
     expected = brute_force(engine, query)[:10]
     assert [h.row for h in hits] == [r for r, _ in expected]

@@ -166,10 +166,8 @@ def test_etc_passwd_cannot_be_read(client):
 
 # -- the note-section reader and the rendering --------------------------------
 @pytest.fixture
-def fake_engine(settings):
-    engine = DSQA(settings)
-    engine.reindex()
-    return engine
+def fake_engine(built):
+    return built
 
 
 def test_note_section_reads_only_indexed_notes_inside_the_corpus(fake_engine, settings, tmp_path):
