@@ -1,37 +1,29 @@
-"""dsqa's document encoders side by side: ``python bench/bf16_encoder.py``
+"""dsqa's document encoders side by side: ``python -m bench.bf16_encoder``
 
 Encodes one sample of KEP chunk texts and sentences (as dsqa's chunker makes
 them) with sentence-transformers in fp32 (the reference), onnxruntime in
 fp32 (the query path, and the document path on CPUs without AMX) and torch
-in bfloat16 (:mod:`dsqa.bf16_encoder`, the document path for large batches
-on CPUs with AMX). The encoders take turns, four rounds, and the median
-word pieces per second of each is printed with its least cosine to the
-reference (which must stay at or above 0.9999): on a shared machine whose
-speed drifts by a quarter within minutes, only interleaved runs compare.
-Measured on the 2-core Intel Xeon with AMX (2026-11-30): torch fp32 4.6k,
-onnxruntime 5.5k, bf16 15.2k word pieces/s (2.7x onnxruntime), least cosine
-0.99994; with a worker thread per core (commit fd4ffee): torch fp32 4.2k,
-onnxruntime 5.4k, bf16 19.0k (3.5x; another run an hour earlier: 2.7x).
+in bfloat16 (:mod:`dsqa.encoders.bf16_encoder`, the opt-in document path
+for large batches on CPUs with AMX). The encoders take turns, four rounds,
+and the median word pieces per second of each is printed with its least
+cosine to the reference (which must stay at or above 0.9999): on a shared
+machine whose speed drifts within minutes, only interleaved runs compare.
+Figures from past runs are in docs/scaling.md.
 """
 
 from __future__ import annotations
 
 import random
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.common import KEP_SOURCE  # noqa: E402
+from bench.common import KEP_SOURCE
 
 
 def sample(n_chunks: int = 600, n_sentences: int = 2000) -> list[str]:
     """Chunk texts and sentences of the KEP corpus in the proportion a full
     index embeds them (about 1 : 3.4)."""
     from dsqa.chunking import Chunker
-    from dsqa.embedding import get_embedder
+    from dsqa.encoders import get_embedder
     from dsqa.notes import load_corpus
     from dsqa.sentences import sentence_windows
     from dsqa.settings import Settings
@@ -56,15 +48,16 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from dsqa.embedding import get_embedder
+    from dsqa.encoders import SentenceTransformerEmbedder, get_embedder
 
     model = get_embedder("all-MiniLM-L6-v2")
+    assert isinstance(model, SentenceTransformerEmbedder)
     texts = list(dict.fromkeys(sample()))
     pieces = sum(model.count_tokens_batch(texts)) + 2 * len(texts)
     encoders = {
         "torch fp32 (sentence-transformers)": model.embed_torch,
         "onnxruntime fp32": model.onnx_encoder().embed,
-        "torch bf16 (dsqa.bf16_encoder)": model.bf16_encoder(required=True).embed,
+        "torch bf16 (dsqa.encoders.bf16_encoder)": model.bf16_encoder(required=True).embed,
     }
     reference = model.embed_torch(texts)
     rates: dict[str, list[float]] = {name: [] for name in encoders}

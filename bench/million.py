@@ -1,4 +1,4 @@
-"""dsqa's whole query path at a million chunks: ``python bench/million.py``.
+"""dsqa's whole query path at a million chunks: ``python -m bench.million``.
 
 The scale curve in ``python -m bench`` times the FAISS index alone. This
 puts N chunks (default 1,000,000) behind dsqa's own ``Retriever``, the code
@@ -28,19 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import synthetic  # noqa: E402
-from bench.common import DEVSET, KEP_DEVSET, KEP_SOURCE, Table, machine, peak_rss_mb, percentile  # noqa: E402
-from dsqa import ann  # noqa: E402
-from dsqa.chunking import Chunker  # noqa: E402
-from dsqa.embedding import get_embedder  # noqa: E402
-from dsqa.lexical import LexicalIndex, document_tokens, lexical_text  # noqa: E402
-from dsqa.notes import load_corpus  # noqa: E402
-from dsqa.retrieval import Retriever  # noqa: E402
-from dsqa.settings import Settings  # noqa: E402
-from dsqa.store import StoredIndex  # noqa: E402
+from bench import synthetic
+from bench.common import DEVSET, KEP_DEVSET, KEP_SOURCE, ROOT, Table, machine, peak_rss_mb, percentile
+from dsqa import ann
+from dsqa.chunking import Chunker
+from dsqa.encoders import get_embedder
+from dsqa.lexical import LexicalIndex, document_tokens, lexical_text
+from dsqa.notes import load_corpus
+from dsqa.retrieval import Retriever
+from dsqa.settings import Settings
+from dsqa.store import StoredIndex
 
 
 def chunk_texts(corpus: Path) -> list[tuple[str, str]]:
@@ -75,7 +72,7 @@ def questions() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/million.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.million", description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument(
@@ -146,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     header = [
         "# dsqa at a million chunks",
         "",
-        f"Written by `python bench/million.py --chunks {n}` on {started} (took {(time.perf_counter() - t0) / 60:.1f} min).",
+        f"Written by `python -m bench.million --chunks {n}` on {started} (took {(time.perf_counter() - t0) / 60:.1f} min).",
         "",
         *(f"- {k}: {v}" for k, v in info.items()),
         "",

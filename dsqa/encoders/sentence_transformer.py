@@ -309,5 +309,9 @@ class Bf16Allowed:
     def last_encoder(self) -> str:
         return self.model.last_encoder
 
+    @property
+    def backend(self) -> str:
+        return self.model.backend
+
     def embed(self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False) -> np.ndarray:
         return self.model.embed(texts, progress=progress, allow_bf16=True)
