@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-all eval bench clean
+.PHONY: install test lint test-all eval bench clean
 
 install: $(VENV)/.installed
 
@@ -15,8 +15,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-test: install
+# Lint and types first (ruff, with a complexity limit; mypy on dsqa/), then
+# every test, the slow crash test included (`-m 'not slow'` leaves it out).
+test: install lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 eval: install
 	$(BIN)/dsqa eval --compare

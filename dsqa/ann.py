@@ -142,7 +142,7 @@ class Distinct:
         within = np.arange(len(where)) - np.repeat(np.cumsum(counts) - counts, counts)
         return self._order[self._bounds[entries][where] + within], where
 
-    def entries_of(self, rows: Sequence[int]) -> np.ndarray:
+    def entries_of(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         return np.unique(self.entry_of_row[np.asarray(rows, dtype=np.int64)])
 
 
@@ -215,7 +215,9 @@ def search(
     return scores[at][:k], ids[:k]
 
 
-def _search(index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _search(
+    index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     import faiss
 
     k = min(k, index.ntotal if allowed is None else len(allowed))

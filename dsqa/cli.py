@@ -211,7 +211,7 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
         methods = tuple(evaluation.COMPARED) if compare else ("hybrid",)
         eng.ask(qs[0].question)  # load model and index before timing
         reports = [
-            evaluation.evaluate(f"{path.stem}:{m}", qs, lambda q, m=m: eng.ask(q, k=10, method=evaluation.COMPARED[m])) for m in methods
+            evaluation.evaluate(f"{path.stem}:{m}", qs, functools.partial(eng.ask, k=10, method=evaluation.COMPARED[m])) for m in methods
         ]
         results.append((path, reports))
     if as_json:

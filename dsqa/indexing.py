@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -336,9 +336,9 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
             chunks = chunker.chunk(note)
             reused_here = 0
             for chunk in chunks:
-                row = key_to_row.get(chunk.key)
-                if row is not None:
-                    build.reuse(old, row, _chunk_record(chunk))
+                reusable = key_to_row.get(chunk.key)
+                if reusable is not None and old is not None:
+                    build.reuse(old, reusable, _chunk_record(chunk))
                     reused_here += 1
                 else:
                     build.add(chunk, settings.window_sentences)
@@ -358,7 +358,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
         report.reason = f"the index had format {old.manifest['format']}, this dsqa writes {store.FORMAT_VERSION}"
     elif old is not None and "corpus" not in old.manifest:
         report.reason = "the index did not record its notes folder"
-    if current_format and "corpus" in old.manifest and not (report.added or report.changed or report.removed):
+    if old is not None and current_format and "corpus" in old.manifest and not (report.added or report.changed or report.removed):
         if _same_skipped(old.manifest.get("skipped", {}), skipped_manifest):
             # Content is the same; differing mtimes (a fresh clone) are not worth a write.
             return report

@@ -24,7 +24,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         pos += len(line) + 1
         if line.lstrip().startswith("#") or _MARKUP_ONLY.match(line):
             continue
-        lead = _LEAD.match(line).end()
+        lead = m.end() if (m := _LEAD.match(line)) else 0
         cursor = line_start + lead
         body = line[lead:]
         pieces = _SENTENCE_END.split(body)

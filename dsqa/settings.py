@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from . import paths
 
@@ -169,7 +170,7 @@ class Settings:
         if self.ray_cpus_per_actor <= 0 or self.ray_gpus_per_actor < 0:
             raise ValueError("ray_cpus_per_actor must be > 0 and ray_gpus_per_actor >= 0")
 
-    def with_(self, **changes: object) -> "Settings":
+    def with_(self, **changes: Any) -> "Settings":
         """A copy with some fields changed; ``None`` values are ignored so CLI
         flags that were not given keep the defaults. A new ``corpus_dir``
         without an ``index_dir`` takes that corpus's default index, unless

@@ -45,7 +45,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -367,7 +367,7 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
 
     chunks_path = gen / CHUNKS
     try:
-        text = _verify(gen, CHUNKS, files, keep=True).decode("utf-8")
+        text = cast(bytes, _verify(gen, CHUNKS, files, keep=True)).decode("utf-8")
         chunks = [json.loads(line) for line in text.split("\n") if line.strip()]  # not splitlines: U+2028 is data
     except ValueError as exc:
         raise IndexCorruptError(chunks_path, _why(exc)) from None
@@ -491,7 +491,8 @@ def _load_lexical(gen: Path, files: dict[str, Any] | None, n: int) -> LexicalInd
     if not vocab:
         return lexical
     scores = getattr(lexical._bm25, "scores", None) or {}
-    data, indices, indptr = (scores.get(k) for k in ("data", "indices", "indptr"))
+    arrays: list[Any] = [scores.get(k) for k in ("data", "indices", "indptr")]
+    data, indices, indptr = arrays
     problem = None
     if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
         problem = "its score arrays are missing or not flat"

@@ -101,7 +101,7 @@ def test_bare_hash_spacer_does_not_reset_heading(bundled_chunks):
 def test_code_fences_stay_whole(bundled_chunks):
     for source, (n, chunks) in bundled_chunks.items():
         for c in chunks:
-            fence_lines = [l for l in c.text.split("\n") if l.strip().startswith("```") and l.strip().count("```") == 1]
+            fence_lines = [line for line in c.text.split("\n") if line.strip().startswith("```") and line.strip().count("```") == 1]
             assert len(fence_lines) % 2 == 0, (source, c.start_line, c.text[:200])
 
 

@@ -110,7 +110,7 @@ class OnnxEncoder:
     ) -> np.ndarray:
         if threads is None:
             threads = 1 if len(texts) <= QUERY_TEXTS else cpu_count()
-        sess = self.session(threads) if texts else None
+        sess: Any = self.session(threads) if texts else None
 
         def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
             return sess.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]

@@ -156,7 +156,7 @@ class SentenceTransformerEmbedder:
                     f"{'model ' + self.name + ' needs' if self.quantized else 'DSQA_ENCODER=onnx but there is'} "
                     f"no usable ONNX export of {self.base_name} (is onnxruntime installed? pip install 'dsqa[onnx]')"
                 )
-            return self._onnx or None
+            return self._onnx if isinstance(self._onnx, OnnxEncoder) else None
 
     def _export(self, folder: Path, tokenizer_file: Path, variant: str = "") -> OnnxEncoder | bool:
         args = (folder, tokenizer_file, self.max_tokens, self.dimension)
