@@ -71,7 +71,7 @@ CHAT = "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end
 
 # -- the model ------------------------------------------------------------------
 def cache_dir() -> Path:
-    from dsqa.embedding import cache_dir as dsqa_cache
+    from dsqa.encoders.sentence_transformer import cache_dir as dsqa_cache
 
     return dsqa_cache() / "llm"
 
@@ -219,7 +219,7 @@ def kep_chunks(source: Path) -> tuple[dict[str, list[dict[str, Any]]], frozenset
     template lines that recur across their files."""
     from collections import Counter
 
-    from dsqa.embedding import get_embedder
+    from dsqa.encoders import get_embedder
     from dsqa.chunking import Chunker
     from dsqa.notes import load_corpus
     from dsqa.settings import Settings
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keps", type=Path, default=kep_source(), help="the kubernetes-enhancements keps/ folder")
     args = parser.parse_args(argv)
 
-    from dsqa.embedding import get_embedder
+    from dsqa.encoders import get_embedder
     from dsqa.settings import Settings
 
     count_tokens = get_embedder(Settings().model).count_tokens

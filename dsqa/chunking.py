@@ -326,7 +326,7 @@ class Chunker:
 
     def _line_units(self, text: str, begin: int, stop: int, budget: int, paragraph: bool) -> list[_Unit]:
         if stop - begin > self.max_chars:
-            units = []
+            units: list[_Unit] = []
             for at, end in self._char_pieces(text, begin, stop):
                 pieces = self._line_units(text, at, end, budget, paragraph)
                 units.extend(_Unit(u.start, u.end, u.tokens, u.paragraph_start, False) for u in pieces)

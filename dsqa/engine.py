@@ -13,7 +13,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from . import answering, store
 from .encoders import Embedder, get_embedder
@@ -194,9 +194,9 @@ class DSQA:
         k = check_k(self.settings.k if k is None else k, self.settings.max_k)
         if not callable(method) and method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-        notes = check_notes(notes)
+        names = cast("list[str] | None", check_notes(notes))  # each name is checked by resolve_note
         retriever = self._ready()
-        return query, k, retriever, self._allowed_rows(retriever.index, notes)
+        return query, k, retriever, self._allowed_rows(retriever.index, names)
 
     def reindex(self, *, full: bool = False, progress: bool | Reporter | None = False) -> ReindexReport:
         """Bring the index up to date with the corpus (see
