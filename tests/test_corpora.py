@@ -260,7 +260,7 @@ def test_reindex_on_a_terminal_shows_progress_from_the_start(settings):
 
     launcher = (
         "import sys; sys.path.insert(0, %r); from conftest import FakeEmbedder; "
-        "from dsqa.embedding import register_model; register_model('fake-hash', FakeEmbedder); "
+        "from dsqa import register_model; register_model('fake-hash', FakeEmbedder); "
         "from dsqa.cli import main; sys.argv = ['dsqa'] + sys.argv[1:]; main()"
     ) % str(ROOT / "tests")
     args = ["reindex", "--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "--model", "fake-hash"]
