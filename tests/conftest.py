@@ -100,10 +100,13 @@ def cli_settings(settings):
 @pytest.fixture(scope="session")
 def built_index(tmp_path_factory) -> Path:
     """The index of the bundled notes under :data:`FAST` settings, built once
-    per session; never changed (``built`` hands out copies)."""
+    per session; never changed (``built`` hands out copies). The notes sit
+    beside it, as in every test's ``tmp_path``, so the folder it records
+    (``../corpus``) is each copy's own."""
     root = tmp_path_factory.mktemp("built")
+    shutil.copytree(CORPUS, root / "corpus")
     register_model("fake-hash", FakeEmbedder)
-    reindex(Settings(corpus_dir=CORPUS, index_dir=root / "index", **FAST))
+    reindex(Settings(corpus_dir=root / "corpus", index_dir=root / "index", **FAST))
     return root / "index"
 
 
