@@ -1,4 +1,4 @@
-"""Embedding on Ray against embedding in this process: ``python bench/ray_embedding.py``
+"""Embedding on Ray against embedding in this process: ``python -m bench.ray_embedding``
 
 Embeds one sample of KEP texts (chunk texts and their sentences, in the
 proportion a full index embeds them, as dsqa's chunker makes them) three
@@ -12,7 +12,7 @@ each way, its ratio to the local path, and Ray's overheads measured apart:
 starting Ray (``ray.init``) and a run of one short text (actor start, model
 load, scheduling). Ends with a Markdown section for bench/RESULTS.md.
 
-    python bench/ray_embedding.py [--chunks 500] [--corpus DIR]
+    python -m bench.ray_embedding [--chunks 500] [--corpus DIR]
 
 One machine measures Ray's overhead, not a cluster's speed-up: on N machines
 the embedding part divides by about N (the texts are independent), the
@@ -25,14 +25,10 @@ import argparse
 import logging
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.common import KEP_SOURCE, Table, machine  # noqa: E402
+from bench.common import KEP_SOURCE, Table, machine
 
 #: Sentences per chunk text in the sample: a full KEP index embeds about 3.4.
 SENTENCES_PER_CHUNK = 3.4
@@ -44,7 +40,7 @@ def sample(corpus: Path, n_chunks: int) -> list[str]:
     import random
 
     from dsqa.chunking import Chunker
-    from dsqa.embedding import get_embedder
+    from dsqa.encoders import get_embedder
     from dsqa.notes import load_corpus
     from dsqa.sentences import sentence_windows
     from dsqa.settings import Settings
@@ -77,7 +73,7 @@ def main() -> int:
     import numpy as np
     import ray
 
-    from dsqa.embedding import MODELS, get_embedder
+    from dsqa.encoders import MODELS, get_embedder
     from dsqa.ray_embedding import RayEmbedder
 
     info = machine()
@@ -133,7 +129,7 @@ def main() -> int:
         f"medians of {ROUNDS} interleaved rounds; local encoder {model.last_encoder}, Ray actors {encoder}.",
         f"Ray's start-up, apart: `ray.init(num_cpus=2)` {ray_init:.1f} s, once per process (a real cluster is already up); "
         "the one-text run is each reindex's fixed cost on Ray (a new actor pool, the model loaded in each actor).",
-        f"`python bench/ray_embedding.py --chunks {args.chunks}`; {info['cpu']}; load average at start "
+        f"`python -m bench.ray_embedding --chunks {args.chunks}`; {info['cpu']}; load average at start "
         f"{info['load average at start']}; commit {info['commit']}.",
     ]
     print()
