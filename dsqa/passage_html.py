@@ -104,6 +104,13 @@ def _line_at(text: str, pos: int) -> tuple[int, int]:
     return start, len(text) if end < 0 else end
 
 
+def _prefix_length(line: str) -> int:
+    """How many characters of ``line`` are block syntax (indent, quote and
+    list markers); ``_BLOCK_PREFIX`` matches every line, if only emptily."""
+    m = _BLOCK_PREFIX.match(line)
+    return m.end() if m else 0
+
+
 def _start_at(text: str, a: int) -> int:
     """Where a highlight starting at ``a`` can open without changing how its
     line parses: after the line's block syntax, on a line with text."""
@@ -113,7 +120,7 @@ def _start_at(text: str, a: int) -> int:
         if not line.strip() or _SYNTAX_LINE.match(line):
             a = le + 1
             continue
-        a = max(a, ls + _BLOCK_PREFIX.match(line).end())
+        a = max(a, ls + _prefix_length(line))
         while a < le and text[a] in " \t|":  # spaces and cell borders stay outside (cells are trimmed)
             a += 1
         if a >= le:  # nothing left on the line but syntax
@@ -133,7 +140,7 @@ def _end_at(text: str, b: int) -> int:
             break
         ls, le = _line_at(text, b - 1)
         line = text[ls:le]
-        if _SYNTAX_LINE.match(line) or b <= ls + _BLOCK_PREFIX.match(line).end():
+        if _SYNTAX_LINE.match(line) or b <= ls + _prefix_length(line):
             b = ls  # then back over the newline to the line before
             continue
         m = re.search(r"[*_~]+$", text[ls:b])  # a closing emphasis run stays outside
