@@ -181,7 +181,9 @@ def status(as_json: bool, **opts: Any) -> None:
 @cli.command(name="eval")
 @click.argument("questions", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--kep", is_flag=True, help="Also run the Kubernetes design-document dev set (builds its index once).")
-@click.option("--compare", is_flag=True, help="Also rank with dense alone, BM25 alone and RRF fusion, side by side.")
+@click.option(
+    "--compare", is_flag=True, help="Also rank without concept coverage, with dense or BM25 alone, and with RRF fusion, side by side."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--misses", is_flag=True, help="List the ids of questions whose answer was not ranked first.")
 @threshold_option

@@ -60,7 +60,9 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
 
 
 #: The rankings ``dsqa eval --compare`` puts side by side, by column name.
-COMPARED: dict[str, Method | Fusion] = {"hybrid": "hybrid", "dense": "dense", "bm25": "bm25", "rrf": rrf}
+COMPARED: dict[str, Method | Fusion] = {
+    "hybrid": "hybrid", "no-concepts": "no-concepts", "dense": "dense", "bm25": "bm25", "rrf": rrf,
+}
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,43 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+#: Words that join the parts of a question without naming anything asked
+#: about; they split a question into its concepts (see :func:`concepts`).
+_FILLER_WORDS = frozenset(
+    "use using used get getting make making work works working happen happens mean means need needs way ways "
+    "thing things difference diff vs versus".split()
+)
+_CONCEPT_WORD = re.compile(r"(?<![\w-])--?[a-z0-9][\w-]*|\w[\w.:/+#'-]*[\w+#]|\w")
+
+
+def concepts(question: str) -> list[list[str]]:
+    """The question's key concepts, each as its search terms: the runs of
+    words between stop words ("how do overlay networks do service
+    discovery" -> overlay networks, service discovery). A passage that
+    answers must cover each of them, not only the louder one."""
+    stop = _stopwords() | _FILLER_WORDS
+    found: list[list[str]] = []
+    run: list[str] = []
+    for match in _CONCEPT_WORD.finditer(question.lower()):
+        word = match.group()
+        if not word.startswith("-"):
+            word = word.strip(_EDGE + "'")
+        if not word or word in stop or word.replace("'", "") in stop:
+            if run:
+                found.append(run)
+            run = []
+        else:
+            run.append(word)
+    if run:
+        found.append(run)
+    out: list[list[str]] = []
+    for words in found:
+        terms = list(dict.fromkeys(tokenize(" ".join(words))))
+        if terms and terms not in out:
+            out.append(terms)
+    return out
+
+
 def document_tokens(text: str) -> list[str]:
     """A chunk's BM25 tokens; bm25s needs at least one per document."""
     return tokenize(text) or ["\u2205"]
@@ -111,6 +148,34 @@ class LexicalIndex:
     @property
     def size(self) -> int:
         return int(self._bm25.scores.get("num_docs", 0)) if self._vocab else 0
+
+    def idf(self, terms: Sequence[str]) -> np.ndarray:
+        """BM25's (Lucene) inverse document frequency of each term; a term
+        no chunk has gets the highest."""
+        n = self.size
+        df = np.array([self._df(t) for t in terms], dtype=np.float64)
+        return np.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def presence(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """(terms, rows) booleans: which of the chunks in ``rows`` contain
+        each term (read from the BM25 matrix, no tokenizing)."""
+        out = np.zeros((len(terms), len(rows)), dtype=bool)
+        if not self._vocab:
+            return out
+        scores = self._bm25.scores
+        for i, term in enumerate(terms):
+            j = self._vocab.get(term)
+            if j is not None:
+                docs = scores["indices"][scores["indptr"][j] : scores["indptr"][j + 1]]
+                out[i] = np.isin(rows, docs)
+        return out
+
+    def _df(self, term: str) -> int:
+        j = self._vocab.get(term)
+        if j is None:
+            return 0
+        indptr = self._bm25.scores["indptr"]
+        return int(indptr[j + 1] - indptr[j])
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros if no term is known)."""

@@ -86,6 +86,9 @@ class Settings:
     chunk_weight: float = 1.0
     window_weight: float = 0.3
     bm25_weight: float = 0.2
+    #: + concept_weight * how well the chunk covers the question's
+    #: worst-covered concept (see ``dsqa.retrieval``).
+    concept_weight: float = 0.2
     #: Chunks taken from each retriever before the final scoring.
     candidates: int = 50
     #: Below this confidence the notes are taken not to cover the question

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from dsqa import DSQA, Settings
+import math
+
 from dsqa.answering import confidence, coverage, pick_quotes
 from dsqa.evaluation import rrf
-from dsqa.lexical import LexicalIndex, tokenize
+from dsqa.lexical import LexicalIndex, concepts, lexical_text, tokenize
 from dsqa.retrieval import top_rows
 
 QUERIES = [
@@ -23,7 +25,25 @@ QUERIES = [
     "sagemaker endpoint deploy",
     "kinesis firehose athena",
     "docker-stack.yml services",
+    "how do overlay networks do service discovery",
+    "whats the diff between a container and a vm",
 ]
+
+
+def brute_coverage(index, query: str) -> list[float]:
+    """Each chunk's coverage of the query's worst-covered concept, from
+    token sets and document counts computed here."""
+    docs = [set(tokenize(lexical_text(c["heading"], c["text"]))) for c in index.chunks]
+    found = concepts(query)
+    out = []
+    for mine in docs:
+        worst = 1.0
+        for terms in found:
+            df = {t: sum(t in d for d in docs) for t in terms}
+            idf = {t: math.log(1 + (len(docs) - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+            worst = min(worst, sum(idf[t] for t in terms if t in mine) / sum(idf.values()))
+        out.append(worst if found else 0.0)
+    return out
 
 
 def brute_force(engine: DSQA, query: str, allowed=None) -> list[tuple[int, float]]:
@@ -35,6 +55,7 @@ def brute_force(engine: DSQA, query: str, allowed=None) -> list[tuple[int, float
     rows = range(len(index.chunks)) if allowed is None else allowed
     top_lexical = max(lexical[r] for r in rows)
     st = engine.settings
+    coverage = brute_coverage(index, query)
     out = []
     for r in rows:
         sims = {w: float(index.vectors[w] @ qv) for w in index.window_rows(r)}
@@ -43,7 +64,7 @@ def brute_force(engine: DSQA, query: str, allowed=None) -> list[tuple[int, float
         chunk = max(whole) if whole else max(windows)
         window = max(windows) if windows else 0.0  # no quotable sentence: no window credit
         lex = lexical[r] / top_lexical if top_lexical > 0 else 0.0
-        out.append((r, st.chunk_weight * chunk + st.window_weight * window + st.bm25_weight * lex))
+        out.append((r, st.chunk_weight * chunk + st.window_weight * window + st.bm25_weight * lex + st.concept_weight * coverage[r]))
     return sorted(out, key=lambda x: (-x[1], x[0]))
 
 
@@ -74,10 +95,28 @@ def test_filter_restricts_to_allowed_rows(built):
     assert [h.row for h in hits] == [r for r, _ in expected]
 
 
-@pytest.mark.parametrize("method", ["dense", "bm25", rrf])
+@pytest.mark.parametrize("method", ["no-concepts", "dense", "bm25", rrf])
 def test_single_retriever_methods(built, method):
     hits = built._ready().rank("docker run --rm", 5, method=method)
     assert len(hits) == 5 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_concepts_are_the_runs_between_stop_words():
+    assert concepts("how do overlay networks do service discovery") == [["overlay", "network"], ["servic", "discoveri"]]
+    assert concepts("what does --rm do") == [["--rm", "rm"]]
+    assert concepts("what is it") == []
+
+
+def test_a_passage_covering_both_concepts_beats_one_repeating_the_louder(tmp_path, fake_model):
+    # Without concept coverage the fake model ranks the note that repeats
+    # "overlay networks" first; only coverage sees that it never answers
+    # the discovery half of the question.
+    loud = "# Overlay networks\n- How do overlay networks do routing? They do it across hosts.\n- Create overlay networks with docker network create -d overlay.\n"
+    both = "# Lab\n- The embedded DNS server answers for each service name, which is how service discovery works on an overlay network.\n"
+    filler = "# Misc\n- Buckets hold objects.\n"
+    engine = indexed(tmp_path, {"loud.md": loud, "both.md": both, "misc.md": filler})
+    hits = engine.search("how do overlay networks do service discovery", k=2)
+    assert hits[0].source == "both.md"
 
 
 def test_bm25_keeps_technical_terms():
