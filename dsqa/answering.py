@@ -12,10 +12,13 @@ to a list, the question's own words) are never quoted.
 Refusal uses a confidence that combines the best window's cosine similarity
 with how much of the question the top passages cover, minus a penalty for
 question terms that occur nowhere in the notes (the "ZooKeeper" in "how does
-ZooKeeper elect a leader"). The threshold is calibrated on the dev set's
-answerable and unanswerable questions (``dsqa eval`` prints the sweep). Just
-below it lies a band of weak evidence where the best passage is shown as the
-closest match, not as the answer (:func:`coverage`).
+ZooKeeper elect a leader"). The penalty scales with the share of ordinary
+words the corpus knows: in a few short notes most words of any question are
+missing, and a reworded question must not be refused for it. The confidence
+is then put on the corpus's own scale, measured when the index was built
+(``dsqa.calibration``), so one threshold serves every corpus. Just below it
+lies a band of weak evidence where the best passage is shown as the closest
+match, not as the answer (:func:`coverage`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .calibration import UNCALIBRATED
 from .chunking import HEADING_SEPARATOR
 from .lexical import tokenize
 from .results import ANSWERED, NOT_COVERED, WEAK
@@ -33,12 +37,9 @@ from .retrieval import Hit
 from .store import StoredIndex
 
 COVERAGE_WEIGHT = 0.2
-#: Per question term unknown to the notes (at most two). Measured on both dev
-#: sets, thresholds calibrated on the notes (<= 5% answerable refused):
-#: 0.05 refused 21/28 uncovered notes questions and 2/8 KEP ones, 0.15
-#: refuses 24/28 and 5/8 (KEP answerable refused 1/52 -> 0/52); rerun with
-#: ``python bench/weight_grid.py``.
-UNKNOWN_TERM_PENALTY = 0.15
+#: Per question term unknown to the notes (at most two), times the share of
+#: ordinary words the corpus knows (``calibration.known_share``).
+UNKNOWN_TERM_PENALTY = 0.9
 #: A sentence this much below the best one is not worth quoting.
 QUOTE_MARGIN = 0.1
 TERM_WEIGHT = 0.3
@@ -77,7 +78,16 @@ class Quote:
 
 
 def confidence(question: str, hits: list[Hit], index: StoredIndex) -> float:
-    """How sure we are that the top passages answer ``question``."""
+    """How sure we are that the top passages answer ``question``, on the
+    index's calibrated scale: 0 is where off-topic questions sit, 1 where
+    questions the corpus nearly covers do."""
+    scale = index.manifest.get("calibration") or UNCALIBRATED
+    raw = raw_confidence(question, hits, index, scale["known_share"])
+    return (raw - scale["low"]) / (scale["high"] - scale["low"])
+
+
+def raw_confidence(question: str, hits: list[Hit], index: StoredIndex, known_share: float) -> float:
+    """The uncalibrated confidence: best window cosine + coverage - unknown terms."""
     if not hits:
         return 0.0
     terms = list(dict.fromkeys(tokenize(question)))
@@ -90,7 +100,7 @@ def confidence(question: str, hits: list[Hit], index: StoredIndex) -> float:
         top_terms.update(tokenize(f"{c['heading']}\n{c['text']}"))
     coverage = sum(t in top_terms for t in terms) / len(terms)
     unknown = sum(t not in vocab for t in terms)
-    return hits[0].dense + COVERAGE_WEIGHT * coverage - UNKNOWN_TERM_PENALTY * min(unknown, 2)
+    return hits[0].dense + COVERAGE_WEIGHT * coverage - UNKNOWN_TERM_PENALTY * known_share * min(unknown, 2)
 
 
 def coverage(confidence: float, threshold: float, weak_margin: float) -> str:

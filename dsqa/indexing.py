@@ -32,6 +32,8 @@ from .notes import MAX_NOTE_BYTES, OUTSIDE, Note, content_hash, iter_note_paths,
 from .progress import Reporter, Step, reporter
 from .sentences import sentence_windows
 from .settings import Settings, default_index
+from .calibration import CALIBRATION_VERSION, calibrate
+from .retrieval import Retriever
 
 log = logging.getLogger("dsqa")
 
@@ -47,7 +49,24 @@ WINDOW_VECTORS = "sentence-mean"
 
 
 def chunking_identity(settings: Settings) -> dict[str, Any]:
-    return {**settings.chunking(), "chunker_version": CHUNKER_VERSION, "window_vectors": WINDOW_VECTORS}
+    """How the index is built, recorded in the manifest: an index built
+    another way is stale. Only a changed ``refusal_calibration`` leaves the
+    vectors reusable (see :func:`_reusable`)."""
+    return {
+        **settings.chunking(),
+        "chunker_version": CHUNKER_VERSION,
+        "window_vectors": WINDOW_VECTORS,
+        "refusal_calibration": CALIBRATION_VERSION,
+    }
+
+
+def _reusable(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """:func:`chunking_change`, ignoring the calibration version: the
+    calibration is redone at every write and needs no new vectors."""
+    return chunking_change(
+        {k: v for k, v in built.items() if k != "refusal_calibration"},
+        {k: v for k, v in wanted.items() if k != "refusal_calibration"},
+    )
 
 
 def model_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
@@ -230,7 +249,7 @@ def _load_previous(settings: Settings, embedder: Embedder) -> tuple[store.Stored
     # Never mix vectors of two models: another model means re-embedding all.
     why = model_change(old.manifest["model"], model_identity(embedder))
     if why is None:
-        why = chunking_change(old.manifest["chunking"], chunking_identity(settings))
+        why = _reusable(old.manifest["chunking"], chunking_identity(settings))
     if why is not None:
         return None, why
     return old, ""
@@ -353,12 +372,19 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
     report.total_chunks = len(build.records)
 
     skipped_manifest = _skipped_entries(settings.corpus_dir, corpus.skipped)
-    current_format = old is not None and old.manifest["format"] == store.FORMAT_VERSION
-    if old is not None and not current_format:
+    current_format = (
+        old is not None
+        and old.manifest["format"] == store.FORMAT_VERSION
+        and old.manifest["chunking"] == chunking_identity(settings)
+        and "calibration" in old.manifest
+    )
+    if old is not None and old.manifest["format"] != store.FORMAT_VERSION:
         report.reason = f"the index had format {old.manifest['format']}, this dsqa writes {store.FORMAT_VERSION}"
     elif old is not None and "corpus" not in old.manifest:
         report.reason = "the index did not record its notes folder"
-    if old is not None and current_format and "corpus" in old.manifest and not (report.added or report.changed or report.removed):
+    elif old is not None and not current_format:
+        report.reason = "the refusal calibration was outdated"
+    if current_format and "corpus" in old.manifest and not (report.added or report.changed or report.removed):
         if _same_skipped(old.manifest.get("skipped", {}), skipped_manifest):
             # Content is the same; differing mtimes (a fresh clone) are not worth a write.
             return report
@@ -398,6 +424,10 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
         "skipped": skipped_manifest,
     }
     lexical = LexicalIndex.build([lexical_text(c["heading"], c["text"]) for c in build.records])
+    # The refusal scale of this corpus, measured on the new index in memory
+    # before it is written (see dsqa.calibration).
+    built = store.StoredIndex(settings.index_dir, manifest, build.records, matrix, build.window_table(), faiss_index, lexical, distinct)
+    manifest["calibration"] = calibrate(Retriever(built, embedder, settings)) if build.records else {}
     try:
         store.write(settings.index_dir, manifest, build.records, matrix, build.window_table(), faiss_index, lexical, distinct)
     except OSError as exc:

@@ -31,7 +31,7 @@ def default_index(corpus_dir: Path) -> Path:
 
 #: Below this confidence the notes are taken not to cover the question;
 #: calibrated on the dev set (``dsqa eval``).
-REFUSAL_THRESHOLD = 0.523
+REFUSAL_THRESHOLD = 0.72
 
 
 def parse_threshold(value: str, where: str) -> float:
@@ -91,9 +91,12 @@ class Settings:
     concept_weight: float = 0.2
     #: Chunks taken from each retriever before the final scoring.
     candidates: int = 50
-    #: Below this confidence the notes are taken not to cover the question
-    #: (default ``$DSQA_REFUSAL_THRESHOLD``, else calibrated on the dev set:
-    #: ``dsqa eval``).
+    #: Below this confidence the notes are taken not to cover the question.
+    #: The confidence is on each index's own scale (0: off-topic questions,
+    #: 1: questions the rest of the corpus nearly answers; see
+    #: ``dsqa.calibration``), so this one value serves every corpus. Default
+    #: ``$DSQA_REFUSAL_THRESHOLD``, else chosen on the notes' and the KEPs' dev
+    #: sets (``dsqa eval`` prints the sweep).
     refusal_threshold: float = field(default_factory=_default_refusal_threshold)
     #: Up to this far below the refusal threshold, the best passage is shown
     #: as the closest match with weak evidence rather than refused; chosen on
