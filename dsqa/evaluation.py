@@ -128,6 +128,8 @@ class Report:
     misses: list[str] = field(default_factory=list)
     #: (confidence, answerable) per question, for calibrating refusal
     confidences: list[tuple[float, bool]] = field(default_factory=list)
+    #: hit@1 per question kind ("paraphrase", "fact", ...)
+    hit1_by_kind: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +147,7 @@ class Report:
             "latency_ms": self.latency_ms,
             "misses": self.misses,
             "refusal_sweep": calibrate(self.confidences),
+            "hit@1_by_kind": {k: round(v, 4) for k, v in self.hit1_by_kind.items()},
         }
 
 
@@ -161,6 +164,7 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
     misses: list[str] = []
     confidences: list[tuple[float, bool]] = []
     quoted = 0
+    by_kind: dict[str, list[bool]] = {}
     for q in questions:
         started = time.perf_counter()
         result = answer(q.question)
@@ -177,6 +181,7 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
         relevant = [answers_question(p, q) for p in passages]
         rank = relevant.index(True) + 1 if any(relevant) else None
         ranks.append(rank)
+        by_kind.setdefault(q.kind, []).append(rank == 1)
         if rank != 1:
             misses.append(q.id)
         dcg = sum(1 / math.log2(i + 2) for i, rel in enumerate(relevant) if rel)
@@ -200,6 +205,7 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
         },
         misses=misses,
         confidences=confidences,
+        hit1_by_kind={kind: sum(hits) / len(hits) for kind, hits in sorted(by_kind.items())},
     )
 
 
@@ -246,6 +252,7 @@ def format_reports(reports: Sequence[Report]) -> str:
     rows = [
         ("questions (answerable)", lambda r: f"{r.questions} ({r.answerable})"),
         ("hit@1", lambda r: f"{r.hit_at[1]:.3f}"),
+        ("hit@1 paraphrases", lambda r: f"{r.hit1_by_kind.get('paraphrase', float('nan')):.3f}"),
         ("hit@3", lambda r: f"{r.hit_at[3]:.3f}"),
         ("hit@5", lambda r: f"{r.hit_at[5]:.3f}"),
         ("MRR@10", lambda r: f"{r.mrr10:.3f}"),

@@ -44,16 +44,16 @@ def test_devset_hit_rates(bundled):
     questions = load_questions(DEFAULT_DEVSET)
     report = evaluate("dsqa", questions, lambda q: bundled.ask(q, k=10))
     print("\n" + format_reports([report]))
-    # measured: hit@1 0.716, hit@5 0.959, MRR@10 0.815, answer quotes 0.635,
-    # refusal 24/28 with 9/197 answerable refused
-    assert report.hit_at[1] >= 0.69
+    # thresholds: the measured figures (`dsqa eval`) minus a margin
+    assert report.hit_at[1] >= 0.73
+    assert report.hit1_by_kind["paraphrase"] >= 0.78
     assert report.hit_at[5] >= 0.94
-    assert report.mrr10 >= 0.79
+    assert report.mrr10 >= 0.82
     assert report.answer_quotes >= 0.60
     assert report.median_passage_chars <= 1000
     refused = report.refusal
-    assert refused["unanswerable_refused"] >= 0.82 * (refused["unanswerable_refused"] + refused["unanswerable_answered"])
-    assert refused["answerable_refused"] <= 0.06 * report.answerable
+    assert refused["unanswerable_refused"] >= 0.71 * (refused["unanswerable_refused"] + refused["unanswerable_answered"])
+    assert refused["answerable_refused"] <= 0.04 * report.answerable
 
 
 #: Questions on the bundled notes whose short answer showed a defect: what
