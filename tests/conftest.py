@@ -40,6 +40,9 @@ class FakeEmbedder:
         self.calls = 0
         self.embedded = 0
         self.last_texts: list[str] = []
+        #: texts of every call, in order (a reindex makes two: the notes'
+        #: texts, then the refusal calibration's questions)
+        self.batches: list[list[str]] = []
 
     def count_tokens(self, text: str) -> int:
         return len(_TOKEN.findall(text))
@@ -48,6 +51,7 @@ class FakeEmbedder:
         self.calls += 1
         self.embedded += len(texts)
         self.last_texts = list(texts)
+        self.batches.append(list(texts))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in _TOKEN.findall(text.lower()):

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 import dsqa
 from dsqa import DSQA, DsqaError, IndexCorruptError, LockedError, StaleIndexError, store
+from dsqa.calibration import OFF_TOPIC
 from dsqa.cli import cli
 from dsqa import register_model
 from dsqa.errors import CorpusError, IndexWriteError
@@ -93,6 +94,11 @@ def test_summary_says_what_was_done(built):
     }
 
 
+def calibration_questions(index) -> int:
+    """Texts a reindex embeds for the refusal calibration (dsqa.calibration)."""
+    return len(OFF_TOPIC) + index.manifest["calibration"]["pseudo_questions"]
+
+
 def test_one_paragraph_edit_reembeds_only_its_chunks(built, fake_model):
     before = built._ready().index
     old_keys = {c["key"] for c in before.chunks}
@@ -104,9 +110,10 @@ def test_one_paragraph_edit_reembeds_only_its_chunks(built, fake_model):
     assert 1 <= len(new_rows) <= 2, "one line changed: its chunk, and the next one if the line is in the overlap"
     assert report.embedded == len(new_rows) and report.changed == {BIG: before.manifest["notes"][BIG]["chunks"]}
     assert report.reused == report.changed[BIG] - len(new_rows)
-    # The model saw exactly the sentence windows of those chunks, in one call.
-    assert fake_model.calls == calls + 1
-    assert fake_model.embedded - embedded == sum(len(after.window_rows(r)) for r in new_rows)
+    # The model saw exactly the sentence windows of those chunks, in one
+    # call, then the refusal calibration's questions (dsqa.calibration).
+    assert fake_model.calls == calls + 2
+    assert fake_model.embedded - embedded - calibration_questions(after) == sum(len(after.window_rows(r)) for r in new_rows)
     assert all(EDITED.split()[3] in after.chunks[r]["text"] for r in new_rows)
 
 
@@ -168,9 +175,11 @@ def test_incremental_equals_full_rebuild(built, fake_model):
         reindex(full, full=True)
         inc, reb = store.load(settings.index_dir), store.load(full.index_dir)
         # a full rebuild embeds each distinct text (chunk or sentence) once,
-        # fewer texts than vectors (a window's vector averages its sentences')
-        texts = fake_model.last_texts
-        assert fake_model.embedded - embedded - incremental_windows == len(texts) == len(set(texts)) < len(reb.vectors)
+        # fewer texts than vectors (a window's vector averages its sentences'),
+        # then the refusal calibration's questions
+        texts = fake_model.batches[-2]
+        assert fake_model.last_texts[: len(OFF_TOPIC)] == list(OFF_TOPIC)
+        assert fake_model.embedded - embedded - incremental_windows - calibration_questions(reb) == len(texts) == len(set(texts)) < len(reb.vectors)
         assert_consistent(inc)
         assert_same_index(inc, reb)
         strict = dict(auto_reindex=False)
@@ -262,7 +271,7 @@ class OtherFake(FakeEmbedder):
 
 def test_switching_model_reembeds_everything(built, fake_model, caplog, tmp_path):
     DSQA(built.settings.with_(index_dir=tmp_path / "scratch")).reindex()
-    assert fake_model.calls == 1  # a full build, one call
+    assert fake_model.calls == 2  # a full build: the notes, then the calibration questions
     texts_in_full_build = fake_model.embedded
     other = OtherFake()
     register_model("fake-other", lambda: other)
@@ -278,9 +287,9 @@ def test_switching_model_reembeds_everything(built, fake_model, caplog, tmp_path
     ]
     index = store.load(settings.index_dir)
     assert index.manifest["model"]["name"] == "fake-other" and index.vectors.shape[1] == 32
-    # Every vector is the new model's: all embedded anew, none reused (one
-    # call for the reindex, one for the question).
-    assert other.calls == 2 and other.embedded == texts_in_full_build + 1
+    # Every vector is the new model's: all embedded anew, none reused (two
+    # calls for the reindex, notes and calibration, one for the question).
+    assert other.calls == 3 and other.embedded == texts_in_full_build + 1
     assert fake_model.calls == calls
     assert_consistent(index)
 
