@@ -99,9 +99,9 @@ class Settings:
     #: sets (``dsqa eval`` prints the sweep).
     refusal_threshold: float = field(default_factory=_default_refusal_threshold)
     #: Up to this far below the refusal threshold, the best passage is shown
-    #: as the closest match with weak evidence rather than refused; chosen on
-    #: the notes dev set (``dsqa eval`` counts the weak answers) so that most
-    #: of the questions it turns weak are ones the notes do answer.
+    #: as the closest match with weak evidence rather than refused (``dsqa
+    #: eval`` counts the weak answers, answerable and not). Chosen before the
+    #: confidence moved to each index's calibrated scale; not yet re-tuned on it.
     weak_margin: float = 0.06
     #: Sentences quoted in the short answer, at most.
     answer_sentences: int = 3
