@@ -220,20 +220,13 @@ def kep_chunks(source: Path) -> tuple[dict[str, list[dict[str, Any]]], frozenset
     from collections import Counter
 
     from dsqa.encoders import get_embedder
-    from dsqa.chunking import Chunker
+    from dsqa.indexing import chunker_for
     from dsqa.notes import load_corpus
     from dsqa.settings import Settings
 
     settings = Settings()
     embedder = get_embedder(settings.model)  # only its tokenizer is loaded
-    chunker = Chunker(
-        embedder.count_tokens,
-        embedder.max_tokens,
-        settings.chunk_tokens,
-        settings.chunk_overlap_tokens,
-        settings.embed_headings,
-        getattr(embedder, "count_tokens_batch", None),
-    )
+    chunker = chunker_for(settings, embedder)
     out: dict[str, list[dict[str, Any]]] = {}
     files: Counter[str] = Counter()
     for sig in KEP_SIGS:

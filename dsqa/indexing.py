@@ -261,6 +261,19 @@ def _write_error(index_dir: Path, exc: OSError) -> IndexWriteError:
     )
 
 
+def chunker_for(settings: Settings, embedder: Embedder) -> Chunker:
+    """The chunker a reindex with these settings uses, counting tokens with
+    the model's own tokenizer."""
+    return Chunker(
+        embedder.count_tokens,
+        embedder.max_tokens,
+        settings.chunk_tokens,
+        settings.chunk_overlap_tokens,
+        settings.embed_headings,
+        getattr(embedder, "count_tokens_batch", None),
+    )
+
+
 def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter | None = False) -> ReindexReport:
     """Bring the index in ``settings.index_dir`` up to date with the corpus.
 
@@ -333,14 +346,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
             old_rows.setdefault(c["source"], []).append(row)
             key_to_row.setdefault(c["key"], row)
 
-    chunker = Chunker(
-        embedder.count_tokens,
-        embedder.max_tokens,
-        settings.chunk_tokens,
-        settings.chunk_overlap_tokens,
-        settings.embed_headings,
-        getattr(embedder, "count_tokens_batch", None),
-    )
+    chunker = chunker_for(settings, embedder)
     build = _Build()
     notes_manifest: dict[str, Any] = {}
     for note in corpus.notes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,25 @@ def built(settings, built_index):
     shutil.copytree(built_index, settings.index_dir)
     return DSQA(settings)
 
+
+#: A word that makes the gated fake model wait (see ``gated_model``).
+GATED = "quorumsentinel"
+
+
+@pytest.fixture
+def gated_model(fake_model, monkeypatch):
+    """The fake model, made to stop inside a reindex: any batch holding
+    GATED is embedded only once ``release`` is set; ``started`` says a
+    reindex got there."""
+    started, release = threading.Event(), threading.Event()
+    embed = fake_model.embed
+
+    def slow_embed(texts, **kwargs):
+        if any(GATED in t for t in texts):
+            started.set()
+            release.wait(60)
+        return embed(texts, **kwargs)
+
+    monkeypatch.setattr(fake_model, "embed", slow_embed)
+    yield started, release
+    release.set()

@@ -7,6 +7,7 @@ import sys
 import threading
 
 import pytest
+from conftest import GATED
 
 import dsqa
 from dsqa import DSQA, IndexCorruptError, IndexMissingError, LockedError, StaleIndexError
@@ -157,25 +158,6 @@ def test_notes_that_are_not_names_are_a_value_error(built, notes):
 
 
 # -- answering while a reindex runs -------------------------------------------------
-GATED = "quorumsentinel"
-
-
-@pytest.fixture
-def gated_model(fake_model, monkeypatch):
-    """The fake model, made to stop inside a reindex: a batch holding GATED
-    is embedded only once ``release`` is set; ``started`` says one got there."""
-    started, release = threading.Event(), threading.Event()
-    embed = fake_model.embed
-
-    def slow_embed(texts, **kwargs):
-        if any(GATED in t for t in texts):
-            started.set()
-            release.wait(60)
-        return embed(texts, **kwargs)
-
-    monkeypatch.setattr(fake_model, "embed", slow_embed)
-    yield started, release
-    release.set()
 
 
 def _in_thread(call):

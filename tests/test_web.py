@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from conftest import GATED
 
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
@@ -545,28 +546,6 @@ def test_notes_that_are_not_names_are_a_clear_error(fake_server, caplog):
         answer_html, passages_html = client.predict("docker swarm", 3, 123, api_name="/ask")
     assert message in answer_html and "something went wrong" not in answer_html and passages_html == ""
     assert not caplog.records, "a server traceback was logged"
-
-
-@pytest.fixture
-def gated_model(fake_model, monkeypatch):
-    """The fake model, made to stop inside a reindex: any batch holding
-    GATED is embedded only once ``release`` is set; ``started`` says a
-    reindex got there."""
-    started, release = threading.Event(), threading.Event()
-    embed = fake_model.embed
-
-    def slow_embed(texts, **kwargs):
-        if any(GATED in t for t in texts):
-            started.set()
-            release.wait(60)
-        return embed(texts, **kwargs)
-
-    monkeypatch.setattr(fake_model, "embed", slow_embed)
-    yield started, release
-    release.set()
-
-
-GATED = "quorumsentinel"
 
 
 def test_page_answers_during_a_reindex_and_refuses_a_second(fake_engine, gated_model):
