@@ -39,18 +39,15 @@ def sample(corpus: Path, n_chunks: int) -> list[str]:
     """Distinct chunk texts and sentences of ``corpus`` as a reindex embeds them."""
     import random
 
-    from dsqa.chunking import Chunker
     from dsqa.encoders import get_embedder
+    from dsqa.indexing import chunker_for
     from dsqa.notes import load_corpus
     from dsqa.sentences import sentence_windows
     from dsqa.settings import Settings
 
     settings = Settings(corpus_dir=corpus)
     model = get_embedder(settings.model)
-    chunker = Chunker(
-        model.count_tokens, model.max_tokens, settings.chunk_tokens, settings.chunk_overlap_tokens,
-        settings.embed_headings, model.count_tokens_batch,
-    )
+    chunker = chunker_for(settings, model)
     rng = random.Random(17)
     notes = load_corpus(corpus).notes
     chunks, sentences = [], []
