@@ -1,6 +1,6 @@
 """`python app.py`: the dsqa web page on http://127.0.0.1:7860.
 
-The same page as `dsqa serve` (see dsqa/web.py), over the default engine:
+The same page as `dsqa serve` (see dsqa/web/), over the default engine:
 the bundled notes in corpus/ and the committed index in index/ (or
 $DSQA_CORPUS / $DSQA_INDEX).
 """

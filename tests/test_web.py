@@ -1,4 +1,4 @@
-"""The web page (dsqa/web.py): its endpoints through gradio_client against a
+"""The web page (dsqa/web/): its endpoints through gradio_client against a
 server on a free localhost port, the rendering and the note-section reader
 directly, and the page itself in headless Chromium driven by Playwright.
 

@@ -1,0 +1,104 @@
+"""The note section around a passage, read safely: only for notes that are
+in the index, only through :func:`dsqa.notes.read_corpus_file` (inside the
+corpus when opened, never through a symlink or FIFO swapped in after
+indexing), and as dsqa indexed it (a PDF's page, a web page's or notebook's
+extracted text).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .. import formats
+from ..engine import DSQA
+from ..notes import read_corpus_file
+
+
+@dataclass
+class NoteSection:
+    """Lines ``first``..``first + len(lines) - 1`` of note ``source``."""
+
+    source: str
+    first: int
+    lines: list[str]
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.lines) - 1
+
+
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]|$)")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def _check_indexed(engine: DSQA, source: str) -> None:
+    """A ``ValueError`` unless ``source`` is a note in the index: the page
+    never reads a file the index does not name."""
+    if not isinstance(source, str) or source not in engine.note_names():
+        raise ValueError(f"no note {source!r} in the index")
+
+
+def _note_lines(engine: DSQA, source: str, page: int | None) -> list[str]:
+    """The note's text as dsqa indexed it: the file for Markdown and text,
+    else what its reader extracts (for a PDF, page ``page``'s text)."""
+    # The one checked way to read a corpus file: inside the corpus when opened,
+    # never through a symlink or FIFO swapped in after indexing.
+    data = read_corpus_file(engine.settings.corpus_dir, source)[0]
+    reader = formats.reader_for(source)
+    if reader.kind == "markdown":
+        return data.decode("utf-8", errors="replace").splitlines()
+    extracted = reader.read(data)
+    if page is not None and extracted.layout is not None and extracted.layout.unit == "page":
+        return extracted.layout.unit_text(extracted.text, int(page)).splitlines()
+    return extracted.text.splitlines()
+
+
+def note_section(
+    engine: DSQA, source: str, start_line: int, end_line: int, *, page: int | None = None, max_lines: int = 120
+) -> NoteSection:
+    """The section of indexed note ``source`` around lines
+    ``start_line``..``end_line``: from the nearest Markdown heading at or above
+    the passage to just before the next heading of the same or a higher level
+    (headings inside fenced code do not count), cut to ``max_lines`` around the
+    passage. Notes without headings give the passage with some lines around it.
+    A PDF, a web page or a notebook is read with its reader (dsqa.formats), so
+    the lines are those of its extracted text (of page ``page`` for a PDF).
+    """
+    _check_indexed(engine, source)
+    lines = _note_lines(engine, source, page)
+    if not lines:
+        return NoteSection(source, 1, [])
+    start = min(max(1, int(start_line)), len(lines))
+    end = min(max(start, int(end_line)), len(lines))
+
+    headings: list[tuple[int, int]] = []  # (line number, level)
+    fence: str | None = None
+    for number, line in enumerate(lines, 1):
+        m = _FENCE.match(line)
+        if m:
+            marker = m.group(1)
+            if fence is None:
+                fence = marker[0] * 3
+            elif marker.startswith(fence):
+                fence = None
+            continue
+        if fence is None:
+            h = _HEADING.match(line)
+            if h:
+                headings.append((number, len(h.group(1))))
+
+    above = [(n, level) for n, level in headings if n <= start]
+    if above:
+        first, level = above[-1]
+        after = [n for n, lv in headings if n > first and lv <= level]
+        last = after[0] - 1 if after else len(lines)
+    else:
+        first, last = max(1, start - 10), min(len(lines), end + 10)
+    last = max(last, end)
+    if last - first + 1 > max_lines:
+        spare = max(0, max_lines - (end - start + 1))
+        first = max(first, start - spare // 2)
+        last = min(last, max(end, first + max_lines - 1))
+    return NoteSection(source, first, lines[first - 1 : last])
+
