@@ -1,8 +1,9 @@
 """The ``dsqa`` command: a thin layer over :class:`dsqa.DSQA`.
 
 Each command opens the engine with the settings its flags give and calls one
-method. Errors the user can fix (``DsqaError``, ``ValueError``) become one line
-on stderr and exit code 1; a traceback means a bug.
+method. Errors the user can fix (``DsqaError``, ``InvalidInputError`` among
+them) become one line on stderr and exit code 1; anything else, a bare
+``ValueError`` included, is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def common_options(func: Callable) -> Callable:
         _setup_logging(opts.pop("verbose"))
         try:
             func(**opts)
-        except (DsqaError, ValueError) as exc:
+        except DsqaError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
             raise click.Abort() from None

@@ -17,7 +17,7 @@ from typing import Any, Iterable, cast
 
 from . import answering, store
 from .encoders import Embedder, get_embedder
-from .errors import CorpusError, IndexMissingError, IndexWriteError, LockedError, StaleIndexError
+from .errors import CorpusError, IndexMissingError, IndexWriteError, InvalidInputError, LockedError, StaleIndexError
 from .indexing import (
     CorpusDiff,
     ReindexReport,
@@ -51,21 +51,21 @@ def clean_question(question: object, max_chars: int) -> str:
     """The question with control characters turned into spaces, or a
     ``ValueError`` that says what is wrong with it."""
     if not isinstance(question, str):
-        raise ValueError(f"the question must be text, not {type(question).__name__}")
+        raise InvalidInputError(f"the question must be text, not {type(question).__name__}")
     cleaned = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in question)
     cleaned = " ".join(cleaned.split())
     if not cleaned:
-        raise ValueError("the question is empty: type a question about your notes")
+        raise InvalidInputError("the question is empty: type a question about your notes")
     if len(cleaned) > max_chars:
-        raise ValueError(f"the question is {len(cleaned):,} characters long; the limit is {max_chars:,}")
+        raise InvalidInputError(f"the question is {len(cleaned):,} characters long; the limit is {max_chars:,}")
     return cleaned
 
 
 def check_k(k: object, max_k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int):
-        raise ValueError(f"k must be a whole number, not {k!r}")
+        raise InvalidInputError(f"k must be a whole number, not {k!r}")
     if not 1 <= k <= max_k:
-        raise ValueError(f"k must be between 1 and {max_k}, got {k}")
+        raise InvalidInputError(f"k must be between 1 and {max_k}, got {k}")
     return k
 
 
@@ -78,7 +78,7 @@ def check_notes(notes: object) -> list[object] | None:
     if isinstance(notes, str):
         return [notes]
     if isinstance(notes, (bytes, bytearray, dict)) or not isinstance(notes, Iterable):
-        raise ValueError(f"notes must be a note name or a list of note names, not {type(notes).__name__}")
+        raise InvalidInputError(f"notes must be a note name or a list of note names, not {type(notes).__name__}")
     return list(notes)
 
 
@@ -193,7 +193,7 @@ class DSQA:
         query = clean_question(query, self.settings.max_question_chars)
         k = check_k(self.settings.k if k is None else k, self.settings.max_k)
         if not callable(method) and method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+            raise InvalidInputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         names = cast("list[str] | None", check_notes(notes))  # each name is checked by resolve_note
         retriever = self._ready()
         return query, k, retriever, self._allowed_rows(retriever.index, names)
@@ -416,7 +416,7 @@ def resolve_note(name: str, sources: list[str]) -> str:
     index. Only names of indexed notes are accepted, so a filter can never
     point at a file outside the corpus."""
     if not isinstance(name, str) or not name.strip():
-        raise ValueError("a note filter must be a non-empty note name")
+        raise InvalidInputError("a note filter must be a non-empty note name")
     if name in sources:
         return name
 
@@ -431,5 +431,5 @@ def resolve_note(name: str, sources: list[str]) -> str:
         return matches[0]
     shown = ", ".join(sources[:10]) + (", …" if len(sources) > 10 else "")
     if matches:
-        raise ValueError(f"note {name!r} is ambiguous: it matches {', '.join(matches)}")
-    raise ValueError(f"no note {name!r} in the index; notes are: {shown}")
+        raise InvalidInputError(f"note {name!r} is ambiguous: it matches {', '.join(matches)}")
+    raise InvalidInputError(f"no note {name!r} in the index; notes are: {shown}")

@@ -12,6 +12,14 @@ class DsqaError(Exception):
     """Base class: an error that is the user's to fix, not a bug."""
 
 
+class InvalidInputError(DsqaError, ValueError):
+    """A value given to dsqa is not one it takes: an empty or overlong
+    question, k out of range, a note filter that names no indexed note, a
+    setting, flag, environment variable or question file that is malformed.
+    Also a ``ValueError``, as these were before it existed; a bare
+    ``ValueError`` from inside dsqa is a bug, never the user's mistake."""
+
+
 class CorpusError(DsqaError):
     """The corpus folder is missing, empty, or holds no readable note."""
 

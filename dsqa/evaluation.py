@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .errors import InvalidInputError
 from .results import WEAK, Answer, Passage
 from .retrieval import Fusion, Method
 
@@ -78,19 +79,26 @@ class Question:
 
 
 def load_questions(path: Path) -> list[Question]:
+    """The questions of a JSON Lines file, or an ``InvalidInputError`` that
+    says which line is not a question record."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidInputError(f"cannot read the questions in {path}: {why}") from None
     questions = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                answers = tuple((a["note"], a["phrase"]) for a in row["answers"])
-                questions.append(Question(str(row["id"]), row["question"], row.get("kind", ""), answers))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{n}: not a question record ({exc})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            answers = tuple((a["note"], a["phrase"]) for a in row["answers"])
+            questions.append(Question(str(row["id"]), row["question"], row.get("kind", ""), answers))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidInputError(f"{path}:{n}: not a question record ({exc})") from None
     if not questions:
-        raise ValueError(f"{path} holds no questions")
+        raise InvalidInputError(f"{path} holds no questions")
     return questions
 
 

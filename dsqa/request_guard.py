@@ -23,6 +23,8 @@ from collections.abc import Collection, Iterable
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
+from .errors import InvalidInputError
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -58,14 +60,14 @@ def loopback_hosts(bound: str, port: int) -> set[str]:
 
 
 def normalise_origin(origin: str) -> str:
-    """``scheme://host[:port]`` in lower case, or a ``ValueError`` saying why
-    ``origin`` is not one."""
+    """``scheme://host[:port]`` in lower case, or an ``InvalidInputError``
+    saying why ``origin`` is not one."""
     if not isinstance(origin, str):
-        raise ValueError(f"an allowed origin must be text like http://localhost:3000, not {origin!r}")
+        raise InvalidInputError(f"an allowed origin must be text like http://localhost:3000, not {origin!r}")
     text = origin.strip().rstrip("/")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
-        raise ValueError(
+        raise InvalidInputError(
             f"allowed origin {origin!r} is not scheme://host[:port] (e.g. http://localhost:3000); "
             "give each origin exactly as the browser sends it"
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .errors import InvalidInputError
 
 
 def _default_corpus() -> Path:
@@ -36,13 +37,13 @@ REFUSAL_THRESHOLD = 0.72
 
 def parse_threshold(value: str, where: str) -> float:
     """``value`` (from ``where``: a flag or an environment variable) as a
-    refusal threshold, or a ``ValueError`` that says what is wrong with it."""
+    refusal threshold, or an ``InvalidInputError`` that says what is wrong with it."""
     try:
         number = float(value)
     except ValueError:
         number = math.nan
     if not math.isfinite(number):
-        raise ValueError(f"{where} must be a number such as {REFUSAL_THRESHOLD}, not {value!r}") from None
+        raise InvalidInputError(f"{where} must be a number such as {REFUSAL_THRESHOLD}, not {value!r}") from None
     return number
 
 
@@ -158,23 +159,23 @@ class Settings:
         index = default_index(self.corpus_dir) if self.index_dir is None else Path(self.index_dir).expanduser()
         object.__setattr__(self, "index_dir", index)
         if self.chunk_tokens < 16:
-            raise ValueError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
+            raise InvalidInputError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
         if self.window_sentences < 1:
-            raise ValueError("window_sentences must be at least 1")
+            raise InvalidInputError("window_sentences must be at least 1")
         for name in ("refusal_threshold", "weak_margin"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a number, not {value!r}")
+                raise InvalidInputError(f"{name} must be a number, not {value!r}")
         if self.weak_margin < 0:
-            raise ValueError(f"weak_margin must be 0 or more, got {self.weak_margin}")
+            raise InvalidInputError(f"weak_margin must be 0 or more, got {self.weak_margin}")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
-            raise ValueError("chunk_overlap_tokens must be >= 0 and smaller than chunk_tokens")
+            raise InvalidInputError("chunk_overlap_tokens must be >= 0 and smaller than chunk_tokens")
         if self.ray_address is not None and not self.ray_address.strip():
-            raise ValueError("the Ray address is empty: give auto, local, HOST:PORT or ray://HOST:PORT")
+            raise InvalidInputError("the Ray address is empty: give auto, local, HOST:PORT or ray://HOST:PORT")
         if self.ray_actors < 0 or self.ray_batch_size < 1 or self.ray_max_retries < 0:
-            raise ValueError("ray_actors and ray_max_retries must be >= 0, ray_batch_size >= 1")
+            raise InvalidInputError("ray_actors and ray_max_retries must be >= 0, ray_batch_size >= 1")
         if self.ray_cpus_per_actor <= 0 or self.ray_gpus_per_actor < 0:
-            raise ValueError("ray_cpus_per_actor must be > 0 and ray_gpus_per_actor >= 0")
+            raise InvalidInputError("ray_cpus_per_actor must be > 0 and ray_gpus_per_actor >= 0")
 
     def with_(self, **changes: Any) -> "Settings":
         """A copy with some fields changed; ``None`` values are ignored so CLI

@@ -1,7 +1,8 @@
 """What the page does when it is used: each handler calls one method of the
-engine and renders what it returns. A user's mistake is shown as its
-one-line message; anything else is a bug, logged with its traceback and shown
-as "something went wrong".
+engine and renders what it returns. A user's mistake (a :class:`DsqaError`)
+is shown as its one-line message; anything else, a bare ``ValueError``
+included, is a bug: logged with its traceback and shown as "something went
+wrong".
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ log = logging.getLogger("dsqa")
 
 
 def _message(exc: BaseException) -> str:
-    if isinstance(exc, (ValueError, DsqaError)):
+    if isinstance(exc, DsqaError):
         return str(exc)
     log.exception("web page: unexpected error")
     return f"something went wrong ({type(exc).__name__}: {exc}); the server log has the details"

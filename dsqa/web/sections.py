@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .. import formats
 from ..engine import DSQA
+from ..errors import InvalidInputError
 from ..notes import read_corpus_file
 
 
@@ -33,10 +34,10 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 def _check_indexed(engine: DSQA, source: str) -> None:
-    """A ``ValueError`` unless ``source`` is a note in the index: the page
+    """An ``InvalidInputError`` unless ``source`` is a note in the index: the page
     never reads a file the index does not name."""
     if not isinstance(source, str) or source not in engine.note_names():
-        raise ValueError(f"no note {source!r} in the index")
+        raise InvalidInputError(f"no note {source!r} in the index")
 
 
 def _note_lines(engine: DSQA, source: str, page: int | None) -> list[str]:

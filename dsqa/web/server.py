@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from ..engine import DSQA
-from ..errors import DsqaError
+from ..errors import DsqaError, InvalidInputError
 from ..request_guard import RequestGuard, is_loopback, loopback_hosts, normalise_origins
 from .assets import CSS, HEAD, ON_LOAD, THEME
 from .page import build_page
@@ -110,7 +110,7 @@ def launch(
     network), the checks of :func:`build_app`. With ``block`` it serves until
     interrupted; without, it serves from a thread and returns at once (call
     ``close()`` on the result). A port that is taken or out of range, or a bad
-    origin, is a one-line ``DsqaError`` / ``ValueError``."""
+    origin, is a one-line ``DsqaError``."""
     origins = normalise_origins(allowed_origins)
     return _run(page, _listen(host, port), host, origins, block=block)
 
@@ -132,7 +132,7 @@ def serve(engine: DSQA, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allo
 def _listen(host: str, port: int) -> socket.socket:
     """A socket bound to ``host``:``port``, or a one-line error."""
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be a whole number from 0 to 65535, not {port!r}")
+        raise InvalidInputError(f"port must be a whole number from 0 to 65535, not {port!r}")
     name = host.strip().strip("[]")
     try:
         family, kind, proto, _, address = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
