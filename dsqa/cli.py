@@ -52,6 +52,7 @@ def _engine(opts: dict[str, Any]):
         allow_large_corpus=True if opts.pop("yes", False) else None,
         refusal_threshold=_threshold(opts.pop("refusal_threshold", None)),
         ray_address=opts.pop("ray_address", None),
+        allow_origins=tuple(opts.pop("allow_origins", ())) or None,
     )
     eng.progress = _console_progress()
     return eng
@@ -234,16 +235,16 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on (0: any free port).")
 @click.option(
     "--allow-origin",
-    "allowed_origins",
+    "allow_origins",
     multiple=True,
     metavar="ORIGIN",
     help="Let pages from ORIGIN (e.g. http://localhost:3000) call the page's API from the browser; repeatable. "
-    "Other cross-origin requests are refused.",
+    "Other cross-origin requests are refused [$DSQA_ALLOW_ORIGINS].",
 )
 @click.option("--watch", "follow", is_flag=True, help="Also reindex whenever notes change (as `dsqa watch`).")
 @threshold_option
 @common_options
-def serve(host: str, port: int, allowed_origins: tuple[str, ...], follow: bool, **opts: Any) -> None:
+def serve(host: str, port: int, follow: bool, **opts: Any) -> None:
     """Start the web page (Gradio) for asking the notes in a browser."""
     from .web import serve as serve_page
 
@@ -255,7 +256,7 @@ def serve(host: str, port: int, allowed_origins: tuple[str, ...], follow: bool, 
         log = logging.getLogger("dsqa")
         watcher = Watcher(engine.settings, lambda r: r.wrote and log.info("reindexed: %s", r)).start()
     try:
-        serve_page(engine, host=host, port=port, allowed_origins=allowed_origins)
+        serve_page(engine, host=host, port=port)
     finally:
         if watcher is not None:
             watcher.stop()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import paths
 from .errors import InvalidInputError
+from .request_guard import normalise_origins
 
 
 def _default_corpus() -> Path:
@@ -50,6 +52,14 @@ def parse_threshold(value: str, where: str) -> float:
 def _default_refusal_threshold() -> float:
     value = os.environ.get("DSQA_REFUSAL_THRESHOLD", "").strip()
     return parse_threshold(value, "DSQA_REFUSAL_THRESHOLD") if value else REFUSAL_THRESHOLD
+
+
+def _default_allow_origins() -> tuple[str, ...]:
+    value = os.environ.get("DSQA_ALLOW_ORIGINS", "")
+    try:
+        return normalise_origins(o for o in re.split(r"[\s,]+", value) if o)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"DSQA_ALLOW_ORIGINS: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -153,11 +163,18 @@ class Settings:
     #: before use, faster there. Off by default: it loads torch, and it was
     #: measured on one kind of CPU only. ``DSQA_ENCODER=bf16`` forces it.
     bf16_encoder: bool = False
+    #: Origins (``scheme://host[:port]``, e.g. ``http://localhost:3000``)
+    #: whose pages may call the web page's API from the browser (``dsqa serve
+    #: --allow-origin``); every other cross-origin request is refused.
+    #: Default ``$DSQA_ALLOW_ORIGINS`` (separated by spaces or commas), else
+    #: none. Not part of an index's identity.
+    allow_origins: tuple[str, ...] = field(default_factory=_default_allow_origins)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir).expanduser())
         index = default_index(self.corpus_dir) if self.index_dir is None else Path(self.index_dir).expanduser()
         object.__setattr__(self, "index_dir", index)
+        object.__setattr__(self, "allow_origins", normalise_origins(self.allow_origins))
         if self.chunk_tokens < 16:
             raise InvalidInputError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
         if self.window_sentences < 1:

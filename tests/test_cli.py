@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from dsqa import Settings
 from dsqa.cli import cli
 
 
@@ -91,6 +92,27 @@ def test_serve_port_errors_are_one_line(cli_settings):
     assert len(r.output.strip().splitlines()) == 1 and "in use" in r.output and "--port" in r.output
     r = run(cli_settings, "serve", "--port", "0", "--allow-origin", "localhost:3000")
     assert r.exit_code == 1 and "scheme://host" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_allowed_origins_from_the_flag_or_the_environment_reach_the_settings(cli_settings, monkeypatch):
+    pytest.importorskip("gradio")
+    import dsqa.web
+
+    served = []
+    monkeypatch.setattr(dsqa.web, "serve", lambda engine, **where: served.append((engine.settings.allow_origins, where)))
+    r = run(cli_settings, "serve", "--port", "0", "--allow-origin", "http://localhost:3000/", "--allow-origin", "https://Notes.Example")
+    assert r.exit_code == 0, r.output
+    assert served[-1] == (("http://localhost:3000", "https://notes.example"), {"host": "127.0.0.1", "port": 0})
+    monkeypatch.setenv("DSQA_ALLOW_ORIGINS", "http://a.example, http://b.example:8080")
+    assert Settings().allow_origins == ("http://a.example", "http://b.example:8080")
+    run(cli_settings, "serve", "--port", "0")
+    assert served[-1][0] == ("http://a.example", "http://b.example:8080")
+    run(cli_settings, "serve", "--port", "0", "--allow-origin", "http://c.example")  # the flag wins
+    assert served[-1][0] == ("http://c.example",)
+    monkeypatch.setenv("DSQA_ALLOW_ORIGINS", "localhost:3000")
+    r = run(cli_settings, "serve", "--port", "0")
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert "DSQA_ALLOW_ORIGINS" in r.output and "scheme://host" in r.output
 
 
 def test_environment_variables_choose_folders(cli_settings, monkeypatch):

@@ -31,7 +31,7 @@ from conftest import GATED
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
-from dsqa import DSQA, Answer, Passage  # noqa: E402
+from dsqa import DSQA, Answer, InvalidInputError, Passage, Settings  # noqa: E402
 from dsqa.request_guard import RequestGuard, is_loopback, loopback_hosts  # noqa: E402
 from dsqa.passage_html import markdown_html, relevance, safe_url, shorten_heading  # noqa: E402
 from dsqa.web import (  # noqa: E402
@@ -478,7 +478,10 @@ def test_foreign_host_and_origin_are_refused(fake_server):
 
 
 def test_listed_origins_may_call_from_the_browser(fake_engine):
-    running = _start(build_page(fake_engine), allowed_origins=["http://localhost:3000/", "https://Notes.Example"])
+    """The origins are the engine's ``Settings.allow_origins`` (what ``dsqa
+    serve --allow-origin`` and $DSQA_ALLOW_ORIGINS set)."""
+    listed = DSQA(fake_engine.settings.with_(allow_origins=["http://localhost:3000/", "https://Notes.Example"]))
+    running = _start(build_page(listed))
     try:
         host = {"Host": f"127.0.0.1:{running.port}"}
         post = {**host, "Content-Type": "application/json"}
@@ -493,8 +496,17 @@ def test_listed_origins_may_call_from_the_browser(fake_engine):
         assert status == 403 and "access-control-allow-origin" not in got
     finally:
         running.close()
+    # Given to launch, they replace the settings' (here: allow none).
+    running = _start(build_page(listed), allowed_origins=[])
+    try:
+        post = {"Host": f"127.0.0.1:{running.port}", "Content-Type": "application/json", "Origin": "http://localhost:3000"}
+        assert _request(running, "POST", ASK_JSON, post, ASK_BODY)[0] == 403
+    finally:
+        running.close()
     for bad in ("localhost:3000", "http://localhost:3000/page", "*", "ftp://x"):
-        with pytest.raises(ValueError, match="scheme://host"):
+        with pytest.raises(InvalidInputError, match="scheme://host"):
+            Settings(allow_origins=[bad])
+        with pytest.raises(InvalidInputError, match="scheme://host"):
             launch(build_page(fake_engine), port=0, block=False, allowed_origins=[bad])
 
 

@@ -4,6 +4,7 @@ control runs (:func:`_wire`); the handlers are in :mod:`dsqa.web.handlers`.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,9 @@ EXAMPLES: list[tuple[str, str]] = [
 ]
 
 MAX_K = 20
+
+#: The engine each page was built for (what :func:`engine_of` answers).
+_ENGINES: weakref.WeakKeyDictionary[gr.Blocks, DSQA] = weakref.WeakKeyDictionary()
 
 
 def build_page(engine: DSQA | None = None) -> gr.Blocks:
@@ -50,7 +54,13 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
     with gr.Blocks(title="dsqa — ask your notes", analytics_enabled=False) as page:
         parts = _layout(handlers, notes_in_index, examples)
         _wire(page, parts, handlers)
+    _ENGINES[page] = engine
     return page
+
+
+def engine_of(page: gr.Blocks) -> DSQA | None:
+    """The engine ``page`` was built for by :func:`build_page`, if it was."""
+    return _ENGINES.get(page)
 
 
 @dataclass

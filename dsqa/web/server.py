@@ -20,7 +20,7 @@ from ..engine import DSQA
 from ..errors import DsqaError, InvalidInputError
 from ..request_guard import RequestGuard, is_loopback, loopback_hosts, normalise_origins
 from .assets import CSS, HEAD, ON_LOAD, THEME
-from .page import build_page
+from .page import build_page, engine_of
 
 log = logging.getLogger("dsqa")
 
@@ -102,24 +102,32 @@ def launch(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     *,
-    allowed_origins: Iterable[str] = (),
+    allowed_origins: Iterable[str] | None = None,
     block: bool = True,
 ) -> PageServer:
     """Serve ``page`` on ``host``:``port`` (0: a free port): system-font
     theme, no telemetry, no server-side rendering (it needs Node and the
-    network), the checks of :func:`build_app`. With ``block`` it serves until
+    network), the checks of :func:`build_app`. The origins allowed to call
+    it are ``allowed_origins``, else ``Settings.allow_origins`` of the
+    engine the page was built for. With ``block`` it serves until
     interrupted; without, it serves from a thread and returns at once (call
     ``close()`` on the result). A port that is taken or out of range, or a bad
     origin, is a one-line ``DsqaError``."""
+    if allowed_origins is None:
+        engine = engine_of(page)
+        allowed_origins = engine.settings.allow_origins if engine is not None else ()
     origins = normalise_origins(allowed_origins)
     return _run(page, _listen(host, port), host, origins, block=block)
 
 
-def serve(engine: DSQA, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allowed_origins: Iterable[str] = ()) -> None:
+def serve(
+    engine: DSQA, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allowed_origins: Iterable[str] | None = None
+) -> None:
     """Build the page for ``engine`` and serve it until interrupted (what
     ``dsqa serve`` runs). The port is taken first, so a busy one fails before
-    the model loads."""
-    origins = normalise_origins(allowed_origins)
+    the model loads. The origins allowed to call it are ``allowed_origins``,
+    else the engine's ``Settings.allow_origins``."""
+    origins = normalise_origins(engine.settings.allow_origins if allowed_origins is None else allowed_origins)
     sock = _listen(host, port)
     try:
         page = build_page(engine)
