@@ -62,6 +62,14 @@ def _default_allow_origins() -> tuple[str, ...]:
         raise InvalidInputError(f"DSQA_ALLOW_ORIGINS: {exc}") from None
 
 
+def _check_whole(name: str, value: object, low: int, high: int | None = None) -> None:
+    """An ``InvalidInputError`` unless ``value`` is a whole number from
+    ``low`` (up to ``high``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bounds = f"of at least {low}" if high is None else f"between {low} and {high}"
+        raise InvalidInputError(f"{name} must be a whole number {bounds}, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where things are and how they are built and searched.
@@ -116,6 +124,7 @@ class Settings:
     weak_margin: float = 0.06
     #: Sentences quoted in the short answer, at most.
     answer_sentences: int = 3
+    #: Passages a question returns unless it asks for another number.
     k: int = 5
     #: When the index no longer matches the corpus, model or chunking
     #: settings, bring it up to date before answering (else raise
@@ -124,6 +133,8 @@ class Settings:
     #: Longer questions are almost always a paste accident; they would be
     #: truncated by the encoder anyway.
     max_question_chars: int = 2000
+    #: The most passages a question may ask for: the one limit that the
+    #: library, the CLI (``-k``) and the page (its slider's maximum) share.
     max_k: int = 100
     #: Walk into folders on other filesystems (mount points) inside the
     #: corpus. Kernel pseudo-filesystems (/proc, /sys, /dev) are never walked.
@@ -175,6 +186,8 @@ class Settings:
         index = default_index(self.corpus_dir) if self.index_dir is None else Path(self.index_dir).expanduser()
         object.__setattr__(self, "index_dir", index)
         object.__setattr__(self, "allow_origins", normalise_origins(self.allow_origins))
+        _check_whole("max_k", self.max_k, 1)
+        _check_whole("k", self.k, 1, self.max_k)
         if self.chunk_tokens < 16:
             raise InvalidInputError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
         if self.window_sentences < 1:

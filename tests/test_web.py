@@ -362,6 +362,20 @@ def test_relevance_labels_follow_the_confidence():
     assert relevance(0.9, 0.0, t + 0.1, t) == "good match"
 
 
+def test_the_k_slider_ends_at_the_settings_limit(fake_engine):
+    """One limit for k, Settings.max_k: the slider's end, and what the
+    engine refuses beyond it."""
+    from dsqa.web.handlers import PageHandlers
+
+    engine = DSQA(fake_engine.settings.with_(max_k=30, k=7))
+    (slider,) = [b for b in build_page(engine).blocks.values() if isinstance(b, gr.Slider) and b.elem_id == "dsqa-k"]
+    assert (slider.minimum, slider.maximum, slider.value) == (1, 30, 7)
+    answer_html, _ = PageHandlers(engine).ask("docker swarm", 31, None)
+    assert "k must be between 1 and 30" in answer_html
+    (slider,) = [b for b in build_page(fake_engine).blocks.values() if isinstance(b, gr.Slider)]
+    assert slider.maximum == fake_engine.settings.max_k == 100
+
+
 def test_answer_box_shows_three_states():
     p = Passage(text="Raft elects a leader.", source="notes/r.md", heading="A › B › C", start_line=3, end_line=4, score=0.6)
     weak = render_answer(Answer(question="q", passages=[p], found=False, confidence=0.45, coverage="weak"))

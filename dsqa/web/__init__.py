@@ -41,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from .assets import CSS, HEAD, ON_LOAD, THEME  # noqa: E402
 from .handlers import filters_label  # noqa: E402
-from .page import EXAMPLES, MAX_K, build_page  # noqa: E402
+from .page import EXAMPLES, build_page  # noqa: E402
 from .render import (  # noqa: E402
     NOT_COVERED,
     WEAK_MATCH,
@@ -63,7 +63,6 @@ __all__ = [
     "DEFAULT_PORT",
     "EXAMPLES",
     "HEAD",
-    "MAX_K",
     "NOT_COVERED",
     "NoteSection",
     "ON_LOAD",

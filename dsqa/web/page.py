@@ -24,8 +24,6 @@ EXAMPLES: list[tuple[str, str]] = [
     ("how does Kinesis split a stream into shards", "notes/anonymous-short-notes.md"),
 ]
 
-MAX_K = 20
-
 #: The engine each page was built for (what :func:`engine_of` answers).
 _ENGINES: weakref.WeakKeyDictionary[gr.Blocks, DSQA] = weakref.WeakKeyDictionary()
 
@@ -117,7 +115,7 @@ def _layout(handlers: PageHandlers, notes_in_index: list[str], examples: list[st
             with gr.Accordion(filters_label(settings.k, None), open=False, elem_id="dsqa-filters") as filters:
                 with gr.Row():
                     k = gr.Slider(
-                        1, MAX_K, value=min(settings.k, MAX_K), step=1, label="Passages to show (k)", elem_id="dsqa-k"
+                        1, settings.max_k, value=settings.k, step=1, label="Passages to show (k)", elem_id="dsqa-k"
                     )
                     notes = gr.Dropdown(
                         choices=notes_in_index,
