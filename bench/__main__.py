@@ -1,4 +1,4 @@
-"""dsqa's benchmarks: ``python -m bench [--only PART,...] [--quick] [--out FILE]``.
+"""dsqa's benchmarks: ``python -m bench [--only PART,...] [--quick] [--out FILE] [--update]``.
 
 Parts (all by default, in this order):
 
@@ -18,11 +18,14 @@ Parts (all by default, in this order):
                threshold.
 
 Each measurement runs in a fresh interpreter (``bench.worker``). A full run
-(no ``--only``, no ``--quick``) writes ``bench/RESULTS.md``; other runs print
-only, unless ``--out`` says where to write. ``--quick`` shrinks every part
-(fewer queries and runs, one KEP folder, no 1M) to a few minutes.
-Timings on a shared 2-core machine are noisy: medians and ratios are
-reported, and the load average at start and end is recorded.
+(no ``--only``, no ``--quick``) writes ``bench/RESULTS.md`` and the README's
+figure table from it; other runs print only, unless ``--out`` says where to
+write. ``--only PART,... --update`` re-measures those parts and replaces only
+their sections of ``bench/RESULTS.md`` (or ``--out``), keeping every other
+byte, and records the date, commit, machine and load of that measurement in
+each replaced section (bench/results.py). ``--quick`` shrinks every part
+(fewer queries and runs, one KEP folder, no 1M) to a few minutes. Timings on a shared 2-core machine are noisy:
+medians and ratios are reported, and the load average is recorded.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from bench.common import (
     run_measured,
     worker,
 )
+from bench.results import PartResult, ResultsError, check, remeasured_note, render, update
 
 PARTS = ("query", "indexing", "kep", "baseline", "scale")
 QUESTION = "how do overlay networks do service discovery"
@@ -59,12 +63,23 @@ class Run:
     def __init__(self, quick: bool, tmp: Path):
         self.quick = quick
         self.tmp = tmp
-        self.tables: list[Table] = []
-        self.headlines: dict[str, str] = {}
+        self.parts: dict[str, PartResult] = {}
+        self.current = ""
         self.cache: dict[str, Any] = {}
 
+    def begin(self, part: str) -> PartResult:
+        """Collect the tables and headlines that follow as ``part``'s."""
+        self.parts[part] = PartResult(part)
+        self.current = part
+        return self.parts[part]
+
+    @property
+    def headlines(self) -> dict[str, str]:
+        """The current part's headlines (``run.headlines[name] = figure``)."""
+        return self.parts[self.current].headlines
+
     def table(self, table: Table) -> Table:
-        self.tables.append(table)
+        self.parts[self.current].tables.append(table)
         print(table.text(), flush=True)
         return table
 
@@ -350,6 +365,10 @@ def part_scale(run: Run) -> None:
     run.table(t)
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 RUNNERS: dict[str, Callable[[Run], None]] = {
     "query": part_query,
     "indexing": part_indexing,
@@ -357,30 +376,46 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
     "baseline": part_baseline,
     "scale": part_scale,
 }
+RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
-def write_results(path: Path, run: Run, info: dict[str, str], command: str, started: str, seconds: float) -> None:
-    lines = [
-        "# dsqa benchmark results",
-        "",
-        f"Written by `{command}` on {started} (took {seconds / 60:.1f} min). Every table below is from this one run.",
-        "",
-        "## Machine",
-        "",
-    ]
-    lines += [f"- {k}: {v}" for k, v in info.items()]
-    lines += [
-        "",
-        "The machine's 2 cores are shared with other work, so timings are noisy: read the medians and ratios, not single figures.",
-        "",
-        "## Headlines",
-        "",
-    ]
-    lines += [f"- {k}: {v}" for k, v in run.headlines.items()]
-    lines += ["", "## Tables", ""]
-    for table in run.tables:
-        lines += [table.markdown()]
-    path.write_text("\n".join(lines), encoding="utf-8")
+class UsageError(Exception):
+    """Bad options: one line on stderr, nothing measured."""
+
+
+def _plan(args: argparse.Namespace) -> tuple[tuple[str, ...], Path | None]:
+    """The parts to run and the file to write (None: print only), or
+    UsageError before anything is measured."""
+    parts = PARTS if args.only is None else tuple(p.strip() for p in args.only.split(",") if p.strip())
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise UsageError(f"unknown part(s) {', '.join(unknown) or repr(args.only)}; parts are {', '.join(PARTS)}")
+    if not args.update:
+        return parts, args.out or (RESULTS if args.only is None and not args.quick else None)
+    if args.only is None:
+        raise UsageError("--update needs --only PART,... (the parts to re-measure; a full run rewrites the whole file)")
+    if args.quick and args.out is None:
+        raise UsageError(f"--update --quick would put quick figures into {RESULTS.relative_to(ROOT)}; give --out FILE to try it")
+    out = args.out or RESULTS
+    try:
+        check(out.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot update {out}: {exc.strerror or exc}") from None
+    except ResultsError as exc:
+        raise UsageError(f"cannot update {out} part by part: {exc}") from None
+    return parts, out
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    print(f"wrote {path}")
+    if path.resolve() == RESULTS.resolve():
+        from bench import readme_table
+
+        readme_table.main([])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -388,34 +423,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated parts: {','.join(PARTS)}")
     parser.add_argument("--quick", action="store_true", help="a few minutes: fewer queries and runs, one KEP folder, no 1M")
     parser.add_argument("--out", type=Path, help="write the Markdown results here (a full run writes bench/RESULTS.md)")
+    parser.add_argument("--update", action="store_true", help="with --only: replace only those parts' sections of bench/RESULTS.md (or --out), keeping the rest")
     args = parser.parse_args(argv)
-    parts = PARTS if not args.only else tuple(p.strip() for p in args.only.split(",") if p.strip())
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        parser.error(f"unknown part(s) {', '.join(unknown)}; parts are {', '.join(PARTS)}")
-    out = args.out or (ROOT / "bench" / "RESULTS.md" if not args.only and not args.quick else None)
+    try:
+        parts, out = _plan(args)
+    except UsageError as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 2
     command = "python -m bench" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     info = machine()
-    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    started_at = _now()
     started = time.perf_counter()
     print(f"{command}\n" + "\n".join(f"{k}: {v}" for k, v in info.items()) + "\n", flush=True)
+    failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dsqa-bench-") as tmp:
         run = Run(args.quick, Path(tmp))
         for part in parts:
+            result = run.begin(part)
+            part_load, part_started, part_at = _load(), time.perf_counter(), _now()
             try:
                 RUNNERS[part](run)
             except Exception as exc:  # one broken part must not lose the others' tables
                 import traceback
 
                 traceback.print_exc()
+                failed.append(part)
                 run.table(Table(f"Part {part}: FAILED", ["error"], [[f"{type(exc).__name__}: {exc}"[:500]]]))
-    info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            if args.update:
+                result.note = remeasured_note(command, part_at, time.perf_counter() - part_started, info, part_load, _load())
+    info["load average at end"] = _load()
     seconds = time.perf_counter() - started
-    print("Headlines:\n" + "\n".join(f"  {k}: {v}" for k, v in run.headlines.items()))
-    if out:
-        write_results(out, run, info, command, started_at, seconds)
-        print(f"wrote {out}")
-    return 0
+    print("Headlines:\n" + "\n".join(f"  {k}: {v}" for p in run.parts.values() for k, v in p.headlines.items()))
+    if out is None:
+        return 0
+    if not args.update:
+        _write(out, render(run.parts.values(), info, command, started_at, seconds))
+        return 0
+    # A part that failed or measured nothing keeps its old section.
+    kept = [p for p in parts if p in failed or not run.parts[p].tables]
+    for part in kept:
+        print(f"python -m bench: part {part} {'failed' if part in failed else 'measured nothing'}; its section of {out} is kept", file=sys.stderr)
+    done = [run.parts[p] for p in parts if p not in kept]
+    if done:
+        _write(out, update(out.read_text(encoding="utf-8"), done))
+    return 1 if kept else 0
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
 
 if __name__ == "__main__":
