@@ -15,7 +15,10 @@ Parts (all by default, in this order):
                questions, side by side, as ratios;
 * ``scale``    synthetic vectors at 10k, 100k, 1M: build time, memory, query
                p50, recall@10 against exact, for flat and HNSW, and the flat
-               threshold.
+               threshold;
+* ``ray``      embedding a sample of KEP texts on the local path against a
+               local Ray instance with 1 and 2 actors (bench/ray_embedding.py):
+               medians, ratios to the local path, Ray's start-up apart.
 
 Each measurement runs in a fresh interpreter (``bench.worker``). A full run
 (no ``--only``, no ``--quick``) writes ``bench/RESULTS.md`` and the README's
@@ -24,7 +27,8 @@ write. ``--only PART,... --update`` re-measures those parts and replaces only
 their sections of ``bench/RESULTS.md`` (or ``--out``), keeping every other
 byte, and records the date, commit, machine and load of that measurement in
 each replaced section (bench/results.py). ``--quick`` shrinks every part
-(fewer queries and runs, one KEP folder, no 1M) to a few minutes. Timings on a shared 2-core machine are noisy:
+(fewer queries and runs, one KEP folder, no 1M, a smaller Ray sample in fewer
+rounds) to a few minutes. Timings on a shared 2-core machine are noisy:
 medians and ratios are reported, and the load average is recorded.
 """
 
@@ -55,7 +59,7 @@ from bench.common import (
 )
 from bench.results import PartResult, ResultsError, check, remeasured_note, render, update
 
-PARTS = ("query", "indexing", "kep", "baseline", "scale")
+PARTS = ("query", "indexing", "kep", "baseline", "scale", "ray")
 QUESTION = "how do overlay networks do service discovery"
 
 
@@ -365,8 +369,76 @@ def part_scale(run: Run) -> None:
     run.table(t)
 
 
+# -- 6. embedding on Ray ------------------------------------------------------------------
+
+RAY_WAYS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("local path (no Ray)", {"way": "local"}),
+    ("Ray, 1 actor x 2 CPUs", {"way": "ray", "actors": 1, "cpus_per_actor": 2}),
+    ("Ray, 2 actors x 1 CPU", {"way": "ray", "actors": 2, "cpus_per_actor": 1}),
+)
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def part_ray(run: Run) -> None:
+    """The local path against 1 and 2 local Ray actors on one sample of KEP
+    texts (bench/ray_embedding.py), taking turns, each way and round in a
+    fresh interpreter."""
+    if not KEP_SOURCE.is_dir():
+        run.log(f"skipping ray: no corpus at {KEP_SOURCE}")
+        return
+    chunks, rounds = (100, 2) if run.quick else (500, 3)
+    texts, reference = run.tmp / "ray-sample.json", run.tmp / "ray-reference.npy"
+    run.log(f"ray: a sample of {chunks} KEP chunk texts and their sentences")
+    sample = worker("ray_sample", {"corpus_dir": str(KEP_SOURCE), "chunks": chunks, "out": str(texts)})
+    load_start = _load()
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in RAY_WAYS}
+    for r in range(rounds):
+        for name, args in RAY_WAYS:
+            run.log(f"ray round {r + 1}/{rounds}: {name}")
+            runs[name].append(worker("ray_embed", {**args, "texts": str(texts), "reference": str(reference)}))
+    load_end = _load()
+    pieces = sample["word_pieces"]
+    t = Table(
+        f"Embedding on Ray (a local instance on this machine) against the local path: {sample['texts']:,} KEP texts, {pieces:,} word pieces",
+        ["way", "median s", "word pieces/s", "throughput vs local", "rounds (s)", "one-text run, median s", "ray.init, median s", "least cosine to local", "encoder"],
+    )
+    local = median([x["seconds"] for x in runs[RAY_WAYS[0][0]]])
+    ratios, inits, pools = {}, [], []
+    for name, args in RAY_WAYS:
+        rs = runs[name]
+        seconds = median([x["seconds"] for x in rs])
+        ratios[name] = local / seconds
+        if args["way"] == "ray":
+            inits += [x["ray_init_s"] for x in rs]
+            pools += [x["one_text_s"] for x in rs]
+        t.add(
+            name, seconds, pieces / seconds, f"{ratios[name]:.2f}x", " ".join(f"{x['seconds']:.1f}" for x in rs),
+            median([x["one_text_s"] for x in rs]), median([x["ray_init_s"] for x in rs]) if args["way"] == "ray" else "-",
+            f"{min(x['least_cosine'] for x in rs):.6f}", " ".join(sorted({x["encoder"] for x in rs})),
+        )
+    model_load = median([x["model_load_s"] for x in runs[RAY_WAYS[0][0]]])
+    t.notes += [
+        f"Sample: {sample['texts']:,} distinct KEP texts, {sample['chunks']} chunk texts and {sample['sentences']} of their sentences (about the "
+        f"proportion a full index embeds); medians of {rounds} rounds taking turns, each way and round in a fresh interpreter. "
+        "'Throughput vs local' is the local path's median time over the way's.",
+        f"Ray's start-up, apart from those timings: `ray.init(num_cpus=2)`, median {median(inits):.1f} s (once per process; a real "
+        f"cluster is already up). Inside them: every reindex on Ray starts a new actor pool whose actors import dsqa and load the model, "
+        f"the one-text run (median {median(pools):.1f} s on Ray; {model_load:.1f} s to load the model in the local process, "
+        "which a reindex pays once and which is outside the local timings).",
+        f"Load average at the part's start {load_start}, at its end {load_end}. Above 2 other work was competing for the 2 cores, "
+        "and a way running more processes (Ray's actors and daemons) can then take a larger share of them: a ratio above 1 is not a gain from Ray.",
+        "One machine measures Ray's costs, not a cluster's gain: the same 2 cores embed in every way. On N machines the embedding "
+        "divides by about N (the texts are independent); the start-up costs do not (docs/scaling.md).",
+    ]
+    run.table(t)
+    one, two = ratios[RAY_WAYS[1][0]], ratios[RAY_WAYS[2][0]]
+    run.headlines["Ray embedding on this one machine, vs the local path"] = (
+        f"{one:.2f}x the throughput with 1 actor x 2 CPUs, {two:.2f}x with 2 actors x 1 CPU; "
+        f"Ray start {median(inits):.1f} s, a new actor pool {median(pools):.1f} s per reindex"
+    )
 
 
 RUNNERS: dict[str, Callable[[Run], None]] = {
@@ -375,6 +447,7 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
     "kep": part_kep,
     "baseline": part_baseline,
     "scale": part_scale,
+    "ray": part_ray,
 }
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
@@ -421,7 +494,7 @@ def _write(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help=f"comma-separated parts: {','.join(PARTS)}")
-    parser.add_argument("--quick", action="store_true", help="a few minutes: fewer queries and runs, one KEP folder, no 1M")
+    parser.add_argument("--quick", action="store_true", help="a few minutes: fewer queries and runs, one KEP folder, no 1M, a smaller Ray sample")
     parser.add_argument("--out", type=Path, help="write the Markdown results here (a full run writes bench/RESULTS.md)")
     parser.add_argument("--update", action="store_true", help="with --only: replace only those parts' sections of bench/RESULTS.md (or --out), keeping the rest")
     args = parser.parse_args(argv)

@@ -189,6 +189,37 @@ def test_a_file_without_part_markers_is_refused_before_measuring(bench, stubbed,
     assert "cannot update" in capsys.readouterr().err and not missing.exists()
 
 
+# -- the ray part's arithmetic, on made-up measurements ------------------------------------
+
+
+def test_the_ray_part_reports_medians_and_ratios_to_the_local_path(bench, monkeypatch, tmp_path):
+    seconds = {"local": [10.0, 12.0, 11.0], 1: [20.0, 22.0, 30.0], 2: [5.0, 6.0, 5.5]}
+
+    def fake_worker(task: str, args: dict) -> dict:
+        if task == "ray_sample":
+            return {"texts": 400, "chunks": 100, "sentences": 340, "word_pieces": 22000}
+        way = "local" if args["way"] == "local" else args["actors"]
+        s = seconds[way].pop(0)
+        ray = way != "local"
+        return {"seconds": s, "one_text_s": 9.0 if ray else 0.1, "ray_init_s": 15.0 if ray else None,
+                "model_load_s": None if ray else 1.5, "least_cosine": 0.999999, "encoder": "ray:onnx" if ray else "onnx"}
+
+    monkeypatch.setattr(bench.cli, "worker", fake_worker)
+    monkeypatch.setattr(bench.cli, "KEP_SOURCE", tmp_path)
+    run = bench.cli.Run(quick=False, tmp=tmp_path)
+    run.begin("ray")
+    bench.cli.part_ray(run)
+    (table,) = run.parts["ray"].tables
+    rows = {row[0]: row for row in table.rows}
+    assert [r[1:4] for r in table.rows] == [["11.0", "2,000", "1.00x"], ["22.0", "1,000", "0.50x"], ["5.50", "4,000", "2.00x"]]
+    assert rows["Ray, 1 actor x 2 CPUs"][4] == "20.0 22.0 30.0" and rows["local path (no Ray)"][6] == "-"
+    notes = " ".join(table.notes)
+    assert "`ray.init(num_cpus=2)`, median 15.0 s" in notes and "median 9.0 s on Ray; 1.5 s to load the model" in notes
+    assert "Load average at the part's start " in notes
+    (headline,) = run.parts["ray"].headlines.values()
+    assert headline.startswith("0.50x the throughput with 1 actor x 2 CPUs, 2.00x with 2 actors x 1 CPU; Ray start 15.0 s")
+
+
 def test_a_run_with_out_writes_a_file_that_can_be_updated(bench, stubbed):
     fresh = stubbed.out.with_name("fresh.md")
     assert bench.cli.main(["--only", "query,scale", "--out", str(fresh)]) == 0
