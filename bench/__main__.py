@@ -1,4 +1,4 @@
-"""dsqa's benchmarks: ``python -m bench [--only PART,...] [--quick] [--out FILE]``.
+"""dsqa's benchmarks: ``python -m bench [--only PART,...] [--quick] [--out FILE] [--update]``.
 
 Parts (all by default, in this order):
 
@@ -15,14 +15,21 @@ Parts (all by default, in this order):
                questions, side by side, as ratios;
 * ``scale``    synthetic vectors at 10k, 100k, 1M: build time, memory, query
                p50, recall@10 against exact, for flat and HNSW, and the flat
-               threshold.
+               threshold;
+* ``ray``      embedding a sample of KEP texts on the local path against a
+               local Ray instance with 1 and 2 actors (bench/ray_embedding.py):
+               medians, ratios to the local path, Ray's start-up apart.
 
 Each measurement runs in a fresh interpreter (``bench.worker``). A full run
-(no ``--only``, no ``--quick``) writes ``bench/RESULTS.md``; other runs print
-only, unless ``--out`` says where to write. ``--quick`` shrinks every part
-(fewer queries and runs, one KEP folder, no 1M) to a few minutes.
-Timings on a shared 2-core machine are noisy: medians and ratios are
-reported, and the load average at start and end is recorded.
+(no ``--only``, no ``--quick``) writes ``bench/RESULTS.md`` and the README's
+figure table from it; other runs print only, unless ``--out`` says where to
+write. ``--only PART,... --update`` re-measures those parts and replaces only
+their sections of ``bench/RESULTS.md`` (or ``--out``), keeping every other
+byte, and records the date, commit, machine and load of that measurement in
+each replaced section (bench/results.py). ``--quick`` shrinks every part
+(fewer queries and runs, one KEP folder, no 1M, a smaller Ray sample in fewer
+rounds) to a few minutes. Timings on a shared 2-core machine are noisy:
+medians and ratios are reported, and the load average is recorded.
 """
 
 from __future__ import annotations
@@ -50,8 +57,9 @@ from bench.common import (
     run_measured,
     worker,
 )
+from bench.results import PartResult, ResultsError, check, remeasured_note, render, update
 
-PARTS = ("query", "indexing", "kep", "baseline", "scale")
+PARTS = ("query", "indexing", "kep", "baseline", "scale", "ray")
 QUESTION = "how do overlay networks do service discovery"
 
 
@@ -59,12 +67,23 @@ class Run:
     def __init__(self, quick: bool, tmp: Path):
         self.quick = quick
         self.tmp = tmp
-        self.tables: list[Table] = []
-        self.headlines: dict[str, str] = {}
+        self.parts: dict[str, PartResult] = {}
+        self.current = ""
         self.cache: dict[str, Any] = {}
 
+    def begin(self, part: str) -> PartResult:
+        """Collect the tables and headlines that follow as ``part``'s."""
+        self.parts[part] = PartResult(part)
+        self.current = part
+        return self.parts[part]
+
+    @property
+    def headlines(self) -> dict[str, str]:
+        """The current part's headlines (``run.headlines[name] = figure``)."""
+        return self.parts[self.current].headlines
+
     def table(self, table: Table) -> Table:
-        self.tables.append(table)
+        self.parts[self.current].tables.append(table)
         print(table.text(), flush=True)
         return table
 
@@ -350,72 +369,181 @@ def part_scale(run: Run) -> None:
     run.table(t)
 
 
+# -- 6. embedding on Ray ------------------------------------------------------------------
+
+RAY_WAYS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("local path (no Ray)", {"way": "local"}),
+    ("Ray, 1 actor x 2 CPUs", {"way": "ray", "actors": 1, "cpus_per_actor": 2}),
+    ("Ray, 2 actors x 1 CPU", {"way": "ray", "actors": 2, "cpus_per_actor": 1}),
+)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def part_ray(run: Run) -> None:
+    """The local path against 1 and 2 local Ray actors on one sample of KEP
+    texts (bench/ray_embedding.py), taking turns, each way and round in a
+    fresh interpreter."""
+    if not KEP_SOURCE.is_dir():
+        run.log(f"skipping ray: no corpus at {KEP_SOURCE}")
+        return
+    chunks, rounds = (100, 2) if run.quick else (500, 3)
+    texts, reference = run.tmp / "ray-sample.json", run.tmp / "ray-reference.npy"
+    run.log(f"ray: a sample of {chunks} KEP chunk texts and their sentences")
+    sample = worker("ray_sample", {"corpus_dir": str(KEP_SOURCE), "chunks": chunks, "out": str(texts)})
+    load_start = _load()
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in RAY_WAYS}
+    for r in range(rounds):
+        for name, args in RAY_WAYS:
+            run.log(f"ray round {r + 1}/{rounds}: {name}")
+            runs[name].append(worker("ray_embed", {**args, "texts": str(texts), "reference": str(reference)}))
+    load_end = _load()
+    pieces = sample["word_pieces"]
+    t = Table(
+        f"Embedding on Ray (a local instance on this machine) against the local path: {sample['texts']:,} KEP texts, {pieces:,} word pieces",
+        ["way", "median s", "word pieces/s", "throughput vs local", "rounds (s)", "one-text run, median s", "ray.init, median s", "least cosine to local", "encoder"],
+    )
+    local = median([x["seconds"] for x in runs[RAY_WAYS[0][0]]])
+    ratios, inits, pools = {}, [], []
+    for name, args in RAY_WAYS:
+        rs = runs[name]
+        seconds = median([x["seconds"] for x in rs])
+        ratios[name] = local / seconds
+        if args["way"] == "ray":
+            inits += [x["ray_init_s"] for x in rs]
+            pools += [x["one_text_s"] for x in rs]
+        t.add(
+            name, seconds, pieces / seconds, f"{ratios[name]:.2f}x", " ".join(f"{x['seconds']:.1f}" for x in rs),
+            median([x["one_text_s"] for x in rs]), median([x["ray_init_s"] for x in rs]) if args["way"] == "ray" else "-",
+            f"{min(x['least_cosine'] for x in rs):.6f}", " ".join(sorted({x["encoder"] for x in rs})),
+        )
+    model_load = median([x["model_load_s"] for x in runs[RAY_WAYS[0][0]]])
+    t.notes += [
+        f"Sample: {sample['texts']:,} distinct KEP texts, {sample['chunks']} chunk texts and {sample['sentences']} of their sentences (about the "
+        f"proportion a full index embeds); medians of {rounds} rounds taking turns, each way and round in a fresh interpreter. "
+        "'Throughput vs local' is the local path's median time over the way's.",
+        f"Ray's start-up, apart from those timings: `ray.init(num_cpus=2)`, median {median(inits):.1f} s (once per process; a real "
+        f"cluster is already up). Inside them: every reindex on Ray starts a new actor pool whose actors import dsqa and load the model, "
+        f"the one-text run (median {median(pools):.1f} s on Ray; {model_load:.1f} s to load the model in the local process, "
+        "which a reindex pays once and which is outside the local timings).",
+        f"Load average at the part's start {load_start}, at its end {load_end}. Above 2 other work was competing for the 2 cores, "
+        "and a way running more processes (Ray's actors and daemons) can then take a larger share of them: a ratio above 1 is not a gain from Ray.",
+        "One machine measures Ray's costs, not a cluster's gain: the same 2 cores embed in every way. On N machines the embedding "
+        "divides by about N (the texts are independent); the start-up costs do not (docs/scaling.md).",
+    ]
+    run.table(t)
+    one, two = ratios[RAY_WAYS[1][0]], ratios[RAY_WAYS[2][0]]
+    run.headlines["Ray embedding on this one machine, vs the local path"] = (
+        f"{one:.2f}x the throughput with 1 actor x 2 CPUs, {two:.2f}x with 2 actors x 1 CPU; "
+        f"Ray start {median(inits):.1f} s, a new actor pool {median(pools):.1f} s per reindex"
+    )
+
+
 RUNNERS: dict[str, Callable[[Run], None]] = {
     "query": part_query,
     "indexing": part_indexing,
     "kep": part_kep,
     "baseline": part_baseline,
     "scale": part_scale,
+    "ray": part_ray,
 }
+RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
-def write_results(path: Path, run: Run, info: dict[str, str], command: str, started: str, seconds: float) -> None:
-    lines = [
-        "# dsqa benchmark results",
-        "",
-        f"Written by `{command}` on {started} (took {seconds / 60:.1f} min). Every table below is from this one run.",
-        "",
-        "## Machine",
-        "",
-    ]
-    lines += [f"- {k}: {v}" for k, v in info.items()]
-    lines += [
-        "",
-        "The machine's 2 cores are shared with other work, so timings are noisy: read the medians and ratios, not single figures.",
-        "",
-        "## Headlines",
-        "",
-    ]
-    lines += [f"- {k}: {v}" for k, v in run.headlines.items()]
-    lines += ["", "## Tables", ""]
-    for table in run.tables:
-        lines += [table.markdown()]
-    path.write_text("\n".join(lines), encoding="utf-8")
+class UsageError(Exception):
+    """Bad options: one line on stderr, nothing measured."""
+
+
+def _plan(args: argparse.Namespace) -> tuple[tuple[str, ...], Path | None]:
+    """The parts to run and the file to write (None: print only), or
+    UsageError before anything is measured."""
+    parts = PARTS if args.only is None else tuple(p.strip() for p in args.only.split(",") if p.strip())
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise UsageError(f"unknown part(s) {', '.join(unknown) or repr(args.only)}; parts are {', '.join(PARTS)}")
+    if not args.update:
+        return parts, args.out or (RESULTS if args.only is None and not args.quick else None)
+    if args.only is None:
+        raise UsageError("--update needs --only PART,... (the parts to re-measure; a full run rewrites the whole file)")
+    if args.quick and args.out is None:
+        raise UsageError(f"--update --quick would put quick figures into {RESULTS.relative_to(ROOT)}; give --out FILE to try it")
+    out = args.out or RESULTS
+    try:
+        check(out.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot update {out}: {exc.strerror or exc}") from None
+    except ResultsError as exc:
+        raise UsageError(f"cannot update {out} part by part: {exc}") from None
+    return parts, out
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    print(f"wrote {path}")
+    if path.resolve() == RESULTS.resolve():
+        from bench import readme_table
+
+        readme_table.main([])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help=f"comma-separated parts: {','.join(PARTS)}")
-    parser.add_argument("--quick", action="store_true", help="a few minutes: fewer queries and runs, one KEP folder, no 1M")
+    parser.add_argument("--quick", action="store_true", help="a few minutes: fewer queries and runs, one KEP folder, no 1M, a smaller Ray sample")
     parser.add_argument("--out", type=Path, help="write the Markdown results here (a full run writes bench/RESULTS.md)")
+    parser.add_argument("--update", action="store_true", help="with --only: replace only those parts' sections of bench/RESULTS.md (or --out), keeping the rest")
     args = parser.parse_args(argv)
-    parts = PARTS if not args.only else tuple(p.strip() for p in args.only.split(",") if p.strip())
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        parser.error(f"unknown part(s) {', '.join(unknown)}; parts are {', '.join(PARTS)}")
-    out = args.out or (ROOT / "bench" / "RESULTS.md" if not args.only and not args.quick else None)
+    try:
+        parts, out = _plan(args)
+    except UsageError as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 2
     command = "python -m bench" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     info = machine()
-    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    started_at = _now()
     started = time.perf_counter()
     print(f"{command}\n" + "\n".join(f"{k}: {v}" for k, v in info.items()) + "\n", flush=True)
+    failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dsqa-bench-") as tmp:
         run = Run(args.quick, Path(tmp))
         for part in parts:
+            result = run.begin(part)
+            part_load, part_started, part_at = _load(), time.perf_counter(), _now()
             try:
                 RUNNERS[part](run)
             except Exception as exc:  # one broken part must not lose the others' tables
                 import traceback
 
                 traceback.print_exc()
+                failed.append(part)
                 run.table(Table(f"Part {part}: FAILED", ["error"], [[f"{type(exc).__name__}: {exc}"[:500]]]))
-    info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            if args.update:
+                result.note = remeasured_note(command, part_at, time.perf_counter() - part_started, info, part_load, _load())
+    info["load average at end"] = _load()
     seconds = time.perf_counter() - started
-    print("Headlines:\n" + "\n".join(f"  {k}: {v}" for k, v in run.headlines.items()))
-    if out:
-        write_results(out, run, info, command, started_at, seconds)
-        print(f"wrote {out}")
-    return 0
+    print("Headlines:\n" + "\n".join(f"  {k}: {v}" for p in run.parts.values() for k, v in p.headlines.items()))
+    if out is None:
+        return 0
+    if not args.update:
+        _write(out, render(run.parts.values(), info, command, started_at, seconds))
+        return 0
+    # A part that failed or measured nothing keeps its old section.
+    kept = [p for p in parts if p in failed or not run.parts[p].tables]
+    for part in kept:
+        print(f"python -m bench: part {part} {'failed' if part in failed else 'measured nothing'}; its section of {out} is kept", file=sys.stderr)
+    done = [run.parts[p] for p in parts if p not in kept]
+    if done:
+        _write(out, update(out.read_text(encoding="utf-8"), done))
+    return 1 if kept else 0
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
 
 if __name__ == "__main__":

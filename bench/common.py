@@ -19,7 +19,9 @@ PYTHON = sys.executable
 DSQA = str(Path(sys.executable).parent / "dsqa")
 DEVSET = ROOT / "tests" / "data" / "devset.jsonl"
 KEP_DEVSET = ROOT / "tests" / "data" / "kep_devset.jsonl"
-KEP_SOURCE = ROOT.parent / "shared" / "corpora" / "kubernetes-enhancements" / "keps"
+#: The Kubernetes design documents: beside the checkout, or ``$DSQA_KEP_SOURCE``
+#: (as for ``dsqa.evaluation``; a worktree's parent is not the checkout's).
+KEP_SOURCE = Path(os.environ.get("DSQA_KEP_SOURCE") or ROOT.parent / "shared" / "corpora" / "kubernetes-enhancements" / "keps")
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

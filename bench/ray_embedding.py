@@ -1,18 +1,17 @@
-"""Embedding on Ray against embedding in this process: ``python -m bench.ray_embedding``
+"""Embedding on Ray against the local path: the measurements of the ``ray``
+part of ``python -m bench`` (``python -m bench --only ray``).
 
-Embeds one sample of KEP texts (chunk texts and their sentences, in the
-proportion a full index embeds them, as dsqa's chunker makes them) three
-ways, taking turns, three rounds: dsqa's local path (the embedder's own
-``embed``, as a reindex calls it), and :class:`dsqa.ray_embedding.RayEmbedder`
-on a local Ray instance with one actor of 2 CPUs and with two actors of 1 CPU
-each (so every way uses the same cores). Each Ray run is what a reindex
-pays: a new actor pool, the model loaded in each actor, the texts sent and
-the vectors streamed back. Prints the median word pieces per second of
-each way, its ratio to the local path, and Ray's overheads measured apart:
-starting Ray (``ray.init``) and a run of one short text (actor start, model
-load, scheduling). Ends with a Markdown section for bench/RESULTS.md.
-
-    python -m bench.ray_embedding [--chunks 500] [--corpus DIR]
+The part embeds one sample of KEP texts (chunk texts and their sentences, in
+the proportion a full index embeds them, as dsqa's chunker makes them;
+:func:`sample`) three ways, taking turns for several rounds, each way and
+round in a fresh interpreter (:func:`measure`, run by ``bench.worker``):
+dsqa's local path (the embedder's own ``embed``, as a reindex calls it), and
+:class:`dsqa.ray_embedding.RayEmbedder` on a local Ray instance with one
+actor of 2 CPUs and with two actors of 1 CPU each (so every way uses the
+same cores). Each Ray run is what a reindex pays: a new actor pool, the model
+loaded in each actor, the texts sent and the vectors streamed back. Ray's
+start-up is measured apart: starting Ray (``ray.init``) and a run of one
+short text (actor start, model load, scheduling).
 
 One machine measures Ray's overhead, not a cluster's speed-up: on N machines
 the embedding part divides by about N (the texts are independent), the
@@ -21,24 +20,21 @@ overheads do not.
 
 from __future__ import annotations
 
-import argparse
+import json
 import logging
-import os
-import statistics
+import random
 import time
 from pathlib import Path
-
-from bench.common import KEP_SOURCE, Table, machine
+from typing import Any
 
 #: Sentences per chunk text in the sample: a full KEP index embeds about 3.4.
 SENTENCES_PER_CHUNK = 3.4
-ROUNDS = 3
+MODEL = "all-MiniLM-L6-v2"
 
 
-def sample(corpus: Path, n_chunks: int) -> list[str]:
-    """Distinct chunk texts and sentences of ``corpus`` as a reindex embeds them."""
-    import random
-
+def sample(corpus: Path, n_chunks: int) -> tuple[list[str], list[str]]:
+    """Chunk texts and sentences of ``corpus`` as a reindex embeds them:
+    ``n_chunks`` chunk texts and 3.4 times as many sentences, at random."""
     from dsqa.encoders import get_embedder
     from dsqa.indexing import chunker_for
     from dsqa.notes import load_corpus
@@ -57,83 +53,65 @@ def sample(corpus: Path, n_chunks: int) -> list[str]:
             sentences += [s for _, _, group in sentence_windows(chunk.text, 1) for s in group]
     chunks = rng.sample(chunks, min(n_chunks, len(chunks)))
     sentences = rng.sample(sentences, min(int(n_chunks * SENTENCES_PER_CHUNK), len(sentences)))
-    return list(dict.fromkeys(chunks + sentences))
+    return chunks, sentences
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chunks", type=int, default=500, help="chunk texts in the sample (plus 3.4x as many sentences)")
-    parser.add_argument("--corpus", type=Path, default=KEP_SOURCE)
-    args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def write_sample(args: dict[str, Any]) -> dict[str, Any]:
+    """The distinct texts of :func:`sample` as a JSON list in ``out``, and
+    their count in word pieces (special tokens included)."""
+    from dsqa.encoders import get_embedder
 
+    chunks, sentences = sample(Path(args["corpus_dir"]), int(args["chunks"]))
+    texts = list(dict.fromkeys(chunks + sentences))
+    Path(args["out"]).write_text(json.dumps(texts), encoding="utf-8")
+    pieces = sum(get_embedder(MODEL).count_tokens_batch(texts)) + 2 * len(texts)
+    return {"texts": len(texts), "chunks": len(chunks), "sentences": len(sentences), "word_pieces": pieces}
+
+
+def measure(args: dict[str, Any]) -> dict[str, Any]:
+    """One way (``local``, or ``ray`` with ``actors`` x ``cpus_per_actor``)
+    embedding the texts in ``texts``: seconds for all of them, for one text,
+    to load the model (local) or to start Ray (``ray.init``), and the least
+    cosine to the vectors saved at ``reference`` (saved there by the first
+    measurement)."""
     import numpy as np
-    import ray
 
     from dsqa.encoders import MODELS, get_embedder
-    from dsqa.ray_embedding import RayEmbedder
 
-    info = machine()
-    name = "all-MiniLM-L6-v2"
-    model = get_embedder(name)
-    texts = sample(args.corpus, args.chunks)
-    pieces = sum(model.count_tokens_batch(texts)) + 2 * len(texts)
-    model.embed(texts[:20])  # open the encoder before timing
-    print(f"{len(texts)} texts, {pieces:,} word pieces, from {args.corpus}", flush=True)
-
+    texts = json.loads(Path(args["texts"]).read_text(encoding="utf-8"))
+    result: dict[str, Any] = {"model_load_s": None, "ray_init_s": None}
     started = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-    ray_init = time.perf_counter() - started
-    ways = {
-        "local (this process)": model.embed,
-        "Ray, 1 actor x 2 CPUs": RayEmbedder(model, MODELS[name], "auto", actors=1, cpus_per_actor=2).embed,
-        "Ray, 2 actors x 1 CPU": RayEmbedder(model, MODELS[name], "auto", actors=2, cpus_per_actor=1).embed,
-    }
-    seconds: dict[str, list[float]] = {w: [] for w in ways}
-    one_text: dict[str, list[float]] = {w: [] for w in ways}
-    reference = None
-    cosine: dict[str, float] = {}
-    try:
-        for _ in range(ROUNDS):
-            for way, embed in ways.items():
-                t = time.perf_counter()
-                embed(texts[:1])
-                one_text[way].append(time.perf_counter() - t)
-                t = time.perf_counter()
-                vectors = embed(texts)
-                seconds[way].append(time.perf_counter() - t)
-                if reference is None:
-                    reference = vectors
-                cosine[way] = float(np.sum(vectors * reference, axis=1).min())
-                print(f"  {way}: {seconds[way][-1]:.1f} s", flush=True)
-    finally:
-        ray.shutdown()
+    model = get_embedder(MODEL)
+    if args["way"] == "local":
+        model.embed(["load the model"])  # as a reindex has, before it embeds
+        result["model_load_s"] = time.perf_counter() - started
+        vectors, result = _timed(model, texts, result)
+    else:
+        import ray
 
-    local = statistics.median(seconds["local (this process)"])
-    table = Table(
-        "Embedding on Ray (local instance) against this process",
-        ["way", "median s", "word pieces/s", "vs local", "rounds (s)", "one-text run, median s", "least cosine to local"],
-    )
-    for way in ways:
-        med = statistics.median(seconds[way])
-        table.add(
-            way, med, pieces / med, f"{local / med:.2f}x", " ".join(f"{s:.1f}" for s in seconds[way]),
-            statistics.median(one_text[way]), f"{cosine[way]:.6f}",
-        )
-    encoder = ways["Ray, 2 actors x 1 CPU"].__self__.last_encoder
-    table.notes += [
-        f"{len(texts):,} distinct KEP texts ({args.chunks} chunk texts and their sentences), {pieces:,} word pieces; "
-        f"medians of {ROUNDS} interleaved rounds; local encoder {model.last_encoder}, Ray actors {encoder}.",
-        f"Ray's start-up, apart: `ray.init(num_cpus=2)` {ray_init:.1f} s, once per process (a real cluster is already up); "
-        "the one-text run is each reindex's fixed cost on Ray (a new actor pool, the model loaded in each actor).",
-        f"`python -m bench.ray_embedding --chunks {args.chunks}`; {info['cpu']}; load average at start "
-        f"{info['load average at start']}; commit {info['commit']}.",
-    ]
-    print()
-    print(table.text())
-    print(table.markdown())
-    return 0
+        from dsqa.ray_embedding import RayEmbedder
+
+        started = time.perf_counter()
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        result["ray_init_s"] = time.perf_counter() - started
+        try:
+            embedder = RayEmbedder(model, MODELS[MODEL], "auto", actors=int(args["actors"]), cpus_per_actor=float(args["cpus_per_actor"]))
+            vectors, result = _timed(embedder, texts, result)
+        finally:
+            ray.shutdown()
+    reference = Path(args["reference"])
+    if not reference.exists():
+        np.save(reference, vectors)
+    result["least_cosine"] = float(np.sum(vectors * np.load(reference), axis=1).min())
+    return result
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _timed(embedder: Any, texts: list[str], result: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    started = time.perf_counter()
+    embedder.embed(texts[:1])
+    result["one_text_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    vectors = embedder.embed(texts)
+    result["seconds"] = time.perf_counter() - started
+    result["encoder"] = embedder.last_encoder
+    return vectors, result

@@ -428,6 +428,25 @@ def scale(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# -- embedding on Ray -----------------------------------------------------------------
+
+
+@task
+def ray_sample(args: dict[str, Any]) -> dict[str, Any]:
+    """The ray part's sample of KEP texts, written to ``out``."""
+    from bench.ray_embedding import write_sample
+
+    return write_sample(args)
+
+
+@task
+def ray_embed(args: dict[str, Any]) -> dict[str, Any]:
+    """One way of the ray part embedding the sample (local, or on Ray)."""
+    from bench.ray_embedding import measure
+
+    return measure(args)
+
+
 def main() -> None:
     name, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
     if name not in TASKS:
