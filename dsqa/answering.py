@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .calibration import UNCALIBRATED
-from .chunking import HEADING_SEPARATOR
 from .lexical import tokenize
+from .markup import HEADING_SEPARATOR, TITLE_WORDS
 from .results import ANSWERED, NOT_COVERED, WEAK
 from .retrieval import Hit
 from .store import StoredIndex
@@ -49,9 +49,6 @@ COMMAND_WEIGHT = 0.1
 MAX_ANSWER_CHARS = 600
 #: A quote has at least this many words (as ``dsqa.sentences`` counts them).
 MIN_WORDS = 4
-#: A line without closing punctuation and at most this many words can be a
-#: title (see ``_is_title``).
-TITLE_WORDS = 10
 
 _COMMAND_QUESTION = re.compile(
     r"\bhow\s+(?:(?:do|can|could|should|would|shall)\s+(?:i|you|we|one)|to)\b|\b(?:commands?|flags?|options?)\b",

@@ -25,15 +25,13 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from . import markup
+from .markup import HEADING_SEPARATOR
 from .notes import Note
 
 #: Bump when the chunking algorithm changes: indexes built by another
 #: version are then stale, since their chunks would differ.
 CHUNKER_VERSION = 4
-HEADING_SEPARATOR = " › "
-_EMPTY_HEADING = re.compile(r"^\s*#{1,6}\s*$")
-_MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+\S")
-_ANY_HEADING = re.compile(r"^\s*#{1,7}\s")
 #: ``**Title**`` or ``> **Title**`` alone on a line: how many authors title
 #: sections without heading syntax.
 _BOLD_TITLE = re.compile(r"^\s*(?:>\s*)?\*\*([^*]{2,80})\*\*\s*$")
@@ -41,8 +39,9 @@ _BOLD_TITLE = re.compile(r"^\s*(?:>\s*)?\*\*([^*]{2,80})\*\*\s*$")
 #: punctuation between blank lines is a title.
 _PLAIN_TITLE = re.compile(r"^(?!\w+:\s*\d)[A-Z0-9][^.;!?]{1,70}(?<!:)$")
 #: Such pseudo-headings rank below every real heading.
-_PSEUDO = "#" * 7
-_HEADERS = [("#" * n, f"h{n}") for n in range(1, 8)]
+_PSEUDO_LEVEL = markup.MAX_LEVEL + 1
+_PSEUDO = "#" * _PSEUDO_LEVEL
+_HEADERS = [("#" * n, f"h{n}") for n in range(1, _PSEUDO_LEVEL + 1)]
 #: The heading path may take at most this share of the model's window; longer
 #: paths keep only their innermost headings when embedded.
 _MAX_HEADING_SHARE = 0.25
@@ -156,8 +155,8 @@ def _heading_view(lines: list[str]) -> list[str]:
     real one. Only section boundaries and paths come from this view: chunk
     text is always the note's own.
     """
-    view = ["" if _EMPTY_HEADING.match(line) else line for line in lines]
-    plain = not any(_MARKDOWN_HEADING.match(line) for line in view)
+    view = ["" if _is_spacer(line) else line for line in lines]
+    plain = not any(markup.heading_level(line) for line in view)
     for i, line in enumerate(view):
         bold = _BOLD_TITLE.match(line)
         if bold:
@@ -165,12 +164,25 @@ def _heading_view(lines: list[str]) -> list[str]:
         elif (
             plain
             and _PLAIN_TITLE.match(line)
-            and len(line.split()) <= 10
+            and len(line.split()) <= markup.TITLE_WORDS
             and (i == 0 or not view[i - 1].strip())
             and (i + 1 == len(view) or not view[i + 1].strip())
         ):
             view[i] = f"{_PSEUDO} {line.strip()}"
     return view
+
+
+def _is_spacer(line: str) -> bool:
+    """A heading mark without text (``#`` alone), at any indent: the heading
+    splitter strips lines, so it would take it for an empty heading."""
+    h = markup.heading(line)
+    return h is not None and h.level <= markup.MAX_LEVEL and not h.text
+
+
+def _is_view_heading(line: str) -> bool:
+    """A heading of the heading view, a pseudo-heading included."""
+    h = markup.heading(line)
+    return h is not None and h.level <= _PSEUDO_LEVEL and bool(h.rest)
 
 
 def _cut(heading: str) -> str:
@@ -213,7 +225,7 @@ def split_sections(text: str) -> list[tuple[int, int, str]]:
     for i, (at, heading) in enumerate(starts):
         end = starts[i + 1][0] if i + 1 < len(starts) else len(lines)
         begin = at if carry is None else carry
-        if i + 1 < len(starts) and all(_ANY_HEADING.match(line) for line in lines[at:end] if line.strip()):
+        if i + 1 < len(starts) and all(_is_view_heading(line) for line in lines[at:end] if line.strip()):
             # A title with nothing under it says what follows: keep it with that.
             carry = begin
             continue
@@ -299,9 +311,9 @@ class Chunker:
                 i += 1
                 continue
             j = i + 1
-            fence = stripped[:3] if stripped[:3] in ("```", "~~~") else None
-            if fence and stripped.count(fence) == 1:
-                while j < end and not lines[j].strip().startswith(fence):
+            marker = markup.fence(stripped)
+            if marker and stripped.count(marker) == 1:
+                while j < end and markup.fence(lines[j]) != marker:
                     j += 1
                 j = min(j + 1, end)
             blocks.append(_Block(i, j, starts[i], starts[j - 1] + len(lines[j - 1]), paragraph))

@@ -27,6 +27,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from .markup import HEADING_SEPARATOR
+
 #: Where a highlight starts and ends in the Markdown source; text that holds
 #: these characters itself has them replaced first.
 START, END = "\ue000", "\ue001"
@@ -264,7 +266,7 @@ def inline_markdown_html(text: str) -> str:
     return _MD.renderInline(_drop_anchors(clean)).strip()
 
 
-def shorten_heading(heading: str, separator: str = " › ", keep: int = 2) -> str:
+def shorten_heading(heading: str, separator: str = HEADING_SEPARATOR, keep: int = 2) -> str:
     """A heading path cut to its last ``keep`` parts, with an ellipsis in
     front when parts were dropped: the nearest headings say most."""
     parts = [p for p in heading.split(separator) if p.strip()]

@@ -22,6 +22,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for line in text.split("\n"):
         line_start = pos
         pos += len(line) + 1
+        # Any line opening with "#": headings (``dsqa.markup.heading``), and
+        # comment lines of code and tags too, which answer nothing either.
         if line.lstrip().startswith("#") or _MARKUP_ONLY.match(line):
             continue
         lead = m.end() if (m := _LEAD.match(line)) else 0

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from dsqa.chunking import HEADING_SEPARATOR, Chunker, split_sections
+from dsqa.chunking import Chunker, split_sections
+from dsqa.markup import HEADING_SEPARATOR
 from dsqa.encoders import get_embedder
 from dsqa.notes import Note, load_corpus
 from dsqa.settings import Settings

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .. import markup
 from . import Extracted, Layout
 
 
@@ -46,7 +47,7 @@ class NotebookReader:
             if not body:
                 continue
             if kind == "code":
-                fence = "~~~" if any(line.lstrip().startswith("```") for line in body) else "```"
+                fence = "~~~" if any(markup.fence(line) == "```" for line in body) else "```"
                 body = [fence + language, *body, fence]
             elif kind not in ("markdown", "raw", "heading"):
                 continue

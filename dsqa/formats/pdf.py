@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from ..markup import HEADING_SEPARATOR
 from . import Extracted, Layout
 
 log = logging.getLogger("dsqa")
@@ -27,7 +28,6 @@ TITLE_SIZE_RATIO = 1.2
 #: Longer lines are body text even in a large font (a pull quote, a banner).
 MAX_TITLE_CHARS = 120
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_SEPARATOR = " › "
 
 
 class PdfReader:
@@ -213,17 +213,17 @@ def _page_sections(
     cuts: list[tuple[int, str]] = []
     if has_outline:
         if entries:
-            heading = _SEPARATOR.join(entries[0])
+            heading = HEADING_SEPARATOR.join(entries[0])
         cuts.append((0, heading))
         at = 0
         for path in entries[1:]:
             wanted = _norm(path[-1])
             for i in range(at + 1, len(lines)):
                 if _norm(lines[i]) == wanted:
-                    cuts.append((i, _SEPARATOR.join(path)))
+                    cuts.append((i, HEADING_SEPARATOR.join(path)))
                     at = i
                     break
-            heading = _SEPARATOR.join(path)  # found or not, it is open after this page
+            heading = HEADING_SEPARATOR.join(path)  # found or not, it is open after this page
         return cuts, heading
     cuts.append((0, heading))
     i = 0
