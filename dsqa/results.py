@@ -13,8 +13,9 @@ _REPR_CHARS = 60
 
 ANSWERED, WEAK, NOT_COVERED = "answered", "weak", "not_covered"
 COVERAGES = (ANSWERED, WEAK, NOT_COVERED)
-#: How an answer that is not one says so (``Answer.text`` never holds these).
-WEAK_LABEL = "Closest match, low confidence:"
+#: How an answer that is not one says so, in the CLI, the page and
+#: ``str(answer)`` alike (``Answer.text`` never holds these).
+WEAK_LABEL = "Closest match, low confidence"
 NOT_COVERED_LABEL = "The notes do not seem to cover this."
 
 
@@ -118,7 +119,7 @@ class Answer:
     def __str__(self) -> str:
         out: list[str] = []
         if self.coverage == WEAK:
-            out += [WEAK_LABEL, *([self.text] if self.text else []), ""]
+            out += [WEAK_LABEL + ":", *([self.text] if self.text else []), ""]
         elif self.coverage == NOT_COVERED:
             nearest = " The nearest passages are listed below." if self.passages else ""
             out += [NOT_COVERED_LABEL + nearest, ""]
@@ -143,7 +144,7 @@ class Answer:
         if self.coverage == NOT_COVERED:
             head = f"<i>{NOT_COVERED_LABEL}</i>"
         elif self.coverage == WEAK:
-            head = f"<i>{WEAK_LABEL}</i> {html.escape(self.text)}".rstrip()
+            head = f"<i>{WEAK_LABEL}:</i> {html.escape(self.text)}".rstrip()
         else:
             head = html.escape(self.text)
         items = "".join(f"<li>{p._repr_html_()}</li>" for p in self.passages)

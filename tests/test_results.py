@@ -3,6 +3,8 @@ strings, and notebook HTML that never lets note text become markup."""
 
 from __future__ import annotations
 
+import pytest
+
 from dsqa import Answer, Passage
 
 
@@ -45,3 +47,13 @@ def test_coverage_follows_found_and_rejects_contradictions():
         Answer("q", [], True, coverage="weak")
     with pytest.raises(ValueError):
         Answer("q", [], False, coverage="maybe")
+
+
+def test_the_page_and_the_cli_word_a_refusal_with_the_same_sentence():
+    pytest.importorskip("gradio")
+    from dsqa.results import NOT_COVERED_LABEL, WEAK_LABEL
+    from dsqa.web import render_answer
+
+    refused, weak = Answer("q", [], False), Answer("q", [], False, "closest", coverage="weak")
+    assert str(refused).startswith(NOT_COVERED_LABEL) and NOT_COVERED_LABEL in render_answer(refused)
+    assert str(weak).startswith(WEAK_LABEL) and WEAK_LABEL in render_answer(weak)

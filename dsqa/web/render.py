@@ -15,11 +15,8 @@ from urllib.parse import quote
 from .. import formats
 from ..engine import DSQA, IndexStatus
 from ..passage_html import inline_markdown_html, markdown_html, merged_spans, relevance, shorten_heading
-from ..results import WEAK, Answer, Passage
+from ..results import NOT_COVERED_LABEL as NOT_COVERED, WEAK, WEAK_LABEL as WEAK_MATCH, Answer, Passage
 from .sections import note_section
-
-NOT_COVERED = "The notes don't cover this."
-WEAK_MATCH = "Closest match, low confidence"
 
 
 def _esc(text: str) -> str:
