@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from dsqa.evaluation import percentile  # the rule dsqa eval reports latencies with
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DSQA = str(Path(sys.executable).parent / "dsqa")
@@ -22,15 +24,6 @@ KEP_DEVSET = ROOT / "tests" / "data" / "kep_devset.jsonl"
 #: The Kubernetes design documents: beside the checkout, or ``$DSQA_KEP_SOURCE``
 #: (as for ``dsqa.evaluation``; a worktree's parent is not the checkout's).
 KEP_SOURCE = Path(os.environ.get("DSQA_KEP_SOURCE") or ROOT.parent / "shared" / "corpora" / "kubernetes-enhancements" / "keps")
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (the same rule as ``dsqa eval``)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    i = min(len(ordered) - 1, max(0, -(-pct * len(ordered) // 100) - 1))
-    return ordered[int(i)]
 
 
 def timed_ms(func: Callable[[], Any], repeat: int) -> list[float]:

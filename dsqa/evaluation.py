@@ -196,7 +196,6 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
         ideal = sum(1 / math.log2(i + 2) for i in range(min(len(q.answers), k)))
         ndcgs.append(dcg / ideal if ideal else 0.0)
     n = len(ranks) or 1
-    latencies.sort()
     return Report(
         name=name,
         questions=len(questions),
@@ -208,8 +207,8 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
         median_passage_chars=statistics.median(lengths) if lengths else 0,
         refusal={**refusal, **weak},
         latency_ms={
-            "p50": round(_percentile(latencies, 50), 2),
-            "p95": round(_percentile(latencies, 95), 2),
+            "p50": round(percentile(latencies, 50), 2),
+            "p95": round(percentile(latencies, 95), 2),
         },
         misses=misses,
         confidences=confidences,
@@ -248,11 +247,15 @@ def prepare_kep_corpus(dest: Path, source: Path = KEP_SOURCE) -> Path:
     return dest
 
 
-def _percentile(sorted_values: list[float], pct: float) -> float:
-    if not sorted_values:
-        return 0.0
-    i = min(len(sorted_values) - 1, max(0, math.ceil(pct / 100 * len(sorted_values)) - 1))
-    return sorted_values[i]
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The nearest-rank ``pct`` percentile of ``values``: the smallest value
+    with at least ``pct`` percent of them at or below it (``nan`` for none).
+    ``dsqa eval`` and the benchmarks report latencies with it."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    i = min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))
+    return ordered[i]
 
 
 def format_reports(reports: Sequence[Report]) -> str:
