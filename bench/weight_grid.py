@@ -4,8 +4,8 @@
 Every ranking choice must help, or at least not hurt, both dev sets (the
 course notes and the Kubernetes design documents of sig-storage and
 sig-apps), so each setting is scored on both in one run: hit@1 / hit@5 /
-MRR@10 for window_weight x bm25_weight, then, for UNKNOWN_TERM_PENALTY (each index recalibrated with it), how
-many uncovered questions a threshold calibrated on the notes refuses on
+MRR@10 for window_weight x bm25_weight, then, for unknown_term_penalty (each
+index recalibrated with it), how many uncovered questions a threshold calibrated on the notes refuses on
 each set (at most 5% of the notes' answerable ones refused). Needs the KEP
 index that ``dsqa eval --kep`` builds under ``~/.cache/dsqa``.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 
-from dsqa import DSQA, Settings, answering, calibration, paths
+from dsqa import DSQA, Settings, calibration, paths
 from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, calibrate, evaluate, load_questions
 
 
@@ -38,28 +38,25 @@ def main() -> int:
             cells.append(f"{name} {r.hit_at[1]:.3f} / {r.hit_at[5]:.3f} / {r.mrr10:.3f}")
         print(f"  {ww:.2f} x {bw:.2f}:  " + "   ".join(cells), flush=True)
 
-    print(f"UNKNOWN_TERM_PENALTY (now {answering.UNKNOWN_TERM_PENALTY}): threshold calibrated on the notes, refused")
-    kept_penalty = answering.UNKNOWN_TERM_PENALTY
-    try:
-        for penalty in (0.0, 0.45, 0.9, 1.35):
-            answering.UNKNOWN_TERM_PENALTY = penalty
-            for engine, _ in sets.values():  # each index's scale, measured with this penalty
-                retriever = engine._ready()
-                retriever.index.manifest["calibration"] = calibration.calibrate(retriever)
-            reports = {name: evaluate(name, qs, lambda q, e=engine: e.ask(q, k=10)) for name, (engine, qs) in sets.items()}
-            sweep = calibrate(reports["notes"].confidences)
-            threshold = sweep["threshold"]  # rounded: the notes' own counts come from the sweep
-            cells = [f"notes: uncovered {sweep['unanswerable_refused']}/{sweep['unanswerable']}, "
-                     f"answerable {sweep['answerable_refused']}/{reports['notes'].answerable}"]
-            for name, r in reports.items():
-                if name == "notes":
-                    continue
-                answerable = sum(c < threshold for c, a in r.confidences if a)
-                uncovered = [c < threshold for c, a in r.confidences if not a]
-                cells.append(f"{name}: uncovered {sum(uncovered)}/{len(uncovered)}, answerable {answerable}/{r.answerable}")
-            print(f"  {penalty:.2f} (threshold {threshold:.3f}):  " + "   ".join(cells), flush=True)
-    finally:
-        answering.UNKNOWN_TERM_PENALTY = kept_penalty
+    print(f"unknown_term_penalty (default {default.unknown_term_penalty}): threshold calibrated on the notes, refused")
+    for penalty in (0.0, 0.45, 0.9, 1.35):
+        # Engines with this penalty; each recalibrates its own copy of the index with it.
+        engines = {name: DSQA(engine.settings.with_(unknown_term_penalty=penalty)) for name, (engine, _) in sets.items()}
+        for engine in engines.values():
+            retriever = engine._ready()
+            retriever.index.manifest["calibration"] = calibration.calibrate(retriever)
+        reports = {name: evaluate(name, qs, lambda q, e=engines[name]: e.ask(q, k=10)) for name, (_, qs) in sets.items()}
+        sweep = calibrate(reports["notes"].confidences)
+        threshold = sweep["threshold"]  # rounded: the notes' own counts come from the sweep
+        cells = [f"notes: uncovered {sweep['unanswerable_refused']}/{sweep['unanswerable']}, "
+                 f"answerable {sweep['answerable_refused']}/{reports['notes'].answerable}"]
+        for name, r in reports.items():
+            if name == "notes":
+                continue
+            answerable = sum(c < threshold for c, a in r.confidences if a)
+            uncovered = [c < threshold for c, a in r.confidences if not a]
+            cells.append(f"{name}: uncovered {sum(uncovered)}/{len(uncovered)}, answerable {answerable}/{r.answerable}")
+        print(f"  {penalty:.2f} (threshold {threshold:.3f}):  " + "   ".join(cells), flush=True)
     return 0
 
 

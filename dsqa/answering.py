@@ -19,6 +19,10 @@ is then put on the corpus's own scale, measured when the index was built
 (``dsqa.calibration``), so one threshold serves every corpus. Just below it
 lies a band of weak evidence where the best passage is shown as the closest
 match, not as the answer (:func:`coverage`).
+
+The weights and limits of both steps are ``Settings`` fields (see
+``dsqa.settings``); the confidence's are measured into each index's
+calibration, so an index is calibrated with the settings it answers with.
 """
 
 from __future__ import annotations
@@ -34,21 +38,9 @@ from .lexical import tokenize
 from .markup import HEADING_SEPARATOR, TITLE_WORDS
 from .results import ANSWERED, NOT_COVERED, WEAK
 from .retrieval import Hit
+from .sentences import MIN_WORDS
+from .settings import Settings
 from .store import StoredIndex
-
-COVERAGE_WEIGHT = 0.2
-#: Per question term unknown to the notes (at most two), times the share of
-#: ordinary words the corpus knows (``calibration.known_share``).
-UNKNOWN_TERM_PENALTY = 0.9
-#: A sentence this much below the best one is not worth quoting.
-QUOTE_MARGIN = 0.1
-TERM_WEIGHT = 0.3
-#: Added to a sentence holding code (a code span or a flag) when the question
-#: asks how to do something or names a command: the command is the answer.
-COMMAND_WEIGHT = 0.1
-MAX_ANSWER_CHARS = 600
-#: A quote has at least this many words (as ``dsqa.sentences`` counts them).
-MIN_WORDS = 4
 
 _COMMAND_QUESTION = re.compile(
     r"\bhow\s+(?:(?:do|can|could|should|would|shall)\s+(?:i|you|we|one)|to)\b|\b(?:commands?|flags?|options?)\b",
@@ -59,6 +51,9 @@ _HAS_CODE = re.compile(r"`|(?<![\w-])--?[a-z]")
 #: Labels and glued dashes that open a line of notes without being part of
 #: what it says: "Bullet point: ...", "-create a swarm".
 _LIST_NOISE = re.compile(r"(?:bullet\s+points?\s*:\s*|-(?=[^\W\d_]{3}))+", re.IGNORECASE)
+#: What may precede a sentence on its line without being text: indent, list,
+#: quote and heading markers, a list item's number.
+_LINE_MARKUP = " \t*-+•>#0123456789.)"
 _BACKTICKS = re.compile(r"`+")
 _CODE_SPAN = re.compile(r"`+([^`]+)`+")
 _BOLD_LINE = re.compile(r"^\s*(?:>\s*)?(\*\*|__)[^*_]+\1\s*$")
@@ -74,17 +69,21 @@ class Quote:
     score: float
 
 
-def confidence(question: str, hits: list[Hit], index: StoredIndex) -> float:
+def confidence(question: str, hits: list[Hit], index: StoredIndex, settings: Settings) -> float:
     """How sure we are that the top passages answer ``question``, on the
     index's calibrated scale: 0 is where off-topic questions sit, 1 where
     questions the corpus nearly covers do."""
     scale = index.manifest.get("calibration") or UNCALIBRATED
-    raw = raw_confidence(question, hits, index, scale["known_share"])
+    raw = raw_confidence(question, hits, index, scale["known_share"], settings)
     return (raw - scale["low"]) / (scale["high"] - scale["low"])
 
 
-def raw_confidence(question: str, hits: list[Hit], index: StoredIndex, known_share: float) -> float:
-    """The uncalibrated confidence: best window cosine + coverage - unknown terms."""
+def raw_confidence(question: str, hits: list[Hit], index: StoredIndex, known_share: float, settings: Settings) -> float:
+    """The uncalibrated confidence: the best window's cosine, plus
+    ``coverage_weight`` times the share of the question's terms that the top
+    ``confidence_passages`` hold, minus ``unknown_term_penalty`` times
+    ``known_share`` for each question term the notes lack (counting at most
+    ``max_unknown_terms``)."""
     if not hits:
         return 0.0
     terms = list(dict.fromkeys(tokenize(question)))
@@ -92,12 +91,12 @@ def raw_confidence(question: str, hits: list[Hit], index: StoredIndex, known_sha
         return hits[0].dense
     vocab = index.lexical.vocabulary
     top_terms: set[str] = set()
-    for hit in hits[:3]:
+    for hit in hits[: settings.confidence_passages]:
         c = index.chunks[hit.row]
         top_terms.update(tokenize(f"{c['heading']}\n{c['text']}"))
     coverage = sum(t in top_terms for t in terms) / len(terms)
-    unknown = sum(t not in vocab for t in terms)
-    return hits[0].dense + COVERAGE_WEIGHT * coverage - UNKNOWN_TERM_PENALTY * known_share * min(unknown, 2)
+    unknown = min(sum(t not in vocab for t in terms), settings.max_unknown_terms)
+    return hits[0].dense + settings.coverage_weight * coverage - settings.unknown_term_penalty * known_share * unknown
 
 
 def coverage(confidence: float, threshold: float, weak_margin: float) -> str:
@@ -110,18 +109,35 @@ def coverage(confidence: float, threshold: float, weak_margin: float) -> str:
 
 
 def pick_quotes(
-    question: str, hits: list[Hit], index: StoredIndex, query_vector: np.ndarray, max_sentences: int = 3, passages: int = 3
+    question: str, hits: list[Hit], index: StoredIndex, query_vector: np.ndarray, settings: Settings, max_sentences: int | None = None
 ) -> list[Quote]:
-    """The sentences of the top passages that best answer the question, in
-    the order of the passages (so ``[1]`` comes before ``[2]``) and, within a
-    passage, in reading order; without near-duplicates (notes copy each
-    other) and without lines that say nothing (see :func:`quotable`)."""
+    """The sentences of the top ``settings.quote_passages`` passages that best
+    answer the question (at most ``max_sentences``, by default
+    ``settings.answer_sentences``), in the order of the passages (so ``[1]``
+    comes before ``[2]``) and, within a passage, in reading order; without
+    near-duplicates (notes copy each other) and without lines that say
+    nothing (see :func:`quotable`)."""
+    scored = _scored_sentences(question, hits, index, query_vector, settings)
+    limit = settings.answer_sentences if max_sentences is None else max_sentences
+    quotes = _best_quotes(scored, hits, index, settings, limit)
+    # Citations read [1] before [2]: [n] is the n-th passage listed under the
+    # answer, so the quotes follow the passages rather than renumbering them.
+    return sorted(quotes, key=lambda q: (q.passage, q.start))
+
+
+def _scored_sentences(
+    question: str, hits: list[Hit], index: StoredIndex, query_vector: np.ndarray, settings: Settings
+) -> list[tuple[float, int, int, int]]:
+    """(score, passage, start, end) of every quotable sentence of the top
+    passages, best first: its window's cosine, plus ``term_weight`` times the
+    IDF-weighted share of the question's terms it holds, plus
+    ``command_weight`` when the question asks for a command and it holds code."""
     weights = _term_weights(question, index)
     terms = set(tokenize(question))
     total = sum(weights.values())
     wants_command = asks_for_command(question)
     scored: list[tuple[float, int, int, int]] = []
-    for pos, hit in enumerate(hits[:passages]):
+    for pos, hit in enumerate(hits[: settings.quote_passages]):
         text = index.chunks[hit.row]["text"]
         titles = {_plain(h) for h in index.chunks[hit.row]["heading"].split(HEADING_SEPARATOR)}
         for w in index.window_rows(hit.row):
@@ -141,27 +157,35 @@ def pick_quotes(
                 continue
             cos = float(index.vectors[w] @ query_vector)
             overlap = sum(weights[t] for t in words & weights.keys()) / total if total else 0.0
-            code = COMMAND_WEIGHT if wants_command and _HAS_CODE.search(text[start:end]) else 0.0
-            scored.append((cos + TERM_WEIGHT * overlap + code, pos, start, end))
+            code = settings.command_weight if wants_command and _HAS_CODE.search(text[start:end]) else 0.0
+            scored.append((cos + settings.term_weight * overlap + code, pos, start, end))
     scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+    return scored
+
+
+def _best_quotes(
+    scored: list[tuple[float, int, int, int]], hits: list[Hit], index: StoredIndex, settings: Settings, max_sentences: int
+) -> list[Quote]:
+    """The best of the ``scored`` sentences, best first: at most
+    ``max_sentences``, none more than ``quote_margin`` below the best, none
+    overlapping a better one by more than ``quote_overlap`` (Jaccard of
+    their terms), and together at most ``max_answer_chars`` long."""
     quotes: list[Quote] = []
     seen: list[set[str]] = []
     length = 0
     for score, pos, start, end in scored:
-        if len(quotes) >= max_sentences or (quotes and score < quotes[0].score - QUOTE_MARGIN):
+        if len(quotes) >= max_sentences or (quotes and score < quotes[0].score - settings.quote_margin):
             break
         text = index.chunks[hits[pos].row]["text"][start:end]
         words = set(tokenize(text))
-        if any(_jaccard(words, other) > 0.5 for other in seen):
+        if any(_jaccard(words, other) > settings.quote_overlap for other in seen):
             continue
-        if quotes and length + len(text) > MAX_ANSWER_CHARS:
+        if quotes and length + len(text) > settings.max_answer_chars:
             continue
         quotes.append(Quote(pos, start, end, score))
         seen.append(words)
         length += len(text)
-    # Citations read [1] before [2]: [n] is the n-th passage listed under the
-    # answer, so the quotes follow the passages rather than renumbering them.
-    return sorted(quotes, key=lambda q: (q.passage, q.start))
+    return quotes
 
 
 def asks_for_command(question: str) -> bool:
@@ -187,7 +211,7 @@ def quotable(text: str, start: int, end: int) -> tuple[int, int] | None:
     lines = text.split("\n")
     i = text.count("\n", 0, start)
     line_start = text.rfind("\n", 0, start) + 1
-    whole_line = not text[line_start:start].strip(" \t*-+•>#0123456789.)") and not text[end:].split("\n", 1)[0].strip()
+    whole_line = not text[line_start:start].strip(_LINE_MARKUP) and not text[end:].split("\n", 1)[0].strip()
     if whole_line and _is_title(lines, i):
         return None
     return start, end

@@ -158,7 +158,7 @@ def calibrate(retriever: "Retriever") -> dict[str, Any]:
     scores = []
     for question, qv, row in zip(questions, vectors, skip):
         hits = [h for h in retriever.rank(question, 11, query_vector=qv) if h.row != row][:10]
-        scores.append(raw_confidence(question, hits, index, share))
+        scores.append(raw_confidence(question, hits, index, share, retriever.settings))
     off, near = np.array(scores[: len(OFF_TOPIC)]), np.array(scores[len(OFF_TOPIC) :])
     low = float(np.percentile(off, LOW_PERCENTILE))
     high = float(np.percentile(near, HIGH_PERCENTILE)) if len(near) else low + 1.0

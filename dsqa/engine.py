@@ -176,14 +176,14 @@ class DSQA:
         qv = retriever.embed_query(question)
         hits = retriever.rank(question, k, allowed, method=method, query_vector=qv)
         passages = [self._passage(index, hit) for hit in hits]
-        confidence = answering.confidence(question, hits, index)
         st = self.settings
+        confidence = answering.confidence(question, hits, index, st)
         coverage = answering.coverage(confidence, st.refusal_threshold, st.weak_margin) if hits else NOT_COVERED
         if coverage == NOT_COVERED:
             return Answer(question, passages, False, "", confidence, coverage)
         # A weak answer quotes only its best sentence: the closest match, to
         # be checked against its passage, not an answer put together.
-        quotes = answering.pick_quotes(question, hits, index, qv, st.answer_sentences if coverage == ANSWERED else 1)
+        quotes = answering.pick_quotes(question, hits, index, qv, st, st.answer_sentences if coverage == ANSWERED else 1)
         for q in quotes:
             passages[q.passage].highlights.append((q.start, q.end))
         text = answering.answer_text(quotes, [p.text for p in passages])

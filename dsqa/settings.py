@@ -124,6 +124,29 @@ class Settings:
     weak_margin: float = 0.06
     #: Sentences quoted in the short answer, at most.
     answer_sentences: int = 3
+    # -- the confidence (``dsqa.answering.raw_confidence``); each index's
+    # calibration is measured with these (``dsqa.calibration``).
+    #: Weight of the share of the question's terms found in the top passages.
+    coverage_weight: float = 0.2
+    #: How many top passages that share is taken over.
+    confidence_passages: int = 3
+    #: Taken off per question term the notes lack, times the share of ordinary words the corpus knows.
+    unknown_term_penalty: float = 0.9
+    #: Missing terms counted at most: a long question must not sink on its rare words alone.
+    max_unknown_terms: int = 2
+    # -- the quotes of the short answer (``dsqa.answering.pick_quotes``).
+    #: How many top passages the quoted sentences are taken from.
+    quote_passages: int = 3
+    #: Weight of the IDF-weighted share of the question's terms in a sentence.
+    term_weight: float = 0.3
+    #: Added to a sentence holding code when the question asks how to do something: the command is the answer.
+    command_weight: float = 0.1
+    #: A sentence this much below the best one is not worth quoting.
+    quote_margin: float = 0.1
+    #: A sentence sharing more than this share of its terms (Jaccard) with a better quote is a near-duplicate.
+    quote_overlap: float = 0.5
+    #: The quotes together are at most this long, in characters (the first is always kept).
+    max_answer_chars: int = 600
     #: Passages a question returns unless it asks for another number.
     k: int = 5
     #: When the index no longer matches the corpus, model or chunking
@@ -198,6 +221,7 @@ class Settings:
                 raise InvalidInputError(f"{name} must be a number, not {value!r}")
         if self.weak_margin < 0:
             raise InvalidInputError(f"weak_margin must be 0 or more, got {self.weak_margin}")
+        self._check_answering()
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise InvalidInputError("chunk_overlap_tokens must be >= 0 and smaller than chunk_tokens")
         if self.ray_address is not None and not self.ray_address.strip():
@@ -206,6 +230,17 @@ class Settings:
             raise InvalidInputError("ray_actors and ray_max_retries must be >= 0, ray_batch_size >= 1")
         if self.ray_cpus_per_actor <= 0 or self.ray_gpus_per_actor < 0:
             raise InvalidInputError("ray_cpus_per_actor must be > 0 and ray_gpus_per_actor >= 0")
+
+    def _check_answering(self) -> None:
+        """The confidence's and the quotes' fields: finite weights of 0 or
+        more, and counts of 1 or more (``max_unknown_terms``: 0 or more)."""
+        for name in ("coverage_weight", "unknown_term_penalty", "term_weight", "command_weight", "quote_margin", "quote_overlap"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InvalidInputError(f"{name} must be a number of 0 or more, not {value!r}")
+        for name in ("answer_sentences", "confidence_passages", "quote_passages", "max_answer_chars"):
+            _check_whole(name, getattr(self, name), 1)
+        _check_whole("max_unknown_terms", self.max_unknown_terms, 0)
 
     def with_(self, **changes: Any) -> "Settings":
         """A copy with some fields changed; ``None`` values are ignored so CLI

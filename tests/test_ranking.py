@@ -198,8 +198,8 @@ def test_unknown_terms_lower_confidence(small):
     retriever = small._ready()
     known = retriever.rank("zookeeper leader", 3)
     unknown = retriever.rank("raft paxos leader", 3)
-    c_known = confidence("zookeeper leader", known, retriever.index)
-    c_unknown = confidence("raft paxos leader", unknown, retriever.index)
+    c_known = confidence("zookeeper leader", known, retriever.index, retriever.settings)
+    c_unknown = confidence("raft paxos leader", unknown, retriever.index, retriever.settings)
     assert c_unknown < c_known
 
 
@@ -217,7 +217,7 @@ def test_quotes_skip_near_duplicates(small):
     retriever = small._ready()
     qv = retriever.embed_query("leader")
     hits = retriever.rank("leader", 2)
-    quotes = pick_quotes("leader", hits, retriever.index, qv)
+    quotes = pick_quotes("leader", hits, retriever.index, qv, retriever.settings)
     texts = [retriever.index.chunks[hits[q.passage].row]["text"][q.start : q.end] for q in quotes]
     assert len(texts) == len(set(texts))
 
@@ -323,7 +323,7 @@ def test_citations_follow_the_order_of_the_passages(tmp_path, fake_model):
     # Either ranking: the passage listed first is quoted first, so the text
     # reads [1] before [2] and [n] stays the n-th passage listed.
     for hits in (retriever.rank(question, 2), retriever.rank(question, 2)[::-1]):
-        quotes = pick_quotes(question, hits, retriever.index, qv)
+        quotes = pick_quotes(question, hits, retriever.index, qv, retriever.settings)
         assert [q.passage for q in quotes] == [0, 1]
 
 
@@ -358,3 +358,14 @@ def test_threshold_settings_are_checked(monkeypatch):
         Settings(weak_margin=-0.1)
     with pytest.raises(ValueError, match="refusal_threshold"):
         Settings(refusal_threshold=float("nan"))
+
+
+def test_the_answering_tunables_are_settings_the_engine_uses(small):
+    # "raft paxos" are unknown to the notes: the penalty for them is a setting.
+    question = "raft paxos leader"
+    lenient = DSQA(small.settings.with_(unknown_term_penalty=0.0)).ask(question, k=3)
+    assert small.ask(question, k=3).confidence < lenient.confidence
+    with pytest.raises(ValueError, match="quote_overlap"):
+        Settings(quote_overlap=-0.5)
+    with pytest.raises(ValueError, match="quote_passages"):
+        Settings(quote_passages=0)
