@@ -40,11 +40,19 @@ if TYPE_CHECKING:
 CALIBRATION_VERSION = 1
 #: Pseudo-questions per corpus, taken from sentences spread evenly over it.
 PSEUDO_QUESTIONS = 100
+#: A pseudo-question is the first this many key words of its sentence.
 PSEUDO_WORDS = 8
 #: ``low`` is this percentile of the off-topic confidences, ``high`` this
 #: percentile of the pseudo-questions'.
 LOW_PERCENTILE = 50
 HIGH_PERCENTILE = 10
+#: Passages ranked per calibration question, as ``dsqa eval`` ranks them.
+CALIBRATION_HITS = 10
+#: ``high`` is at least this far above ``low``: a corpus too small to say
+#: gets a scale that still separates its confidences.
+MIN_SPAN = 0.05
+#: ``high - low`` of a corpus without a sentence to make pseudo-questions of.
+DEFAULT_SPAN = 1.0
 #: The scale of an index that has none (built by an older dsqa).
 UNCALIBRATED = {"low": 0.0, "high": 1.0, "known_share": 0.34}
 
@@ -157,13 +165,15 @@ def calibrate(retriever: "Retriever") -> dict[str, Any]:
     skip = [-1] * len(OFF_TOPIC) + [row for _, row in pseudo]
     scores = []
     for question, qv, row in zip(questions, vectors, skip):
-        hits = [h for h in retriever.rank(question, 11, query_vector=qv) if h.row != row][:10]
+        # One more than needed: a pseudo-question's own passage is left out.
+        ranked = retriever.rank(question, CALIBRATION_HITS + 1, query_vector=qv)
+        hits = [h for h in ranked if h.row != row][:CALIBRATION_HITS]
         scores.append(raw_confidence(question, hits, index, share, retriever.settings))
     off, near = np.array(scores[: len(OFF_TOPIC)]), np.array(scores[len(OFF_TOPIC) :])
     low = float(np.percentile(off, LOW_PERCENTILE))
-    high = float(np.percentile(near, HIGH_PERCENTILE)) if len(near) else low + 1.0
-    if high - low < 0.05:  # a corpus too small to say: keep a sane scale
-        high = low + 0.05
+    high = float(np.percentile(near, HIGH_PERCENTILE)) if len(near) else low + DEFAULT_SPAN
+    if high - low < MIN_SPAN:
+        high = low + MIN_SPAN
     return {
         "version": CALIBRATION_VERSION,
         "low": round(low, 6),

@@ -12,9 +12,9 @@ still becomes chunks of a readable size.
 Every chunk is an exact slice ``note.text[start_char:end_char]``, so its line
 numbers are computed, not guessed, and a citation always points at the words
 shown. For a PDF the line numbers count within the chunk's page, and the
-reader's sections keep every chunk on one page (see ``dsqa.formats``). The embedded text is the heading path plus the chunk, and is never
-longer than the model's ``max_seq_length``: the encoder would silently drop
-the rest.
+reader's sections keep every chunk on one page (see ``dsqa.formats``). The
+embedded text is the heading path plus the chunk, and is never longer than
+the model's ``max_seq_length``: the encoder would silently drop the rest.
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ _MAX_HEADING_SHARE = 0.25
 #: Chunks are bounded in characters as well as tokens: at most
 #: ``chunk_tokens * MAX_CHARS_PER_TOKEN``. A token count alone does not bound
 #: a chunk's size: a word longer than the tokenizer takes counts as one
-#: unknown token however long it is, and whitespace counts as nothing. At
-#: the default chunk_tokens the bound sits above every chunk of both dev
-#: corpora (the widest is a Markdown table padded with spaces), so it cuts
-#: only pathological text and leaves the chunks of real notes as they were.
+#: unknown token however long it is, and whitespace counts as nothing. The
+#: bound is far above what real notes need, so it cuts only pathological
+#: text (a megabyte line) and leaves the chunks of real notes as they are.
 MAX_CHARS_PER_TOKEN = 40
 #: Each heading of a heading path is cut to this many characters (a whole
 #: note can be one heading line); longer than any real heading.
@@ -111,11 +110,10 @@ class _Block:
 class _TokenCounts:
     """Token counts of one note's pieces, asked for in batches.
 
-    Counting dominated the time spent chunking a large corpus when each
-    line, block and chunk called the tokenizer on its own; the chunker
-    primes the counts of each step with one batch call (``count_many``, e.g.
-    tokenizers' ``encode_batch``), and asks for single counts only for the
-    rare over-long line it must cut."""
+    One tokenizer call per line, block and chunk is slow on a large corpus;
+    the chunker primes the counts of each step with one batch call
+    (``count_many``, e.g. tokenizers' ``encode_batch``), and asks for single
+    counts only for the rare over-long line it must cut."""
 
     def __init__(self, count: TokenCounter, count_many: Callable[[list[str]], list[int]] | None):
         self._one = count

@@ -41,6 +41,12 @@ KEP_SOURCE = Path(
 KEP_FOLDERS = ("sig-storage", "sig-apps")
 
 
+#: hit@c is reported for each of these cutoffs c.
+HIT_CUTOFFS = (1, 3, 5, 10)
+#: The median passage length is taken over each answer's first this many
+#: passages: the ones a reader sees.
+READ_PASSAGES = 5
+
 #: Reciprocal rank fusion's constant: a rank r counts 1 / (RRF_K + r).
 RRF_K = 60
 
@@ -179,7 +185,7 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
         latencies.append((time.perf_counter() - started) * 1000)
         confidences.append((result.confidence, q.answerable))
         passages = result.passages[:k]
-        lengths.extend(len(p.text) for p in passages[:5])
+        lengths.extend(len(p.text) for p in passages[:READ_PASSAGES])
         weak["answerable_weak" if q.answerable else "unanswerable_weak"] += result.coverage == WEAK
         if not q.answerable:
             refusal["unanswerable_refused" if not result.found else "unanswerable_answered"] += 1
@@ -200,7 +206,7 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
         name=name,
         questions=len(questions),
         answerable=len(ranks),
-        hit_at={c: sum(1 for r in ranks if r is not None and r <= c) / n for c in (1, 3, 5, 10)},
+        hit_at={c: sum(1 for r in ranks if r is not None and r <= c) / n for c in HIT_CUTOFFS},
         answer_quotes=quoted / n,
         mrr10=sum(1 / r for r in ranks if r is not None) / n,
         ndcg10=sum(ndcgs) / n,

@@ -18,10 +18,12 @@ networks", "service discovery"); a chunk covers a concept by the share of
 the concept's terms it contains (heading included), each term weighted by
 its IDF; the chunk's coverage is its worst-covered concept. Without it the
 louder concept outvotes the other: the cosines and BM25 reward a passage
-that says "overlay network" five times and never "discovery". On both dev
-sets this normalised combination beat reciprocal rank fusion (``dsqa eval
---compare`` shows both), and the window term lifts the course notes without
-hurting long design documents, where the whole-chunk term matters most.
+that says "overlay network" five times and never "discovery". The window
+term finds the one bullet that answers in a list of notes; the whole-chunk
+term, with its heading path, keeps long documents on topic. ``dsqa eval
+--compare`` ranks with this score, without concept coverage, with each
+retriever alone and with reciprocal rank fusion, side by side (the weights
+were chosen on both dev sets; figures in bench/RESULTS.md).
 
 The retriever works on row numbers of the loaded index; turning rows into
 ``Passage`` objects is the engine's job.
@@ -48,6 +50,9 @@ METHODS: tuple[Method, ...] = ("hybrid", "no-concepts", "dense", "bm25")
 #: (``dsqa.evaluation.rrf``): their semantic scores and raw BM25 scores in,
 #: one score each out.
 Fusion = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: Nearest vectors asked of the vector index per chunk wanted: a chunk has a
+#: vector per sentence window, and several of one chunk are often near.
+WINDOW_OVERFETCH = 4
 
 
 @dataclass
@@ -133,13 +138,14 @@ class Retriever:
 
     def _dense_candidates(self, qv: np.ndarray, n: int, allowed: Sequence[int] | None) -> list[int]:
         """Chunks owning the nearest windows: several windows per chunk may
-        be near, so ask for more windows than chunks wanted."""
+        be near, so ask for :data:`WINDOW_OVERFETCH` times more windows than
+        chunks wanted."""
         allowed_windows = None
         if allowed is not None:
             allowed_windows = [w for r in allowed for w in self.index.window_rows(int(r))]
             if not allowed_windows:
                 return []
-        _, ids = ann.search(self.index.faiss_index, qv, n * 4, allowed_windows, self.index.distinct)
+        _, ids = ann.search(self.index.faiss_index, qv, n * WINDOW_OVERFETCH, allowed_windows, self.index.distinct)
         owners = self.index.windows[ids, 0] if len(ids) else np.zeros(0, dtype=np.int32)
         return list(dict.fromkeys(int(o) for o in owners))[:n]
 
@@ -189,8 +195,8 @@ def concept_coverage(lexical: LexicalIndex, query: str, rows: np.ndarray) -> np.
 def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
     """Rows of the ``n`` best positive scores, best first, ties to the lower
     row: what ``np.argsort(-scores, kind="stable")[:n]`` keeps of the
-    positive ones, without sorting every chunk (a full sort of a million
-    BM25 scores takes ~80 ms; this takes a few)."""
+    positive ones, without sorting every chunk (a partition is linear, where
+    a full sort of a large corpus's scores would dominate a query)."""
     rows = np.flatnonzero(scores > 0)
     values = scores[rows]
     if len(rows) > n:
