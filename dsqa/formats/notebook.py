@@ -35,24 +35,9 @@ class NotebookReader:
         starts: list[int] = []
         numbers: list[int] = []
         for number, cell in enumerate(cells, 1):
-            if not isinstance(cell, dict):
-                raise ValueError(f"damaged notebook (cell {number} is not an object)")
-            kind = cell.get("cell_type")
-            source = _source(cell.get("source", cell.get("input", "")), number)
-            body = [line.rstrip() for line in source.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-            while body and not body[-1].strip():
-                body.pop()
-            while body and not body[0].strip():
-                body.pop(0)
+            body = _cell_lines(cell, number, language)
             if not body:
                 continue
-            if kind == "code":
-                fence = "~~~" if any(markup.fence(line) == "```" for line in body) else "```"
-                body = [fence + language, *body, fence]
-            elif kind not in ("markdown", "raw", "heading"):
-                continue
-            elif kind == "heading":  # nbformat 3
-                body = ["#" * int(cell.get("level", 1) or 1) + " " + " ".join(body)]
             if lines:
                 lines.append("")
             starts.append(len(lines))
@@ -61,6 +46,28 @@ class NotebookReader:
         if not lines:
             raise ValueError("empty notebook (no cell has text)")
         return Extracted("\n".join(lines) + "\n", Layout(None, "cell", tuple(starts), tuple(numbers)))
+
+
+def _cell_lines(cell: Any, number: int, language: str) -> list[str]:
+    """Cell ``number``'s lines as Markdown (a code cell fenced in
+    ``language``), or none for a cell without text or of another kind."""
+    if not isinstance(cell, dict):
+        raise ValueError(f"damaged notebook (cell {number} is not an object)")
+    kind = cell.get("cell_type")
+    source = _source(cell.get("source", cell.get("input", "")), number)
+    body = [line.rstrip() for line in source.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    while body and not body[-1].strip():
+        body.pop()
+    while body and not body[0].strip():
+        body.pop(0)
+    if not body or kind not in ("code", "markdown", "raw", "heading"):
+        return []
+    if kind == "code":
+        fence = "~~~" if any(markup.fence(line) == "```" for line in body) else "```"
+        return [fence + language, *body, fence]
+    if kind == "heading":  # nbformat 3
+        return ["#" * int(cell.get("level", 1) or 1) + " " + " ".join(body)]
+    return body
 
 
 def _cells(nb: Any) -> tuple[list[Any], str]:
