@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from ._version import __version__
 from .encoders import register_model
-from .engine import DSQA, IndexStatus
+from .engine import DSQA
 from .errors import (
     CorpusError,
     CorpusMismatchError,
@@ -29,8 +29,8 @@ from .errors import (
     ModelError,
     StaleIndexError,
 )
-from .indexing import ReindexReport
 from .progress import Reporter
+from .report import IndexStatus, ReindexReport
 from .results import Answer, Passage
 from .settings import Settings
 

@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, cast
 
@@ -20,7 +19,6 @@ from .encoders import Embedder, get_embedder
 from .errors import CorpusError, IndexMissingError, IndexWriteError, InvalidInputError, LockedError, StaleIndexError
 from .indexing import (
     CorpusDiff,
-    ReindexReport,
     check_corpus,
     chunking_change,
     chunking_identity,
@@ -31,6 +29,7 @@ from .indexing import (
     reindex_command,
 )
 from .progress import Reporter
+from .report import IndexStatus, ReindexReport
 from .results import ANSWERED, NOT_COVERED, Answer, Passage
 from .retrieval import METHODS, Fusion, Hit, Method, Retriever
 from .settings import Settings
@@ -80,49 +79,6 @@ def check_notes(notes: object) -> list[object] | None:
     if isinstance(notes, (bytes, bytearray, dict)) or not isinstance(notes, Iterable):
         raise InvalidInputError(f"notes must be a note name or a list of note names, not {type(notes).__name__}")
     return list(notes)
-
-
-@dataclass
-class IndexStatus:
-    index_dir: str
-    corpus_dir: str
-    model: dict[str, Any]
-    chunking: dict[str, Any]
-    notes: int
-    chunks: int
-    created: str
-    up_to_date: bool
-    problems: list[str]
-    #: Notes in the corpus that the index lacks, has in an older version, or
-    #: still has although they are gone.
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    vectors: int = 0
-    generation: str = ""
-    format: int = 0
-    #: The command that brings the index up to date.
-    fix: str = "dsqa reindex"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def __str__(self) -> str:
-        lines = [
-            f"index:    {self.index_dir} (built {self.created}, {self.generation})",
-            f"corpus:   {self.corpus_dir}",
-            f"model:    {self.model['name']} ({self.model['dimension']}-d)",
-            "chunking: " + ", ".join(f"{k}={v}" for k, v in self.chunking.items()),
-            f"size:     {self.notes} notes, {self.chunks} chunks, {self.vectors} vectors",
-            "state:    " + ("up to date" if self.up_to_date else "stale: " + "; ".join(self.problems)),
-        ]
-        for kind in ("added", "changed", "removed"):
-            names = getattr(self, kind)
-            if names:
-                lines.append(f"{kind + ':':<9} " + ", ".join(names))
-        if not self.up_to_date:
-            lines.append(f"fix:      {self.fix}")
-        return "\n".join(lines)
 
 
 class DSQA:

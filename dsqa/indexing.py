@@ -14,7 +14,7 @@ import os
 import shlex
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from .lexical import LexicalIndex, lexical_text
 from .formats import reader_version
 from .notes import MAX_NOTE_BYTES, OUTSIDE, Note, content_hash, iter_note_paths, load_corpus, read_corpus_file
 from .progress import Reporter, Step, reporter
+from .report import ReindexReport, counted
 from .sentences import sentence_windows
 from .settings import Settings, default_index
 from .calibration import CALIBRATION_VERSION, calibrate
@@ -135,80 +136,6 @@ def check_corpus(settings: Settings, manifest: dict[str, Any]) -> None:
         f"the index in {settings.index_dir} belongs to {built_from}, not to {Path(settings.corpus_dir).resolve()}, "
         f"and is never rewritten with other notes: {fix}"
     )
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}" + ("" if n == 1 else "s")
-
-
-@dataclass
-class ReindexReport:
-    """What a reindex did, per note; ``str()`` is the one-line summary the
-    CLI prints."""
-
-    unchanged: list[str] = field(default_factory=list)
-    added: dict[str, int] = field(default_factory=dict)  # note -> chunks
-    changed: dict[str, int] = field(default_factory=dict)
-    removed: dict[str, int] = field(default_factory=dict)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    #: (note, what was left out of it) for notes read this time, e.g. PDF
-    #: pages without a text layer.
-    warnings: list[tuple[str, str]] = field(default_factory=list)
-    embedded: int = 0  # chunks embedded
-    reused: int = 0  # chunks of changed notes that kept their vectors
-    total_chunks: int = 0
-    full: bool = False
-    #: Why everything was re-embedded when it was not asked for, or why an
-    #: unchanged corpus was written anew (an older index format).
-    reason: str = ""
-    wrote: bool = False
-    seconds: float = 0.0
-    #: The encoder that embedded the new texts ("onnx", "bf16", "torch"; "" if none).
-    encoder: str = ""
-
-    def __str__(self) -> str:
-        if self.full:
-            head = f"full rebuild: {_count(len(self.added), 'note')}, {self.total_chunks} chunks embedded"
-        elif not self.wrote:
-            head = f"index up to date: {_count(len(self.unchanged), 'note')} unchanged, {self.total_chunks} chunks"
-        else:
-            changed_chunks = sum(self.changed.values())
-            parts = [f"{_count(len(self.unchanged), 'note')} unchanged"]
-            if self.added:
-                parts.append(f"{len(self.added)} added ({_count(sum(self.added.values()), 'chunk')})")
-            if self.changed:
-                parts.append(
-                    f"{len(self.changed)} changed ({_count(changed_chunks - self.reused, 'chunk')} re-embedded, "
-                    f"{self.reused} reused)"
-                )
-            if self.removed:
-                parts.append(f"{len(self.removed)} removed ({_count(sum(self.removed.values()), 'chunk')})")
-            head = ", ".join(parts)
-        tail = f" in {self.seconds:.1f} s" if self.wrote else ""
-        if self.wrote and self.encoder:
-            tail += f" ({self.encoder} encoder)"
-        if self.wrote and self.reason:
-            tail += f", because {self.reason}"
-        skipped = f"; {_count(len(self.skipped), 'file')} skipped" if self.skipped else ""
-        return head + tail + skipped
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "unchanged": self.unchanged,
-            "added": self.added,
-            "changed": self.changed,
-            "removed": self.removed,
-            "skipped": [{"note": n, "reason": r} for n, r in self.skipped],
-            "warnings": [{"note": n, "warning": w} for n, w in self.warnings],
-            "embedded": self.embedded,
-            "reused": self.reused,
-            "total_chunks": self.total_chunks,
-            "full": self.full,
-            "reason": self.reason,
-            "wrote": self.wrote,
-            "seconds": round(self.seconds, 3),
-            "encoder": self.encoder,
-        }
 
 
 def _lock(index_dir: Path) -> FileLock:
@@ -336,7 +263,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
     # Notes whose chunks can be reused need no text: a PDF is not re-read.
     known = {src: e["sha256"] for src, e in old_notes.items() if _reusable_entry(src, e)}
     corpus = load_corpus(settings.corpus_dir, cross_mounts=settings.cross_mounts, known=known, **limits)
-    report_step(Step("read", f"reading {_count(len(corpus.notes), 'note')}…"))
+    report_step(Step("read", f"reading {counted(len(corpus.notes), 'note')}…"))
     report = ReindexReport(full=old is None, reason=reason, skipped=corpus.skipped, warnings=corpus.warnings)
 
     old_rows: dict[str, list[int]] = {}

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import CorpusError, DsqaError, LockedError
-from .indexing import ReindexReport, reindex
+from .indexing import reindex
 from .notes import NOTE_SUFFIXES
+from .report import ReindexReport
 from .settings import Settings
 
 log = logging.getLogger("dsqa")
