@@ -14,20 +14,10 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Iterable, cast
 
-from . import answering, store
+from . import answering, freshness, store
 from .encoders import Embedder, get_embedder
-from .errors import CorpusError, IndexMissingError, IndexWriteError, InvalidInputError, LockedError, StaleIndexError
-from .indexing import (
-    CorpusDiff,
-    check_corpus,
-    chunking_change,
-    chunking_identity,
-    corpus_diff,
-    model_change,
-    model_identity,
-    reindex,
-    reindex_command,
-)
+from .errors import CorpusError, IndexMissingError, IndexWriteError, InvalidInputError, LockedError
+from .indexing import reindex
 from .progress import Reporter
 from .report import IndexStatus, ReindexReport
 from .results import ANSWERED, NOT_COVERED, Answer, Passage
@@ -182,9 +172,9 @@ class DSQA:
         model and the chunking settings; reads only the manifest."""
         gen = self._generation_or_missing()
         manifest = store.read_manifest(self.settings.index_dir, gen)
-        check_corpus(self.settings, manifest)
-        diff = corpus_diff(self.settings.corpus_dir, manifest, cross_mounts=self.settings.cross_mounts)
-        problems = self._stale_reasons(manifest, diff)
+        freshness.check_corpus(self.settings, manifest)
+        diff = freshness.corpus_diff(self.settings.corpus_dir, manifest, cross_mounts=self.settings.cross_mounts)
+        problems = freshness.stale_reasons(self.settings, manifest, self.embedder, diff)
         return IndexStatus(
             index_dir=str(self.settings.index_dir),
             corpus_dir=str(self.settings.corpus_dir),
@@ -207,7 +197,7 @@ class DSQA:
     def reindex_command(self) -> str:
         """The command that brings this engine's index up to date, with the
         flags that differ from the defaults."""
-        return reindex_command(self.settings)
+        return freshness.reindex_command(self.settings)
 
     def index(self) -> store.StoredIndex:
         """The loaded index this engine answers from, brought up to date
@@ -244,21 +234,6 @@ class DSQA:
         finally:
             self._build_lock.release()
 
-    def _stale_reasons(self, manifest: dict[str, Any], diff: CorpusDiff | None = None) -> list[str]:
-        reasons = []
-        if manifest["format"] != store.FORMAT_VERSION:
-            reasons.append(f"index format {manifest['format']}, this dsqa uses {store.FORMAT_VERSION}")
-        for why in (
-            model_change(manifest["model"], model_identity(self.embedder)),
-            chunking_change(manifest["chunking"], chunking_identity(self.settings)),
-        ):
-            if why:
-                reasons.append(why)
-        diff = diff or corpus_diff(self.settings.corpus_dir, manifest, cross_mounts=self.settings.cross_mounts)
-        if not diff.clean:
-            reasons.append(str(diff))
-        return reasons
-
     def _ready(self) -> Retriever:
         """The retriever over the live index, loading or refreshing it when
         the index changed on disk (another process reindexed), and bringing
@@ -282,53 +257,65 @@ class DSQA:
 
     def _refresh(self) -> Retriever:
         """``_ready``'s slow path; the caller holds ``_refresh_lock``."""
-        try:
-            live = self._generation_or_missing().name
-        except IndexMissingError:
-            if not self.settings.auto_reindex:
-                raise
-            self._build()
-            live = self._generation_or_missing().name
+        live = self._live_generation()
         current = self._current
         now = time.monotonic()
         if current is not None and live == current[0] and now - self._checked < STALE_CHECK_SECONDS:
             return current[1]  # refreshed by another thread meanwhile
         manifest = store.read_manifest(self.settings.index_dir)
-        check_corpus(self.settings, manifest)  # another folder's index: never rewritten, nor read
-        problems = self._stale_reasons(manifest)
+        freshness.check_corpus(self.settings, manifest)  # another folder's index: never rewritten, nor read
+        problems = freshness.stale_reasons(self.settings, manifest, self.embedder)
         self._checked = now
         if not problems:
             self._unfixable = None
-        elif problems != self._unfixable:
-            if not self.settings.auto_reindex:
-                raise StaleIndexError(
-                    f"index in {self.settings.index_dir} is stale: {'; '.join(problems)}; "
-                    f"run `{self.reindex_command()}` to update it"
-                )
-            if not self._build_lock.acquire(blocking=False):
-                # A reindex is running in this engine: it brings the index up
-                # to date and swaps it in. Until then, the loaded generation
-                # answers; with none loaded, wait for the new one.
-                if current is not None:
-                    return current[1]
-                with self._build_lock:
-                    pass
-                return self._load()
-            log.info("index is stale (%s): reindexing", "; ".join(problems))
-            try:
-                self.last_reindex = reindex(self.settings, progress=self.progress)
-            except (LockedError, IndexWriteError, CorpusError) as exc:
-                # The index is still there and consistent; answering from it
-                # beats failing, unless its vectors are another model's.
-                if model_change(manifest["model"], model_identity(self.embedder)) or (
-                    manifest["format"] not in store.READABLE_FORMATS
-                ):
-                    raise
-                log.warning("could not update the index (%s); answering from it as it is", exc)
-                self._unfixable = problems  # not retried (nor warned about) until something else changes
-            finally:
-                self._build_lock.release()
+        if freshness.reindex_first(self.settings, problems, self._unfixable):
+            answering_meanwhile = self._reindex_stale(manifest, problems, current)
+            if answering_meanwhile is not None:
+                return answering_meanwhile
         return self._load()
+
+    def _live_generation(self) -> str:
+        """The live generation's name, building the folder's first index
+        when there is none and ``auto_reindex`` is on."""
+        try:
+            return self._generation_or_missing().name
+        except IndexMissingError:
+            if not self.settings.auto_reindex:
+                raise
+            self._build()
+            return self._generation_or_missing().name
+
+    def _reindex_stale(
+        self, manifest: dict[str, Any], problems: list[str], current: tuple[str, Retriever] | None
+    ) -> Retriever | None:
+        """Bring the stale index of ``manifest`` up to date before a
+        question; the caller holds ``_refresh_lock``. Returns the loaded
+        retriever to answer from meanwhile when a reindex of this engine is
+        already running, else ``None``: the caller loads the live generation,
+        the new one, or the old one if it could not be updated but may still
+        answer (see :func:`dsqa.freshness.answerable_as_is`)."""
+        if not self._build_lock.acquire(blocking=False):
+            # A reindex is running in this engine: it brings the index up
+            # to date and swaps it in. Until then, the loaded generation
+            # answers; with none loaded, wait for the new one.
+            if current is not None:
+                return current[1]
+            with self._build_lock:
+                pass
+            return None
+        log.info("index is stale (%s): reindexing", "; ".join(problems))
+        try:
+            self.last_reindex = reindex(self.settings, progress=self.progress)
+        except (LockedError, IndexWriteError, CorpusError) as exc:
+            # The index is still there and consistent; answering from it
+            # beats failing, unless its vectors are another model's.
+            if not freshness.answerable_as_is(manifest, self.embedder):
+                raise
+            log.warning("could not update the index (%s); answering from it as it is", exc)
+            self._unfixable = problems  # not retried (nor warned about) until something else changes
+        finally:
+            self._build_lock.release()
+        return None
 
     def _load(self) -> Retriever:
         """The retriever over the live generation, loading it unless it is

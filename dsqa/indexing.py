@@ -1,4 +1,5 @@
-"""Building the index from the corpus, and telling whether it is up to date.
+"""Building the index from the corpus (whether it is up to date is
+:mod:`dsqa.freshness`; what a reindex did, :mod:`dsqa.report`).
 
 Reindexing is incremental by default: notes whose bytes did not change keep
 their chunks, and any chunk whose embedded text is unchanged keeps its vector
@@ -10,11 +11,8 @@ mixed: old vectors are reused only when the model identity matches.
 from __future__ import annotations
 
 import logging
-import os
-import shlex
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,119 +21,30 @@ from filelock import FileLock, Timeout
 
 from . import ann, paths, store
 from ._version import __version__
-from .chunking import CHUNKER_VERSION, Chunk, Chunker
+from .calibration import calibrate
+from .chunking import Chunk, Chunker
 from .encoders import Embedder, get_embedder
-from .errors import CorpusError, CorpusMismatchError, IndexCorruptError, IndexMissingError, IndexWriteError, LockedError
-from .lexical import LexicalIndex, lexical_text
+from .errors import CorpusError, IndexCorruptError, IndexMissingError, IndexWriteError, LockedError
 from .formats import reader_version
-from .notes import MAX_NOTE_BYTES, OUTSIDE, Note, content_hash, iter_note_paths, load_corpus, read_corpus_file
+from .freshness import (
+    check_corpus,
+    chunking_identity,
+    model_identity,
+    reindex_command,
+    reusable_entry,
+    reuse_problem,
+    rewrite_reason,
+    unreadable_format,
+)
+from .lexical import LexicalIndex, lexical_text
+from .notes import MAX_NOTE_BYTES, OUTSIDE, LoadedCorpus, Note, content_hash, load_corpus, read_corpus_file
 from .progress import Reporter, Step, reporter
 from .report import ReindexReport, counted
-from .sentences import sentence_windows
-from .settings import Settings, default_index
-from .calibration import CALIBRATION_VERSION, calibrate
 from .retrieval import Retriever
+from .sentences import sentence_windows
+from .settings import Settings
 
 log = logging.getLogger("dsqa")
-
-
-def model_identity(embedder: Embedder) -> dict[str, Any]:
-    return {"name": embedder.name, "dimension": embedder.dimension, "max_tokens": embedder.max_tokens}
-
-
-#: How a sentence window's vector is made (see :class:`_Build`); recorded
-#: with the chunking settings, so an index whose window vectors were made
-#: another way is stale.
-WINDOW_VECTORS = "sentence-mean"
-
-
-def chunking_identity(settings: Settings) -> dict[str, Any]:
-    """How the index is built, recorded in the manifest: an index built
-    another way is stale. Only a changed ``refusal_calibration`` leaves the
-    vectors reusable (see :func:`_reusable`)."""
-    return {
-        **settings.chunking(),
-        "chunker_version": CHUNKER_VERSION,
-        "window_vectors": WINDOW_VECTORS,
-        "refusal_calibration": CALIBRATION_VERSION,
-    }
-
-
-def _reusable(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    """:func:`chunking_change`, ignoring the calibration version: the
-    calibration is redone at every write and needs no new vectors."""
-    return chunking_change(
-        {k: v for k, v in built.items() if k != "refusal_calibration"},
-        {k: v for k, v in wanted.items() if k != "refusal_calibration"},
-    )
-
-
-def model_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    """How the model an index was built with differs from the wanted one,
-    or ``None`` when they are the same."""
-    if built == wanted:
-        return None
-
-    def show(m: dict[str, Any]) -> str:
-        return f"{m.get('name')} ({m.get('dimension')}-d, {m.get('max_tokens')} tokens)"
-
-    if built.get("name") == wanted.get("name"):
-        return f"built with model {show(built)}, settings use {show(wanted)}"
-    return f"built with model {built.get('name')}, settings use {wanted.get('name')}"
-
-
-def chunking_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    """Which chunking settings differ (``chunk_tokens 200 -> 80``), or ``None``."""
-    if built == wanted:
-        return None
-    keys = list(wanted) + [k for k in built if k not in wanted]
-    diffs = [f"{k} {built.get(k, 'unset')} -> {wanted.get(k, 'unset')}" for k in keys if built.get(k) != wanted.get(k)]
-    return "chunking settings differ (" + ", ".join(diffs) + ")"
-
-
-def same_folder(a: Path, b: Path) -> bool:
-    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
-
-
-def reindex_command(settings: Settings) -> str:
-    """The ``dsqa reindex`` command that builds or updates the index of these
-    settings, with every flag that differs from the defaults (``--corpus``,
-    then ``--index`` when it is not that corpus's default index, ``--model``),
-    so that following it touches the same folders."""
-    flags = []
-    if not same_folder(settings.corpus_dir, Settings().corpus_dir):
-        flags.append(f"--corpus {shlex.quote(str(settings.corpus_dir))}")
-    if not same_folder(settings.index_dir, default_index(settings.corpus_dir)):
-        flags.append(f"--index {shlex.quote(str(settings.index_dir))}")
-    if settings.model != Settings.__dataclass_fields__["model"].default:
-        flags.append(f"--model {shlex.quote(settings.model)}")
-    return " ".join(["dsqa reindex", *flags])
-
-
-def check_corpus(settings: Settings, manifest: dict[str, Any]) -> None:
-    """Raise ``CorpusMismatchError`` when the index was built from another
-    notes folder than ``settings.corpus_dir``: such an index is never
-    updated, rebuilt or read for this folder. An index from before dsqa
-    recorded its folder is taken as this folder's."""
-    record = manifest.get("corpus")
-    if record is None:
-        return
-    if not isinstance(record, str) or not record:
-        raise IndexCorruptError(Path(settings.index_dir) / store.MANIFEST, "the corpus entry is not a folder")
-    if paths.same_corpus(record, settings.index_dir, settings.corpus_dir):
-        return
-    built_from = paths.recorded_corpus(record, settings.index_dir)
-    if built_from == paths.bundled_corpus().resolve():
-        built_from = f"the demo notes ({built_from})"
-    own = settings.with_(index_dir=paths.index_dir_for(settings.corpus_dir))
-    if same_folder(own.index_dir, settings.index_dir):
-        fix = f"move it away, then run `{reindex_command(own)}`"
-    else:
-        fix = f"build this folder's own with `{reindex_command(own)}` (and ask with the same flags)"
-    raise CorpusMismatchError(
-        f"the index in {settings.index_dir} belongs to {built_from}, not to {Path(settings.corpus_dir).resolve()}, "
-        f"and is never rewritten with other notes: {fix}"
-    )
 
 
 def _lock(index_dir: Path) -> FileLock:
@@ -164,9 +73,9 @@ def _load_previous(settings: Settings, embedder: Embedder) -> tuple[store.Stored
     """The current index if its vectors can be reused, else ``None`` and why
     not (an empty reason when there is no index yet)."""
     try:
-        manifest = store.read_manifest(settings.index_dir)
-        if manifest["format"] not in store.READABLE_FORMATS:
-            return None, f"the index has format {manifest['format']}, this dsqa writes {store.FORMAT_VERSION}"
+        unreadable = unreadable_format(store.read_manifest(settings.index_dir))
+        if unreadable is not None:
+            return None, unreadable
         old = store.load(settings.index_dir)
     except IndexMissingError:
         return None, ""
@@ -174,9 +83,7 @@ def _load_previous(settings: Settings, embedder: Embedder) -> tuple[store.Stored
         log.warning("rebuilding the index from scratch: %s", exc)
         return None, "the old index was unusable"
     # Never mix vectors of two models: another model means re-embedding all.
-    why = model_change(old.manifest["model"], model_identity(embedder))
-    if why is None:
-        why = _reusable(old.manifest["chunking"], chunking_identity(settings))
+    why = reuse_problem(old.manifest, settings, embedder)
     if why is not None:
         return None, why
     return old, ""
@@ -255,17 +162,40 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter
 
 def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, report_step: Reporter) -> ReindexReport:
     store.collect_garbage(settings.index_dir)  # what a killed writer left behind
+    old, reason = (None, "") if full else _load_previous(settings, embedder)
+    corpus = _read_corpus(settings, old)
+    report_step(Step("read", f"reading {counted(len(corpus.notes), 'note')}…"))
+    report = ReindexReport(full=old is None, reason=reason, skipped=corpus.skipped, warnings=corpus.warnings)
+    build, notes_manifest = _assemble(settings, embedder, old, corpus.notes, report)
+    skipped_manifest = _skipped_entries(settings.corpus_dir, corpus.skipped)
+    if old is not None:
+        report.reason = rewrite_reason(old.manifest, settings)
+        unchanged = not (report.added or report.changed or report.removed)
+        if not report.reason and unchanged and _same_skipped(old.manifest.get("skipped", {}), skipped_manifest):
+            # Content is the same; differing mtimes (a fresh clone) are not worth a write.
+            return report
+    _write_generation(settings, embedder, build, report, report_step, notes=notes_manifest, skipped=skipped_manifest)
+    return report
+
+
+def _read_corpus(settings: Settings, old: store.StoredIndex | None) -> LoadedCorpus:
     limits = {} if settings.allow_large_corpus else {
         "max_files": settings.max_corpus_files, "max_total_bytes": settings.max_corpus_bytes
     }
-    old, reason = (None, "") if full else _load_previous(settings, embedder)
     old_notes: dict[str, Any] = old.manifest["notes"] if old else {}
     # Notes whose chunks can be reused need no text: a PDF is not re-read.
-    known = {src: e["sha256"] for src, e in old_notes.items() if _reusable_entry(src, e)}
-    corpus = load_corpus(settings.corpus_dir, cross_mounts=settings.cross_mounts, known=known, **limits)
-    report_step(Step("read", f"reading {counted(len(corpus.notes), 'note')}…"))
-    report = ReindexReport(full=old is None, reason=reason, skipped=corpus.skipped, warnings=corpus.warnings)
+    known = {src: e["sha256"] for src, e in old_notes.items() if reusable_entry(src, e)}
+    return load_corpus(settings.corpus_dir, cross_mounts=settings.cross_mounts, known=known, **limits)
 
+
+def _assemble(
+    settings: Settings, embedder: Embedder, old: store.StoredIndex | None, notes: list[Note], report: ReindexReport
+) -> tuple[_Build, dict[str, Any]]:
+    """The new generation's chunks and vectors, and its manifest's notes
+    entry: an unchanged note's chunks are taken whole from ``old``, a new or
+    changed note is chunked anew, its chunks keeping their old vectors where
+    their keys are known. ``report`` counts what was done."""
+    old_notes: dict[str, Any] = old.manifest["notes"] if old else {}
     old_rows: dict[str, list[int]] = {}
     key_to_row: dict[str, int] = {}
     if old is not None:
@@ -276,9 +206,9 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
     chunker = chunker_for(settings, embedder)
     build = _Build()
     notes_manifest: dict[str, Any] = {}
-    for note in corpus.notes:
+    for note in notes:
         previous = old_notes.get(note.source)
-        if old is not None and previous and previous["sha256"] == note.sha256 and _reusable_entry(note.source, previous):
+        if old is not None and previous and previous["sha256"] == note.sha256 and reusable_entry(note.source, previous):
             rows = old_rows.get(note.source, [])
             for r in rows:
                 build.reuse(old, r)
@@ -286,14 +216,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
             n_chunks = len(rows)
         else:
             chunks = chunker.chunk(note)
-            reused_here = 0
-            for chunk in chunks:
-                reusable = key_to_row.get(chunk.key)
-                if reusable is not None and old is not None:
-                    build.reuse(old, reusable, _chunk_record(chunk))
-                    reused_here += 1
-                else:
-                    build.add(chunk, settings.window_sentences)
+            reused_here = build.add_chunks(chunks, old, key_to_row, settings.window_sentences)
             n_chunks = len(chunks)
             if previous is None:
                 report.added[note.source] = n_chunks
@@ -303,24 +226,22 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
         notes_manifest[note.source] = _note_entry(note, n_chunks)
     report.removed = {s: len(old_rows.get(s, [])) for s in old_notes if s not in notes_manifest}
     report.total_chunks = len(build.records)
+    return build, notes_manifest
 
-    skipped_manifest = _skipped_entries(settings.corpus_dir, corpus.skipped)
-    current_format = (
-        old is not None
-        and old.manifest["format"] == store.FORMAT_VERSION
-        and old.manifest["chunking"] == chunking_identity(settings)
-        and "calibration" in old.manifest
-    )
-    if old is not None and old.manifest["format"] != store.FORMAT_VERSION:
-        report.reason = f"the index had format {old.manifest['format']}, this dsqa writes {store.FORMAT_VERSION}"
-    elif old is not None and "corpus" not in old.manifest:
-        report.reason = "the index did not record its notes folder"
-    elif old is not None and not current_format:
-        report.reason = "the refusal calibration was outdated"
-    if current_format and "corpus" in old.manifest and not (report.added or report.changed or report.removed):
-        if _same_skipped(old.manifest.get("skipped", {}), skipped_manifest):
-            # Content is the same; differing mtimes (a fresh clone) are not worth a write.
-            return report
+
+def _write_generation(
+    settings: Settings,
+    embedder: Embedder,
+    build: _Build,
+    report: ReindexReport,
+    report_step: Reporter,
+    *,
+    notes: dict[str, Any],
+    skipped: dict[str, Any],
+) -> None:
+    """Embed what ``build`` still lacks, then write it as the new live
+    generation, with its manifest (``notes`` and ``skipped`` entries
+    included) and refusal calibration."""
     try:
         store.check_writable(settings.index_dir)  # fail before the embedding, not after
     except OSError as exc:
@@ -353,8 +274,8 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
         "chunk_count": len(build.records),
         "vector_count": len(matrix),
         "ann_entries": int(faiss_index.ntotal),
-        "notes": notes_manifest,
-        "skipped": skipped_manifest,
+        "notes": notes,
+        "skipped": skipped,
     }
     lexical = LexicalIndex.build([lexical_text(c["heading"], c["text"]) for c in build.records])
     # The refusal scale of this corpus, measured on the new index in memory
@@ -367,7 +288,6 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
         raise _write_error(settings.index_dir, exc) from None
     report.wrote = True
     store.collect_garbage(settings.index_dir)
-    return report
 
 
 class _Build:
@@ -379,7 +299,8 @@ class _Build:
     embedding of the window's text: each sentence is then embedded once
     instead of once per window it sits in (three times with 3-sentence
     windows), which cuts the text the encoder reads substantially, at the
-    same dev-set quality within a question or two (see WINDOW_VECTORS).
+    same dev-set quality within a question or two (see
+    :data:`dsqa.freshness.WINDOW_VECTORS`).
     """
 
     def __init__(self) -> None:
@@ -401,6 +322,22 @@ class _Build:
         for w in old.window_rows(old_row):
             self.windows.append((row, int(old.windows[w, 1]), int(old.windows[w, 2])))
             self.vectors.append(old.vectors[w])
+
+    def add_chunks(
+        self, chunks: list[Chunk], old: store.StoredIndex | None, key_to_row: dict[str, int], window_sentences: int
+    ) -> int:
+        """Add a new or changed note's chunks: each one whose key ``old``
+        has keeps its vectors, the others are to embed. Returns how many
+        kept theirs."""
+        reused = 0
+        for chunk in chunks:
+            row = key_to_row.get(chunk.key)
+            if row is not None and old is not None:
+                self.reuse(old, row, _chunk_record(chunk))
+                reused += 1
+            else:
+                self.add(chunk, window_sentences)
+        return reused
 
     def add(self, chunk: Chunk, window_sentences: int) -> None:
         row = len(self.records)
@@ -483,15 +420,6 @@ def _note_entry(note: Note, n_chunks: int) -> dict[str, Any]:
     return entry
 
 
-def _reusable_entry(source: str, entry: dict[str, Any]) -> bool:
-    """Whether a manifest entry's chunks came from the reader this dsqa has
-    for the note (a new PDF extractor re-chunks the PDFs, and only them)."""
-    try:
-        return entry.get("reader", "") == reader_version(source)
-    except ValueError:  # a note of a format this dsqa no longer reads
-        return False
-
-
 def _skipped_entries(corpus_dir: Path, skipped: list[tuple[str, str]]) -> dict[str, Any]:
     """Files reindex passed over, remembered so that status does not report
     them as new notes forever. Files behind a symlink out of the corpus are
@@ -532,61 +460,3 @@ def _same_skipped(old: dict[str, Any], new: dict[str, Any]) -> bool:
         if (was.get("size"), was.get("mtime_ns")) != (entry["size"], entry["mtime_ns"]):
             return False
     return True
-
-
-@dataclass
-class CorpusDiff:
-    """How the corpus differs from what the index was built from."""
-
-    added: list[str]
-    changed: list[str]
-    removed: list[str]
-
-    @property
-    def clean(self) -> bool:
-        return not (self.added or self.changed or self.removed)
-
-    def __str__(self) -> str:
-        parts = [f"{len(v)} {k} ({', '.join(v[:3])}{', …' if len(v) > 3 else ''})" for k, v in
-                 (("added", self.added), ("changed", self.changed), ("removed", self.removed)) if v]
-        return "notes " + "; ".join(parts) if parts else "corpus unchanged"
-
-
-def _same_file(corpus_dir: Path, rel: str, stat: os.stat_result, entry: dict[str, Any] | None) -> bool:
-    if entry is None:
-        return False
-    if entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
-        return True
-    if entry.get("sha256") is None or entry.get("size") != stat.st_size:
-        return False
-    try:
-        return content_hash(read_corpus_file(corpus_dir, rel, MAX_NOTE_BYTES)[0]) == entry["sha256"]
-    except (OSError, ValueError):
-        return False
-
-
-def corpus_diff(corpus_dir: Path, manifest: dict[str, Any], *, cross_mounts: bool = False) -> CorpusDiff:
-    """Compare the corpus with the manifest, cheaply: a note whose size and
-    mtime are as recorded is taken as unchanged; otherwise its bytes are
-    hashed (a fresh clone changes every mtime but no content)."""
-    known: dict[str, Any] = manifest["notes"]
-    skipped: dict[str, Any] = manifest.get("skipped", {})
-    seen: set[str] = set()
-    added, changed = [], []
-    if not Path(corpus_dir).is_dir():
-        return CorpusDiff([], [], sorted(known))
-    for path, rel in iter_note_paths(Path(corpus_dir), cross_mounts=cross_mounts):
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        entry = known.get(rel)
-        if entry is None:
-            if not _same_file(corpus_dir, rel, stat, skipped.get(rel)):
-                added.append(rel)
-            continue
-        seen.add(rel)
-        if not _same_file(corpus_dir, rel, stat, entry) or not _reusable_entry(rel, entry):
-            changed.append(rel)
-    removed = sorted(s for s in known if s not in seen)
-    return CorpusDiff(added, changed, removed)

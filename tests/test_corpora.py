@@ -23,7 +23,8 @@ from dsqa import DSQA, IndexMissingError, IndexWriteError, Settings, paths, stor
 from dsqa.cli import cli
 from dsqa.engine import resolve_note
 from dsqa.errors import CorpusMismatchError
-from dsqa.indexing import check_corpus, reindex
+from dsqa.freshness import check_corpus
+from dsqa.indexing import reindex
 from dsqa.progress import ConsoleProgress, Step
 
 from conftest import CORPUS, INDEX, ROOT

@@ -28,7 +28,8 @@ import pytest
 
 from dsqa import DSQA, Settings, store
 from dsqa import register_model
-from dsqa.indexing import corpus_diff, reindex
+from dsqa.freshness import corpus_diff
+from dsqa.indexing import reindex
 
 from _helpers import assert_consistent, edit_once
 from conftest import CORPUS, FakeEmbedder

@@ -219,7 +219,7 @@ def test_racing_swaps_never_read_the_outside_file(small):
 def test_hashing_a_changed_file_does_not_follow_a_swapped_symlink(small, monkeypatch):
     """status hashes a note whose mtime changed; the hash must come from
     the corpus, not from where a symlink swapped in meanwhile points."""
-    from dsqa import indexing
+    from dsqa import freshness
 
     engine = DSQA(small)
     engine.reindex()
@@ -228,7 +228,7 @@ def test_hashing_a_changed_file_does_not_follow_a_swapped_symlink(small, monkeyp
     # same size as the note, so only its hash can tell; then a new mtime
     secret.write_bytes((corpus / "a.md").read_bytes())
     os.utime(corpus / "a.md", ns=(1, 1))
-    real = indexing.iter_note_paths
+    real = freshness.iter_note_paths
 
     def listing_then_swap(*args, **kwargs):
         found = real(*args, **kwargs)
@@ -236,8 +236,8 @@ def test_hashing_a_changed_file_does_not_follow_a_swapped_symlink(small, monkeyp
         os.symlink(secret, corpus / "a.md")
         return found
 
-    monkeypatch.setattr(indexing, "iter_note_paths", listing_then_swap)
-    diff = indexing.corpus_diff(corpus, store.read_manifest(small.index_dir))
+    monkeypatch.setattr(freshness, "iter_note_paths", listing_then_swap)
+    diff = freshness.corpus_diff(corpus, store.read_manifest(small.index_dir))
     assert diff.changed == ["a.md"]  # the outside file's bytes were not taken for the note's
 
 

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from dsqa import DSQA, Answer, Settings, store
 from dsqa import register_model
-from dsqa.indexing import corpus_diff, reindex
+from dsqa.freshness import corpus_diff
+from dsqa.indexing import reindex
 from dsqa.notes import decode_note
 
 from _helpers import assert_consistent
