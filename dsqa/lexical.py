@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -148,6 +148,30 @@ class LexicalIndex:
     @property
     def size(self) -> int:
         return int(self._bm25.scores.get("num_docs", 0)) if self._vocab else 0
+
+    def problem(self, documents: int) -> str | None:
+        """What makes this index, as loaded from files that may be damaged,
+        unfit to score ``documents`` chunks: a document count, vocabulary or
+        score arrays that do not fit together (a query would read past
+        them). ``None`` when they fit."""
+        if self.size != documents:
+            return f"{self.size} documents, expected {documents}"
+        if not self._vocab:
+            return None
+        scores = getattr(self._bm25, "scores", None) or {}
+        arrays: list[Any] = [scores.get(k) for k in ("data", "indices", "indptr")]
+        data, indices, indptr = arrays
+        if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
+            return "its score arrays are missing or not flat"
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in self._vocab.values()):
+            return "its vocabulary maps words to something other than ids"
+        if len(indptr) < 1 or indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(data):
+            return "its column pointers do not match its scores"
+        if len(indices) != len(data) or (len(indices) and (indices.min() < 0 or indices.max() >= documents)):
+            return "its document ids do not match the chunk records"
+        if max(v for t, v in self._vocab.items() if t) >= len(indptr) - 1:
+            return "its vocabulary does not match its score arrays"
+        return None
 
     def idf(self, terms: Sequence[str]) -> np.ndarray:
         """BM25's (Lucene) inverse document frequency of each term; a term

@@ -207,33 +207,43 @@ def _check_manifest(path: Path, manifest: Any) -> None:
     for key in ("model", "chunking", "notes", "chunk_count"):
         if key not in manifest:
             raise IndexCorruptError(path, f"manifest lacks {key!r}")
+    problem = _entry_problem(manifest)
+    if problem:
+        raise IndexCorruptError(path, problem)
+
+
+def _entry_problem(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with the type of one of the manifest's entries, or
+    ``None``."""
     model = manifest["model"]
     if not (isinstance(model, dict) and isinstance(model.get("name"), str) and _is_int(model.get("dimension"))
             and model["dimension"] > 0):
-        raise IndexCorruptError(path, "the model entry needs a name and a dimension")
+        return "the model entry needs a name and a dimension"
     if not isinstance(manifest["chunking"], dict):
-        raise IndexCorruptError(path, "the chunking entry is not a mapping")
+        return "the chunking entry is not a mapping"
     if not _is_int(manifest["chunk_count"]) or manifest["chunk_count"] < 0:
-        raise IndexCorruptError(path, "chunk_count is not a count")
+        return "chunk_count is not a count"
     notes = manifest["notes"]
     if not isinstance(notes, dict) or not all(
         isinstance(e, dict) and isinstance(e.get("sha256"), str) and _is_int(e.get("chunks")) for e in notes.values()
     ):
-        raise IndexCorruptError(path, "the notes entry needs a sha256 and a chunk count per note")
+        return "the notes entry needs a sha256 and a chunk count per note"
     if not isinstance(manifest.get("skipped", {}), dict):
-        raise IndexCorruptError(path, "the skipped entry is not a mapping")
+        return "the skipped entry is not a mapping"
     files = manifest.get(FILES)
-    if files is not None and not (
-        isinstance(files, dict)
-        and all(
-            isinstance(e, dict)
-            and _is_int(e.get("size"))
-            and any(isinstance(e.get(k), str) for k in _CHECKSUMS)
-            and all(isinstance(e.get(k, ""), str) for k in _CHECKSUMS)
-            for e in files.values()
-        )
-    ):
-        raise IndexCorruptError(path, "the files entry needs a size and a checksum (crc32) per file")
+    if files is not None and not _files_entry_ok(files):
+        return "the files entry needs a size and a checksum (crc32) per file"
+    return None
+
+
+def _files_entry_ok(files: Any) -> bool:
+    return isinstance(files, dict) and all(
+        isinstance(e, dict)
+        and _is_int(e.get("size"))
+        and any(isinstance(e.get(k), str) for k in _CHECKSUMS)
+        and all(isinstance(e.get(k, ""), str) for k in _CHECKSUMS)
+        for e in files.values()
+    )
 
 
 def read_manifest(index_dir: Path, gen: Path | None = None) -> dict[str, Any]:
@@ -359,12 +369,19 @@ def _npy(path: Path, dtype: Any, ncols: int) -> np.ndarray:
 
 
 def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
-    import faiss
-
     manifest = read_manifest(index_dir, gen)
     files = manifest.get(FILES)
-    dim = manifest["model"]["dimension"]
+    chunks = _load_chunks(gen, files, manifest)
+    windows = _load_windows(gen, files, chunks)
+    vectors = _load_vectors(gen, files, manifest["model"]["dimension"], len(windows))
+    faiss_index, distinct = _load_faiss(gen, files, manifest, vectors)
+    lexical = _load_lexical(gen, files, len(chunks))
+    return StoredIndex(gen, manifest, chunks, vectors, windows, faiss_index, lexical, distinct)
 
+
+def _load_chunks(gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chunk records, each well-formed, as many per note as the
+    manifest lists."""
     chunks_path = gen / CHUNKS
     try:
         text = cast(bytes, _verify(gen, CHUNKS, files, keep=True)).decode("utf-8")
@@ -386,11 +403,16 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
     expected = {s: e["chunks"] for s, e in manifest["notes"].items() if e["chunks"]}
     if per_note != expected:
         raise IndexCorruptError(chunks_path, "the chunk records do not match the notes listed in the manifest")
+    return chunks
 
+
+def _load_windows(gen: Path, files: dict[str, Any] | None, chunks: list[dict[str, Any]]) -> np.ndarray:
+    """The window table: every chunk has windows, in chunk order, each
+    inside its chunk's text."""
     windows_path = gen / WINDOWS
     _verify(gen, WINDOWS, files)
     windows = _npy(windows_path, np.int32, 3)
-    w = len(windows)
+    n, w = len(chunks), len(windows)
     if n and w:
         rows = windows[:, 0]
         if rows.min() < 0 or rows.max() >= n or np.any(np.diff(rows) < 0) or len(np.unique(rows)) != n:
@@ -403,7 +425,11 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
             raise IndexCorruptError(windows_path, "a sentence window lies outside its chunk")
     elif n or w:
         raise IndexCorruptError(windows_path, f"{w} windows for {n} chunks")
+    return windows
 
+
+def _load_vectors(gen: Path, files: dict[str, Any] | None, dim: int, w: int) -> np.ndarray:
+    """The vectors: one per window, finite numbers."""
     vectors_path = gen / VECTORS
     _verify(gen, VECTORS, files)
     vectors = _npy(vectors_path, np.float32, dim)
@@ -411,7 +437,18 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
         raise IndexCorruptError(vectors_path, f"{len(vectors)} vectors for {w} windows")
     if not np.all(np.isfinite(vectors)):
         raise IndexCorruptError(vectors_path, "holds values that are not finite numbers")
+    return vectors
 
+
+def _load_faiss(
+    gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any], vectors: np.ndarray
+) -> tuple[Any, ann.Distinct | None]:
+    """The FAISS index and its vector-to-entry map: as many entries as
+    distinct vectors, of the model's dimension; a flat index holds the very
+    vectors of ``vectors.npy``."""
+    import faiss
+
+    dim, w = manifest["model"]["dimension"], len(vectors)
     faiss_path = gen / FAISS
     _verify(gen, FAISS, files)
     try:
@@ -431,9 +468,7 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
         raise IndexCorruptError(faiss_path, f"{faiss_index.ntotal} vectors of dimension {faiss_index.d}, expected {entries} of {dim}")
     if isinstance(faiss_index, faiss.IndexFlat) and w and not np.array_equal(faiss_index.reconstruct_n(0, w), vectors):
         raise IndexCorruptError(faiss_path, "its vectors differ from vectors.npy")
-
-    lexical = _load_lexical(gen, files, n)
-    return StoredIndex(gen, manifest, chunks, vectors, windows, faiss_index, lexical, distinct)
+    return faiss_index, distinct
 
 
 def _load_distinct(gen: Path, files: dict[str, Any] | None, w: int) -> ann.Distinct | None:
@@ -477,33 +512,14 @@ def _chunk_problem(c: Any) -> str | None:
 def _load_lexical(gen: Path, files: dict[str, Any] | None, n: int) -> LexicalIndex:
     """The BM25 index, checked so that no query can index past its arrays."""
     folder = gen / BM25
-    if files is not None:
-        for rel in files:
-            if rel.startswith(BM25 + "/"):
-                _verify(gen, rel, files)
+    for rel in files or {}:
+        if rel.startswith(BM25 + "/"):
+            _verify(gen, rel, files)
     try:
         lexical = LexicalIndex.load(folder)
     except Exception as exc:  # bm25s on garbage: JSON, numpy or constructor errors
         raise IndexCorruptError(folder, _why(exc)) from None
-    if lexical.size != n:
-        raise IndexCorruptError(folder, f"{lexical.size} documents, expected {n}")
-    vocab = lexical.vocabulary
-    if not vocab:
-        return lexical
-    scores = getattr(lexical._bm25, "scores", None) or {}
-    arrays: list[Any] = [scores.get(k) for k in ("data", "indices", "indptr")]
-    data, indices, indptr = arrays
-    problem = None
-    if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
-        problem = "its score arrays are missing or not flat"
-    elif not all(_is_int(v) and v >= 0 for v in vocab.values()):
-        problem = "its vocabulary maps words to something other than ids"
-    elif len(indptr) < 1 or indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(data):
-        problem = "its column pointers do not match its scores"
-    elif len(indices) != len(data) or (len(indices) and (indices.min() < 0 or indices.max() >= n)):
-        problem = "its document ids do not match the chunk records"
-    elif max(v for t, v in vocab.items() if t) >= len(indptr) - 1:
-        problem = "its vocabulary does not match its score arrays"
+    problem = lexical.problem(n)
     if problem:
         raise IndexCorruptError(folder, problem)
     return lexical
