@@ -65,6 +65,16 @@ class IndexWriteError(DsqaError):
     the index already there is left as it was."""
 
 
+class IndexNotAFolderError(IndexWriteError):
+    """The index folder is a file: no index can be read from it or written
+    to it."""
+
+    def __init__(self, index_dir: object):
+        super().__init__(
+            f"the index folder {index_dir} is a file, not a folder: point --index (or DSQA_INDEX) at a folder"
+        )
+
+
 class CorpusTooLargeError(CorpusError):
     """The corpus holds more notes than the settings allow indexing without
     being asked (``Settings.max_corpus_files`` / ``max_corpus_bytes``): most

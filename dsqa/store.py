@@ -50,7 +50,7 @@ from typing import Any, cast
 import numpy as np
 
 from . import ann
-from .errors import DsqaError, IndexCorruptError, IndexMissingError
+from .errors import IndexCorruptError, IndexMissingError, IndexNotAFolderError
 from .lexical import LexicalIndex
 
 FORMAT_VERSION = 3
@@ -163,9 +163,7 @@ def current_generation(index_dir: Path) -> Path:
     except FileNotFoundError:
         raise IndexMissingError(index_dir) from None
     except NotADirectoryError:
-        raise DsqaError(
-            f"the index folder {index_dir} is a file, not a folder: point --index (or DSQA_INDEX) at a folder"
-        ) from None
+        raise IndexNotAFolderError(index_dir) from None
     except OSError as exc:
         raise IndexCorruptError(pointer, _why(exc)) from None
     if len(data) > POINTER_MAX_BYTES:

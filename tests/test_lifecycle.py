@@ -745,10 +745,12 @@ def test_read_only_index_folder_loses_nothing(built, fake_model, caplog):
 
 def test_index_path_that_is_a_file(settings):
     settings.index_dir.write_text("not a folder")
-    with pytest.raises(IndexWriteError, match="is a file, not a folder"):
+    with pytest.raises(IndexWriteError, match="is a file, not a folder") as writing:
         DSQA(settings).reindex()
-    with pytest.raises(DsqaError, match="is a file, not a folder"):
+    with pytest.raises(DsqaError, match="is a file, not a folder") as reading:
         DSQA(settings).ask("docker")
+    # one error, whether the index is written or read
+    assert type(writing.value) is type(reading.value) and str(writing.value) == str(reading.value)
     r = invoke(settings, "status")  # click itself refuses it, as a misused flag
     assert r.exit_code == 2 and "is a file" in r.output
 
