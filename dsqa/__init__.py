@@ -4,8 +4,8 @@
     answer = ask("how do overlay networks do service discovery")
     print(answer)
 
-The module-level functions use one shared :class:`DSQA` per settings, so the
-model and index load once per process.
+The module-level functions use one shared :class:`DSQA` per settings
+(:func:`get_engine`), so the model and index load once per process.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ __all__ = [
     "StaleIndexError",
     "__version__",
     "ask",
-    "engine",
+    "get_engine",
     "register_model",
     "reindex",
     "search",
@@ -65,7 +65,7 @@ _engines: dict[Settings, DSQA] = {}
 _engines_lock = threading.Lock()
 
 
-def engine(settings: Settings | None = None, **overrides: Any) -> DSQA:
+def get_engine(settings: Settings | None = None, **overrides: Any) -> DSQA:
     """The shared engine for these settings (defaults and environment when
     none are given)."""
     settings = (settings or Settings()).with_(**overrides)
@@ -77,18 +77,18 @@ def engine(settings: Settings | None = None, **overrides: Any) -> DSQA:
 
 def ask(question: str, k: int | None = None, notes: Iterable[str] | None = None, **overrides: Any) -> Answer:
     """Answer ``question`` from the notes: see :meth:`DSQA.ask`."""
-    return engine(**overrides).ask(question, k=k, notes=notes)
+    return get_engine(**overrides).ask(question, k=k, notes=notes)
 
 
 def search(query: str, k: int | None = None, notes: Iterable[str] | None = None, **overrides: Any) -> list[Passage]:
     """The passages that best match ``query``: see :meth:`DSQA.search`."""
-    return engine(**overrides).search(query, k=k, notes=notes)
+    return get_engine(**overrides).search(query, k=k, notes=notes)
 
 
 def reindex(full: bool = False, progress: bool | Reporter | None = False, **overrides: Any) -> ReindexReport:
     """Bring the index up to date with the corpus: see :meth:`DSQA.reindex`."""
-    return engine(**overrides).reindex(full=full, progress=progress)
+    return get_engine(**overrides).reindex(full=full, progress=progress)
 
 
 def status(**overrides: Any) -> IndexStatus:
-    return engine(**overrides).status()
+    return get_engine(**overrides).status()

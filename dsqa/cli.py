@@ -41,9 +41,9 @@ def _console_progress():
 
 
 def _engine(opts: dict[str, Any]):
-    from . import engine
+    from . import get_engine
 
-    eng = engine(
+    eng = get_engine(
         corpus_dir=opts.pop("corpus", None),
         index_dir=opts.pop("index", None),
         model=opts.pop("model", None),
@@ -197,11 +197,11 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
 
     runs = [(questions or evaluation.DEFAULT_DEVSET, _engine(dict(opts)))]
     if kep:
-        from . import engine
+        from . import get_engine
 
         cache = paths.cache_dir()
         corpus = evaluation.prepare_kep_corpus(cache / "kep-corpus")
-        kep_engine = engine(
+        kep_engine = get_engine(
             corpus_dir=corpus,
             index_dir=cache / "kep-index",
             model=opts.get("model"),

@@ -144,9 +144,11 @@ def test_module_level_functions_share_one_engine(settings, monkeypatch):
     dsqa.reindex(model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8)
     a = dsqa.ask("docker", model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8)
     assert a.found
-    assert dsqa.engine(model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8) is dsqa.engine(
+    assert dsqa.get_engine(model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8) is dsqa.get_engine(
         model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8
     )
+    # the shared engine's function does not hide the module dsqa.engine
+    assert dsqa.engine is sys.modules["dsqa.engine"] and "engine" not in dsqa.__all__
 
 
 @pytest.mark.parametrize("notes", [123, 1.5, b"notes/a.md", {"a": 1}, object()])
@@ -179,7 +181,7 @@ def _in_thread(call):
 def test_questions_are_answered_while_a_reindex_runs(built, gated_model, monkeypatch, started_by):
     """Readers never wait for a rebuild: they get the generation already
     loaded, and a second reindex meanwhile is refused with a clear message."""
-    monkeypatch.setattr(sys.modules["dsqa.engine"], "STALE_CHECK_SECONDS", 0.0)  # dsqa.engine is also a function
+    monkeypatch.setattr(dsqa.engine, "STALE_CHECK_SECONDS", 0.0)
     started, release = gated_model
     built.ask("docker swarm")  # the engine has a generation loaded
     note = built.settings.corpus_dir / "notes" / "new.md"

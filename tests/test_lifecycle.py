@@ -220,7 +220,7 @@ def test_changed_corpus_updates_with_one_log_line(built, caplog):
 def test_a_long_lived_engine_notices_changes(built, monkeypatch, fake_model):
     """The web page keeps one engine: it re-checks the corpus (at most every
     STALE_CHECK_SECONDS, 0 here) and updates the index when notes change."""
-    monkeypatch.setattr(sys.modules["dsqa.engine"], "STALE_CHECK_SECONDS", 0.0)  # dsqa.engine is also a function
+    monkeypatch.setattr(dsqa.engine, "STALE_CHECK_SECONDS", 0.0)
     assert built.search("zookeeper leader election", k=1)[0].source != "notes/new.md"
     calls = fake_model.calls
     built.search("docker", k=1)
@@ -230,7 +230,7 @@ def test_a_long_lived_engine_notices_changes(built, monkeypatch, fake_model):
 
 
 def test_unfixable_staleness_warns_once(built, monkeypatch, caplog):
-    monkeypatch.setattr(sys.modules["dsqa.engine"], "STALE_CHECK_SECONDS", 0.0)  # dsqa.engine is also a function
+    monkeypatch.setattr(dsqa.engine, "STALE_CHECK_SECONDS", 0.0)
     built.ask("docker")
     (built.settings.corpus_dir / NOTES / "new.md").write_text("# New\nzookeeper\n")
     with read_only(built.settings.index_dir), caplog.at_level(logging.INFO, logger="dsqa"):

@@ -43,9 +43,9 @@ def build_page(engine: DSQA | None = None) -> gr.Blocks:
     changed (and the index updated first), the index panel says what changed.
     """
     if engine is None:
-        from .. import engine as shared_engine
+        from .. import get_engine
 
-        engine = shared_engine()
+        engine = get_engine()
     handlers = PageHandlers(engine)
     notes_in_index = handlers.notes_in_index()
     examples = [q for q, note in EXAMPLES if note in notes_in_index]
