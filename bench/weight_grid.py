@@ -43,7 +43,7 @@ def main() -> int:
         # Engines with this penalty; each recalibrates its own copy of the index with it.
         engines = {name: DSQA(engine.settings.with_(unknown_term_penalty=penalty)) for name, (engine, _) in sets.items()}
         for engine in engines.values():
-            retriever = engine._ready()
+            retriever = engine.retriever()
             retriever.index.manifest["calibration"] = calibration.calibrate(retriever)
         reports = {name: evaluate(name, qs, lambda q, e=engines[name]: e.ask(q, k=10)) for name, (_, qs) in sets.items()}
         sweep = calibrate(reports["notes"].confidences)

@@ -141,7 +141,7 @@ class DSQA:
         if not callable(method) and method not in METHODS:
             raise InvalidInputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         names = cast("list[str] | None", check_notes(notes))  # each name is checked by resolve_note
-        retriever = self._ready()
+        retriever = self.retriever()
         return query, k, retriever, self._allowed_rows(retriever.index, names)
 
     def reindex(self, *, full: bool = False, progress: bool | Reporter | None = False) -> ReindexReport:
@@ -199,14 +199,39 @@ class DSQA:
         flags that differ from the defaults."""
         return freshness.reindex_command(self.settings)
 
+    def retriever(self) -> Retriever:
+        """The retriever over the live index, the one questions are answered
+        from (for ranking without answering, and for measuring it). Loaded on
+        first use and reloaded when the index changed on disk (another
+        process reindexed); the index is brought up to date first, as for a
+        question, when the corpus, model or settings no longer match it
+        (``StaleIndexError`` instead when ``auto_reindex`` is off). A
+        long-lived engine (the web page) re-checks the corpus at most every
+        ``STALE_CHECK_SECONDS``.
+
+        Readers never wait for one another: while one thread checks, loads or
+        rebuilds, the others answer from the generation already loaded. Only
+        an engine with nothing loaded yet waits."""
+        current = self._current
+        if current is not None and time.monotonic() - self._checked < STALE_CHECK_SECONDS:
+            if store.current_generation(self.settings.index_dir).name == current[0]:
+                return current[1]
+        if not self._refresh_lock.acquire(blocking=current is None):
+            return current[1]  # type: ignore[index]  # another thread is refreshing
+        try:
+            return self._refresh()
+        finally:
+            self._refresh_lock.release()
+
     def index(self) -> store.StoredIndex:
         """The loaded index this engine answers from, brought up to date
-        first as for a question (for measuring and inspecting it)."""
-        return self._ready().index
+        first as for a question (for measuring and inspecting it; see
+        :meth:`retriever`)."""
+        return self.retriever().index
 
     def note_names(self) -> list[str]:
         """The notes in the index, as their paths relative to the corpus."""
-        return self._ready().index.sources
+        return self.retriever().index.sources
 
     @property
     def embedder(self) -> Embedder:
@@ -234,29 +259,8 @@ class DSQA:
         finally:
             self._build_lock.release()
 
-    def _ready(self) -> Retriever:
-        """The retriever over the live index, loading or refreshing it when
-        the index changed on disk (another process reindexed), and bringing
-        the index up to date first when the corpus, model or settings no
-        longer match it. A long-lived engine (the web page) re-checks the
-        corpus at most every ``STALE_CHECK_SECONDS``.
-
-        Readers never wait for one another: while one thread checks, loads or
-        rebuilds, the others answer from the generation already loaded. Only
-        an engine with nothing loaded yet waits."""
-        current = self._current
-        if current is not None and time.monotonic() - self._checked < STALE_CHECK_SECONDS:
-            if store.current_generation(self.settings.index_dir).name == current[0]:
-                return current[1]
-        if not self._refresh_lock.acquire(blocking=current is None):
-            return current[1]  # type: ignore[index]  # another thread is refreshing
-        try:
-            return self._refresh()
-        finally:
-            self._refresh_lock.release()
-
     def _refresh(self) -> Retriever:
-        """``_ready``'s slow path; the caller holds ``_refresh_lock``."""
+        """``retriever``'s slow path; the caller holds ``_refresh_lock``."""
         live = self._live_generation()
         current = self._current
         now = time.monotonic()

@@ -32,10 +32,10 @@ def test_search_returns_passages(built):
 
 def test_second_ask_reuses_model_and_index(built, fake_model):
     built.ask("what is docker")
-    retriever = built._ready()
+    retriever = built.retriever()
     calls = fake_model.calls
     built.ask("what is hadoop")
-    assert built._ready() is retriever
+    assert built.retriever() is retriever
     assert fake_model.calls == calls + 1  # one query embedding, nothing reloaded
 
 
@@ -121,7 +121,7 @@ def test_reindex_writes_manifest_and_no_pickle(built):
     assert manifest["model"] == {"name": "fake-hash", "dimension": 64, "max_tokens": 128}
     assert manifest["chunking"]["chunk_tokens"] == 60
     assert manifest["vector_count"] > manifest["chunk_count"]  # sentence windows
-    assert set(manifest["notes"]) == {p for p in (c["source"] for c in built._ready().index.chunks)}
+    assert set(manifest["notes"]) == {p for p in (c["source"] for c in built.retriever().index.chunks)}
     assert all(len(e["sha256"]) == 64 for e in manifest["notes"].values())
     assert {p.name for p in gen.iterdir()} == {
         "manifest.json", "chunks.jsonl", "windows.npy", "vectors.npy", "vectors.faiss", "bm25"

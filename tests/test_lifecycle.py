@@ -100,7 +100,7 @@ def calibration_questions(index) -> int:
 
 
 def test_one_paragraph_edit_reembeds_only_its_chunks(built, fake_model):
-    before = built._ready().index
+    before = built.retriever().index
     old_keys = {c["key"] for c in before.chunks}
     calls, embedded = fake_model.calls, fake_model.embedded
     edit_once(built.settings.corpus_dir / BIG, PHRASE, EDITED)

@@ -48,7 +48,7 @@ def brute_coverage(index, query: str) -> list[float]:
 
 def brute_force(engine: DSQA, query: str, allowed=None) -> list[tuple[int, float]]:
     """Score every chunk the slow, obvious way."""
-    retriever = engine._ready()
+    retriever = engine.retriever()
     index = retriever.index
     qv = retriever.embed_query(query)
     lexical = index.lexical.scores(query)
@@ -71,7 +71,7 @@ def brute_force(engine: DSQA, query: str, allowed=None) -> list[tuple[int, float
 @pytest.mark.parametrize("query", QUERIES)
 def test_hybrid_equals_brute_force_when_every_chunk_is_a_candidate(built, query):
     engine = DSQA(built.settings.with_(candidates=10_000))
-    hits = engine._ready().rank(query, 10)
+    hits = engine.retriever().rank(query, 10)
     expected = brute_force(engine, query)[:10]
     assert [h.row for h in hits] == [r for r, _ in expected]
     assert [h.score for h in hits] == pytest.approx([s for _, s in expected], abs=1e-5)
@@ -80,16 +80,16 @@ def test_hybrid_equals_brute_force_when_every_chunk_is_a_candidate(built, query)
 def test_default_candidate_pool_finds_the_same_top_passages(built):
     same = 0
     for query in QUERIES:
-        hits = built._ready().rank(query, 5)
+        hits = built.retriever().rank(query, 5)
         expected = brute_force(built, query)[:5]
         same += [h.row for h in hits] == [r for r, _ in expected]
     assert same == len(QUERIES)
 
 
 def test_filter_restricts_to_allowed_rows(built):
-    index = built._ready().index
+    index = built.retriever().index
     allowed = [r for r, c in enumerate(index.chunks) if c["source"] == "notes/anonymous-short-notes.md"]
-    hits = built._ready().rank("docker swarm s3 hadoop", 5, allowed)
+    hits = built.retriever().rank("docker swarm s3 hadoop", 5, allowed)
     assert hits and all(h.row in allowed for h in hits)
     expected = brute_force(built, "docker swarm s3 hadoop", allowed)[:5]
     assert [h.row for h in hits] == [r for r, _ in expected]
@@ -97,7 +97,7 @@ def test_filter_restricts_to_allowed_rows(built):
 
 @pytest.mark.parametrize("method", ["no-concepts", "dense", "bm25", rrf])
 def test_single_retriever_methods(built, method):
-    hits = built._ready().rank("docker run --rm", 5, method=method)
+    hits = built.retriever().rank("docker run --rm", 5, method=method)
     assert len(hits) == 5 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
@@ -195,7 +195,7 @@ def test_every_marker_points_at_a_listed_passage(small):
 
 
 def test_unknown_terms_lower_confidence(small):
-    retriever = small._ready()
+    retriever = small.retriever()
     known = retriever.rank("zookeeper leader", 3)
     unknown = retriever.rank("raft paxos leader", 3)
     c_known = confidence("zookeeper leader", known, retriever.index, retriever.settings)
@@ -214,7 +214,7 @@ def test_refusal_says_so_and_still_lists_passages(small):
 
 
 def test_quotes_skip_near_duplicates(small):
-    retriever = small._ready()
+    retriever = small.retriever()
     qv = retriever.embed_query("leader")
     hits = retriever.rank("leader", 2)
     quotes = pick_quotes("leader", hits, retriever.index, qv, retriever.settings)
@@ -317,7 +317,7 @@ def test_citations_follow_the_order_of_the_passages(tmp_path, fake_model):
         "a.md": "# Swarm\n\nA swarm keeps the replicas of a service running on its nodes.\n",
         "b.md": "# Scale\n\nScale a swarm service to five replicas with docker service scale web=5 here.\n",
     }
-    retriever = indexed(tmp_path, notes, refusal_threshold=0.0)._ready()
+    retriever = indexed(tmp_path, notes, refusal_threshold=0.0).retriever()
     question = "scale the replicas of a swarm service"
     qv = retriever.embed_query(question)
     # Either ranking: the passage listed first is quoted first, so the text

@@ -43,7 +43,7 @@ def test_reindex_records_the_corpus_scale_and_an_old_index_is_recalibrated(tmp_p
     (corpus / "a.md").write_text("# Git\n- git reflog lists where HEAD has been, so lost commits can be found.\n")
     engine = DSQA(Settings(corpus_dir=corpus, index_dir=tmp_path / "i", model="fake-hash"))
     engine.reindex()
-    index = engine._ready().index
+    index = engine.retriever().index
     scale = index.manifest["calibration"]
     assert scale["high"] > scale["low"] and scale["pseudo_questions"] == 1
     # An index written before calibration existed: recalibrated on the next
