@@ -1,9 +1,12 @@
-"""Helpers shared by the index-lifecycle tests (test_lifecycle, test_crash,
-test_properties); the fake model itself lives in conftest.py."""
+"""Helpers shared by the index-lifecycle tests (incremental reindex,
+staleness, locking, corruption, bad input, status, crash, properties); the
+fake model and the fixtures live in conftest.py."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import shutil
 import subprocess
@@ -12,10 +15,42 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from dsqa import store
+from dsqa.cli import cli
 
 HERE = Path(__file__).resolve().parent
+
+NOTES = "notes"
+BIG = f"{NOTES}/unlimitediw-dist-sys-notes.md"
+#: A phrase that occurs once in BIG, and an edit that keeps its token count
+#: (so only the chunk(s) holding it change).
+PHRASE = "This could be a shell script or a custom app."
+EDITED = "This could be a fish script or a custom app."
+
+
+def dsqa_logs(caplog, level=logging.INFO):
+    return [r for r in caplog.records if r.name == "dsqa" and r.levelno >= level]
+
+
+def invoke(settings, *args):
+    """The CLI in-process; the dsqa logger is put back as it was after it
+    (the CLI points it at its own stderr)."""
+    base = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "--model", "fake-hash"]
+    logger = logging.getLogger("dsqa")
+    saved = logger.propagate, logger.handlers[:], logger.level
+    try:
+        return CliRunner().invoke(cli, [args[0], *args[1:], *base])
+    finally:
+        logger.propagate, logger.handlers[:], logger.level = saved[0], saved[1], saved[2]
+
+
+def rewrite_manifest(index_dir: Path, **changes) -> None:
+    path = store.current_generation(index_dir) / store.MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
 
 
 def assert_consistent(index: store.StoredIndex) -> None:

@@ -10,6 +10,7 @@ so it may change either."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shutil
 import threading
@@ -68,6 +69,14 @@ def _user_dirs_in_tmp(tmp_path_factory, monkeypatch):
     """Indexes of notes folders go to the per-user data directory: keep every
     test's (and every dsqa command's a test starts) out of the real home."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
+@pytest.fixture
+def dsqa_logs_propagate(monkeypatch):
+    """The CLI sets the dsqa logger not to propagate; caplog needs it to."""
+    logger = logging.getLogger("dsqa")
+    monkeypatch.setattr(logger, "propagate", True)
+    monkeypatch.setattr(logger, "handlers", [])
 
 
 @pytest.fixture
