@@ -34,12 +34,14 @@ from .settings import Settings, default_index
 
 
 def model_identity(embedder: Embedder) -> dict[str, Any]:
+    """The model an index is built with, as its manifest records it: an
+    index of another model is stale, and its vectors are never reused."""
     return {"name": embedder.name, "dimension": embedder.dimension, "max_tokens": embedder.max_tokens}
 
 
-#: How a sentence window's vector is made (see :class:`dsqa.indexing._Build`); recorded
-#: with the chunking settings, so an index whose window vectors were made
-#: another way is stale.
+#: How a sentence window's vector is made (see
+#: :class:`dsqa.indexing._Build`); recorded with the chunking settings, so an
+#: index whose window vectors were made another way is stale.
 WINDOW_VECTORS = "sentence-mean"
 
 
