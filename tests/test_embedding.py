@@ -86,6 +86,26 @@ def test_mean_pooling_configs():
     assert not encoder_check.is_mean_pooling({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True})
 
 
+def _st_folder(folder, st_config, pooling, tokenizer_config):
+    (folder / "1_Pooling").mkdir(parents=True)
+    (folder / "sentence_bert_config.json").write_text(json.dumps(st_config))
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    return folder
+
+
+def test_model_size_is_read_from_either_sentence_transformers_layout(tmp_path):
+    before_6 = _st_folder(tmp_path / "a", {"max_seq_length": 256}, {"word_embedding_dimension": 384}, {"model_max_length": 512})
+    from_6 = _st_folder(
+        tmp_path / "b", {"transformer_task": "feature-extraction"}, {"embedding_dimension": 768, "pooling_mode": "mean"}, {"model_max_length": 128}
+    )
+    assert sentence_transformer.model_shape("a", before_6) == (256, 384)
+    assert sentence_transformer.model_shape("b", from_6) == (128, 768)
+    broken = _st_folder(tmp_path / "c", {}, {"embedding_dimension": 384}, {})
+    with pytest.raises(ModelError, match="cannot read its size"):
+        sentence_transformer.model_shape("c", broken)
+
+
 # -- with the real model ---------------------------------------------------------
 
 

@@ -76,6 +76,24 @@ def model_fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def model_shape(name: str, path: Path) -> tuple[int, int]:
+    """The input limit in word pieces and the vector size of the
+    sentence-transformers model in ``path``, in the folder layout of
+    sentence-transformers before 6 (``max_seq_length``,
+    ``word_embedding_dimension``) or from 6 on (the tokenizer's
+    ``model_max_length``, ``embedding_dimension``)."""
+    try:
+        st_config = json.loads((path / "sentence_bert_config.json").read_text())
+        pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
+        max_tokens = st_config.get("max_seq_length")
+        if max_tokens is None:
+            max_tokens = json.loads((path / "tokenizer_config.json").read_text())["model_max_length"]
+        dimension = pooling.get("word_embedding_dimension", pooling.get("embedding_dimension"))
+        return int(max_tokens), int(dimension)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"model {name}: cannot read its size from {path} ({exc})") from None
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model in a local folder, run by the encoder
     :func:`dsqa.encoders.chooser.first_choice` picks for each call.
@@ -93,10 +111,7 @@ class SentenceTransformerEmbedder:
         self.path = locate()
         if not (self.path / "modules.json").is_file():
             raise ModelError(f"model {name}: no sentence-transformers model in {self.path}")
-        st_config = json.loads((self.path / "sentence_bert_config.json").read_text())
-        pooling = json.loads((self.path / "1_Pooling" / "config.json").read_text())
-        self.max_tokens = int(st_config["max_seq_length"])
-        self.dimension = int(pooling["word_embedding_dimension"])
+        self.max_tokens, self.dimension = model_shape(name, self.path)
         from tokenizers import Tokenizer
 
         self._tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
