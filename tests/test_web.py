@@ -171,6 +171,30 @@ def fake_engine(built):
     return built
 
 
+def test_note_section_reads_headings_and_fences_as_the_chunker_does(fake_engine, settings):
+    """The section runs from the passage's heading to the next heading of the
+    same or a higher level; "#" lines inside fenced code (``` or ~~~, closed
+    only by the same marker) are not headings."""
+    note = "notes/unlimitediw-dist-sys-notes.md"
+    text = [
+        "# Top",  # 1
+        "## Overlay",  # 2
+        "```",  # 3
+        "# a shell comment, not a heading",  # 4
+        "~~~",  # 5: inside the ``` block, not a fence of its own
+        "## still code",  # 6
+        "```",  # 7
+        "The passage.",  # 8
+        "### Detail",  # 9
+        "More.",  # 10
+        "## Next",  # 11
+        "Elsewhere.",  # 12
+    ]
+    (settings.corpus_dir / note).write_text("\n".join(text) + "\n", encoding="utf-8")
+    section = note_section(fake_engine, note, 8, 8)
+    assert (section.first, section.last) == (2, 10)
+
+
 def test_note_section_reads_only_indexed_notes_inside_the_corpus(fake_engine, settings, tmp_path):
     note = "notes/unlimitediw-dist-sys-notes.md"
     assert note in fake_engine.note_names()

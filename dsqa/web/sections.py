@@ -7,10 +7,9 @@ extracted text).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from .. import formats
+from .. import formats, markup
 from ..engine import DSQA
 from ..errors import InvalidInputError
 from ..notes import read_corpus_file
@@ -29,8 +28,6 @@ class NoteSection:
         return self.first + len(self.lines) - 1
 
 
-_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]|$)")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 def _check_indexed(engine: DSQA, source: str) -> None:
@@ -76,18 +73,16 @@ def note_section(
     headings: list[tuple[int, int]] = []  # (line number, level)
     fence: str | None = None
     for number, line in enumerate(lines, 1):
-        m = _FENCE.match(line)
-        if m:
-            marker = m.group(1)
+        marker = markup.fence(line)
+        if marker:
             if fence is None:
-                fence = marker[0] * 3
-            elif marker.startswith(fence):
+                fence = marker
+            elif marker == fence:
                 fence = None
             continue
-        if fence is None:
-            h = _HEADING.match(line)
-            if h:
-                headings.append((number, len(h.group(1))))
+        level = markup.heading_level(line) if fence is None else 0
+        if level:
+            headings.append((number, level))
 
     above = [(n, level) for n, level in headings if n <= start]
     if above:
