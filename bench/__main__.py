@@ -227,7 +227,7 @@ def part_kep(run: Run) -> None:
         ["model", "document encoder", "minutes", "chunks", "window vectors", "chunks/s", "texts/s", "index MB on disk", "index type", "peak RSS MB", "phases (s)"],
     )
     q = Table(
-        "Kubernetes design documents: warm queries and dev set (kep_devset.jsonl; the full corpus adds 600+ distractor documents)",
+        "Kubernetes design documents: warm queries and dev set (the KEP dev set, dsqa/devsets/kep.jsonl; the full corpus adds 600+ distractor documents)",
         ["model", "queries", "ask p50 ms", "ask p95 ms", "search p50 ms", "search p95 ms", "hit@1", "hit@5", "MRR@10", "ANN recall@10 vs exact (real vectors)", "ANN p50 ms", "peak RSS MB"],
     )
     for model in models:

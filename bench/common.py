@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+# The dev sets ship with dsqa; the bench re-exports them under its names.
+from dsqa.evaluation import DEFAULT_DEVSET as DEVSET  # noqa: F401
+from dsqa.evaluation import KEP_DEVSET as KEP_DEVSET
 from dsqa.evaluation import percentile  # the rule dsqa eval reports latencies with
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DSQA = str(Path(sys.executable).parent / "dsqa")
-DEVSET = ROOT / "tests" / "data" / "devset.jsonl"
-KEP_DEVSET = ROOT / "tests" / "data" / "kep_devset.jsonl"
 #: The Kubernetes design documents: beside the checkout, or ``$DSQA_KEP_SOURCE``
 #: (as for ``dsqa.evaluation``; a worktree's parent is not the checkout's).
 KEP_SOURCE = Path(os.environ.get("DSQA_KEP_SOURCE") or ROOT.parent / "shared" / "corpora" / "kubernetes-enhancements" / "keps")

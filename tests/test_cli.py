@@ -176,3 +176,15 @@ def test_import_in_a_fresh_interpreter_uses_bundled_index():
     first, heavy = r.stdout.splitlines()
     assert first.startswith("2 notes/")
     assert heavy == "[]"
+
+
+def test_eval_kep_names_the_missing_documents_in_one_line(cli_settings, monkeypatch, tmp_path):
+    """The KEP dev set's documents are not shipped: without $DSQA_KEP_SOURCE,
+    or with it pointing at the wrong folder, one line says what to set."""
+    monkeypatch.delenv("DSQA_KEP_SOURCE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    r = run(cli_settings, "eval", "--kep")
+    assert r.exit_code == 1 and "set DSQA_KEP_SOURCE" in r.output and len(r.output.strip().splitlines()) == 1
+    monkeypatch.setenv("DSQA_KEP_SOURCE", str(tmp_path))
+    r = run(cli_settings, "eval", "--kep")
+    assert r.exit_code == 1 and f"are not in {tmp_path}" in r.output and len(r.output.strip().splitlines()) == 1

@@ -9,9 +9,9 @@ import re
 import pytest
 
 from dsqa import DSQA, Settings
-from dsqa.evaluation import DEFAULT_DEVSET, evaluate, format_reports, load_questions
+from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, evaluate, format_reports, load_questions
 
-from conftest import CORPUS, DATA
+from conftest import CORPUS
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_devset_is_well_formed():
 
 
 def test_kep_devset_is_well_formed():
-    questions = load_questions(DATA / "kep_devset.jsonl")
+    questions = load_questions(KEP_DEVSET)
     assert len(questions) >= 30
 
 
