@@ -4,7 +4,8 @@
 Every ranking choice must help, or at least not hurt, both dev sets (the
 course notes and the Kubernetes design documents of sig-storage and
 sig-apps), so each setting is scored on both in one run: hit@1 / hit@5 /
-MRR@10 for window_weight x bm25_weight, then, for unknown_term_penalty (each
+MRR@10 for window_weight x bm25_weight and for concept_weight x bm25_weight
+(down to 0: what each part of the fusion adds on each set), then, for unknown_term_penalty (each
 index recalibrated with it), how many uncovered questions a threshold calibrated on the notes refuses on
 each set (at most 5% of the notes' answerable ones refused). Needs the KEP
 index that ``dsqa eval --kep`` builds under ``~/.cache/dsqa``.
@@ -15,7 +16,20 @@ from __future__ import annotations
 import itertools
 
 from dsqa import DSQA, Settings, calibration, paths
-from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, calibrate, evaluate, load_questions
+from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, Question, calibrate, evaluate, load_questions
+
+
+def grid(sets: dict[str, tuple[DSQA, list[Question]]], other: str, others: list[float], bm25: list[float]) -> None:
+    """Rank every answerable question with each pair of ``other`` (a weight
+    in Settings) and bm25_weight; one line per pair."""
+    for value, bw in itertools.product(others, bm25):
+        cells = []
+        for name, (engine, questions) in sets.items():
+            # An engine with these weights; it loads the same index.
+            weighted = DSQA(engine.settings.with_(**{other: value, "bm25_weight": bw}))
+            r = evaluate(name, [q for q in questions if q.answerable], lambda q, e=weighted: e.ask(q, k=10))
+            cells.append(f"{name} {r.hit_at[1]:.3f} / {r.hit_at[5]:.3f} / {r.mrr10:.3f}")
+        print(f"  {value:.2f} x {bw:.2f}:  " + "   ".join(cells), flush=True)
 
 
 def main() -> int:
@@ -29,14 +43,9 @@ def main() -> int:
     }
     default = Settings()
     print(f"window_weight x bm25_weight (default {default.window_weight} x {default.bm25_weight}): hit@1 / hit@5 / MRR@10")
-    for ww, bw in itertools.product([0.2, 0.3, 0.4, 0.5], [0.1, 0.15, 0.2, 0.25, 0.3]):
-        cells = []
-        for name, (engine, questions) in sets.items():
-            # An engine with these weights; it loads the same index.
-            weighted = DSQA(engine.settings.with_(window_weight=ww, bm25_weight=bw))
-            r = evaluate(name, [q for q in questions if q.answerable], lambda q, e=weighted: e.ask(q, k=10))
-            cells.append(f"{name} {r.hit_at[1]:.3f} / {r.hit_at[5]:.3f} / {r.mrr10:.3f}")
-        print(f"  {ww:.2f} x {bw:.2f}:  " + "   ".join(cells), flush=True)
+    grid(sets, "window_weight", [0.2, 0.3, 0.4, 0.5], [0.1, 0.15, 0.2, 0.25, 0.3])
+    print(f"concept_weight x bm25_weight (default {default.concept_weight} x {default.bm25_weight}): hit@1 / hit@5 / MRR@10")
+    grid(sets, "concept_weight", [0.0, 0.2], [0.0, 0.1, 0.2])
 
     print(f"unknown_term_penalty (default {default.unknown_term_penalty}): threshold calibrated on the notes, refused")
     for penalty in (0.0, 0.45, 0.9, 1.35):
