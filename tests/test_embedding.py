@@ -138,6 +138,7 @@ def _note_windows(limit: int) -> list[str]:
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_export_is_made_once_and_checked(minilm, cache):
     assert minilm.backend == "onnx"
     assert minilm.onnx_dir.parent == cache / "onnx"
@@ -148,6 +149,7 @@ def test_export_is_made_once_and_checked(minilm, cache):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_onnx_matches_torch_on_the_dev_questions(minilm):
     questions = [q.question for q in load_questions(DEFAULT_DEVSET)][:120]
     fast = np.vstack([minilm.embed([q]) for q in questions])  # one at a time, as queries are
@@ -158,6 +160,7 @@ def test_onnx_matches_torch_on_the_dev_questions(minilm):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_onnx_matches_torch_on_documents_in_any_order(minilm):
     texts = _note_windows(80)
     fast = minilm.embed(texts)  # length-sorted batches, put back in input order
@@ -166,6 +169,7 @@ def test_onnx_matches_torch_on_documents_in_any_order(minilm):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_a_new_process_uses_the_export_without_torch(minilm, cache):
     code = (
         "import sys, json\n"
@@ -183,6 +187,7 @@ def test_a_new_process_uses_the_export_without_torch(minilm, cache):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_falls_back_to_torch_without_onnxruntime(monkeypatch, cache):
     monkeypatch.setattr(chooser, "onnxruntime_available", lambda: False)
     model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
@@ -195,6 +200,7 @@ def test_falls_back_to_torch_without_onnxruntime(monkeypatch, cache):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_torch_can_be_forced(monkeypatch, minilm):
     monkeypatch.setenv("DSQA_ENCODER", "torch")
     assert minilm.backend == "torch"
@@ -203,6 +209,7 @@ def test_torch_can_be_forced(monkeypatch, minilm):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_a_broken_export_is_not_used(minilm, cache, tmp_path, monkeypatch):
     good = minilm.onnx_dir
     monkeypatch.setenv("DSQA_CACHE", str(tmp_path))
@@ -215,6 +222,7 @@ def test_a_broken_export_is_not_used(minilm, cache, tmp_path, monkeypatch):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_int8_variant_is_a_separate_close_model(minilm, cache):
     int8 = SentenceTransformerEmbedder("all-MiniLM-L6-v2-int8", _minilm_path, quantized=True, base_name="all-MiniLM-L6-v2")
     texts = _note_windows(40)
@@ -268,6 +276,7 @@ def test_a_registered_model_is_found_by_name(fake_model):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_bf16_matches_torch_on_documents(minilm, monkeypatch):
     texts = _note_windows(60)
     monkeypatch.setenv("DSQA_ENCODER", "bf16")
@@ -281,6 +290,7 @@ def test_bf16_matches_torch_on_documents(minilm, monkeypatch):
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_auto_takes_bf16_for_a_large_batch_and_onnx_for_questions(minilm, monkeypatch):
     monkeypatch.setattr(chooser, "bf16_preferred", lambda texts: len(texts) > 4)
     model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
@@ -294,6 +304,7 @@ def test_auto_takes_bf16_for_a_large_batch_and_onnx_for_questions(minilm, monkey
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_a_bf16_encoder_failing_its_check_is_not_used(minilm, monkeypatch, caplog):
     import dsqa.encoders.bf16_encoder as bf16
 

@@ -148,6 +148,7 @@ def assert_same_answers(a: Settings, b: Settings) -> None:
 
 
 @pytest.mark.real_model
+@pytest.mark.slow
 def test_cli_ray_build_equals_local_build(local_ray, tmp_path):
     """`dsqa reindex --ray auto`, run as its own process that connects to
     the cluster through $RAY_ADDRESS, writes the index a local build
@@ -174,6 +175,7 @@ def test_cli_ray_build_equals_local_build(local_ray, tmp_path):
 
 
 
+@pytest.mark.slow
 def test_incremental_ray_reindex_embeds_only_the_changed_texts(local_ray, settings, fake_model, tmp_path):
     """After one note changes, the Ray actors embed exactly the texts a
     local incremental reindex embeds, and the two indexes are equal."""
@@ -201,6 +203,7 @@ def test_incremental_ray_reindex_embeds_only_the_changed_texts(local_ray, settin
     assert_same_index(settings.index_dir, twin.index_dir)
 
 
+@pytest.mark.slow
 def test_vectors_stream_to_disk_and_a_worker_killed_mid_run_still_yields_an_equal_index(local_ray, settings, tmp_path):
     """The vectors of finished batches are in the driver's memory-mapped
     file while the run goes on; an actor SIGKILLed on its third batch is
@@ -219,6 +222,7 @@ def test_vectors_stream_to_disk_and_a_worker_killed_mid_run_still_yields_an_equa
     assert_same_index(settings.index_dir, on_ray.index_dir)
 
 
+@pytest.mark.slow
 def test_an_unreachable_cluster_is_one_line_naming_the_address(local_ray, settings):
     from click.testing import CliRunner
 
