@@ -17,6 +17,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from . import formats
 from .errors import CorpusError, CorpusTooLargeError
@@ -151,10 +152,7 @@ def iter_note_paths(
     root_path = Path(root)
     root_device = _device(root)
 
-    def pass_over(rel: str, why: str) -> None:
-        if passed is not None:
-            passed.append((display_name(rel), why))
-
+    pass_over = _recorder(passed)
     found: list[tuple[Path, str]] = []
     total_bytes = 0
     seen_dirs: set[str] = set()
@@ -162,53 +160,99 @@ def iter_note_paths(
         here = Path(dirpath)
         rel_here = here.relative_to(root_path).as_posix()
         prefix = "" if rel_here == "." else rel_here + "/"
-        try:
-            real_here = os.path.realpath(dirpath, strict=True)
-        except OSError:
+        if not _first_visit(dirpath, seen_dirs):
             dirnames[:] = []
             continue
-        if real_here in seen_dirs:
-            dirnames[:] = []
-            continue
-        seen_dirs.add(real_here)
-        keep = []
-        for name in sorted(dirnames):
-            if name.startswith("."):
-                continue
-            rel = prefix + name + "/"
-            why = _folder_problem(os.path.join(dirpath, name), root, root_device, cross_mounts, name)
-            if why:
-                pass_over(rel, why)
-            else:
-                keep.append(name)
-        dirnames[:] = keep
+        dirnames[:] = _folders_to_walk(dirpath, dirnames, prefix, root, root_device, cross_mounts, pass_over)
         for name in sorted(filenames):
             if name.startswith(".") or not name.lower().endswith(NOTE_SUFFIXES):
                 continue
             path = here / name
             rel = prefix + name
-            if not _is_utf8(name):
-                pass_over(rel, "file name is not valid UTF-8 (rename the file)")
-                continue
-            try:
-                real = os.path.realpath(path, strict=True)
-                stat_result = os.stat(real)
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    pass_over(rel, "symlink loop")
-                elif exc.errno != errno.ENOENT:  # a dangling symlink, or a file gone meanwhile
-                    pass_over(rel, exc.strerror or str(exc))
-                continue
-            if not Path(real).is_relative_to(root_path):
-                pass_over(rel, OUTSIDE)
-                continue
-            if not stat.S_ISREG(stat_result.st_mode):
+            stat_result = _note_stat(path, name, rel, root_path, pass_over)
+            if stat_result is None:
                 continue
             found.append((path, rel))
             if stat_result.st_size <= max_note_bytes:
                 total_bytes += stat_result.st_size
             _check_size(corpus_dir, len(found), total_bytes, max_files, max_total_bytes)
     return sorted(found, key=lambda pair: pair[1])
+
+
+def _recorder(passed: list[tuple[str, str]] | None) -> Callable[[str, str], None]:
+    """``pass_over(rel, why)``: appends (rel made printable, why) to
+    ``passed`` when it is given, else does nothing."""
+
+    def pass_over(rel: str, why: str) -> None:
+        if passed is not None:
+            passed.append((display_name(rel), why))
+
+    return pass_over
+
+
+def _first_visit(dirpath: str, seen_dirs: set[str]) -> bool:
+    """Whether the walk goes into the folder at ``dirpath``: not when it can
+    no longer be resolved, nor when its real path was walked already (a
+    symlink loop, or two links to one folder); records it in ``seen_dirs``."""
+    try:
+        real_here = os.path.realpath(dirpath, strict=True)
+    except OSError:
+        return False
+    if real_here in seen_dirs:
+        return False
+    seen_dirs.add(real_here)
+    return True
+
+
+def _folders_to_walk(
+    dirpath: str,
+    dirnames: list[str],
+    prefix: str,
+    root: str,
+    root_device: int,
+    cross_mounts: bool,
+    pass_over: Callable[[str, str], None],
+) -> list[str]:
+    """The sub-folders of ``dirpath`` the walk goes into, sorted: not hidden
+    ones, and not those :func:`_folder_problem` refuses (passed over)."""
+    keep = []
+    for name in sorted(dirnames):
+        if name.startswith("."):
+            continue
+        rel = prefix + name + "/"
+        why = _folder_problem(os.path.join(dirpath, name), root, root_device, cross_mounts, name)
+        if why:
+            pass_over(rel, why)
+        else:
+            keep.append(name)
+    return keep
+
+
+def _note_stat(
+    path: Path, name: str, rel: str, root_path: Path, pass_over: Callable[[str, str], None]
+) -> os.stat_result | None:
+    """The ``stat`` of the candidate note at ``path`` (what its symlinks lead
+    to), or ``None`` when it is no note: a name that is not UTF-8, a symlink
+    loop or one leading outside the corpus (passed over), a dangling symlink
+    or a file gone meanwhile, or not a regular file."""
+    if not _is_utf8(name):
+        pass_over(rel, "file name is not valid UTF-8 (rename the file)")
+        return None
+    try:
+        real = os.path.realpath(path, strict=True)
+        stat_result = os.stat(real)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            pass_over(rel, "symlink loop")
+        elif exc.errno != errno.ENOENT:  # a dangling symlink, or a file gone meanwhile
+            pass_over(rel, exc.strerror or str(exc))
+        return None
+    if not Path(real).is_relative_to(root_path):
+        pass_over(rel, OUTSIDE)
+        return None
+    if not stat.S_ISREG(stat_result.st_mode):
+        return None
+    return stat_result
 
 
 def _folder_problem(path: str, root: str, root_device: int, cross_mounts: bool, name: str) -> str | None:
@@ -272,6 +316,24 @@ def read_corpus_file(corpus_dir: Path, rel: str, max_bytes: int = MAX_NOTE_BYTES
     parts = inner.split(os.sep)
     if inner == os.curdir or os.pardir in parts or os.path.isabs(inner):
         raise ValueError(OUTSIDE)
+    fd_file = _open_inside(root, parts, real)
+    with os.fdopen(fd_file, "rb") as fh:
+        stat_result = os.fstat(fh.fileno())
+        if not stat.S_ISREG(stat_result.st_mode):
+            raise ValueError("not a regular file")
+        if stat_result.st_size > max_bytes:
+            raise ValueError(f"too large ({stat_result.st_size / 1e6:.1f} MB, limit {max_bytes / 1e6:.0f} MB)")
+        data = fh.read(max_bytes + 1)  # it may have grown since
+    if len(data) > max_bytes:
+        raise ValueError(f"too large (over the {max_bytes / 1e6:.0f} MB limit)")
+    return data, stat_result
+
+
+def _open_inside(root: str, parts: list[str], real: str) -> int:
+    """A read-only, non-blocking descriptor of the file ``real``, opened by
+    walking ``parts`` (its path relative to ``root``) down from ``root`` with
+    ``O_NOFOLLOW`` (see :func:`read_corpus_file`). Raises ``ValueError`` when
+    a component turns out to be a symlink or not a folder, else ``OSError``."""
     file_flags = os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC
     try:
         if os.open in os.supports_dir_fd:
@@ -290,16 +352,7 @@ def read_corpus_file(corpus_dir: Path, rel: str, max_bytes: int = MAX_NOTE_BYTES
         if exc.errno in _SWAPPED:
             raise ValueError("changed while being read (a symlink or another file was put on its path)") from None
         raise
-    with os.fdopen(fd_file, "rb") as fh:
-        stat_result = os.fstat(fh.fileno())
-        if not stat.S_ISREG(stat_result.st_mode):
-            raise ValueError("not a regular file")
-        if stat_result.st_size > max_bytes:
-            raise ValueError(f"too large ({stat_result.st_size / 1e6:.1f} MB, limit {max_bytes / 1e6:.0f} MB)")
-        data = fh.read(max_bytes + 1)  # it may have grown since
-    if len(data) > max_bytes:
-        raise ValueError(f"too large (over the {max_bytes / 1e6:.0f} MB limit)")
-    return data, stat_result
+    return fd_file
 
 
 def load_corpus(

@@ -143,15 +143,28 @@ def embed_in_batches(
             for batch in batches:
                 done(fill(*batch))
         else:
-            with ThreadPoolExecutor(max(1, workers), thread_name_prefix="dsqa-embed", initializer=init_worker) as pool:
-                pending: deque[Future[int]] = deque()
-                for batch in batches:
-                    pending.append(pool.submit(fill, *batch))
-                    if len(pending) >= 2 * workers:
-                        done(pending.popleft().result())
-                while pending:
-                    done(pending.popleft().result())
+            _fill_in_threads(batches, fill, done, workers, init_worker)
     finally:
         if bar is not None:
             bar.close()
     return out
+
+
+def _fill_in_threads(
+    batches: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    fill: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], int],
+    done: Callable[[int], None],
+    workers: int,
+    init_worker: Callable[[], None] | None,
+) -> None:
+    """``fill`` on every batch in ``workers`` threads (each first calls
+    ``init_worker``), ``done`` called in order as each batch finishes; at
+    most two batches per thread are made ahead."""
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="dsqa-embed", initializer=init_worker) as pool:
+        pending: deque[Future[int]] = deque()
+        for batch in batches:
+            pending.append(pool.submit(fill, *batch))
+            if len(pending) >= 2 * workers:
+                done(pending.popleft().result())
+        while pending:
+            done(pending.popleft().result())

@@ -36,70 +36,91 @@ class PdfReader:
     version = 1
 
     def read(self, data: bytes) -> Extracted:
-        import pypdf
-        from pypdf.errors import PyPdfError
+        reader, pages = _open(data)
+        texts, warnings = _page_texts(pages)
+        return _join_pages(texts, _outline(reader), warnings)
 
-        logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings are about the file, not for the user
-        try:
-            reader = pypdf.PdfReader(io.BytesIO(data))
-            if reader.is_encrypted:
-                try:
-                    unlocked = reader.decrypt("")  # permissions-only encryption opens with no password
-                except Exception:  # pypdf without a crypto library: DependencyError
-                    unlocked = 0
-                if not unlocked:
-                    raise ValueError("encrypted PDF (it needs a password)")
-            pages = list(reader.pages)
-        except ValueError as exc:
-            if "encrypted" in str(exc):
-                raise
-            raise ValueError(f"damaged PDF ({_why(exc)})") from None
-        except (PyPdfError, OSError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-            raise ValueError(f"damaged PDF ({_why(exc)})") from None
-        if not pages:
-            raise ValueError("PDF has no pages")
 
-        texts: list[tuple[int, list[str], set[str]]] = []  # (page number, lines, title lines)
-        blank: list[int] = []
-        broken: list[int] = []
-        for number, page in enumerate(pages, 1):
+#: A page as read: its number, its lines and its title lines.
+_Page = tuple[int, list[str], set[str]]
+
+
+def _open(data: bytes) -> tuple[Any, list[Any]]:
+    """The pypdf reader of ``data`` and its pages; ``ValueError`` when it is
+    encrypted, damaged or has no pages."""
+    import pypdf
+    from pypdf.errors import PyPdfError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings are about the file, not for the user
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
             try:
-                lines, titles = _page_text(page)
-            except Exception as exc:  # a damaged page must not lose the others
-                log.debug("pdf page %d: %s", number, exc)
-                broken.append(number)
-                continue
-            if not any(line.strip() for line in lines):
-                blank.append(number)
-                continue
-            texts.append((number, lines, titles))
-        warnings = []
-        if blank:
-            warnings.append(f"{_pages(blank)} no text layer (scanned? dsqa does no OCR): left out")
-        if broken:
-            warnings.append(f"{_pages(broken)} could not be read (damaged): left out")
-        if not texts:
-            raise ValueError("no text in any page (a scanned PDF? dsqa does no OCR)")
+                unlocked = reader.decrypt("")  # permissions-only encryption opens with no password
+            except Exception:  # pypdf without a crypto library: DependencyError
+                unlocked = 0
+            if not unlocked:
+                raise ValueError("encrypted PDF (it needs a password)")
+        pages = list(reader.pages)
+    except ValueError as exc:
+        if "encrypted" in str(exc):
+            raise
+        raise ValueError(f"damaged PDF ({_why(exc)})") from None
+    except (PyPdfError, OSError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        raise ValueError(f"damaged PDF ({_why(exc)})") from None
+    if not pages:
+        raise ValueError("PDF has no pages")
+    return reader, pages
 
-        outline = _outline(reader)
-        all_lines: list[str] = []
-        starts: list[int] = []
-        numbers: list[int] = []
-        sections: list[tuple[int, int, str]] = []
-        heading = ""
-        for number, lines, titles in texts:
-            if all_lines:
-                all_lines.append("")  # a blank line between pages: paragraphs never run across
-            start = len(all_lines)
-            starts.append(start)
-            numbers.append(number)
-            all_lines.extend(lines)
-            cuts, heading = _page_sections(lines, outline.get(number, []), titles, heading, bool(outline))
-            for i, (first, path) in enumerate(cuts):
-                end = cuts[i + 1][0] if i + 1 < len(cuts) else len(lines)
-                sections.append((start + first, start + end, path))
-        layout = Layout(tuple(sections), "page", tuple(starts), tuple(numbers))
-        return Extracted("\n".join(all_lines), layout, tuple(warnings))
+
+def _page_texts(pages: list[Any]) -> tuple[list[_Page], list[str]]:
+    """The pages that have text, and warnings naming those left out (no
+    text layer, or damaged); ``ValueError`` when no page has text."""
+    texts: list[_Page] = []
+    blank: list[int] = []
+    broken: list[int] = []
+    for number, page in enumerate(pages, 1):
+        try:
+            lines, titles = _page_text(page)
+        except Exception as exc:  # a damaged page must not lose the others
+            log.debug("pdf page %d: %s", number, exc)
+            broken.append(number)
+            continue
+        if not any(line.strip() for line in lines):
+            blank.append(number)
+            continue
+        texts.append((number, lines, titles))
+    warnings = []
+    if blank:
+        warnings.append(f"{_pages(blank)} no text layer (scanned? dsqa does no OCR): left out")
+    if broken:
+        warnings.append(f"{_pages(broken)} could not be read (damaged): left out")
+    if not texts:
+        raise ValueError("no text in any page (a scanned PDF? dsqa does no OCR)")
+    return texts, warnings
+
+
+def _join_pages(texts: list[_Page], outline: dict[int, list[list[str]]], warnings: list[str]) -> Extracted:
+    """The pages' text, a blank line between pages, with its sections and
+    page starts."""
+    all_lines: list[str] = []
+    starts: list[int] = []
+    numbers: list[int] = []
+    sections: list[tuple[int, int, str]] = []
+    heading = ""
+    for number, lines, titles in texts:
+        if all_lines:
+            all_lines.append("")  # a blank line between pages: paragraphs never run across
+        start = len(all_lines)
+        starts.append(start)
+        numbers.append(number)
+        all_lines.extend(lines)
+        cuts, heading = _page_sections(lines, outline.get(number, []), titles, heading, bool(outline))
+        for i, (first, path) in enumerate(cuts):
+            end = cuts[i + 1][0] if i + 1 < len(cuts) else len(lines)
+            sections.append((start + first, start + end, path))
+    layout = Layout(tuple(sections), "page", tuple(starts), tuple(numbers))
+    return Extracted("\n".join(all_lines), layout, tuple(warnings))
 
 
 def _why(exc: BaseException) -> str:
