@@ -51,8 +51,6 @@ _FINGERPRINT_FILES = ("config.json", "tokenizer.json", "sentence_bert_config.jso
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
-
-
 def model_fingerprint(path: Path) -> str:
     """A short hash of what determines the model's vectors: its configuration
     and tokenizer files, and the weights file's size and first and last
