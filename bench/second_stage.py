@@ -5,6 +5,8 @@
     python -m bench.second_stage ce-eval         # rerank the top 10 with it, on every dev set
     python -m bench.second_stage linear          # a logistic regression over the stored vectors
     python -m bench.second_stage long-questions  # BM25's weight falling off with the question's length
+    python -m bench.second_stage doc2query       # the generated questions as extra vectors of their passage
+    python -m bench.second_stage refusal         # one refusal threshold swept over the four dev sets
 
 Every probe re-scores the hybrid ranking's candidates, so the first line of
 each table (weight 0) is dsqa as shipped. The dev sets: the notes' and the
@@ -303,9 +305,54 @@ def long_questions(work: Path) -> None:
         print(f"  {label:26} " + "  ".join(f"{n} {figures(r, share(terms0, power))}" for n, r in sets.items()), flush=True)
 
 
+# -- doc2query ---------------------------------------------------------------------------------
+
+
+def doc2query(work: Path) -> None:
+    """The generated questions as extra vectors of their passage: ``w`` times the
+    question's best cosine to them is added to the passage's score (notes only:
+    no other dev set has generated questions)."""
+    engine = open_set(dev_sets(work)[0])
+    retriever = engine.retriever()
+    pairs = list(generated_questions(engine))
+    vectors = retriever.embedder.embed([q for q, _ in pairs])
+    owners = np.array([row for _, row in pairs])
+
+    def nearest(retriever: Retriever, question: str, qv: np.ndarray, hits: list) -> np.ndarray:
+        best = np.zeros(len(retriever.index.chunks))
+        np.maximum.at(best, owners, vectors @ qv)
+        return best[[h.row for h in hits]]
+
+    ranked = rank_dev(engine, load_questions(DEFAULT_DEVSET), nearest)
+    for w in (0.0, 0.1, 0.2, 0.3, 0.5):
+        print(f"notes, hybrid + {w} * best cosine to a generated question: {figures(ranked, lambda base, g, w=w: base + w * g)}")
+
+
+# -- refusal -----------------------------------------------------------------------------------
+
+
+def refusal(work: Path) -> None:
+    """Uncovered questions refused and answerable ones refused on every dev set, per threshold."""
+    confidences = {}
+    for dev in dev_sets(work):
+        engine = open_set(dev)
+        confidences[dev.name] = [(engine.ask(q.question, k=10).confidence, q.answerable) for q in load_questions(dev.questions)]
+    for threshold in np.arange(0.60, 1.005, 0.02):
+        cells, refused, uncovered = [], 0, 0
+        for name, pairs in confidences.items():
+            answerable = [c for c, a in pairs if a]
+            other = [c for c, a in pairs if not a]
+            refused += sum(c < threshold for c in other)
+            uncovered += len(other)
+            cells.append(f"{name}: answerable {sum(c < threshold for c in answerable)}/{len(answerable)}, uncovered {sum(c < threshold for c in other)}/{len(other)}")
+        print(f"{threshold:.2f}: uncovered refused {refused}/{uncovered}; " + "; ".join(cells))
+    for name, pairs in confidences.items():
+        print(f"{name}: uncovered questions' confidences {sorted(round(c, 2) for c, a in pairs if not a)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.second_stage", description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["ce-pairs", "ce-train", "ce-eval", "linear", "long-questions"])
+    parser.add_argument("step", choices=["ce-pairs", "ce-train", "ce-eval", "linear", "long-questions", "doc2query", "refusal"])
     parser.add_argument("--work", type=Path, default=WORK, help="pairs, the trained model and the small dev indexes")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--max-tokens", type=int, default=128)
@@ -319,8 +366,12 @@ def main(argv: list[str] | None = None) -> None:
         ce_eval(args.work)
     elif args.step == "linear":
         linear(args.work)
-    else:
+    elif args.step == "long-questions":
         long_questions(args.work)
+    elif args.step == "doc2query":
+        doc2query(args.work)
+    else:
+        refusal(args.work)
 
 
 if __name__ == "__main__":
