@@ -17,12 +17,14 @@ from ._version import __version__
 from .encoders import register_model
 from .engine import DSQA
 from .errors import (
+    ClusterError,
     CorpusError,
     CorpusMismatchError,
     CorpusTooLargeError,
     DsqaError,
     IndexCorruptError,
     IndexMissingError,
+    IndexNotAFolderError,
     IndexWriteError,
     InvalidInputError,
     LockedError,
@@ -36,6 +38,7 @@ from .settings import Settings
 
 __all__ = [
     "Answer",
+    "ClusterError",
     "CorpusError",
     "CorpusMismatchError",
     "CorpusTooLargeError",
@@ -43,6 +46,7 @@ __all__ = [
     "DsqaError",
     "IndexCorruptError",
     "IndexMissingError",
+    "IndexNotAFolderError",
     "IndexStatus",
     "IndexWriteError",
     "InvalidInputError",

@@ -141,3 +141,17 @@ def test_a_bugs_value_error_in_the_page_is_logged_not_blamed_on_the_user(indexed
     assert caplog.records and caplog.records[-1].exc_info is not None, "no traceback in the server log"
     with pytest.raises(gr.Error, match="something went wrong"):
         page.ask_json_endpoint()("docker")
+
+
+def test_every_error_dsqa_raises_is_exported():
+    """A caller catches dsqa's errors by name from ``dsqa`` itself: each
+    ``DsqaError`` of dsqa.errors is in ``dsqa.__all__``."""
+    import inspect
+
+    import dsqa
+    from dsqa import errors
+
+    defined = {name for name, obj in inspect.getmembers(errors, inspect.isclass) if issubclass(obj, DsqaError)}
+    assert {"IndexNotAFolderError", "ClusterError"} <= defined
+    assert defined <= set(dsqa.__all__)
+    assert all(getattr(dsqa, name) is getattr(errors, name) for name in defined)
