@@ -14,8 +14,11 @@ index that ``dsqa eval --kep`` builds under ``~/.cache/dsqa``.
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
+from pathlib import Path
 
-from dsqa import DSQA, Settings, calibration, paths
+from dsqa import DSQA, Settings, paths
 from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, Question, calibrate, evaluate, load_questions
 
 
@@ -48,12 +51,28 @@ def main() -> int:
     grid(sets, "concept_weight", [0.0, 0.2], [0.0, 0.1, 0.2])
 
     print(f"unknown_term_penalty (default {default.unknown_term_penalty}): threshold calibrated on the notes, refused")
+    with tempfile.TemporaryDirectory() as tmp:
+        penalties(sets, {name: copy(engine.settings, Path(tmp) / name) for name, (engine, _) in sets.items()})
+    return 0
+
+
+def copy(settings: Settings, folder: Path) -> Settings:
+    """``settings`` over a copy of its notes and index (side by side, as the
+    index records its notes), which a reindex may rewrite."""
+    corpus, index = folder / settings.corpus_dir.name, folder / settings.index_dir.name
+    shutil.copytree(settings.corpus_dir, corpus)
+    shutil.copytree(settings.index_dir, index)
+    return settings.with_(corpus_dir=corpus, index_dir=index)
+
+
+def penalties(sets: dict[str, tuple[DSQA, list[Question]]], copies: dict[str, Settings]) -> None:
+    """The refusal of each set with each unknown_term_penalty, every index
+    recalibrated with it (the calibration records the penalty: a reindex of
+    the copy recalibrates it and reuses every vector)."""
     for penalty in (0.0, 0.45, 0.9, 1.35):
-        # Engines with this penalty; each recalibrates its own copy of the index with it.
-        engines = {name: DSQA(engine.settings.with_(unknown_term_penalty=penalty)) for name, (engine, _) in sets.items()}
+        engines = {name: DSQA(s.with_(unknown_term_penalty=penalty, auto_reindex=True)) for name, s in copies.items()}
         for engine in engines.values():
-            retriever = engine.retriever()
-            retriever.index.manifest["calibration"] = calibration.calibrate(retriever)
+            engine.reindex()
         reports = {name: evaluate(name, qs, lambda q, e=engines[name]: e.ask(q, k=10)) for name, (_, qs) in sets.items()}
         sweep = calibrate(reports["notes"].confidences)
         threshold = sweep["threshold"]  # rounded: the notes' own counts come from the sweep
@@ -66,7 +85,6 @@ def main() -> int:
             uncovered = [c < threshold for c, a in r.confidences if not a]
             cells.append(f"{name}: uncovered {sum(uncovered)}/{len(uncovered)}, answerable {answerable}/{r.answerable}")
         print(f"  {penalty:.2f} (threshold {threshold:.3f}):  " + "   ".join(cells), flush=True)
-    return 0
 
 
 if __name__ == "__main__":

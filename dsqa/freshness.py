@@ -1,8 +1,9 @@
 """Whether an index is up to date, and what to do when it is not.
 
 An index is stale when its format is older than this dsqa's, when it was
-built with another model or other chunking settings (both recorded in its
-manifest, see :func:`model_identity` and :func:`chunking_identity`), or when
+built with another model or other chunking settings, or calibrated with other
+confidence settings (all recorded in its manifest, see :func:`model_identity`
+and :func:`chunking_identity`), or when
 notes were added, changed or removed since (:func:`corpus_diff`). An index
 built from another notes folder is never stale: it is not this folder's at
 all (:func:`check_corpus`).
@@ -30,7 +31,7 @@ from .encoders import Embedder
 from .errors import CorpusMismatchError, IndexCorruptError, StaleIndexError
 from .formats import reader_version
 from .notes import MAX_NOTE_BYTES, content_hash, iter_note_paths, read_corpus_file
-from .settings import Settings, default_index
+from .settings import CONFIDENCE_FIELDS, Settings, default_index
 
 
 def model_identity(embedder: Embedder) -> dict[str, Any]:
@@ -47,14 +48,30 @@ WINDOW_VECTORS = "sentence-mean"
 
 def chunking_identity(settings: Settings) -> dict[str, Any]:
     """How the index is built, recorded in the manifest: an index built
-    another way is stale. Only a changed ``refusal_calibration`` leaves the
-    vectors reusable (see :func:`reuse_problem`)."""
+    another way is stale. Only a changed refusal calibration (its version,
+    or the confidence settings it is measured with: ``Settings.confidence``)
+    leaves the vectors reusable (see :func:`reuse_problem`)."""
     return {
         **settings.chunking(),
         "chunker_version": CHUNKER_VERSION,
         "window_vectors": WINDOW_VECTORS,
         "refusal_calibration": CALIBRATION_VERSION,
+        **settings.confidence(),
     }
+
+
+#: The entries of :func:`chunking_identity` that only the refusal
+#: calibration depends on: a change to one recalibrates the index and reuses
+#: its vectors.
+CALIBRATION_ENTRIES = ("refusal_calibration", *CONFIDENCE_FIELDS)
+
+
+def _vector_entries(identity: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in identity.items() if k not in CALIBRATION_ENTRIES}
+
+
+def _calibration_entries(identity: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in identity.items() if k in CALIBRATION_ENTRIES}
 
 
 def model_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
@@ -71,13 +88,20 @@ def model_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
     return f"built with model {built.get('name')}, settings use {wanted.get('name')}"
 
 
-def chunking_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+def chunking_change(built: dict[str, Any], wanted: dict[str, Any], what: str = "chunking settings") -> str | None:
     """Which chunking settings differ (``chunk_tokens 200 -> 80``), or ``None``."""
     if built == wanted:
         return None
     keys = list(wanted) + [k for k in built if k not in wanted]
     diffs = [f"{k} {built.get(k, 'unset')} -> {wanted.get(k, 'unset')}" for k in keys if built.get(k) != wanted.get(k)]
-    return "chunking settings differ (" + ", ".join(diffs) + ")"
+    return f"{what} differ (" + ", ".join(diffs) + ")"
+
+
+def calibration_change(built: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """Which of the settings the refusal calibration depends on differ
+    between two :func:`chunking_identity` records
+    (``unknown_term_penalty 0.9 -> 0.5``), or ``None``."""
+    return chunking_change(_calibration_entries(built), _calibration_entries(wanted), "refusal calibration settings")
 
 
 def same_folder(a: Path, b: Path) -> bool:
@@ -202,9 +226,11 @@ def stale_reasons(
     reasons = []
     if manifest["format"] != store.FORMAT_VERSION:
         reasons.append(f"index format {manifest['format']}, this dsqa uses {store.FORMAT_VERSION}")
+    wanted = chunking_identity(settings)
     for why in (
         model_change(manifest["model"], model_identity(embedder)),
-        chunking_change(manifest["chunking"], chunking_identity(settings)),
+        chunking_change(_vector_entries(manifest["chunking"]), _vector_entries(wanted)),
+        calibration_change(manifest["chunking"], wanted),
     ):
         if why:
             reasons.append(why)
@@ -225,16 +251,13 @@ def unreadable_format(manifest: dict[str, Any]) -> str | None:
 def reuse_problem(manifest: dict[str, Any], settings: Settings, embedder: Embedder) -> str | None:
     """Why a reindex cannot reuse the vectors of the index of ``manifest``,
     or ``None`` when it can. Vectors of two models are never mixed, and
-    other chunking makes other chunks; a changed calibration version alone
-    needs no new vectors (the calibration is redone at every write)."""
+    other chunking makes other chunks; a changed calibration (its version,
+    or the confidence settings) alone needs no new vectors (the calibration
+    is redone at every write)."""
     why = model_change(manifest["model"], model_identity(embedder))
     if why is not None:
         return why
-
-    def vector_settings(chunking: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in chunking.items() if k != "refusal_calibration"}
-
-    return chunking_change(vector_settings(manifest["chunking"]), vector_settings(chunking_identity(settings)))
+    return chunking_change(_vector_entries(manifest["chunking"]), _vector_entries(chunking_identity(settings)))
 
 
 def rewrite_reason(manifest: dict[str, Any], settings: Settings) -> str:

@@ -2,7 +2,7 @@
 
 Every tunable lives here so that the CLI, the web page and the library agree on
 defaults, and so that the index manifest can record exactly the settings an
-index was built with (see :meth:`Settings.index_identity`).
+index was built with (see :func:`dsqa.freshness.chunking_identity`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ def default_index(corpus_dir: Path) -> Path:
 #: Below this confidence the notes are taken not to cover the question;
 #: calibrated on the dev set (``dsqa eval``).
 REFUSAL_THRESHOLD = 0.72
+
+
+#: The fields of :meth:`Settings.confidence`.
+CONFIDENCE_FIELDS = ("coverage_weight", "confidence_passages", "unknown_term_penalty", "max_unknown_terms")
 
 
 def parse_threshold(value: str, where: str) -> float:
@@ -260,3 +264,10 @@ class Settings:
             "embed_headings": self.embed_headings,
             "window_sentences": self.window_sentences,
         }
+
+    def confidence(self) -> dict[str, object]:
+        """The settings of the confidence (``dsqa.answering.raw_confidence``),
+        which each index's refusal calibration is measured with (see
+        ``dsqa.calibration``); recorded in the manifest, so an index
+        calibrated with others is recalibrated."""
+        return {name: getattr(self, name) for name in CONFIDENCE_FIELDS}

@@ -15,6 +15,7 @@ import pytest
 
 import dsqa
 from dsqa import DSQA, StaleIndexError, register_model, store
+from dsqa.calibration import OFF_TOPIC
 
 from _helpers import (
     BIG,
@@ -163,6 +164,30 @@ def test_chunking_change(built):
     assert report.full and report.reason == "chunking settings differ (chunk_tokens 60 -> 80)"
     assert store.read_manifest(other.index_dir)["chunking"]["chunk_tokens"] == 80
     assert DSQA(other, auto_reindex=False).ask("docker").passages
+
+
+def test_confidence_settings_change_recalibrates_without_reembedding(built, fake_model):
+    """The refusal calibration is measured with the confidence settings
+    (``Settings.confidence``): an index calibrated with others is stale, and
+    a reindex recalibrates it with the new ones, reusing every vector."""
+    old = store.read_manifest(built.settings.index_dir)["calibration"]
+    other = built.settings.with_(unknown_term_penalty=0.3, confidence_passages=2)
+    why = "refusal calibration settings differ (confidence_passages 3 -> 2, unknown_term_penalty 0.9 -> 0.3)"
+    assert DSQA(other, auto_reindex=False).status().problems == [why]
+    with pytest.raises(StaleIndexError, match=re.escape(why)):
+        DSQA(other, auto_reindex=False).ask("docker")
+    embedded = fake_model.embedded
+    report = DSQA(other).reindex()
+    assert report.wrote and not report.full and report.embedded == 0
+    assert report.reason == "the refusal calibration was outdated"
+    assert fake_model.embedded - embedded == len(OFF_TOPIC) + old["pseudo_questions"]  # its questions only
+    manifest = store.read_manifest(other.index_dir)
+    assert manifest["chunking"]["unknown_term_penalty"] == 0.3 and manifest["chunking"]["confidence_passages"] == 2
+    assert manifest["calibration"]["low"] != old["low"]
+    assert DSQA(other, auto_reindex=False).status().up_to_date
+    assert DSQA(built.settings, auto_reindex=False).status().problems == [
+        "refusal calibration settings differ (confidence_passages 2 -> 3, unknown_term_penalty 0.3 -> 0.9)"
+    ]
 
 
 def test_older_format_is_brought_up_to_date(built):
