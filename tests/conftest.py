@@ -9,6 +9,7 @@ so it may change either."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -28,6 +29,14 @@ INDEX = ROOT / "index"
 DATA = Path(__file__).resolve().parent / "data"
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+@functools.lru_cache(maxsize=None)
+def _word_slot(word: str, dimension: int) -> tuple[int, float]:
+    """Where a word adds to a fake vector, and with which sign (a pure
+    function of the word, remembered: every reindex embeds the same words)."""
+    h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+    return h % dimension, 1.0 if (h >> 32) & 1 else -1.0
 
 
 class FakeEmbedder:
@@ -56,9 +65,11 @@ class FakeEmbedder:
         self.batches.append(list(texts))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
+            counts = [0.0] * self.dimension  # whole numbers: the same sums as in float32
             for word in _TOKEN.findall(text.lower()):
-                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-                out[row, h % self.dimension] += 1.0 if (h >> 32) & 1 else -1.0
+                column, sign = _word_slot(word, self.dimension)
+                counts[column] += sign
+            out[row] = counts
             norm = np.linalg.norm(out[row])
             out[row] = out[row] / norm if norm else np.eye(1, self.dimension, 0, dtype=np.float32)
         return out
