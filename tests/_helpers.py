@@ -34,14 +34,17 @@ def dsqa_logs(caplog, level=logging.INFO):
     return [r for r in caplog.records if r.name == "dsqa" and r.levelno >= level]
 
 
-def invoke(settings, *args):
-    """The CLI in-process; the dsqa logger is put back as it was after it
-    (the CLI points it at its own stderr)."""
+def invoke(settings, command, *args, **kwargs):
+    """``dsqa COMMAND ARGS`` in-process, on the folders of ``settings`` and
+    the fake model (``kwargs`` go to ``CliRunner.invoke``); the dsqa logger
+    is put back as it was after it (the CLI points it at its own stderr).
+    The one way the tests run the CLI, but for the subprocess tests of the
+    installed ``dsqa`` command (test_cli.py)."""
     base = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "--model", "fake-hash"]
     logger = logging.getLogger("dsqa")
     saved = logger.propagate, logger.handlers[:], logger.level
     try:
-        return CliRunner().invoke(cli, [args[0], *args[1:], *base])
+        return CliRunner().invoke(cli, [command, *args, *base], **kwargs)
     finally:
         logger.propagate, logger.handlers[:], logger.level = saved[0], saved[1], saved[2]
 

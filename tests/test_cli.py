@@ -17,39 +17,35 @@ from click.testing import CliRunner
 from dsqa import Settings
 from dsqa.cli import cli
 
-
-def run(settings, *args):
-    base = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "--model", "fake-hash"]
-    cmd, rest = args[0], list(args[1:])
-    return CliRunner().invoke(cli, [cmd, *rest, *base])
+from _helpers import invoke
 
 
 def test_reindex_ask_search_json(cli_settings):
-    r = run(cli_settings, "reindex")
+    r = invoke(cli_settings, "reindex")
     assert r.exit_code == 0, r.output
     assert "full rebuild: 5 notes" in r.output
-    r = run(cli_settings, "ask", "docker swarm", "-k", "2")
+    r = invoke(cli_settings, "ask", "docker swarm", "-k", "2")
     assert r.exit_code == 0, r.output
     assert "\n[1] notes/" in r.output and "\n[2] notes/" in r.output
-    r = run(cli_settings, "ask", "docker swarm", "--json")
+    r = invoke(cli_settings, "ask", "docker swarm", "--json")
     data = json.loads(r.output)
     assert data["question"] == "docker swarm" and data["found"] is True and len(data["passages"]) == 5
     assert {"text", "source", "heading", "start_line", "end_line", "score", "citation"} <= set(data["passages"][0])
-    r = run(cli_settings, "search", "hadoop", "-k", "3", "--json")
+    r = invoke(cli_settings, "search", "hadoop", "-k", "3", "--json")
     assert len(json.loads(r.output)) == 3
-    r = run(cli_settings, "status", "--json")
+    r = invoke(cli_settings, "status", "--json")
     assert json.loads(r.output)["up_to_date"] is True
-    r = run(cli_settings, "reindex")
+    r = invoke(cli_settings, "reindex")
     assert "index up to date" in r.output
 
 
 def test_errors_are_one_line_and_nonzero(cli_settings, tmp_path):
-    r = run(cli_settings, "ask", "docker", "--no-auto-reindex")
+    r = invoke(cli_settings, "ask", "docker", "--no-auto-reindex")
     assert r.exit_code == 1
     assert "no index in" in r.output and "dsqa reindex --corpus" in r.output and "Traceback" not in r.output
-    run(cli_settings, "reindex")
+    invoke(cli_settings, "reindex")
     for args in (["ask", "   "], ["ask", "docker", "-k", "0"], ["search", "x", "--note", "nope"]):
-        r = run(cli_settings, *args)
+        r = invoke(cli_settings, *args)
         assert r.exit_code == 1, args
         assert len(r.output.strip().splitlines()) == 1, r.output
     r = CliRunner().invoke(cli, ["reindex", "--corpus", str(tmp_path / "missing"), "--index", str(tmp_path / "i"), "--model", "fake-hash"])
@@ -57,40 +53,40 @@ def test_errors_are_one_line_and_nonzero(cli_settings, tmp_path):
 
 
 def test_refusal_threshold_from_the_flag_and_the_environment(cli_settings, monkeypatch):
-    run(cli_settings, "reindex")
-    confidence = json.loads(run(cli_settings, "ask", "docker swarm", "--json").output)["confidence"]
-    r = run(cli_settings, "ask", "docker swarm", "--refusal-threshold", "5")
+    invoke(cli_settings, "reindex")
+    confidence = json.loads(invoke(cli_settings, "ask", "docker swarm", "--json").output)["confidence"]
+    r = invoke(cli_settings, "ask", "docker swarm", "--refusal-threshold", "5")
     assert r.exit_code == 0 and r.output.startswith("The notes do not seem to cover this. The nearest passages")
     # Just below the threshold: the closest match, said to be one.
-    r = run(cli_settings, "ask", "docker swarm", "--refusal-threshold", str(confidence + 0.01))
+    r = invoke(cli_settings, "ask", "docker swarm", "--refusal-threshold", str(confidence + 0.01))
     assert r.output.startswith("Closest match, low confidence:\n") and "\n[1] notes/" in r.output
     monkeypatch.setenv("DSQA_REFUSAL_THRESHOLD", "5")
-    assert json.loads(run(cli_settings, "ask", "docker swarm", "--json").output)["coverage"] == "not_covered"
-    r = run(cli_settings, "ask", "docker swarm", "--json", "--refusal-threshold", "-5")  # the flag wins
+    assert json.loads(invoke(cli_settings, "ask", "docker swarm", "--json").output)["coverage"] == "not_covered"
+    r = invoke(cli_settings, "ask", "docker swarm", "--json", "--refusal-threshold", "-5")  # the flag wins
     assert json.loads(r.output)["coverage"] == "answered"
     for bad in ("abc", "nan", "inf", ""):
-        r = run(cli_settings, "ask", "docker swarm", "--refusal-threshold", bad)
+        r = invoke(cli_settings, "ask", "docker swarm", "--refusal-threshold", bad)
         assert r.exit_code == 1 and "--refusal-threshold must be a number" in r.output, bad
         assert len(r.output.strip().splitlines()) == 1, r.output
     monkeypatch.setenv("DSQA_REFUSAL_THRESHOLD", "high")
-    r = run(cli_settings, "ask", "docker swarm")
+    r = invoke(cli_settings, "ask", "docker swarm")
     assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
     assert "DSQA_REFUSAL_THRESHOLD must be a number" in r.output and "'high'" in r.output
 
 
 def test_serve_port_errors_are_one_line(cli_settings):
     pytest.importorskip("gradio")
-    run(cli_settings, "reindex")
+    invoke(cli_settings, "reindex")
     for port in ("99999", "-1", "http"):
-        r = run(cli_settings, "serve", "--port", port)
+        r = invoke(cli_settings, "serve", "--port", port)
         assert r.exit_code == 2 and "Invalid value for '--port'" in r.output and r.exception.__class__ is SystemExit, port
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        r = run(cli_settings, "serve", "--port", str(busy.getsockname()[1]))
+        r = invoke(cli_settings, "serve", "--port", str(busy.getsockname()[1]))
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.exception
     assert len(r.output.strip().splitlines()) == 1 and "in use" in r.output and "--port" in r.output
-    r = run(cli_settings, "serve", "--port", "0", "--allow-origin", "localhost:3000")
+    r = invoke(cli_settings, "serve", "--port", "0", "--allow-origin", "localhost:3000")
     assert r.exit_code == 1 and "scheme://host" in r.output and len(r.output.strip().splitlines()) == 1
 
 
@@ -100,17 +96,17 @@ def test_allowed_origins_from_the_flag_or_the_environment_reach_the_settings(cli
 
     served = []
     monkeypatch.setattr(dsqa.web, "serve", lambda engine, **where: served.append((engine.settings.allow_origins, where)))
-    r = run(cli_settings, "serve", "--port", "0", "--allow-origin", "http://localhost:3000/", "--allow-origin", "https://Notes.Example")
+    r = invoke(cli_settings, "serve", "--port", "0", "--allow-origin", "http://localhost:3000/", "--allow-origin", "https://Notes.Example")
     assert r.exit_code == 0, r.output
     assert served[-1] == (("http://localhost:3000", "https://notes.example"), {"host": "127.0.0.1", "port": 0})
     monkeypatch.setenv("DSQA_ALLOW_ORIGINS", "http://a.example, http://b.example:8080")
     assert Settings().allow_origins == ("http://a.example", "http://b.example:8080")
-    run(cli_settings, "serve", "--port", "0")
+    invoke(cli_settings, "serve", "--port", "0")
     assert served[-1][0] == ("http://a.example", "http://b.example:8080")
-    run(cli_settings, "serve", "--port", "0", "--allow-origin", "http://c.example")  # the flag wins
+    invoke(cli_settings, "serve", "--port", "0", "--allow-origin", "http://c.example")  # the flag wins
     assert served[-1][0] == ("http://c.example",)
     monkeypatch.setenv("DSQA_ALLOW_ORIGINS", "localhost:3000")
-    r = run(cli_settings, "serve", "--port", "0")
+    r = invoke(cli_settings, "serve", "--port", "0")
     assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
     assert "DSQA_ALLOW_ORIGINS" in r.output and "scheme://host" in r.output
 
@@ -183,8 +179,8 @@ def test_eval_kep_names_the_missing_documents_in_one_line(cli_settings, monkeypa
     or with it pointing at the wrong folder, one line says what to set."""
     monkeypatch.delenv("DSQA_KEP_SOURCE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    r = run(cli_settings, "eval", "--kep")
+    r = invoke(cli_settings, "eval", "--kep")
     assert r.exit_code == 1 and "set DSQA_KEP_SOURCE" in r.output and len(r.output.strip().splitlines()) == 1
     monkeypatch.setenv("DSQA_KEP_SOURCE", str(tmp_path))
-    r = run(cli_settings, "eval", "--kep")
+    r = invoke(cli_settings, "eval", "--kep")
     assert r.exit_code == 1 and f"are not in {tmp_path}" in r.output and len(r.output.strip().splitlines()) == 1

@@ -10,15 +10,15 @@ import logging
 import shutil
 
 import pytest
-from click.testing import CliRunner
 from conftest import CORPUS, FakeEmbedder
 
 from dsqa import DSQA, DsqaError, InvalidInputError, Settings, register_model
-from dsqa.cli import cli
 from dsqa.evaluation import load_questions
 from dsqa.indexing import reindex
 from dsqa.request_guard import normalise_origin
 from dsqa.settings import parse_threshold
+
+from _helpers import invoke
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +31,6 @@ def indexed(tmp_path_factory) -> Settings:
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="fake-hash")
     reindex(settings)
     return settings
-
-
-def run(settings: Settings, *args: str, **kwargs):
-    base = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "--model", "fake-hash"]
-    return CliRunner().invoke(cli, [args[0], *args[1:], *base], **kwargs)
 
 
 QUESTION_FILES = {
@@ -66,7 +61,7 @@ def test_each_mistake_is_one_line_from_the_cli(indexed, tmp_path, args, message)
         path = tmp_path / "questions.jsonl"
         path.write_bytes(QUESTION_FILES[args[1]][0])
         args = ["eval", str(path)]
-    r = run(indexed, *args)
+    r = invoke(indexed, *args)
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit), (r.exception, r.output)
     assert message in r.output and len(r.output.strip().splitlines()) == 1, r.output
     assert "Traceback" not in r.output
@@ -115,13 +110,13 @@ def _a_bug(*args, **kwargs):
 
 def test_a_bugs_value_error_in_the_cli_is_a_traceback(indexed, monkeypatch):
     monkeypatch.setattr(DSQA, "search", _a_bug)
-    r = run(indexed, "search", "docker")
+    r = invoke(indexed, "search", "docker")
     # Not turned into a one-line "Error: ..." and exit 1 (SystemExit): the
     # exception leaves the command, and Python prints its traceback.
     assert type(r.exception) is ValueError and r.exc_info is not None, r.output
     assert "Error: a bug" not in r.output
     with pytest.raises(ValueError, match="a bug deep inside"):
-        run(indexed, "search", "docker", catch_exceptions=False)
+        invoke(indexed, "search", "docker", catch_exceptions=False)
 
 
 def test_a_bugs_value_error_in_the_page_is_logged_not_blamed_on_the_user(indexed, monkeypatch, caplog):

@@ -14,20 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from dsqa import DSQA, CorpusTooLargeError, DsqaError, IndexCorruptError, store
 from dsqa import notes as notes_module
 from dsqa.chunking import MAX_CHARS_PER_TOKEN, Chunker
-from dsqa.cli import cli
 from dsqa.notes import Note, load_corpus
 
+from _helpers import invoke
+
 SECRET = "outside-secret-hunter2"
-
-
-def run_cli(settings, *args):
-    base = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "--model", "fake-hash"]
-    return CliRunner().invoke(cli, [args[0], *args[1:], *base])
 
 
 def in_thread(func, timeout: float = 10.0):
@@ -78,7 +73,7 @@ def test_a_symlink_loop_is_skipped_with_a_warning_and_the_rest_answers(small, ca
     status = engine.status()
     assert status.up_to_date, status.problems
     assert engine.ask("docker swarm overlay").passages[0].source == "a.md"
-    r = run_cli(small, "status")
+    r = invoke(small, "status")
     assert r.exit_code == 0, r.output
 
 
@@ -105,9 +100,7 @@ def test_a_file_name_that_is_not_utf8_is_skipped_by_its_escaped_name(small, capl
     assert engine.status().up_to_date
     assert engine.ask("kubernetes pods services").passages[0].source == "b.md"
     for args in (("status", "--json"), ("reindex", "--json"), ("ask", "kubernetes pods", "--json")):
-        r = CliRunner().invoke(
-            cli, [*args, "--corpus", str(small.corpus_dir), "--index", str(small.index_dir), "--model", "fake-hash"]
-        )
+        r = invoke(small, *args)
         assert r.exit_code == 0, r.output
         json.loads(r.stdout_bytes.decode("utf-8"))  # strict UTF-8: no raw 0xFF byte
 
@@ -304,7 +297,7 @@ def test_damaged_pointer_or_manifest_is_a_one_line_error(small, damage):
         (gen / store.MANIFEST).write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(IndexCorruptError):
         DSQA(small).status()
-    r = run_cli(small, "status")
+    r = invoke(small, "status")
     assert r.exit_code == 1
     assert r.output.startswith("Error: index file ") and r.output.count("\n") == 1, r.output
     assert "Traceback" not in r.output
@@ -422,10 +415,10 @@ def test_the_cli_asks_for_yes_on_a_corpus_over_the_limits(small, fake_model):
     for n in range(60):
         with open(corpus / f"big{n:02}.md", "wb") as fh:
             fh.truncate(19 * 1024 * 1024)
-    r = run_cli(small, "reindex")
+    r = invoke(small, "reindex")
     assert r.exit_code == 1 and r.output.count("\n") == 1, r.output
     assert "reindex --yes" in r.output and "MB of notes" in r.output
     assert fake_model.embedded == 0
-    r = run_cli(small, "reindex", "--yes")
+    r = invoke(small, "reindex", "--yes")
     assert r.exit_code == 0, r.output
     assert "3 notes" in r.output
