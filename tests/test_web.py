@@ -637,82 +637,107 @@ def _save_screenshot(shot: Path, suffix: str = "") -> None:
         shutil.copyfile(shot, path.with_name(f"{path.stem}{suffix}{path.suffix}"))
 
 
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium for this module's browser tests, each in its
+    own browser context (cookies, storage and permissions apart). It
+    resolves evil.test to 127.0.0.1, as a rebound name would (see
+    test_other_sites_cannot_read_the_page_in_chromium)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.test 127.0.0.1"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """A fresh context of the shared Chromium, closed after the test."""
+    context = chromium.new_context()
+    yield context
+    context.close()
+
+
 @pytest.mark.browser
 @pytest.mark.real_model
 @needs_chromium
-def test_page_in_headless_chromium(server, real_engine, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_page_in_headless_chromium(server, real_engine, chromium, tmp_path):
     expected = real_engine.ask(QUESTION)
     outside: list[str] = []
 
     started = time.perf_counter()
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.route("**/*", _local_only(outside))
-            page.goto(server)
-            box = _question_box(page)
-            box.wait_for(timeout=20_000)
-            box.fill(QUESTION)
-            box.press("Enter")
-            first = page.locator("#dsqa-passages .dsqa-citation").first
-            first.wait_for(timeout=30_000)
+    desktop = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    phone_context = chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        page = desktop.new_page()
+        page.route("**/*", _local_only(outside))
+        page.goto(server)
+        box = _question_box(page)
+        box.wait_for(timeout=20_000)
+        box.fill(QUESTION)
+        box.press("Enter")
+        first = page.locator("#dsqa-passages .dsqa-citation").first
+        first.wait_for(timeout=30_000)
 
-            assert CITATION.search(first.inner_text())
-            assert first.get_attribute("title") == expected.passages[0].citation  # the whole path on hover
-            assert page.locator("#dsqa-passages .dsqa-passage").count() == len(expected.passages)
-            assert page.locator("#dsqa-answer .dsqa-answer").is_visible()
-            if expected.text:
-                assert page.locator("#dsqa-answer .dsqa-answer").inner_text().strip()
-            if any(p.highlights for p in expected.passages):
-                assert page.locator("#dsqa-passages .dsqa-text mark").count() >= 1
-            # Markdown, not raw text: code spans and lists; images are links.
-            assert page.locator("#dsqa-passages .dsqa-text code").count() >= 1
-            assert page.locator("#dsqa-passages .dsqa-text li").count() >= 1
-            assert page.locator("#dsqa-passages img").count() == 0
-            assert "![" not in page.locator("#dsqa-passages").inner_text()
-            labels = page.locator("#dsqa-passages .dsqa-score").all_inner_texts()
-            assert labels and all(label in ("strong match", "good match", "weak match") for label in labels)
-            assert "up to date" in page.locator("#dsqa-status").inner_text()
-            assert page.locator("#dsqa-k").is_visible()  # on a wide screen the filters start open
+        assert CITATION.search(first.inner_text())
+        assert first.get_attribute("title") == expected.passages[0].citation  # the whole path on hover
+        assert page.locator("#dsqa-passages .dsqa-passage").count() == len(expected.passages)
+        assert page.locator("#dsqa-answer .dsqa-answer").is_visible()
+        if expected.text:
+            assert page.locator("#dsqa-answer .dsqa-answer").inner_text().strip()
+        if any(p.highlights for p in expected.passages):
+            assert page.locator("#dsqa-passages .dsqa-text mark").count() >= 1
+        # Markdown, not raw text: code spans and lists; images are links.
+        assert page.locator("#dsqa-passages .dsqa-text code").count() >= 1
+        assert page.locator("#dsqa-passages .dsqa-text li").count() >= 1
+        assert page.locator("#dsqa-passages img").count() == 0
+        assert "![" not in page.locator("#dsqa-passages").inner_text()
+        labels = page.locator("#dsqa-passages .dsqa-score").all_inner_texts()
+        assert labels and all(label in ("strong match", "good match", "weak match") for label in labels)
+        assert "up to date" in page.locator("#dsqa-status").inner_text()
+        assert page.locator("#dsqa-k").is_visible()  # on a wide screen the filters start open
 
-            # The note section opens around the passage.
-            page.locator("#dsqa-passages details summary").first.click()
-            assert page.locator("#dsqa-passages details .dsqa-here").first.is_visible()
-            page.locator("#dsqa-passages details summary").first.click()
+        # The note section opens around the passage.
+        page.locator("#dsqa-passages details summary").first.click()
+        assert page.locator("#dsqa-passages details .dsqa-here").first.is_visible()
+        page.locator("#dsqa-passages details summary").first.click()
 
-            shot = tmp_path / "page.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000
-            _save_screenshot(shot)
+        shot = tmp_path / "page.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        _save_screenshot(shot)
 
-            # On a phone: the answer right after the question, the examples in
-            # one scrolling row, the filters collapsed above the passages.
-            phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
-            phone.route("**/*", _local_only(outside))
-            phone.goto(server + "?q=" + QUESTION.replace(" ", "+"))
-            phone.locator("#dsqa-passages .dsqa-passage").first.wait_for(timeout=30_000)
+        # On a phone: the answer right after the question, the examples in
+        # one scrolling row, the filters collapsed above the passages.
+        phone = phone_context.new_page()
+        phone.route("**/*", _local_only(outside))
+        phone.goto(server + "?q=" + QUESTION.replace(" ", "+"))
+        phone.locator("#dsqa-passages .dsqa-passage").first.wait_for(timeout=30_000)
 
-            def box_of(selector: str) -> dict:
-                return phone.locator(selector).first.bounding_box()
+        def box_of(selector: str) -> dict:
+            return phone.locator(selector).first.bounding_box()
 
-            question, answer = box_of("#dsqa-question"), box_of("#dsqa-answer .dsqa-answer")
-            filters, passages = box_of("#dsqa-filters"), box_of("#dsqa-passages .dsqa-passage")
-            assert question["y"] < answer["y"] < filters["y"] < passages["y"]
-            assert answer["y"] - (question["y"] + question["height"]) < 60  # nothing in between
-            assert answer["y"] < 844  # in the first screen
-            tops = {round(b["y"]) for b in phone.locator("#dsqa-examples button").evaluate_all(
-                "buttons => buttons.map(b => b.getBoundingClientRect().toJSON())")}
-            assert len(tops) == 1
-            assert phone.evaluate("(() => { const r = document.querySelector('#dsqa-examples'); return r.scrollWidth > r.clientWidth; })()")
-            assert not phone.locator("#dsqa-k").is_visible()  # collapsed
-            assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
-            phone_shot = tmp_path / "phone.png"
-            phone.screenshot(path=str(phone_shot), full_page=False)
-            _save_screenshot(phone_shot, "-phone")
-        finally:
-            browser.close()
+        question, answer = box_of("#dsqa-question"), box_of("#dsqa-answer .dsqa-answer")
+        filters, passages = box_of("#dsqa-filters"), box_of("#dsqa-passages .dsqa-passage")
+        assert question["y"] < answer["y"] < filters["y"] < passages["y"]
+        assert answer["y"] - (question["y"] + question["height"]) < 60  # nothing in between
+        assert answer["y"] < 844  # in the first screen
+        tops = {round(b["y"]) for b in phone.locator("#dsqa-examples button").evaluate_all(
+            "buttons => buttons.map(b => b.getBoundingClientRect().toJSON())")}
+        assert len(tops) == 1
+        assert phone.evaluate("(() => { const r = document.querySelector('#dsqa-examples'); return r.scrollWidth > r.clientWidth; })()")
+        assert not phone.locator("#dsqa-k").is_visible()  # collapsed
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+        phone_shot = tmp_path / "phone.png"
+        phone.screenshot(path=str(phone_shot), full_page=False)
+        _save_screenshot(phone_shot, "-phone")
+    finally:
+        desktop.close()
+        phone_context.close()
     assert not outside, f"the page asked for something off this machine: {outside}"
     assert time.perf_counter() - started < 90
 
@@ -745,32 +770,24 @@ def _other_local_site():
 
 @pytest.mark.browser
 @needs_chromium
-def test_other_sites_cannot_read_the_page_in_chromium(fake_server):
+def test_other_sites_cannot_read_the_page_in_chromium(fake_server, browser):
     """DNS rebinding for real: Chromium resolves evil.test to 127.0.0.1, as a
     rebound name would, and loads the page under that name; and a page on
     another local origin tries to read the API with fetch."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     port = fake_server.port
     read_api = f"fetch('http://127.0.0.1:{port}/gradio_api/info').then(r => r.text()).catch(e => 'blocked: ' + e)"
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.test 127.0.0.1"]
-        )
-        try:
-            page = browser.new_page()
-            response = page.goto(f"http://evil.test:{port}/")
-            assert response.status == 400 and "ask_json" not in page.content()
-            got = page.evaluate("fetch('/gradio_api/info').then(r => r.status + ' ' + r.headers.get('content-type'))")
-            assert got.startswith("400 ")
+    page = browser.new_page()
+    response = page.goto(f"http://evil.test:{port}/")
+    assert response.status == 400 and "ask_json" not in page.content()
+    got = page.evaluate("fetch('/gradio_api/info').then(r => r.status + ' ' + r.headers.get('content-type'))")
+    assert got.startswith("400 ")
 
-            with _other_local_site() as other:  # another app on this machine: another origin
-                page.goto(other)
-                assert page.evaluate(read_api).startswith("blocked:")
+    with _other_local_site() as other:  # another app on this machine: another origin
+        page.goto(other)
+        assert page.evaluate(read_api).startswith("blocked:")
 
-            page.goto(f"http://localhost:{port}/")  # the page itself still reads it
-            assert "ask_json" in page.evaluate(read_api.replace("127.0.0.1", "localhost"))
-        finally:
-            browser.close()
+    page.goto(f"http://localhost:{port}/")  # the page itself still reads it
+    assert "ask_json" in page.evaluate(read_api.replace("127.0.0.1", "localhost"))
 
 
 # -- the page's behaviour in Chromium, on the fake model ------------------------
@@ -792,128 +809,126 @@ def _question_box(page):
 
 @pytest.mark.browser
 @needs_chromium
-def test_page_behaviour_in_chromium(fake_engine):
+def test_page_behaviour_in_chromium(fake_engine, chromium, monkeypatch):
     """A hostile note is shown inert; copy citation, `/`, `?q=`, changing k
     and an error shown once; after the notes change, a question updates the
     index and the index panel says what changed."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    import dsqa.engine
+
+    # The engine looks at the notes again this long after its last look.
+    monkeypatch.setattr(dsqa.engine, "STALE_CHECK_SECONDS", 0.3)
     corpus = fake_engine.settings.corpus_dir
     tagged = "".join(line + " xyzzyhostile\n" for line in HOSTILE.splitlines())
     (corpus / "notes" / "hostile.md").write_text(tagged, encoding="utf-8")
     fake_engine.reindex()
     running = _start(build_page(fake_engine))
     outside: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=running.url.rstrip("/"))
-            page = context.new_page()
-            page.route("**/*", _local_only(outside))
-            dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=running.url.rstrip("/"))
+        page = context.new_page()
+        page.route("**/*", _local_only(outside))
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
-            # ?q= asks on load; the hostile note's markup is text, its links inert.
-            page.goto(running.url + "?q=xyzzyhostile+onerror+pwned+javascript+run+evil")
-            first = page.locator("#dsqa-passages .dsqa-passage").first
-            first.wait_for(timeout=30_000)
-            assert _question_box(page).input_value() == "xyzzyhostile onerror pwned javascript run evil"
-            hostile = page.locator("#dsqa-passages .dsqa-text")
-            shown = page.locator("#dsqa-passages").inner_text()
-            assert "onerror=" in shown and "[run](javascript:" in shown, shown
-            for selector in ("script", "img", "iframe", "svg", "[onerror]", "[onload]", "[onmouseover]", "[style]"):
-                assert hostile.locator(selector).count() == 0, selector
-            hrefs = hostile.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
-            assert hrefs and all(re.match(r"(https?://|mailto:|[\w.-]+(#|$))", h) for h in hrefs), hrefs
-            for n in range(hostile.count()):
-                hostile.nth(n).hover()
-            assert page.evaluate("window.__pwned") is None and not dialogs
+        # ?q= asks on load; the hostile note's markup is text, its links inert.
+        page.goto(running.url + "?q=xyzzyhostile+onerror+pwned+javascript+run+evil")
+        first = page.locator("#dsqa-passages .dsqa-passage").first
+        first.wait_for(timeout=30_000)
+        assert _question_box(page).input_value() == "xyzzyhostile onerror pwned javascript run evil"
+        hostile = page.locator("#dsqa-passages .dsqa-text")
+        shown = page.locator("#dsqa-passages").inner_text()
+        assert "onerror=" in shown and "[run](javascript:" in shown, shown
+        for selector in ("script", "img", "iframe", "svg", "[onerror]", "[onload]", "[onmouseover]", "[style]"):
+            assert hostile.locator(selector).count() == 0, selector
+        hrefs = hostile.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        assert hrefs and all(re.match(r"(https?://|mailto:|[\w.-]+(#|$))", h) for h in hrefs), hrefs
+        for n in range(hostile.count()):
+            hostile.nth(n).hover()
+        assert page.evaluate("window.__pwned") is None and not dialogs
 
-            # Copy citation puts the citation on the clipboard.
-            citation = first.locator(".dsqa-copy").get_attribute("data-citation")
-            first.locator(".dsqa-copy").click()
-            page.wait_for_function("document.querySelector('.dsqa-copy').textContent === 'Copied'", timeout=5_000)
-            assert page.evaluate("navigator.clipboard.readText()") == citation
-            assert first.locator(".dsqa-open").get_attribute("href").startswith("vscode://file/")
+        # Copy citation puts the citation on the clipboard.
+        citation = first.locator(".dsqa-copy").get_attribute("data-citation")
+        first.locator(".dsqa-copy").click()
+        page.wait_for_function("document.querySelector('.dsqa-copy').textContent === 'Copied'", timeout=5_000)
+        assert page.evaluate("navigator.clipboard.readText()") == citation
+        assert first.locator(".dsqa-open").get_attribute("href").startswith("vscode://file/")
 
-            # `/` focuses the question box (not while typing in it).
-            page.locator("#dsqa-status").click()
-            page.keyboard.press("/")
-            assert page.evaluate("document.activeElement.closest('#dsqa-question') !== null")
-            page.keyboard.type("overlay network service discovery")
-            assert _question_box(page).input_value() == "overlay network service discovery"  # no stray "/"
-            page.keyboard.press("Enter")
-            page.wait_for_function("location.search.includes('overlay')", timeout=10_000)
-            page.wait_for_function(
-                "!document.querySelector('#dsqa-passages').innerText.includes('xyzzyhostile')", timeout=30_000
-            )
+        # `/` focuses the question box (not while typing in it).
+        page.locator("#dsqa-status").click()
+        page.keyboard.press("/")
+        assert page.evaluate("document.activeElement.closest('#dsqa-question') !== null")
+        page.keyboard.type("overlay network service discovery")
+        assert _question_box(page).input_value() == "overlay network service discovery"  # no stray "/"
+        page.keyboard.press("Enter")
+        page.wait_for_function("location.search.includes('overlay')", timeout=10_000)
+        page.wait_for_function(
+            "!document.querySelector('#dsqa-passages').innerText.includes('xyzzyhostile')", timeout=30_000
+        )
 
-            # Changing k asks again.
-            k_box = page.locator("#dsqa-k input[type=number]")
-            k_box.fill("2")
-            k_box.press("Enter")
-            page.wait_for_function("document.querySelectorAll('#dsqa-passages .dsqa-passage').length === 2", timeout=30_000)
-            page.wait_for_function("document.querySelector('#dsqa-filters').innerText.includes('Filters: 2 passages')", timeout=10_000)
+        # Changing k asks again.
+        k_box = page.locator("#dsqa-k input[type=number]")
+        k_box.fill("2")
+        k_box.press("Enter")
+        page.wait_for_function("document.querySelectorAll('#dsqa-passages .dsqa-passage').length === 2", timeout=30_000)
+        page.wait_for_function("document.querySelector('#dsqa-filters').innerText.includes('Filters: 2 passages')", timeout=10_000)
 
-            # The notes change: the next question updates the index first, and
-            # the index panel says so, with what changed.
-            note = corpus / "notes" / "anonymous-short-notes.md"
-            note.write_text(note.read_text(encoding="utf-8") + "\n## Gossip\nGossip protocols spread news.\n", encoding="utf-8")
-            time.sleep(2.2)  # past the engine's stale-check interval
-            box = _question_box(page)
-            box.fill("gossip protocols spread news")
-            box.press("Enter")
-            report = page.locator("#dsqa-reindex-report")
-            page.wait_for_function(
-                "document.querySelector('#dsqa-reindex-report').innerText.includes('changed')", timeout=30_000
-            )
-            assert "anonymous-short-notes.md" in report.inner_text() and "The notes changed" in report.inner_text()
-            status = page.locator("#dsqa-status").inner_text()
-            assert "up to date" in status
-            for internal in ("onnx", "encoder", "text/s", "chunks"):
-                assert internal not in (status + report.inner_text()).lower()
+        # The notes change: the next question updates the index first, and
+        # the index panel says so, with what changed.
+        note = corpus / "notes" / "anonymous-short-notes.md"
+        note.write_text(note.read_text(encoding="utf-8") + "\n## Gossip\nGossip protocols spread news.\n", encoding="utf-8")
+        time.sleep(0.4)  # past the engine's stale-check interval
+        box = _question_box(page)
+        box.fill("gossip protocols spread news")
+        box.press("Enter")
+        report = page.locator("#dsqa-reindex-report")
+        page.wait_for_function(
+            "document.querySelector('#dsqa-reindex-report').innerText.includes('changed')", timeout=30_000
+        )
+        assert "anonymous-short-notes.md" in report.inner_text() and "The notes changed" in report.inner_text()
+        status = page.locator("#dsqa-status").inner_text()
+        assert "up to date" in status
+        for internal in ("onnx", "encoder", "text/s", "chunks"):
+            assert internal not in (status + report.inner_text()).lower()
 
-            # An empty question: the message once, in the answer box, no toast.
-            box.fill("")
-            box.press("Enter")
-            page.locator("#dsqa-answer .dsqa-error").wait_for(timeout=10_000)
-            page.wait_for_timeout(500)
-            assert page.get_by_text("the question is empty").count() == 1
-            assert page.locator(".toast-body").count() == 0
-        finally:
-            browser.close()
-            running.close()
+        # An empty question: the message once, in the answer box, no toast.
+        box.fill("")
+        box.press("Enter")
+        page.locator("#dsqa-answer .dsqa-error").wait_for(timeout=10_000)
+        page.wait_for_timeout(500)
+        assert page.get_by_text("the question is empty").count() == 1
+        assert page.locator(".toast-body").count() == 0
+    finally:
+        context.close()
+        running.close()
     assert not outside, f"the page asked for something off this machine: {outside}"
 
 
 @pytest.mark.browser
 @needs_chromium
-def test_reindex_shows_one_plain_progress_bar(settings, gated_model):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_reindex_shows_one_plain_progress_bar(built, settings, gated_model, chromium):
     started, release = gated_model
-    engine = DSQA(settings, auto_reindex=False)  # only the button reindexes
-    engine.reindex()
+    engine = DSQA(settings, auto_reindex=False)  # over the built index; only the button reindexes
     note = settings.corpus_dir / "notes" / "new.md"
     note.write_text("".join(f"# Part {n}\nGossip protocols spread news {n}. {GATED}\n" for n in range(40)), encoding="utf-8")
     running = _start(build_page(engine))
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(running.url)
-            page.locator("#dsqa-reindex").click()
-            assert started.wait(30), "the reindex did not start"
-            page.wait_for_timeout(1_000)
-            bars = page.locator(".progress-bar-wrap:visible, .progress-level:visible")
-            shown = " ".join(bars.all_inner_texts()) + page.locator("#dsqa-reindex-report").inner_text()
-            assert page.locator(".progress-bar-wrap:visible").count() <= 1
-            for internal in ("onnx", "encoder", "text/s", "it/s"):
-                assert internal not in shown.lower(), shown
-            release.set()
-            page.wait_for_function("document.querySelector('#dsqa-reindex-report').innerText.includes('added')", timeout=60_000)
-            report = page.locator("#dsqa-reindex-report").inner_text()
-            assert "notes/new.md" in report and "encoder" not in report and " s" not in report.replace("notes", "")
-        finally:
-            release.set()
-            browser.close()
-            running.close()
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(running.url)
+        page.locator("#dsqa-reindex").click()
+        assert started.wait(30), "the reindex did not start"
+        page.wait_for_timeout(1_000)
+        bars = page.locator(".progress-bar-wrap:visible, .progress-level:visible")
+        shown = " ".join(bars.all_inner_texts()) + page.locator("#dsqa-reindex-report").inner_text()
+        assert page.locator(".progress-bar-wrap:visible").count() <= 1
+        for internal in ("onnx", "encoder", "text/s", "it/s"):
+            assert internal not in shown.lower(), shown
+        release.set()
+        page.wait_for_function("document.querySelector('#dsqa-reindex-report').innerText.includes('added')", timeout=60_000)
+        report = page.locator("#dsqa-reindex-report").inner_text()
+        assert "notes/new.md" in report and "encoder" not in report and " s" not in report.replace("notes", "")
+    finally:
+        release.set()
+        context.close()
+        running.close()
