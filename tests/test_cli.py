@@ -39,54 +39,51 @@ def test_reindex_ask_search_json(cli_settings):
     assert "index up to date" in r.output
 
 
-def test_errors_are_one_line_and_nonzero(cli_settings, tmp_path):
-    r = invoke(cli_settings, "ask", "docker", "--no-auto-reindex")
+def test_errors_are_one_line_and_nonzero(cli_built, tmp_path):
+    r = invoke(cli_built.with_(index_dir=tmp_path / "none"), "ask", "docker", "--no-auto-reindex")
     assert r.exit_code == 1
     assert "no index in" in r.output and "dsqa reindex --corpus" in r.output and "Traceback" not in r.output
-    invoke(cli_settings, "reindex")
     for args in (["ask", "   "], ["ask", "docker", "-k", "0"], ["search", "x", "--note", "nope"]):
-        r = invoke(cli_settings, *args)
+        r = invoke(cli_built, *args)
         assert r.exit_code == 1, args
         assert len(r.output.strip().splitlines()) == 1, r.output
     r = CliRunner().invoke(cli, ["reindex", "--corpus", str(tmp_path / "missing"), "--index", str(tmp_path / "i"), "--model", "fake-hash"])
     assert r.exit_code == 1 and "does not exist" in r.output
 
 
-def test_refusal_threshold_from_the_flag_and_the_environment(cli_settings, monkeypatch):
-    invoke(cli_settings, "reindex")
-    confidence = json.loads(invoke(cli_settings, "ask", "docker swarm", "--json").output)["confidence"]
-    r = invoke(cli_settings, "ask", "docker swarm", "--refusal-threshold", "5")
+def test_refusal_threshold_from_the_flag_and_the_environment(cli_built, monkeypatch):
+    confidence = json.loads(invoke(cli_built, "ask", "docker swarm", "--json").output)["confidence"]
+    r = invoke(cli_built, "ask", "docker swarm", "--refusal-threshold", "5")
     assert r.exit_code == 0 and r.output.startswith("The notes do not seem to cover this. The nearest passages")
     # Just below the threshold: the closest match, said to be one.
-    r = invoke(cli_settings, "ask", "docker swarm", "--refusal-threshold", str(confidence + 0.01))
+    r = invoke(cli_built, "ask", "docker swarm", "--refusal-threshold", str(confidence + 0.01))
     assert r.output.startswith("Closest match, low confidence:\n") and "\n[1] notes/" in r.output
     monkeypatch.setenv("DSQA_REFUSAL_THRESHOLD", "5")
-    assert json.loads(invoke(cli_settings, "ask", "docker swarm", "--json").output)["coverage"] == "not_covered"
-    r = invoke(cli_settings, "ask", "docker swarm", "--json", "--refusal-threshold", "-5")  # the flag wins
+    assert json.loads(invoke(cli_built, "ask", "docker swarm", "--json").output)["coverage"] == "not_covered"
+    r = invoke(cli_built, "ask", "docker swarm", "--json", "--refusal-threshold", "-5")  # the flag wins
     assert json.loads(r.output)["coverage"] == "answered"
     for bad in ("abc", "nan", "inf", ""):
-        r = invoke(cli_settings, "ask", "docker swarm", "--refusal-threshold", bad)
+        r = invoke(cli_built, "ask", "docker swarm", "--refusal-threshold", bad)
         assert r.exit_code == 1 and "--refusal-threshold must be a number" in r.output, bad
         assert len(r.output.strip().splitlines()) == 1, r.output
     monkeypatch.setenv("DSQA_REFUSAL_THRESHOLD", "high")
-    r = invoke(cli_settings, "ask", "docker swarm")
+    r = invoke(cli_built, "ask", "docker swarm")
     assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
     assert "DSQA_REFUSAL_THRESHOLD must be a number" in r.output and "'high'" in r.output
 
 
-def test_serve_port_errors_are_one_line(cli_settings):
+def test_serve_port_errors_are_one_line(cli_built):
     pytest.importorskip("gradio")
-    invoke(cli_settings, "reindex")
     for port in ("99999", "-1", "http"):
-        r = invoke(cli_settings, "serve", "--port", port)
+        r = invoke(cli_built, "serve", "--port", port)
         assert r.exit_code == 2 and "Invalid value for '--port'" in r.output and r.exception.__class__ is SystemExit, port
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        r = invoke(cli_settings, "serve", "--port", str(busy.getsockname()[1]))
+        r = invoke(cli_built, "serve", "--port", str(busy.getsockname()[1]))
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.exception
     assert len(r.output.strip().splitlines()) == 1 and "in use" in r.output and "--port" in r.output
-    r = invoke(cli_settings, "serve", "--port", "0", "--allow-origin", "localhost:3000")
+    r = invoke(cli_built, "serve", "--port", "0", "--allow-origin", "localhost:3000")
     assert r.exit_code == 1 and "scheme://host" in r.output and len(r.output.strip().splitlines()) == 1
 
 

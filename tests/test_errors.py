@@ -14,7 +14,6 @@ from conftest import CORPUS, FakeEmbedder
 
 from dsqa import DSQA, DsqaError, InvalidInputError, Settings, register_model
 from dsqa.evaluation import load_questions
-from dsqa.indexing import reindex
 from dsqa.request_guard import normalise_origin
 from dsqa.settings import parse_threshold
 
@@ -22,15 +21,14 @@ from _helpers import invoke
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory) -> Settings:
-    """The bundled notes indexed once with the CLI's chunking and the fake
-    model; the mistakes below never change it."""
+def indexed(tmp_path_factory, built_cli_index) -> Settings:
+    """The bundled notes indexed with the CLI's chunking and the fake model
+    (a copy of the session's index); the mistakes below never change it."""
     root = tmp_path_factory.mktemp("mistakes")
     shutil.copytree(CORPUS, root / "corpus")
+    shutil.copytree(built_cli_index, root / "index")
     register_model("fake-hash", FakeEmbedder)
-    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="fake-hash")
-    reindex(settings)
-    return settings
+    return Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="fake-hash")
 
 
 QUESTION_FILES = {

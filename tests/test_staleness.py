@@ -99,13 +99,12 @@ def test_changed_corpus_raises_when_auto_reindex_is_off(built):
     assert f"dsqa reindex --corpus {built.settings.corpus_dir} --index {built.settings.index_dir}" in message
 
 
-def test_no_auto_reindex_flag(cli_settings):
-    assert invoke(cli_settings, "reindex").exit_code == 0
-    (cli_settings.corpus_dir / NOTES / "new.md").write_text("# New\nzookeeper\n")
-    r = invoke(cli_settings, "ask", "zookeeper", "--no-auto-reindex")
+def test_no_auto_reindex_flag(cli_built):
+    (cli_built.corpus_dir / NOTES / "new.md").write_text("# New\nzookeeper\n")
+    r = invoke(cli_built, "ask", "zookeeper", "--no-auto-reindex")
     assert r.exit_code == 1 and "stale" in r.output and "dsqa reindex" in r.output
     assert len(r.output.strip().splitlines()) == 1
-    r = invoke(cli_settings, "ask", "zookeeper")
+    r = invoke(cli_built, "ask", "zookeeper")
     assert r.exit_code == 0 and "notes/new.md" in r.output
 
 
