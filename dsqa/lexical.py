@@ -42,6 +42,17 @@ def _stopwords() -> frozenset[str]:
 
 
 def tokenize(text: str) -> list[str]:
+    """The BM25 terms of ``text``, in order."""
+    return list(_tokens(text))
+
+
+#: Texts whose terms are remembered: the refusal calibration reads the same
+#: top passages for question after question (``dsqa.calibration``).
+_REMEMBERED_TEXTS = 4096
+
+
+@lru_cache(maxsize=_REMEMBERED_TEXTS)
+def _tokens(text: str) -> tuple[str, ...]:
     stem = _stemmer().stemWord
     stop = _stopwords()
     out: list[str] = []
@@ -56,7 +67,7 @@ def tokenize(text: str) -> list[str]:
             out.extend(stem(p) for p in _PARTS.findall(token) if p not in stop and len(p) > 1)
         elif token not in stop:
             out.append(stem(token))
-    return out
+    return tuple(out)
 
 
 #: Words that join the parts of a question without naming anything asked
