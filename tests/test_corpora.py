@@ -121,8 +121,8 @@ def test_an_index_records_its_folder(settings, tmp_path, my_notes):
     assert store.read_manifest(elsewhere.index_dir)["corpus"] == str(my_notes.resolve())
 
 
-def test_an_index_from_before_the_record_is_adopted_on_its_next_write(settings):
-    reindex(settings)
+def test_an_index_from_before_the_record_is_adopted_on_its_next_write(built):
+    settings = built.settings
     gen = store.current_generation(settings.index_dir)
     manifest = json.loads((gen / store.MANIFEST).read_text())
     del manifest["corpus"]

@@ -58,9 +58,9 @@ def test_second_writer_fails_at_once_and_readers_read(built, caplog):
     assert "notes/new.md" in DSQA(settings).reindex().added
 
 
-def test_a_real_reindex_holds_the_lock(settings, tmp_path):
+def test_a_real_reindex_holds_the_lock(built):
     """The same, against a reindex in progress (the crash driver, slowed)."""
-    DSQA(settings).reindex()
+    settings = built.settings
     (settings.corpus_dir / NOTES / "new.md").write_text("# New\n" + "\n\n".join(f"Para {i} on gossip." for i in range(40)))
     env = {**os.environ, "DSQA_CRASH_PAUSE": "0.3", "DSQA_CRASH_BATCH": "4"}
     child = subprocess.Popen(

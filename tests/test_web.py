@@ -541,11 +541,12 @@ def test_listed_origins_may_call_from_the_browser(fake_engine):
         assert _request(running, "POST", ASK_JSON, post, ASK_BODY)[0] == 403
     finally:
         running.close()
+    page = build_page(fake_engine)  # never served: each launch below refuses its origin first
     for bad in ("localhost:3000", "http://localhost:3000/page", "*", "ftp://x"):
         with pytest.raises(InvalidInputError, match="scheme://host"):
             Settings(allow_origins=[bad])
         with pytest.raises(InvalidInputError, match="scheme://host"):
-            launch(build_page(fake_engine), port=0, block=False, allowed_origins=[bad])
+            launch(page, port=0, block=False, allowed_origins=[bad])
 
 
 def test_uploads_are_refused_and_store_nothing(fake_server):
