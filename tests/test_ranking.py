@@ -35,13 +35,13 @@ def brute_coverage(index, query: str) -> list[float]:
     token sets and document counts computed here."""
     docs = [set(tokenize(lexical_text(c["heading"], c["text"]))) for c in index.chunks]
     found = concepts(query)
+    df = {t: sum(t in d for d in docs) for terms in found for t in terms}
+    idf = {t: math.log(1 + (len(docs) - df[t] + 0.5) / (df[t] + 0.5)) for t in df}
     out = []
     for mine in docs:
         worst = 1.0
         for terms in found:
-            df = {t: sum(t in d for d in docs) for t in terms}
-            idf = {t: math.log(1 + (len(docs) - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
-            worst = min(worst, sum(idf[t] for t in terms if t in mine) / sum(idf.values()))
+            worst = min(worst, sum(idf[t] for t in terms if t in mine) / sum(idf[t] for t in terms))
         out.append(worst if found else 0.0)
     return out
 
