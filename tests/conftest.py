@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import re
 import shutil
 import threading
@@ -81,6 +82,16 @@ def _user_dirs_in_tmp(tmp_path_factory, monkeypatch):
     """Indexes of notes folders go to the per-user data directory: keep every
     test's (and every dsqa command's a test starts) out of the real home."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(monkeypatch):
+    """Writes in the test process skip fsync: what it adds (the data on disk
+    after a power cut) no test can observe, and it makes every index write
+    wait for the disk. The order of the writes and the atomic switch of
+    CURRENT are unchanged; the crash test's writer runs in a process of its
+    own, with the real fsync."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
 
 
 @pytest.fixture
