@@ -10,7 +10,6 @@ index, so it may change either."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
@@ -33,12 +32,20 @@ DATA = Path(__file__).resolve().parent / "data"
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
-@functools.lru_cache(maxsize=None)
+_SLOTS: dict[tuple[str, int], tuple[int, float]] = {}
+
+
 def _word_slot(word: str, dimension: int) -> tuple[int, float]:
     """Where a word adds to a fake vector, and with which sign (a pure
-    function of the word, remembered: every reindex embeds the same words)."""
-    h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-    return h % dimension, 1.0 if (h >> 32) & 1 else -1.0
+    function of the word, remembered: every reindex embeds the same words).
+    A plain function and dict, not functools.lru_cache: test_ray ships this
+    module to Ray's workers by value, and an lru_cache wrapper would be
+    pickled by reference to a module they cannot import."""
+    slot = _SLOTS.get((word, dimension))
+    if slot is None:
+        h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+        slot = _SLOTS[(word, dimension)] = (h % dimension, 1.0 if (h >> 32) & 1 else -1.0)
+    return slot
 
 
 class FakeEmbedder:
