@@ -153,28 +153,32 @@ class Retriever:
         """Per chunk in ``rows``: cosine of the whole chunk, cosine of the best
         sentence window, and that window's row. A chunk's whole-chunk vector
         is its row with no sentence span (-1); a chunk without quotable
-        sentences uses it for both."""
+        sentences uses it for both. Ties go to the earlier window."""
         index = self.index
+        rows = np.asarray(rows, dtype=np.int64)
         starts, ends = index.offsets[rows], index.offsets[rows + 1]
-        flat = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, np.int64)
-        sims = index.vectors[flat] @ qv if len(flat) else np.zeros(0, np.float32)
-        whole = index.windows[flat, 1] < 0 if len(flat) else np.zeros(0, bool)
+        counts = ends - starts
         chunk = np.full(len(rows), -1.0)
         best = np.full(len(rows), -1.0)
         best_row = np.full(len(rows), -1, dtype=np.int64)
-        pos = 0
-        for i, n in enumerate(ends - starts):
-            part, is_whole = sims[pos : pos + n], whole[pos : pos + n]
-            if n:
-                if is_whole.any():
-                    chunk[i] = float(part[is_whole].max())
-                windows = np.flatnonzero(~is_whole)
-                pick = windows[int(np.argmax(part[windows]))] if len(windows) else int(np.argmax(part))
-                best[i] = float(part[pick])
-                best_row[i] = int(flat[pos + pick])
-                if not is_whole.any():
-                    chunk[i] = best[i]
-            pos += n
+        if not counts.sum():
+            return chunk, best, best_row
+        # Every vector row of every chunk, chunk after chunk, and which chunk it belongs to.
+        owner = np.repeat(np.arange(len(rows)), counts)
+        flat = starts[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        sims = (index.vectors[flat] @ qv).astype(np.float64)
+        whole = index.windows[flat, 1] < 0
+        # First per chunk: its windows before its whole-chunk vector, each by
+        # falling cosine, ties to the earlier row.
+        order = np.lexsort((flat, -sims, whole, owner))
+        first = order[np.r_[0, np.flatnonzero(np.diff(owner[order])) + 1]]
+        has = counts > 0
+        best[has], best_row[has] = sims[first], flat[first]
+        chunk[has] = sims[first]
+        whole_max = np.full(len(rows), -np.inf)
+        np.maximum.at(whole_max, owner[whole], sims[whole])
+        has_whole = np.isfinite(whole_max)
+        chunk[has_whole] = whole_max[has_whole]
         return chunk, best, best_row
 
 
