@@ -7,6 +7,7 @@
     python -m bench.second_stage long-questions  # BM25's weight falling off with the question's length
     python -m bench.second_stage doc2query       # the generated questions as extra vectors of their passage
     python -m bench.second_stage refusal         # one refusal threshold swept over the four dev sets
+    python -m bench.second_stage section-coverage  # a concept counts as covered when the chunk's section names it
 
 Every probe re-scores the hybrid ranking's candidates, so the first line of
 each table (weight 0) is dsqa as shipped. The dev sets: the notes' and the
@@ -51,7 +52,7 @@ from bench.adapt import copies, log
 from bench.common import ROOT
 from dsqa import DSQA, Settings, paths
 from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, Question, answers_question, load_questions
-from dsqa.lexical import tokenize
+from dsqa.lexical import concepts, tokenize
 from dsqa.results import Passage
 from dsqa.retrieval import Retriever, concept_coverage
 
@@ -305,6 +306,50 @@ def long_questions(work: Path) -> None:
         print(f"  {label:26} " + "  ".join(f"{n} {figures(r, share(terms0, power))}" for n, r in sets.items()), flush=True)
 
 
+# -- section-level concept coverage ----------------------------------------------------------
+
+
+def section_parts(retriever: Retriever, question: str, qv: np.ndarray, hits: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The semantic score and normalised BM25 of each candidate, and its
+    coverage of each concept from its own text and from its whole section's
+    (the chunks of its note under the same heading)."""
+    semantic, norm, _, _ = parts(retriever, question, qv, hits)
+    index = retriever.index
+    section: dict[tuple[str, str], list[int]] = {}
+    for i, c in enumerate(index.chunks):
+        section.setdefault((c["source"], c["heading"]), []).append(i)
+    rows = np.array([h.row for h in hits])
+    own, whole = [], []
+    for terms in concepts(question):
+        idf = index.lexical.idf(terms)
+        own.append(idf @ index.lexical.presence(terms, rows) / idf.sum())
+        members = [section[(index.chunks[r]["source"], index.chunks[r]["heading"])] for r in rows]
+        present = np.stack([index.lexical.presence(terms, np.array(m)).any(axis=1) for m in members], 1)
+        whole.append(idf @ present / idf.sum())
+    return semantic, norm, np.array(own).reshape(-1, len(rows)), np.array(whole).reshape(-1, len(rows))
+
+
+def section_coverage(work: Path) -> None:
+    """A chunk covers a concept as well as its own text does, or ``share``
+    times as well as its section does (a lab's "overlay network" heading
+    covers the lab's service-discovery lines)."""
+    st = Settings()
+    sets = {dev.name: rank_dev(open_set(dev), load_questions(dev.questions), section_parts) for dev in dev_sets(work)}
+
+    def rescore(weight: float, share: float) -> Callable[[np.ndarray, Any], np.ndarray]:
+        def f(base: np.ndarray, p: Any) -> np.ndarray:
+            semantic, norm, own, whole = p
+            coverage = np.maximum(own, share * whole).min(axis=0) if len(own) else np.zeros(len(semantic))
+            return semantic + st.bm25_weight * norm + weight * coverage
+
+        return f
+
+    print("hit@1/hit@5/MRR@10/paraphrase hit@1; share 0 is the shipped coverage")
+    for weight in (0.2, 0.3, 0.4):
+        for share in (0.0, 0.5, 1.0):
+            print(f"  concept_weight {weight}, section share {share}: " + "  ".join(f"{n} {figures(r, rescore(weight, share))}" for n, r in sets.items()), flush=True)
+
+
 # -- doc2query ---------------------------------------------------------------------------------
 
 
@@ -352,7 +397,7 @@ def refusal(work: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.second_stage", description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["ce-pairs", "ce-train", "ce-eval", "linear", "long-questions", "doc2query", "refusal"])
+    parser.add_argument("step", choices=["ce-pairs", "ce-train", "ce-eval", "linear", "long-questions", "doc2query", "refusal", "section-coverage"])
     parser.add_argument("--work", type=Path, default=WORK, help="pairs, the trained model and the small dev indexes")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--max-tokens", type=int, default=128)
@@ -370,6 +415,8 @@ def main(argv: list[str] | None = None) -> None:
         long_questions(args.work)
     elif args.step == "doc2query":
         doc2query(args.work)
+    elif args.step == "section-coverage":
+        section_coverage(args.work)
     else:
         refusal(args.work)
 
