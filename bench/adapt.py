@@ -112,13 +112,19 @@ def qgen_records(name: str) -> list[dict[str, Any]]:
 MINED = 12
 
 
+def stands_for(chunk: dict[str, Any], positive: dict[str, Any]) -> bool:
+    """Whether ``chunk`` cannot serve as a negative for ``positive``: it is
+    the positive, in its section, or a copy of its text."""
+    same_section = chunk["source"] == positive["source"] and chunk["heading"] == positive["heading"]
+    return chunk["key"] == positive["key"] or same_section or copies(chunk["text"], positive["text"])
+
+
 def pick_negatives(candidates: list[dict[str, Any]], positive: dict[str, Any], n: int) -> list[dict[str, Any]]:
     """The first ``n`` candidates that are not the positive, not its section,
     and not a copy of its text."""
     out = []
     for c in candidates:
-        same_section = c["source"] == positive["source"] and c["heading"] == positive["heading"]
-        if c["key"] == positive["key"] or same_section or copies(c["text"], positive["text"]):
+        if stands_for(c, positive):
             continue
         out.append(c)
         if len(out) == n:

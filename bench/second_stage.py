@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from bench.adapt import copies, log
+from bench.adapt import log, stands_for
 from bench.common import ROOT
 from dsqa import DSQA, Settings, paths
 from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, Question, answers_question, load_questions
@@ -117,9 +117,7 @@ def generated_questions(engine: DSQA) -> Iterator[tuple[str, int]]:
 
 def is_copy(retriever: Retriever, row: int, positive: int) -> bool:
     chunks = retriever.index.chunks
-    a, b = chunks[row], chunks[positive]
-    same_section = a["source"] == b["source"] and a["heading"] == b["heading"]
-    return row == positive or same_section or copies(a["text"], b["text"])
+    return stands_for(chunks[row], chunks[positive])
 
 
 # -- scoring a re-ranking ----------------------------------------------------------------------
