@@ -40,9 +40,37 @@ def _console_progress():
     return ConsoleProgress()
 
 
+def _index_without_corpus(corpus: Path | None, index: Path | None) -> None:
+    """Refuse an index folder that holds no index, given (``--index`` or
+    ``$DSQA_INDEX``) without a notes folder: dsqa would build the demo notes
+    into it, which is almost never what was meant."""
+    import os
+
+    from . import paths, store
+    from .errors import IndexMissingError
+
+    if corpus is not None or os.environ.get("DSQA_CORPUS"):
+        return
+    given = index if index is not None else os.environ.get("DSQA_INDEX")
+    if not given:
+        return
+    folder = Path(given).expanduser()
+    try:
+        store.current_generation(folder)
+        return
+    except IndexMissingError:
+        pass
+    demo = paths.bundled_corpus()
+    raise DsqaError(
+        f"no index in {folder}, and no notes folder given: dsqa would index the demo notes ({demo}) into it; "
+        f"name your notes with --corpus DIR (or $DSQA_CORPUS), or pass --corpus {demo} if the demo is what you want"
+    )
+
+
 def _engine(opts: dict[str, Any]):
     from . import get_engine
 
+    _index_without_corpus(opts.get("corpus"), opts.get("index"))
     eng = get_engine(
         corpus_dir=opts.pop("corpus", None),
         index_dir=opts.pop("index", None),
@@ -112,7 +140,7 @@ def cli() -> None:
 
 
 query_options = [
-    click.option("-k", "k", type=int, default=None, help="Number of passages (default 5)."),
+    click.option("-k", "--top", "-n", "k", type=int, default=None, help="Number of passages (default 5)."),
     click.option(
         "--note", "notes", multiple=True, help="Only search this note (path, file name, stem, or a prefix of one); repeatable."
     ),
@@ -177,7 +205,22 @@ def reindex(full: bool, as_json: bool, **opts: Any) -> None:
 @common_options
 def status(as_json: bool, **opts: Any) -> None:
     """Show the index's model, settings, size and whether it is up to date."""
-    _emit(_engine(opts).status(), as_json)
+    from .errors import IndexMissingError
+
+    engine = _engine(opts)
+    try:
+        report = engine.status()
+    except IndexMissingError:
+        # Not an error: the first question builds it.
+        st = engine.settings
+        how = f"the first ask (or `{engine.reindex_command()}`) builds it"
+        if as_json:
+            _emit({"index_dir": str(st.index_dir), "corpus_dir": str(st.corpus_dir), "built": False,
+                   "up_to_date": False, "fix": engine.reindex_command()}, True)
+        else:
+            click.echo(f"index:    {st.index_dir}\ncorpus:   {st.corpus_dir}\nstate:    not built yet; {how}")
+        return
+    _emit(report, as_json)
 
 
 @cli.command(name="eval")
@@ -249,6 +292,7 @@ def serve(host: str, port: int, follow: bool, **opts: Any) -> None:
     from .web import serve as serve_page
 
     engine = _engine(opts)
+    engine.check_corpus_folder()
     watcher = None
     if follow:
         from .watch import Watcher
@@ -272,6 +316,7 @@ def watch(as_json: bool, **opts: Any) -> None:
     from .watch import watch as follow
 
     engine = _engine(opts)
+    engine.check_corpus_folder()
     first = True
 
     def show(report: Any) -> None:

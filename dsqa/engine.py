@@ -14,7 +14,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Iterable, cast
 
-from . import answering, freshness, store
+from . import answering, freshness, paths, store
 from .encoders import Embedder, get_embedder
 from .errors import CorpusError, IndexMissingError, IndexWriteError, InvalidInputError, LockedError
 from .indexing import reindex
@@ -169,8 +169,14 @@ class DSQA:
 
     def status(self) -> IndexStatus:
         """What the live index holds and whether it matches the corpus, the
-        model and the chunking settings; reads only the manifest."""
-        gen = self._generation_or_missing()
+        model and the chunking settings; reads only the manifest. With no
+        index yet, ``IndexMissingError`` naming the command that builds it
+        (``CorpusError`` when the notes folder does not exist either)."""
+        try:
+            gen = self._generation_or_missing()
+        except IndexMissingError:
+            paths.require_corpus_dir(self.settings.corpus_dir)
+            raise
         manifest = store.read_manifest(self.settings.index_dir, gen)
         freshness.check_corpus(self.settings, manifest)
         diff = freshness.corpus_diff(self.settings.corpus_dir, manifest, cross_mounts=self.settings.cross_mounts)
@@ -193,6 +199,11 @@ class DSQA:
             format=manifest["format"],
             fix=self.reindex_command(),
         )
+
+    def check_corpus_folder(self) -> None:
+        """``CorpusError`` when the notes folder does not exist: what a
+        long-running command (``serve``, ``watch``) checks before it starts."""
+        paths.require_corpus_dir(self.settings.corpus_dir)
 
     def reindex_command(self) -> str:
         """The command that brings this engine's index up to date, with the
@@ -286,6 +297,7 @@ class DSQA:
         except IndexMissingError:
             if not self.settings.auto_reindex:
                 raise
+            paths.require_corpus_dir(self.settings.corpus_dir)  # before saying it builds anything
             self._build()
             return self._generation_or_missing().name
 

@@ -24,7 +24,7 @@ from ._version import __version__
 from .calibration import calibrate
 from .chunking import Chunk, Chunker
 from .encoders import Embedder, get_embedder
-from .errors import CorpusError, IndexCorruptError, IndexMissingError, IndexNotAFolderError, IndexWriteError, LockedError
+from .errors import IndexCorruptError, IndexMissingError, IndexNotAFolderError, IndexWriteError, LockedError
 from .formats import reader_version
 from .freshness import (
     check_corpus,
@@ -124,8 +124,7 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter
     index_dir = settings.index_dir
     if index_dir.exists() and not index_dir.is_dir():
         raise IndexNotAFolderError(index_dir)
-    if not Path(settings.corpus_dir).is_dir():
-        raise CorpusError(f"corpus folder {settings.corpus_dir} does not exist (set --corpus or DSQA_CORPUS)")
+    paths.require_corpus_dir(settings.corpus_dir)
     try:
         check_corpus(settings, store.read_manifest(index_dir))
     except (IndexMissingError, IndexCorruptError):

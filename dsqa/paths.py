@@ -20,6 +20,8 @@ from pathlib import Path
 
 import platformdirs
 
+from .errors import CorpusError
+
 #: The package folder; the demo data sits in it when dsqa is installed.
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: The repository root when running from a checkout.
@@ -55,6 +57,17 @@ def cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return platformdirs.user_cache_path("dsqa")
+
+
+def require_corpus_dir(corpus_dir: Path) -> Path:
+    """``corpus_dir`` as a ``Path``, or ``CorpusError`` when it is not a
+    folder: checked before anything is logged, locked or written, so a
+    mistyped ``--corpus`` leaves nothing behind."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        what = "is not a folder" if corpus_dir.exists() else "does not exist"
+        raise CorpusError(f"corpus folder {corpus_dir} {what} (set --corpus or DSQA_CORPUS)")
+    return corpus_dir
 
 
 def _resolved(path: Path) -> Path:
