@@ -36,11 +36,21 @@ REINDEX_RUNNING = (
 )
 
 
+#: A question is refused before it is cleaned when it is longer than this
+#: many times the limit: cleaning collapses runs of blanks, so a question
+#: may be a little longer than the limit before cleaning.
+RAW_QUESTION_FACTOR = 4
+
+
 def clean_question(question: object, max_chars: int) -> str:
     """The question with control characters turned into spaces, or a
     ``ValueError`` that says what is wrong with it."""
     if not isinstance(question, str):
         raise InvalidInputError(f"the question must be text, not {type(question).__name__}")
+    # Before the character-by-character pass, which a megabyte question would
+    # make everyone wait for: room for the blanks and controls it collapses.
+    if len(question) > RAW_QUESTION_FACTOR * max_chars:
+        raise InvalidInputError(f"the question is {len(question):,} characters long; the limit is {max_chars:,}")
     cleaned = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in question)
     cleaned = " ".join(cleaned.split())
     if not cleaned:

@@ -32,7 +32,7 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 from dsqa import DSQA, Answer, InvalidInputError, Passage, Settings  # noqa: E402
-from dsqa.request_guard import RequestGuard, is_loopback, loopback_hosts  # noqa: E402
+from dsqa.request_guard import MAX_BODY_BYTES, RequestGuard, is_loopback, loopback_hosts  # noqa: E402
 from dsqa.passage_html import markdown_html, relevance, safe_url, shorten_heading  # noqa: E402
 from dsqa.web import (  # noqa: E402
     NOT_COVERED,
@@ -566,6 +566,76 @@ def test_uploads_are_refused_and_store_nothing(fake_server):
     time.sleep(0.2)  # Gradio moves uploads into place in a background task
     assert not list(upload_dir.rglob(name)) if upload_dir.exists() else True
 
+
+
+def test_request_bodies_over_the_limit_get_413(fake_server):
+    """Issue 30: a 200 MB body used to be read into memory in full. Over the
+    guard's limit it is refused, whether its Content-Length says so or it
+    comes in chunks, and the server goes on answering."""
+    host = f"127.0.0.1:{fake_server.port}"
+    headers = {"Host": host, "Content-Type": "application/json"}
+    big = json.dumps({"data": ["overlay " * 300_000, 3, None]}).encode()
+    assert len(big) > MAX_BODY_BYTES
+    status, _, body = _request(fake_server, "POST", ASK_JSON, headers, big)
+    assert status == 413 and b"request body too large" in body, (status, body)
+
+    conn = http.client.HTTPConnection("127.0.0.1", fake_server.port, timeout=20)
+    try:
+        pieces = (big[i : i + 65536] for i in range(0, len(big), 65536))
+        with contextlib.suppress(ConnectionError):  # the server may stop reading once it has answered
+            conn.request("POST", ASK_JSON, body=pieces, headers=headers, encode_chunked=True)
+        response = conn.getresponse()
+        assert response.status == 413 and b"request body too large" in response.read()
+    finally:
+        conn.close()
+    status, _, body = _request(fake_server, "POST", ASK_JSON, headers, ASK_BODY)
+    assert status == 200 and b"event_id" in body
+
+
+def test_the_body_limit_counts_what_arrives():
+    """Without a Content-Length the guard counts the body as the app reads
+    it: past the limit the app sees a disconnect and what it sends is
+    dropped; under it, the app gets the whole body."""
+    import asyncio
+
+    seen: list[object] = []
+
+    async def app(scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                seen.append("disconnect")
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                seen.append(len(body))
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def run(size: int, declared: bool) -> list[dict]:
+        chunks = [{"type": "http.request", "body": b"x" * 1000, "more_body": True} for _ in range(size // 1000)]
+        chunks.append({"type": "http.request", "body": b"", "more_body": False})
+        headers = [(b"host", b"localhost:1")] + ([(b"content-length", str(size).encode())] if declared else [])
+        sent: list[dict] = []
+
+        async def receive():
+            return chunks.pop(0)
+
+        async def send(message):
+            sent.append(message)
+
+        guard = RequestGuard(app, allowed_hosts=None, max_body_bytes=10_000)
+        asyncio.run(guard({"type": "http", "path": "/", "headers": headers}, receive, send))
+        return sent
+
+    assert run(5_000, declared=False)[0]["status"] == 200 and seen == [5_000]
+    sent = run(50_000, declared=False)
+    assert [m.get("status") for m in sent] == [413, None] and seen[-1] == "disconnect"
+    assert b"too large" in sent[1]["body"]
+    count = len(seen)
+    assert run(50_000, declared=True)[0]["status"] == 413 and len(seen) == count  # refused before the app ran
 
 def test_what_a_non_loopback_bind_checks():
     """Any Host is served there (documented in the README); the Origin check
