@@ -125,12 +125,31 @@ def common_options(func: Callable) -> Callable:
     return wrapper
 
 
+def _echo(text: str = "") -> None:
+    """Print ``text`` on stdout. A stdout that cannot be written (a full
+    disk, ``> /dev/full``, a closed pipe) is a one-line ``DsqaError``, not a
+    traceback; stdout is then pointed at the null device, so the text still
+    buffered does not fail a second time when Python exits."""
+    try:
+        click.echo(text)
+    except OSError as exc:
+        import os
+
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+        except (OSError, ValueError):  # no file descriptor (a test's captured stdout)
+            pass
+        raise DsqaError(f"cannot write the output to stdout: {exc.strerror or exc}") from None
+
+
 def _emit(obj: Any, as_json: bool) -> None:
     if as_json:
         data = obj.to_dict() if hasattr(obj, "to_dict") else obj
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        _echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        click.echo(str(obj).rstrip("\n"))
+        _echo(str(obj).rstrip("\n"))
 
 
 @click.group()
@@ -180,9 +199,9 @@ def search(query: tuple[str, ...], k: int | None, notes: tuple[str, ...], as_jso
         _emit([p.to_dict() for p in passages], True)
         return
     for n, p in enumerate(passages, 1):
-        click.echo(f"[{n}] {p.citation}  (score {p.score:.3f})")
-        click.echo("    " + p.text.strip().replace("\n", "\n    "))
-        click.echo()
+        _echo(f"[{n}] {p.citation}  (score {p.score:.3f})")
+        _echo("    " + p.text.strip().replace("\n", "\n    "))
+        _echo()
 
 
 @cli.command()
@@ -218,7 +237,7 @@ def status(as_json: bool, **opts: Any) -> None:
             _emit({"index_dir": str(st.index_dir), "corpus_dir": str(st.corpus_dir), "built": False,
                    "up_to_date": False, "fix": engine.reindex_command()}, True)
         else:
-            click.echo(f"index:    {st.index_dir}\ncorpus:   {st.corpus_dir}\nstate:    not built yet; {how}")
+            _echo(f"index:    {st.index_dir}\ncorpus:   {st.corpus_dir}\nstate:    not built yet; {how}")
         return
     _emit(report, as_json)
 
@@ -262,15 +281,15 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
         ]
         results.append((path, reports))
     if as_json:
-        click.echo(json.dumps([r.to_dict() for _, reports in results for r in reports], indent=2))
+        _echo(json.dumps([r.to_dict() for _, reports in results for r in reports], indent=2))
         return
     for path, reports in results:
-        click.echo(f"{path}:")
-        click.echo(evaluation.format_reports(reports))
+        _echo(f"{path}:")
+        _echo(evaluation.format_reports(reports))
         if misses:
-            click.echo("not first: " + " ".join(reports[0].misses))
-        click.echo()
-    click.echo("* threshold that refuses the most unanswerable questions with at most 5% of answerable ones refused")
+            _echo("not first: " + " ".join(reports[0].misses))
+        _echo()
+    _echo("* threshold that refuses the most unanswerable questions with at most 5% of answerable ones refused")
 
 
 @cli.command()
@@ -322,7 +341,7 @@ def watch(as_json: bool, **opts: Any) -> None:
     def show(report: Any) -> None:
         nonlocal first
         if report.wrote or first:  # a save that changed nothing says nothing
-            click.echo(json.dumps(report.to_dict(), ensure_ascii=False) if as_json else str(report))
+            _echo(json.dumps(report.to_dict(), ensure_ascii=False) if as_json else str(report))
         first = False
 
     click.echo(f"watching {engine.settings.corpus_dir} (Ctrl-C to stop)", err=True)

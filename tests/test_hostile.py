@@ -5,7 +5,13 @@ warning or one line of error, within a bound, and never take the rest down."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from conftest import CORPUS, INDEX, ROOT
 
 from dsqa import InvalidInputError
 from dsqa import engine as engine_module
@@ -31,3 +37,22 @@ def test_an_oversized_question_is_refused_before_any_per_character_pass(monkeypa
     # Blanks collapse: a question a little over the limit before cleaning is fine.
     assert engine_module.clean_question("overlay   networks " * 150, 3000).startswith("overlay networks")
     assert looked_at
+
+
+# -- 8. a stdout that cannot be written ----------------------------------------
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_failed_write_to_stdout_is_one_line():
+    """``dsqa ask … > /dev/full`` printed a 27-line traceback. ``status`` on
+    the bundled notes prints without loading a model; every command prints
+    through the same function."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "dsqa.cli", "status", "--corpus", str(CORPUS), "--index", str(INDEX)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["Error: cannot write the output to stdout: No space left on device"]
