@@ -27,7 +27,10 @@ caller's array instead of piling up as a list.
 An actor that dies mid-batch is restarted and its batch retried, up to
 ``Settings.ray_max_retries`` times. A cluster that cannot be reached is one
 :class:`~dsqa.errors.ClusterError` naming the address (Ray itself would
-keep retrying an unreachable address for minutes).
+keep retrying an unreachable address for minutes), and so is an address
+where something else listens: before Ray is imported, the address must
+complete a gRPC handshake (Ray's GCS and its client server speak gRPC)
+within ``Settings.ray_connect_timeout`` seconds.
 
 Ray is imported here only, and this module only when ``ray_address`` is set.
 Every node needs the same dsqa installed (``pip install 'dsqa[ray]'``) and
@@ -40,6 +43,7 @@ import logging
 import math
 import os
 import socket
+import time
 import warnings
 from typing import Any, Callable, Sequence
 
@@ -50,8 +54,9 @@ from .errors import ClusterError
 
 log = logging.getLogger("dsqa")
 
-#: Seconds to wait for the cluster's port to answer before giving up.
-CONNECT_TIMEOUT = 10.0
+#: Seconds to wait for the cluster's address to answer (a TCP connection,
+#: then a gRPC handshake) before giving up (``Settings.ray_connect_timeout``).
+CONNECT_TIMEOUT = 30.0
 
 
 class _EmbedBatches:
@@ -76,8 +81,11 @@ class _EmbedBatches:
         return {"row": batch["row"], "vector": vectors, "encoder": np.full(len(texts), encoder)}
 
 
-def check_reachable(address: str) -> None:
-    """Fail at once, naming the address, when nothing answers there.
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail within about ``timeout`` seconds, naming the address, when
+    nothing answers there or what answers does not speak gRPC's HTTP/2 (an
+    open port of some other server, where ``ray.init`` would retry until
+    killed).
 
     ``auto`` means ``$RAY_ADDRESS`` if set, else the cluster started on this
     machine (which Ray finds, or says it did not find, by itself); ``local``
@@ -90,14 +98,45 @@ def check_reachable(address: str) -> None:
     host, _, port = target.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise ClusterError(f"Ray address {address!r} is not auto, local, HOST:PORT or ray://HOST:PORT")
+    shown = address if target == address else f"{target} (from RAY_ADDRESS)"
+    deadline = time.monotonic() + timeout
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:
-        shown = address if target == address else f"{target} (from RAY_ADDRESS)"
         raise ClusterError(
             f"cannot reach the Ray cluster at {shown}: {exc.strerror or exc}; is it running (ray start --head) "
             "and is the address right?"
         ) from None
+    tls = os.environ.get("RAY_USE_TLS", "").lower() in ("1", "true")  # a TLS handshake, not checked here
+    if not tls and not _speaks_grpc(host.strip("[]"), int(port), max(0.1, deadline - time.monotonic())):
+        raise ClusterError(
+            f"cannot reach the Ray cluster at {shown}: something listens there but did not answer as Ray "
+            f"within {timeout:g} s (Settings.ray_connect_timeout); is the port Ray's (6379, or 10001 for ray://)?"
+        )
+
+
+def _speaks_grpc(host: str, port: int, timeout: float) -> bool:
+    """Whether the server at ``host``:``port`` answers an HTTP/2 connection
+    preface (what every gRPC connection starts with) with its own SETTINGS
+    frame within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            conn.sendall(_HTTP2_PREFACE + _HTTP2_EMPTY_SETTINGS)
+            head = b""
+            while len(head) < 9:
+                piece = conn.recv(9 - len(head))
+                if not piece:
+                    return False
+                head += piece
+    except OSError:  # refused, reset, or no answer in time
+        return False
+    return head[3] == 0x04 and head[5:9] == b"\0\0\0\0"  # a SETTINGS frame on stream 0
+
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#: A frame header: length 0, type 4 (SETTINGS), no flags, stream 0.
+_HTTP2_EMPTY_SETTINGS = b"\0\0\0\x04\0\0\0\0\0"
 
 
 class RayEmbedder:
@@ -117,8 +156,10 @@ class RayEmbedder:
         cpus_per_actor: float = 1.0,
         gpus_per_actor: float = 0.0,
         max_retries: int = 3,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ):
         self.local = local
+        self.connect_timeout = connect_timeout
         self.factory = factory
         self.address = address
         self.actors = actors
@@ -148,6 +189,7 @@ class RayEmbedder:
             cpus_per_actor=settings.ray_cpus_per_actor,
             gpus_per_actor=settings.ray_gpus_per_actor,
             max_retries=settings.ray_max_retries,
+            connect_timeout=settings.ray_connect_timeout,
         )
 
     def count_tokens(self, text: str) -> int:
@@ -179,7 +221,7 @@ class RayEmbedder:
     def _connect(self) -> Any:
         """Ray, connected: to the cluster at the address, or the connection
         this process already has (a Ray driver calling dsqa)."""
-        check_reachable(self.address)
+        check_reachable(self.address, self.connect_timeout)
         import ray
         import ray.data  # noqa: F401  (ray.data.* below)
 

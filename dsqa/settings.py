@@ -195,6 +195,10 @@ class Settings:
     ray_gpus_per_actor: float = 0.0
     #: How often an actor that died is restarted and its batch retried.
     ray_max_retries: int = 3
+    #: Seconds the Ray address has to answer, as Ray, before the reindex
+    #: stops with ``ClusterError`` (an open port of another server would
+    #: otherwise keep ``ray.init`` retrying, and the index locked, until killed).
+    ray_connect_timeout: float = 30.0
     #: Let a large reindex (a million characters of text to embed or more)
     #: run the model with torch in bfloat16 on CPUs that report AMX tiles
     #: (``amx_bf16`` in /proc/cpuinfo): the same model, checked against fp32
@@ -228,10 +232,18 @@ class Settings:
         self._check_answering()
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise InvalidInputError("chunk_overlap_tokens must be >= 0 and smaller than chunk_tokens")
+        self._check_ray()
+
+    def _check_ray(self) -> None:
+        """The Ray fields: an address that is not blank, counts and resources in range."""
         if self.ray_address is not None and not self.ray_address.strip():
             raise InvalidInputError("the Ray address is empty: give auto, local, HOST:PORT or ray://HOST:PORT")
         if self.ray_actors < 0 or self.ray_batch_size < 1 or self.ray_max_retries < 0:
             raise InvalidInputError("ray_actors and ray_max_retries must be >= 0, ray_batch_size >= 1")
+        if isinstance(self.ray_connect_timeout, bool) or not isinstance(self.ray_connect_timeout, (int, float)) or not (
+            0 < self.ray_connect_timeout < math.inf
+        ):
+            raise InvalidInputError(f"ray_connect_timeout must be a number of seconds above 0, not {self.ray_connect_timeout!r}")
         if self.ray_cpus_per_actor <= 0 or self.ray_gpus_per_actor < 0:
             raise InvalidInputError("ray_cpus_per_actor must be > 0 and ray_gpus_per_actor >= 0")
 

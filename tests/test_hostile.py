@@ -5,9 +5,12 @@ warning or one line of error, within a bound, and never take the rest down."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,46 @@ def test_a_failed_write_to_stdout_is_one_line():
         )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == ["Error: cannot write the output to stdout: No space left on device"]
+
+
+# -- 5. a Ray address where something else listens ------------------------------
+def test_reindex_on_a_port_that_is_not_ray_fails_in_time_and_frees_the_lock(settings):
+    """``reindex --ray 127.0.0.1:PORT`` on an open port of another server
+    hung until killed, holding the index lock: ``ray.init`` retries there
+    for ever. Here the server accepts and never says a word (the worst case:
+    an HTTP server at least answers)."""
+    from dsqa import ClusterError, DSQA
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted: list[socket.socket] = []
+
+    def accept_and_say_nothing():
+        with contextlib.suppress(OSError):  # the server closed at the end
+            while True:
+                accepted.append(server.accept()[0])
+
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    engine = DSQA(settings.with_(ray_address=address, ray_connect_timeout=1.0))
+    box: dict = {}
+
+    def run():
+        try:
+            engine.reindex()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(60)
+    try:
+        assert not thread.is_alive(), "reindex --ray still waiting on a port that is not Ray"
+        assert isinstance(box.get("error"), ClusterError), box
+        assert str(box["error"]).startswith(f"cannot reach the Ray cluster at {address}: ")
+        assert "ray_connect_timeout" in str(box["error"])
+        # the lock is free: the same index builds at once without Ray
+        assert DSQA(settings).reindex().added
+    finally:
+        server.close()
