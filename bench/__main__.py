@@ -5,6 +5,10 @@ Parts (all by default, in this order):
 * ``query``    the query path on the bundled notes: warm ask/search p50/p95,
                the query encoder alone (onnxruntime vs torch, 1 vs 2 threads),
                cold ``dsqa ask`` as a whole process, peak memory;
+* ``answers``  every dev set's ranking, refusal and short-answer figures
+               (``dsqa eval``'s): the bundled notes (committed index), the
+               KEP dev set, Black's docs, the fresh notes and the study notes,
+               each indexed afresh but the first;
 * ``indexing`` full reindex of the notes (ONNX fp32, torch, ONNX int8), no-op
                reindex, one-paragraph change; time per phase;
 * ``kep``      the Kubernetes design documents (676 KEPs, 21 MB): full index
@@ -59,7 +63,7 @@ from bench.common import (
 )
 from bench.results import PartResult, ResultsError, check, remeasured_note, render, update
 
-PARTS = ("query", "indexing", "kep", "baseline", "scale", "ray")
+PARTS = ("query", "answers", "indexing", "kep", "baseline", "scale", "ray")
 QUESTION = "how do overlay networks do service discovery"
 
 
@@ -162,6 +166,59 @@ def part_query(run: Run) -> None:
     run.headlines["cold dsqa ask (median)"] = f"{cold:.2f} s (torch encoder: {cold_torch:.2f} s, {cold_torch / cold:.1f}x slower)"
     run.headlines["warm ask / search p50 (notes)"] = f"{warm['ask_p50']:.1f} ms / {warm['search_p50']:.1f} ms (torch encoder: {torch_warm['ask_p50']:.1f} / {torch_warm['search_p50']:.1f} ms)"
     run.headlines["dev-set figures, onnx vs torch encoder"] = "identical" if same else "DIFFERENT"
+
+
+# -- 1b. the dev sets' answers ------------------------------------------------------------
+
+
+def devsets(run: Run) -> list[tuple[str, Path, Path, Path | None]]:
+    """(name, questions, corpus, index or None to build one) of every dev set
+    present on this machine: the KEP set needs the design documents."""
+    from dsqa import evaluation
+
+    notes_corpus, notes_index = run.notes_copy()
+    sets: list[tuple[str, Path, Path, Path | None]] = [("notes", evaluation.DEFAULT_DEVSET, notes_corpus, notes_index)]
+    if KEP_SOURCE.is_dir():
+        sets.append(("KEP", evaluation.KEP_DEVSET, evaluation.prepare_kep_corpus(run.tmp / "kep-dev-corpus", KEP_SOURCE), None))
+    else:
+        run.log(f"no KEP dev set: no corpus at {KEP_SOURCE}")
+    sets += [
+        ("Black docs", ROOT / "bench" / "data" / "third" / "questions.jsonl", ROOT / "bench" / "data" / "third" / "black", None),
+        ("fresh notes", ROOT / "tests" / "data" / "fresh_questions.jsonl", ROOT / "tests" / "data" / "fresh_notes", None),
+        ("study notes", evaluation.STUDY_DEVSET, evaluation.STUDY_CORPUS, None),
+    ]
+    return sets
+
+
+def part_answers(run: Run) -> None:
+    t = Table(
+        "Dev sets: ranking, refusal and the short answers (what `dsqa eval` reports)",
+        ["dev set", "questions (answerable)", "hit@1", "hit@5", "MRR@10", "answer states the fact", "cut-off quoted sentences",
+         "uncovered refused or low-confidence", "answerable refused or low-confidence", "ask p50 ms"],
+    )
+    figures = {}
+    for name, devset, corpus, index in devsets(run):
+        run.log(f"dev set {name}")
+        built = index or run.tmp / f"answers-index-{name.replace(' ', '-')}"
+        r = worker("devset_answers", {"name": name, "devset": str(devset), "corpus_dir": str(corpus), "index_dir": str(built), "reindex": index is None})
+        ref = r["refusal"]
+        t.add(name, f"{r['questions']} ({r['answerable']})", r["hit@1"], r["hit@5"], r["mrr10"], r["answer_quotes"],
+              f"{r['cut_quotes']} of {r['quotes']}", f"{ref['unanswerable_refused']}/{r['uncovered']} ({ref['unanswerable_weak']} low-confidence)",
+              f"{ref['answerable_refused']}/{r['answerable']} ({ref['answerable_weak']} low-confidence)", r["ask_p50"])
+        figures[name] = r
+    t.notes.append(
+        "The answer states the fact: a labelled phrase is in the short answer, or a sentence it quotes lies inside one (share of the "
+        "answerable questions). A quoted sentence is cut off when it does not start or end where a sentence of the note does "
+        "(the note read from its file, cut into sentences by dsqa.sentences.sentence_spans). Reproduce one set with "
+        "`dsqa eval QUESTIONS --corpus FOLDER --index INDEX` (the study notes: `dsqa eval --study`)."
+    )
+    run.table(t)
+    for name, r in figures.items():
+        ref = r["refusal"]
+        run.headlines[f"dev set {name}"] = (
+            f"hit@1 {r['hit@1']:.3f}, states the fact {r['answer_quotes']:.3f}, cut-off sentences {r['cut_quotes']}/{r['quotes']}, "
+            f"uncovered refused {ref['unanswerable_refused']}/{r['uncovered']}, answerable refused {ref['answerable_refused']}/{r['answerable']}"
+        )
 
 
 # -- 2. indexing (notes) ---------------------------------------------------------------
@@ -443,6 +500,7 @@ def part_ray(run: Run) -> None:
 
 RUNNERS: dict[str, Callable[[Run], None]] = {
     "query": part_query,
+    "answers": part_answers,
     "indexing": part_indexing,
     "kep": part_kep,
     "baseline": part_baseline,

@@ -165,6 +165,33 @@ def doc_throughput(args: dict[str, Any]) -> dict[str, Any]:
     return {"texts": len(texts), "tokens": tokens, "seconds": seconds, "texts_per_s": len(texts) / seconds, "tokens_per_s": tokens / seconds}
 
 
+@task
+def devset_answers(args: dict[str, Any]) -> dict[str, Any]:
+    """A dev set's ranking, refusal and answer figures (``dsqa eval``'s),
+    on an index brought up to date first when ``reindex`` is set."""
+    from dsqa import DSQA, Settings
+    from dsqa.evaluation import evaluate, note_reader
+
+    settings = Settings(auto_reindex=False, corpus_dir=Path(args["corpus_dir"]), index_dir=Path(args["index_dir"]))
+    engine = DSQA(settings)
+    if args.get("reindex"):
+        engine.reindex()
+    questions = _questions(Path(args["devset"]))
+    engine.ask(questions[0].question)
+    report = evaluate(args["name"], questions, lambda q: engine.ask(q, k=10), note_text=note_reader(settings.corpus_dir))
+    return {
+        **_quality(report),
+        "questions": report.questions,
+        "answerable": report.answerable,
+        "uncovered": report.uncovered,
+        "quotes": report.quotes,
+        "cut_quotes": report.cut_quotes,
+        "cut": report.cut,
+        "misses": report.misses,
+        "ask_p50": report.latency_ms["p50"],
+    }
+
+
 # -- indexing ----------------------------------------------------------------------
 
 

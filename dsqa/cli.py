@@ -246,38 +246,46 @@ def status(as_json: bool, **opts: Any) -> None:
 @click.argument("questions", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--kep", is_flag=True, help="Also run the Kubernetes design-document dev set (builds its index once; the documents from $DSQA_KEP_SOURCE).")
 @click.option(
+    "--study", is_flag=True, help="Also run the study-notes dev set (a folder of personal notes that ships with dsqa; builds its index once)."
+)
+@click.option(
     "--compare", is_flag=True, help="Also rank without concept coverage, with dense or BM25 alone, and with RRF fusion, side by side."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--misses", is_flag=True, help="List the ids of questions whose answer was not ranked first.")
 @threshold_option
 @common_options
-def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misses: bool, **opts: Any) -> None:
-    """Measure ranking, refusal and latency on a labelled question set
-    (default: the bundled notes' dev set)."""
+def eval_(questions: Path | None, kep: bool, study: bool, compare: bool, as_json: bool, misses: bool, **opts: Any) -> None:
+    """Measure ranking, refusal, the short answers and latency on a labelled
+    question set (default: the bundled notes' dev set)."""
     from . import evaluation, paths
 
     runs = [(questions or evaluation.DEFAULT_DEVSET, _engine(dict(opts)))]
+    extra = []
     if kep:
+        extra.append(("KEP", evaluation.KEP_DEVSET, evaluation.prepare_kep_corpus(paths.cache_dir() / "kep-corpus"), "kep-index"))
+    if study:
+        extra.append(("study", evaluation.STUDY_DEVSET, evaluation.STUDY_CORPUS, "study-index"))
+    for name, devset, corpus, index in extra:
         from . import get_engine
 
-        cache = paths.cache_dir()
-        corpus = evaluation.prepare_kep_corpus(cache / "kep-corpus")
-        kep_engine = get_engine(
+        eng = get_engine(
             corpus_dir=corpus,
-            index_dir=cache / "kep-index",
+            index_dir=paths.cache_dir() / index,
             model=opts.get("model"),
             refusal_threshold=_threshold(opts.get("refusal_threshold")),
         )
-        click.echo(f"KEP index: {kep_engine.reindex(progress=_console_progress())}", err=True)
-        runs.append((evaluation.KEP_DEVSET, kep_engine))
+        click.echo(f"{name} index: {eng.reindex(progress=_console_progress())}", err=True)
+        runs.append((devset, eng))
     results = []
     for path, eng in runs:
         qs = evaluation.load_questions(path)
         methods = tuple(evaluation.COMPARED) if compare else ("hybrid",)
         eng.ask(qs[0].question)  # load model and index before timing
+        notes = evaluation.note_reader(eng.settings.corpus_dir)
         reports = [
-            evaluation.evaluate(f"{path.stem}:{m}", qs, functools.partial(eng.ask, k=10, method=evaluation.COMPARED[m])) for m in methods
+            evaluation.evaluate(f"{path.stem}:{m}", qs, functools.partial(eng.ask, k=10, method=evaluation.COMPARED[m]), note_text=notes)
+            for m in methods
         ]
         results.append((path, reports))
     if as_json:
@@ -288,6 +296,7 @@ def eval_(questions: Path | None, kep: bool, compare: bool, as_json: bool, misse
         _echo(evaluation.format_reports(reports))
         if misses:
             _echo("not first: " + " ".join(reports[0].misses))
+            _echo("cut-off quotes: " + " ".join(reports[0].cut))
         _echo()
     _echo("* threshold that refuses the most unanswerable questions with at most 5% of answerable ones refused")
 

@@ -7,7 +7,16 @@ A question set is JSON Lines, one question per line::
 
 A passage answers a question when it comes from one of the listed notes and
 contains that note's phrase (case and spacing ignored). ``answers: []`` marks
-a question the notes do not cover: the right outcome is a refusal.
+a question the notes do not cover: the right outcome is a refusal, or the
+low-confidence "closest match".
+
+Besides the ranking (hit@c, MRR@10, nDCG@10) a report says what a reader of
+the short answers meets: whether an answer states the fact (the labelled
+phrase is in it), whether every sentence it quotes is whole (starts and ends
+where a sentence of the note does, as the product's own
+:func:`dsqa.sentences.sentence_spans` cuts the note read from its file), how
+many uncovered questions are refused or shown as low-confidence, and how
+many answerable ones are refused.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -26,12 +36,18 @@ import numpy as np
 from .errors import InvalidInputError
 from .results import WEAK, Answer, Passage
 from .retrieval import Fusion, Method
+from .sentences import sentence_spans
 
 DEVSETS = Path(__file__).resolve().parent / "devsets"
 DEFAULT_DEVSET = DEVSETS / "notes.jsonl"
 KEP_DEVSET = DEVSETS / "kep.jsonl"
 #: The two folders of Kubernetes design documents the KEP dev set covers.
 KEP_FOLDERS = ("sig-storage", "sig-apps")
+#: A folder of personal study notes written for the answer figures (hard-wrapped
+#: Markdown, plain text, a PDF, a saved web page, an unrelated recipe), and its
+#: questions in a user's own words: ``dsqa eval --study``.
+STUDY_CORPUS = DEVSETS / "study"
+STUDY_DEVSET = DEVSETS / "study.jsonl"
 
 
 #: hit@c is reported for each of these cutoffs c.
@@ -115,6 +131,92 @@ def answer_quotes_it(answer: Answer, question: Question) -> bool:
     return any(_norm(phrase) in said or any(q and q in _norm(phrase) for q in quotes) for _, phrase in question.answers)
 
 
+#: Markup that may stand between where a sentence of the note starts or ends and
+#: where a quote of it does (emphasis, a list or quote marker, a code tick).
+_MARKUP = " \t*_`>#-+•"
+#: Labels a quote leaves out at the start of a line (``dsqa.answering.quotable``).
+_QUOTE_LEAD = re.compile(r"(?:bullet\s+points?\s*:\s*)+", re.IGNORECASE)
+
+
+def note_reader(corpus_dir: Path) -> Callable[[str], str | None]:
+    """The text of a note of ``corpus_dir`` as dsqa reads it from its file (the
+    text a passage's lines and characters refer to), by its source path;
+    ``None`` for a note that cannot be read. Each note is read once."""
+    from . import formats
+    from .notes import read_corpus_file
+
+    cache: dict[str, str | None] = {}
+
+    def read(source: str) -> str | None:
+        if source not in cache:
+            try:
+                data, _ = read_corpus_file(Path(corpus_dir), source)
+                cache[source] = formats.read(source, data).text.replace("\r\n", "\n")
+            except (OSError, ValueError):
+                cache[source] = None
+        return cache[source]
+
+    return read
+
+
+def _place(passage: Passage, note: str) -> int | None:
+    """Where ``passage.text`` starts in its note's text: of its occurrences,
+    the one nearest its first cited line (PDF lines count within a page, so
+    for those the first occurrence)."""
+    found = [m.start() for m in re.finditer(re.escape(passage.text), note)] if passage.text else []
+    if not found:
+        return None
+    if passage.page is not None:
+        return found[0]
+    return min(found, key=lambda at: abs(note.count("\n", 0, at) + 1 - passage.start_line))
+
+
+def cut_quotes(answer: Answer, note_text: Callable[[str], str | None]) -> tuple[int, int]:
+    """(quoted sentences that are cut off, quoted sentences) of ``answer``. A
+    quote is whole when it starts where a sentence of the note starts and ends
+    where one ends (the same or a later one), with only markup between; the
+    note's sentences are :func:`dsqa.sentences.sentence_spans` of the note's
+    text read from its file."""
+    cut = total = 0
+    spans: dict[str, tuple[set[int], set[int]]] = {}
+    for p in answer.passages:
+        if not p.highlights:
+            continue
+        note = note_text(p.source)
+        at = _place(p, note) if note is not None else None
+        for a, b in p.highlights:
+            total += 1
+            if note is None or at is None:
+                cut += 1
+                continue
+            if p.source not in spans:
+                found = sentence_spans(note)
+                spans[p.source] = ({s for s, _ in found}, {e for _, e in found})
+            starts, ends = spans[p.source]
+            cut += not (_starts_sentence(note, at + a, starts) and _ends_sentence(note, at + b, ends))
+    return cut, total
+
+
+def _starts_sentence(note: str, at: int, starts: set[int]) -> bool:
+    back = at
+    while back > 0 and back not in starts and note[back - 1] in _MARKUP:
+        back -= 1
+    if back in starts:
+        return True
+    # A list label the quote left out ("Bullet point: ..."), after a sentence
+    # start on the same line.
+    line = note.rfind("\n", 0, at) + 1
+    label = _QUOTE_LEAD.fullmatch(note[line:at].lstrip(_MARKUP)) is not None
+    return label and any(s in starts for s in range(line, at))
+
+
+def _ends_sentence(note: str, at: int, ends: set[int]) -> bool:
+    ahead = at
+    while ahead < len(note) and ahead not in ends and note[ahead] in _MARKUP:
+        ahead += 1
+    return ahead in ends
+
+
 def answers_question(passage: Passage, question: Question) -> bool:
     body = _norm(passage.text)
     return any(passage.source == note and _norm(phrase) in body for note, phrase in question.answers)
@@ -137,6 +239,16 @@ class Report:
     confidences: list[tuple[float, bool]] = field(default_factory=list)
     #: hit@1 per question kind ("paraphrase", "fact", ...)
     hit1_by_kind: dict[str, float] = field(default_factory=dict)
+    #: Sentences the answers quote, and how many of them are cut off (see
+    #: :func:`cut_quotes`); ``None`` when the notes' text was not at hand.
+    quotes: int = 0
+    cut_quotes: int | None = None
+    #: Ids of the questions whose answer quotes a cut-off sentence.
+    cut: list[str] = field(default_factory=list)
+
+    @property
+    def uncovered(self) -> int:
+        return self.refusal["unanswerable_refused"] + self.refusal["unanswerable_answered"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +259,9 @@ class Report:
             "hit@3": round(self.hit_at[3], 4),
             "hit@5": round(self.hit_at[5], 4),
             "answer_quotes_answer": round(self.answer_quotes, 4),
+            "quoted_sentences": self.quotes,
+            "cut_off_sentences": self.cut_quotes,
+            "cut_off_answers": self.cut,
             "mrr@10": round(self.mrr10, 4),
             "ndcg@10": round(self.ndcg10, 4),
             "median_passage_chars": self.median_passage_chars,
@@ -158,9 +273,17 @@ class Report:
         }
 
 
-def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], Answer], k: int = 10) -> Report:
+def evaluate(
+    name: str,
+    questions: Sequence[Question],
+    answer: Callable[[str], Answer],
+    k: int = 10,
+    note_text: Callable[[str], str | None] | None = None,
+) -> Report:
     """Run every question through ``answer`` (which must return at least
-    ``k`` passages when it can) and score the ranking and the refusals."""
+    ``k`` passages when it can) and score the ranking, the refusals and the
+    short answers; with ``note_text`` (a :func:`note_reader`), also whether
+    the sentences the answers quote are whole."""
     ranks: list[int | None] = []
     ndcgs: list[float] = []
     lengths: list[int] = []
@@ -171,11 +294,20 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
     misses: list[str] = []
     confidences: list[tuple[float, bool]] = []
     quoted = 0
+    sentences = cut = 0
+    cut_ids: list[str] = []
     by_kind: dict[str, list[bool]] = {}
     for q in questions:
         started = time.perf_counter()
         result = answer(q.question)
         latencies.append((time.perf_counter() - started) * 1000)
+        if note_text is not None:
+            cut_here, quoted_here = cut_quotes(result, note_text)
+            sentences, cut = sentences + quoted_here, cut + cut_here
+            if cut_here:
+                cut_ids.append(q.id)
+        else:
+            sentences += sum(len(p.highlights) for p in result.passages)
         confidences.append((result.confidence, q.answerable))
         passages = result.passages[:k]
         lengths.extend(len(p.text) for p in passages[:READ_PASSAGES])
@@ -212,6 +344,9 @@ def evaluate(name: str, questions: Sequence[Question], answer: Callable[[str], A
         misses=misses,
         confidences=confidences,
         hit1_by_kind={kind: sum(hits) / len(hits) for kind, hits in sorted(by_kind.items())},
+        quotes=sentences,
+        cut_quotes=cut if note_text is not None else None,
+        cut=cut_ids,
     )
 
 
@@ -280,15 +415,14 @@ def format_reports(reports: Sequence[Report]) -> str:
         ("hit@3", lambda r: f"{r.hit_at[3]:.3f}"),
         ("hit@5", lambda r: f"{r.hit_at[5]:.3f}"),
         ("MRR@10", lambda r: f"{r.mrr10:.3f}"),
-        ("answer quotes answer", lambda r: f"{r.answer_quotes:.3f}"),
+        ("answer states the fact", lambda r: f"{r.answer_quotes:.3f}"),
+        ("cut-off quotes", lambda r: "n/a" if r.cut_quotes is None else f"{r.cut_quotes}/{r.quotes} ({len(r.cut)} ans.)"),
         ("nDCG@10", lambda r: f"{r.ndcg10:.3f}"),
         ("median passage chars", lambda r: f"{r.median_passage_chars:.0f}"),
-        ("answerable refused", lambda r: f"{r.refusal['answerable_refused']}/{r.answerable}"),
-        (
-            "unanswerable refused",
-            lambda r: f"{r.refusal['unanswerable_refused']}/{r.refusal['unanswerable_refused'] + r.refusal['unanswerable_answered']}",
-        ),
-        ("weak: answerable/not", lambda r: f"{r.refusal['answerable_weak']}/{r.refusal['unanswerable_weak']}"),
+        ("answerable refused/weak", lambda r: f"{r.refusal['answerable_refused']}/{r.answerable}"),
+        ("uncovered refused/weak", lambda r: f"{r.refusal['unanswerable_refused']}/{r.uncovered}"),
+        ("  of them weak", lambda r: f"{r.refusal['unanswerable_weak']}"),
+        ("answerable weak", lambda r: f"{r.refusal['answerable_weak']}"),
         ("refusal threshold*", lambda r: f"{calibrate(r.confidences).get('threshold', float('nan')):.3f}"),
         ("latency p50 ms", lambda r: f"{r.latency_ms['p50']:.1f}"),
         ("latency p95 ms", lambda r: f"{r.latency_ms['p95']:.1f}"),
