@@ -172,7 +172,7 @@ def test_a_part_that_fails_keeps_its_old_section(bench, stubbed, capsys):
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["--only", "scale,scales"], "unknown part(s) scales; parts are query, indexing, kep, baseline, scale"),
+        (["--only", "scale,scales"], "unknown part(s) scales; parts are query, answers, indexing, kep, baseline, scale"),
         (["--only", "nope", "--update"], "unknown part(s) nope"),
         (["--only", ","], "unknown part(s) ','"),
         (["--update"], "--update needs --only PART,..."),
