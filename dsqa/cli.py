@@ -334,6 +334,20 @@ def serve(host: str, port: int, follow: bool, **opts: Any) -> None:
             watcher.stop()
 
 
+@cli.command(name="mcp")
+@click.option("--no-auto-reindex", is_flag=True, help="Fail on a stale index instead of updating it.")
+@threshold_option
+@common_options
+def mcp_(**opts: Any) -> None:
+    """Serve the notes to an AI assistant over MCP (stdio): the tools ask,
+    search, read_note and status (needs `pip install 'dsqa[mcp]'`)."""
+    from .mcp import serve as serve_mcp
+
+    engine = _engine(opts)
+    engine.progress = None  # no console bar: stderr is the client's log
+    serve_mcp(engine)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print each reindex report as one line of JSON.")
 @common_options

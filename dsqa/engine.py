@@ -14,13 +14,13 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Iterable, cast
 
-from . import answering, freshness, paths, store
+from . import answering, freshness, note_text, paths, store
 from .encoders import Embedder, get_embedder
 from .errors import CorpusError, IndexMissingError, IndexWriteError, InvalidInputError, LockedError
 from .indexing import reindex
 from .progress import Reporter
 from .report import IndexStatus, ReindexReport
-from .results import ANSWERED, NOT_COVERED, Answer, Passage
+from .results import ANSWERED, NOT_COVERED, Answer, NoteText, Passage, verdict_reason
 from .retrieval import METHODS, Fusion, Hit, Method, Retriever
 from .settings import Settings
 
@@ -135,15 +135,16 @@ class DSQA:
         st = self.settings
         confidence = answering.confidence(question, hits, index, st)
         coverage = answering.coverage(confidence, st.refusal_threshold, st.weak_margin) if hits else NOT_COVERED
+        reason = verdict_reason(coverage, confidence, st.refusal_threshold, len(hits))
         if coverage == NOT_COVERED:
-            return Answer(question, passages, False, "", confidence, coverage)
+            return Answer(question, passages, False, "", confidence, coverage, reason)
         # A weak answer quotes only its best sentence: the closest match, to
         # be checked against its passage, not an answer put together.
         quotes = answering.pick_quotes(question, hits, index, qv, st, st.answer_sentences if coverage == ANSWERED else 1)
         for q in quotes:
             passages[q.passage].highlights.append((q.start, q.end))
         text = answering.answer_text(quotes, [p.text for p in passages])
-        return Answer(question, passages, coverage == ANSWERED, text, confidence, coverage)
+        return Answer(question, passages, coverage == ANSWERED, text, confidence, coverage, reason)
 
     def _prepare(self, query: str, k: int | None, notes: Iterable[str] | None, method: Method | Fusion):
         query = clean_question(query, self.settings.max_question_chars)
@@ -249,6 +250,22 @@ class DSQA:
         first as for a question (for measuring and inspecting it; see
         :meth:`retriever`)."""
         return self.retriever().index
+
+    def read_note(
+        self, note: str, start_line: int | None = None, end_line: int | None = None, page: int | None = None
+    ) -> NoteText:
+        """Lines ``start_line``..``end_line`` of an indexed note, as its
+        citations count them (of page ``page`` for a PDF), for more context
+        around a passage; at most ``note_text.MAX_READ_LINES`` at a time.
+
+        ``note`` is named as for a filter (its path relative to the corpus,
+        as citations give it, or its file name or stem). Only notes in the
+        index are read, and only through the checked read that indexing uses
+        (:func:`dsqa.notes.read_corpus_file`): an absolute path, ``..``, or a
+        note that now leads out of the folder through a symlink is refused.
+        The index is brought up to date first, as for a question."""
+        source = resolve_note(note_text.check_note_path(note), self.note_names())
+        return note_text.excerpt(note_text.read_lines(self.settings.corpus_dir, source, page), start_line, end_line)
 
     def note_names(self) -> list[str]:
         """The notes in the index, as their paths relative to the corpus."""

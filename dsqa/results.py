@@ -107,6 +107,9 @@ class Answer:
     #: cover the question), ``"weak"`` (the best passage is the closest match,
     #: but the evidence is weak: shown as such) or ``"not_covered"``.
     coverage: str = ""
+    #: Why the verdict is what it is, in one sentence (see
+    #: :func:`verdict_reason`); "" for answers made by hand.
+    reason: str = ""
 
     def __post_init__(self) -> None:
         if not self.coverage:
@@ -157,5 +160,71 @@ class Answer:
             "text": self.text,
             "confidence": round(self.confidence, 4),
             "coverage": self.coverage,
+            "verdict": VERDICTS[self.coverage],
+            "reason": self.reason,
             "passages": [p.to_dict() for p in self.passages],
         }
+
+
+#: How each outcome is named to a reader of the JSON (an assistant, a script).
+VERDICTS = {ANSWERED: "answered", WEAK: "low confidence", NOT_COVERED: "not covered"}
+
+
+def verdict_reason(coverage: str, confidence: float, threshold: float, passages: int) -> str:
+    """Why an answer got its verdict, in one sentence: where its confidence
+    stands against the refusal threshold (the confidence is on each index's
+    calibrated scale, not a probability)."""
+    if not passages:
+        return "no passage of the notes matches the question"
+    where = f"confidence {confidence:.2f} against the refusal threshold {threshold:.2f}"
+    if coverage == ANSWERED:
+        return f"{where}: the top passages answer the question"
+    if coverage == WEAK:
+        return f"{where}: just below it, so the best passage is only the closest match"
+    return f"{where}: no passage seems to answer the question"
+
+
+@dataclass
+class NoteText:
+    """Lines ``start_line``..``end_line`` (1-based, inclusive) of one note,
+    counted as citations count them: the file's lines for Markdown and text,
+    page ``page``'s lines for a PDF, the extracted text's for a web page or
+    notebook (whose lines are numbered across cells ``cell``..``end_cell``)."""
+
+    source: str
+    #: Which reader made the text ("markdown", "pdf", "html", "notebook").
+    kind: str
+    start_line: int
+    end_line: int
+    lines: list[str]
+    #: Lines in the note (in the page, for a PDF): more can be read when
+    #: ``end_line`` is below it.
+    total_lines: int
+    page: int | None = None
+    #: A PDF's pages with text (what ``page`` may be).
+    pages: list[int] = field(default_factory=list)
+    cell: int | None = None
+    end_cell: int | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def citation(self) -> str:
+        """Where the lines are, as passages' citations say it."""
+        return Passage(
+            "", self.source, "", self.start_line, self.end_line, 0.0, page=self.page, cell=self.cell, end_cell=self.end_cell
+        ).citation
+
+    def __str__(self) -> str:
+        """The citation, then each line under its number."""
+        width = len(str(self.end_line))
+        body = [f"{n:>{width}}  {line}" for n, line in enumerate(self.lines, self.start_line)]
+        more = f"\n(lines {self.end_line + 1}-{self.total_lines} not shown)" if self.end_line < self.total_lines else ""
+        return "\n".join([self.citation, *body]) + more
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["citation"] = self.citation
+        return d

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from .. import formats
 from ..engine import DSQA, IndexStatus
+from ..errors import DsqaError
 from ..passage_html import inline_markdown_html, markdown_html, merged_spans, relevance, shorten_heading
 from ..results import NOT_COVERED_LABEL as NOT_COVERED, WEAK, WEAK_LABEL as WEAK_MATCH, Answer, Passage
 from .sections import note_section
@@ -81,7 +82,7 @@ def render_answer(answer: Answer) -> str:
 def _context_html(engine: DSQA, p: Passage) -> str:
     try:
         section = note_section(engine, p.source, p.start_line, p.end_line, page=p.page)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, DsqaError) as exc:
         return f'<p class="dsqa-context-missing">(note section unavailable: {_esc(str(exc))})</p>'
     rows = []
     for number, line in enumerate(section.lines, section.first):

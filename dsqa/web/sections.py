@@ -1,7 +1,7 @@
 """The note section around a passage, read safely: only for notes that are
-in the index, only through :func:`dsqa.notes.read_corpus_file` (inside the
-corpus when opened, never through a symlink or FIFO swapped in after
-indexing), and as dsqa indexed it (a PDF's page, a web page's or notebook's
+in the index, only through :func:`dsqa.note_text.read_lines` (the checked
+read of indexing: inside the corpus when opened, never through a symlink or
+FIFO swapped in after indexing), and as dsqa indexed it (a PDF's page, a web page's or notebook's
 extracted text).
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import formats, markup
+from .. import markup
 from ..engine import DSQA
 from ..errors import InvalidInputError
-from ..notes import read_corpus_file
+from ..note_text import read_lines
 
 
 @dataclass
@@ -38,18 +38,9 @@ def _check_indexed(engine: DSQA, source: str) -> None:
 
 
 def _note_lines(engine: DSQA, source: str, page: int | None) -> list[str]:
-    """The note's text as dsqa indexed it: the file for Markdown and text,
-    else what its reader extracts (for a PDF, page ``page``'s text)."""
-    # The one checked way to read a corpus file: inside the corpus when opened,
-    # never through a symlink or FIFO swapped in after indexing.
-    data = read_corpus_file(engine.settings.corpus_dir, source)[0]
-    reader = formats.reader_for(source)
-    if reader.kind == "markdown":
-        return data.decode("utf-8", errors="replace").splitlines()
-    extracted = reader.read(data)
-    if page is not None and extracted.layout is not None and extracted.layout.unit == "page":
-        return extracted.layout.unit_text(extracted.text, int(page)).splitlines()
-    return extracted.text.splitlines()
+    """The note's text as dsqa indexed it (for a PDF, page ``page``'s
+    text), read through the checked read of :mod:`dsqa.note_text`."""
+    return read_lines(engine.settings.corpus_dir, source, page).lines
 
 
 def note_section(

@@ -1,0 +1,143 @@
+"""The lines of one note as dsqa indexed it, read safely: what an assistant
+reads around a citation (``DSQA.read_note``) and what the page shows as a
+passage's section.
+
+A note is read only through :func:`dsqa.notes.read_corpus_file`, the one
+checked read that indexing uses too (inside the corpus when opened, never
+through a symlink or FIFO put there after the check), and by its format's
+reader, so the lines are those a citation counts: the file's own lines for
+Markdown and text, a PDF page's extracted text, a web page's or notebook's
+extracted text (where a notebook's lines are numbered across its cells).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import formats
+from .errors import CorpusError, InvalidInputError
+from .notes import read_corpus_file
+from .results import NoteText
+
+#: The most lines one read returns; a longer note is read a range at a time
+#: (the result says how many lines the note has).
+MAX_READ_LINES = 400
+
+
+@dataclass(frozen=True)
+class NoteLines:
+    """A note's whole text as lines, as indexed: of page ``page`` for a PDF
+    (``pages`` lists the PDF's pages with text), and the note's
+    :class:`~dsqa.formats.Layout` for notebooks' cells."""
+
+    source: str
+    kind: str
+    lines: list[str]
+    page: int | None = None
+    pages: tuple[int, ...] = ()
+    layout: formats.Layout | None = None
+
+
+def check_note_path(note: object) -> str:
+    """``note`` when it is a path relative to the corpus (as citations give
+    them), else an ``InvalidInputError``: no absolute path, no ``..``, no
+    home folder."""
+    if not isinstance(note, str) or not note.strip():
+        raise InvalidInputError("the note must be a note's path relative to the notes folder, as a citation gives it")
+    shown = note if len(note) <= 200 else note[:200] + "…"
+    if "\x00" in note:
+        raise InvalidInputError(f"note {shown!r} holds a NUL character: give a note's path as a citation gives it")
+    unix = note.replace("\\", "/")
+    if unix.startswith(("/", "~")) or (len(unix) > 1 and unix[1] == ":"):
+        raise InvalidInputError(
+            f"note {shown!r} is an absolute path: only notes of the notes folder can be read, by their path relative to it"
+        )
+    if ".." in posixpath.normpath(unix).split("/") or ".." in unix.split("/"):
+        raise InvalidInputError(f"note {shown!r} leads out of the notes folder: only its own notes can be read")
+    return note
+
+
+def read_lines(corpus_dir: Path, source: str, page: int | None = None) -> NoteLines:
+    """The text of corpus note ``source`` as it was indexed, split into
+    lines the way citations count them (see the module's docstring); for a
+    PDF, page ``page``'s lines (the first page with text when ``None``).
+    A note that cannot be read, or that now leads out of the folder, is a
+    ``CorpusError``; a page the PDF does not have is an ``InvalidInputError``."""
+    if page is not None:
+        page = _line_number(page, "page")
+    try:
+        data = read_corpus_file(corpus_dir, source)[0]
+        extracted = formats.read(source, data)
+    except OSError as exc:
+        raise CorpusError(f"cannot read note {source}: {exc.strerror or exc} (run `dsqa reindex` if it was removed)") from None
+    except ValueError as exc:
+        raise CorpusError(f"cannot read note {source}: {exc}") from None
+    kind = formats.reader_for(source).kind
+    layout = extracted.layout
+    if layout is not None and layout.unit == "page":
+        pages = layout.unit_numbers
+        if page is None:
+            page = pages[0] if pages else None
+        if page is None or page not in pages:
+            shown = ", ".join(map(str, pages)) or "none"
+            raise InvalidInputError(f"{source} has no page {page} with text; its pages with text: {shown}")
+        return NoteLines(source, kind, _split(layout.unit_text(extracted.text, page)), page, pages, layout)
+    if page is not None:
+        raise InvalidInputError(f"{source} is not a PDF: it has no pages (give lines only)")
+    return NoteLines(source, kind, _split(extracted.text), layout=layout)
+
+
+def _split(text: str) -> list[str]:
+    """Lines as the chunker counts them: split at ``\\n`` only (a form feed
+    or a line separator inside a line does not start a new one)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def excerpt(note: NoteLines, start_line: int | None = None, end_line: int | None = None) -> NoteText:
+    """Lines ``start_line``..``end_line`` (1-based, inclusive) of ``note``;
+    from the first line, and at most :data:`MAX_READ_LINES` lines, when not
+    given. A range outside the note is an ``InvalidInputError`` saying how many
+    lines it has."""
+    total = len(note.lines)
+    first = 1 if start_line is None else _line_number(start_line, "start_line")
+    if total == 0:
+        raise InvalidInputError(f"{note.source} has no text{_of_page(note)}")
+    if first > total:
+        raise InvalidInputError(f"{note.source}{_of_page(note)} has {total} lines; start_line {first} is past its end")
+    last = min(total, first + MAX_READ_LINES - 1) if end_line is None else _line_number(end_line, "end_line")
+    if last < first:
+        raise InvalidInputError(f"end_line {last} is before start_line {first}")
+    last = min(last, total, first + MAX_READ_LINES - 1)
+    cell = end_cell = None
+    if note.layout is not None and note.layout.unit == "cell":
+        where = note.layout.locate(first, last)
+        cell, end_cell = where.get("cell"), where.get("end_cell")
+    return NoteText(
+        source=note.source,
+        kind=note.kind,
+        start_line=first,
+        end_line=last,
+        lines=note.lines[first - 1 : last],
+        total_lines=total,
+        page=note.page,
+        pages=list(note.pages),
+        cell=cell,
+        end_cell=end_cell,
+    )
+
+
+def _of_page(note: NoteLines) -> str:
+    return f" page {note.page}" if note.page is not None else ""
+
+
+def _line_number(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{name} must be a whole number, not {value!r}")
+    if value < 1:
+        raise InvalidInputError(f"{name} must be 1 or more (numbered from 1), got {value}")
+    return value
