@@ -63,8 +63,9 @@ def read_lines(corpus_dir: Path, source: str, page: int | None = None) -> NoteLi
     """The text of corpus note ``source`` as it was indexed, split into
     lines the way citations count them (see the module's docstring); for a
     PDF, page ``page``'s lines (the first page with text when ``None``).
-    A note that cannot be read, or that now leads out of the folder, is a
-    ``CorpusError``; a page the PDF does not have is an ``InvalidInputError``."""
+    A note that is gone or cannot be opened is a ``CorpusError``; one that
+    now leads out of the folder (or is no longer readable as its format), or
+    a page the PDF does not have, is an ``InvalidInputError``."""
     if page is not None:
         page = _line_number(page, "page")
     try:
@@ -72,8 +73,8 @@ def read_lines(corpus_dir: Path, source: str, page: int | None = None) -> NoteLi
         extracted = formats.read(source, data)
     except OSError as exc:
         raise CorpusError(f"cannot read note {source}: {exc.strerror or exc} (run `dsqa reindex` if it was removed)") from None
-    except ValueError as exc:
-        raise CorpusError(f"cannot read note {source}: {exc}") from None
+    except ValueError as exc:  # refused by the checked read, or not readable as its format
+        raise InvalidInputError(f"cannot read note {source}: {exc}") from None
     kind = formats.reader_for(source).kind
     layout = extracted.layout
     if layout is not None and layout.unit == "page":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import html
 import textwrap
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+
+from typing_extensions import TypedDict  # pydantic reads its schemas (FastAPI, MCP) only from this one on 3.11
 
 #: How much of a passage's text a ``repr`` shows.
 _REPR_CHARS = 60
@@ -23,6 +24,70 @@ def _clip(text: str, limit: int = _REPR_CHARS) -> str:
     """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# -- the JSON views (``to_dict()``): what ``--json``, the MCP tools and the
+# page's /api return, declared once so that their schemas are documented.
+
+
+class PassageJSON(TypedDict):
+    """A passage: its text, where it is (``citation`` says it in one line),
+    its score, and the character spans of the answer's quotes in it."""
+
+    text: str
+    source: str
+    heading: str
+    start_line: int
+    end_line: int
+    score: float
+    highlights: list[list[int]]
+    page: int | None
+    cell: int | None
+    end_cell: int | None
+    citation: str
+
+
+class AnswerJSON(TypedDict):
+    """An answer: the short text with ``[n]`` markers (``[n]`` is
+    ``passages[n-1]``), the verdict (answered, low confidence, not covered)
+    and why, the confidence, and the passages."""
+
+    question: str
+    found: bool
+    text: str
+    confidence: float
+    coverage: str
+    verdict: str
+    reason: str
+    passages: list[PassageJSON]
+
+
+class SearchJSON(TypedDict):
+    """The passages that match a query, best first."""
+
+    query: str
+    passages: list[PassageJSON]
+
+
+def search_json(query: str, passages: list[Passage]) -> SearchJSON:
+    """The JSON view of what ``search(query)`` returned."""
+    return SearchJSON(query=" ".join(query.split()), passages=[p.to_dict() for p in passages])
+
+
+class NoteTextJSON(TypedDict):
+    """Lines of a note (``DSQA.read_note``)."""
+
+    source: str
+    kind: str
+    start_line: int
+    end_line: int
+    lines: list[str]
+    total_lines: int
+    page: int | None
+    pages: list[int]
+    cell: int | None
+    end_cell: int | None
+    citation: str
 
 
 @dataclass
@@ -76,11 +141,20 @@ class Passage:
             f"<pre style='white-space: pre-wrap'>{html.escape(self.text.strip())}</pre></div>"
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["highlights"] = [list(span) for span in self.highlights]
-        d["citation"] = self.citation
-        return d
+    def to_dict(self) -> PassageJSON:
+        return PassageJSON(
+            text=self.text,
+            source=self.source,
+            heading=self.heading,
+            start_line=self.start_line,
+            end_line=self.end_line,
+            score=self.score,
+            highlights=[list(span) for span in self.highlights],
+            page=self.page,
+            cell=self.cell,
+            end_cell=self.end_cell,
+            citation=self.citation,
+        )
 
 
 @dataclass
@@ -153,17 +227,17 @@ class Answer:
         items = "".join(f"<li>{p._repr_html_()}</li>" for p in self.passages)
         return f"<div><p>{head}</p><ol>{items}</ol></div>"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "found": self.found,
-            "text": self.text,
-            "confidence": round(self.confidence, 4),
-            "coverage": self.coverage,
-            "verdict": VERDICTS[self.coverage],
-            "reason": self.reason,
-            "passages": [p.to_dict() for p in self.passages],
-        }
+    def to_dict(self) -> AnswerJSON:
+        return AnswerJSON(
+            question=self.question,
+            found=self.found,
+            text=self.text,
+            confidence=round(self.confidence, 4),
+            coverage=self.coverage,
+            verdict=VERDICTS[self.coverage],
+            reason=self.reason,
+            passages=[p.to_dict() for p in self.passages],
+        )
 
 
 #: How each outcome is named to a reader of the JSON (an assistant, a script).
@@ -224,7 +298,17 @@ class NoteText:
         more = f"\n(lines {self.end_line + 1}-{self.total_lines} not shown)" if self.end_line < self.total_lines else ""
         return "\n".join([self.citation, *body]) + more
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["citation"] = self.citation
-        return d
+    def to_dict(self) -> NoteTextJSON:
+        return NoteTextJSON(
+            source=self.source,
+            kind=self.kind,
+            start_line=self.start_line,
+            end_line=self.end_line,
+            lines=list(self.lines),
+            total_lines=self.total_lines,
+            page=self.page,
+            pages=list(self.pages),
+            cell=self.cell,
+            end_cell=self.end_cell,
+            citation=self.citation,
+        )

@@ -24,6 +24,7 @@ from pydantic import Field
 from .._version import __version__
 from ..engine import DSQA
 from ..errors import DsqaError
+from ..results import AnswerJSON, NoteTextJSON, SearchJSON, search_json
 
 log = logging.getLogger("dsqa")
 
@@ -125,17 +126,13 @@ def build_server(engine: DSQA) -> MCPServer:
     )
     reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
-    def ask(question: Question, k: K = None, notes: Notes = None) -> dict[str, Any]:
+    def ask(question: Question, k: K = None, notes: Notes = None) -> AnswerJSON:
         return _run(lambda: engine.ask(question, k=k, notes=notes).to_dict())
 
-    def search(query: Query, k: K = None, notes: Notes = None) -> dict[str, Any]:
-        def call() -> dict[str, Any]:
-            passages = engine.search(query, k=k, notes=notes)
-            return {"query": " ".join(query.split()), "passages": [p.to_dict() for p in passages]}
+    def search(query: Query, k: K = None, notes: Notes = None) -> SearchJSON:
+        return _run(lambda: search_json(query, engine.search(query, k=k, notes=notes)))
 
-        return _run(call)
-
-    def read_note(note: Note, start_line: Line = None, end_line: Line = None, page: Page = None) -> dict[str, Any]:
+    def read_note(note: Note, start_line: Line = None, end_line: Line = None, page: Page = None) -> NoteTextJSON:
         return _run(lambda: engine.read_note(note, start_line, end_line, page).to_dict())
 
     def status() -> dict[str, Any]:

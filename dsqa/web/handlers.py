@@ -107,7 +107,7 @@ class PageHandlers:
             passages: [{text, source, heading, start_line, end_line, score,
             highlights, citation}]}."""
             try:
-                return engine.ask(question, k=_as_k(k), notes=_as_notes(notes)).to_dict()
+                return dict(engine.ask(question, k=_as_k(k), notes=_as_notes(notes)).to_dict())
             except Exception as exc:
                 raise _api_error(exc) from None
 

@@ -16,9 +16,11 @@ from typing import Any
 
 import gradio as gr
 
+from .._version import __version__
 from ..engine import DSQA
 from ..errors import DsqaError, InvalidInputError
 from ..request_guard import RequestGuard, is_loopback, loopback_hosts, normalise_origins
+from .api import api_router
 from .assets import CSS, HEAD, ON_LOAD, THEME
 from .page import build_page, engine_of
 
@@ -58,7 +60,9 @@ class PageServer:
 
 def build_app(page: gr.Blocks, host: str, port: int, allowed_origins: Iterable[str] = ()) -> Any:
     """The ASGI app serving ``page`` on ``host``:``port``: Gradio's app
-    mounted at ``/`` behind :class:`~dsqa.request_guard.RequestGuard`.
+    mounted at ``/``, and the JSON API of :mod:`dsqa.web.api` at ``/api``
+    (over the engine the page was built for), behind
+    :class:`~dsqa.request_guard.RequestGuard`.
 
     On a loopback ``host`` only the Host names ``localhost``, ``127.0.0.1``
     and ``[::1]`` (with ``port``) are served; on any other host every Host is
@@ -70,7 +74,11 @@ def build_app(page: gr.Blocks, host: str, port: int, allowed_origins: Iterable[s
     from starlette.middleware.cors import CORSMiddleware
 
     origins = normalise_origins(allowed_origins)
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    # The JSON API (dsqa.web.api) is documented at /openapi.json and /api/docs.
+    app = FastAPI(title="dsqa", version=__version__, docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json")
+    engine = engine_of(page)
+    if engine is not None:
+        app.include_router(api_router(engine))
     # A parent app with its own CORSMiddleware turns Gradio's off (it echoes
     # any origin when the Host is not a localhost name).
     app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"], allow_headers=["*"])
