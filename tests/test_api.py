@@ -113,3 +113,19 @@ def test_foreign_host_and_origin_are_refused(api):
     assert api.get("/openapi.json", headers={"Origin": "http://evil.example"}).status_code == 403
     own = api.post("/api/search", json={"query": "pods"}, headers={"Origin": f"http://127.0.0.1:{port}"})
     assert own.status_code == 200
+
+
+def test_an_oversized_body_is_refused(api):
+    """The request guard's body limit holds for the API: 413 before the
+    question is read, whether the body says its length or not."""
+    big = {"question": "why " * 600_000}  # about 2.4 MB of JSON
+    r = api.post("/api/ask", json=big)
+    assert r.status_code == 413 and "request body too large" in r.text
+
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 65536
+
+    r = api.post("/api/search", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert api.post("/api/ask", json={"question": QUESTION, "k": 1}).status_code == 200  # and it still serves
