@@ -29,6 +29,10 @@ log = logging.getLogger("dsqa")
 #: How often a long-lived engine compares the corpus with the index, at most.
 STALE_CHECK_SECONDS = 2.0
 
+#: How many loaded generations' note lists an engine keeps for
+#: :meth:`DSQA.changes_since`.
+NOTES_SEEN = 8
+
 #: What a reindex started while another runs in the same engine raises.
 REINDEX_RUNNING = (
     "a reindex is already running; questions are answered from the current index "
@@ -104,6 +108,9 @@ class DSQA:
         #: What the last reindex in this engine did, whether asked for or run
         #: before a question because the notes changed (the page says so).
         self.last_reindex: ReindexReport | None = None
+        #: The notes (path -> content hash) of the generations this engine
+        #: loaded, the latest few: what :meth:`changes_since` compares.
+        self._notes_seen: dict[str, dict[str, Any]] = {}
 
     # -- public API --------------------------------------------------------
     def search(
@@ -215,6 +222,30 @@ class DSQA:
         """``CorpusError`` when the notes folder does not exist: what a
         long-running command (``serve``, ``watch``) checks before it starts."""
         paths.require_corpus_dir(self.settings.corpus_dir)
+
+    def refresh(self) -> Retriever:
+        """Compare the notes with the index now, whenever it was last done,
+        and bring the index up to date first when they changed, as a
+        question does (:meth:`retriever`); for a long-lived caller (the web
+        page) about to answer a question, so that a note saved a moment ago
+        is in the answer. Waits for a check another thread is making."""
+        with self._refresh_lock:
+            self._checked = float("-inf")
+            return self._refresh()
+
+    def changes_since(self, generation: str) -> freshness.CorpusDiff | None:
+        """The notes added, changed and removed from ``generation`` (an
+        earlier index this engine loaded) to the live one, whichever process
+        wrote it; ``None`` when this engine never loaded ``generation``."""
+        before = self._notes_seen.get(generation)
+        if before is None:
+            return None
+        now = {name: entry.get("sha256") for name, entry in store.read_manifest(self.settings.index_dir)["notes"].items()}
+        return freshness.CorpusDiff(
+            added=sorted(set(now) - set(before)),
+            changed=sorted(n for n in set(now) & set(before) if now[n] != before[n]),
+            removed=sorted(set(before) - set(now)),
+        )
 
     def reindex_command(self) -> str:
         """The command that brings this engine's index up to date, with the
@@ -370,6 +401,9 @@ class DSQA:
         index = store.load(self.settings.index_dir)
         retriever = Retriever(index, self.embedder, self.settings)
         self._current = (index.path.name, retriever)
+        self._notes_seen[index.path.name] = {name: entry.get("sha256") for name, entry in index.manifest["notes"].items()}
+        for old_name in list(self._notes_seen)[:-NOTES_SEEN]:
+            del self._notes_seen[old_name]
         return retriever
 
     def _allowed_rows(self, index: store.StoredIndex, notes: Iterable[str] | None) -> list[int] | None:

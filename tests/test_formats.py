@@ -347,9 +347,14 @@ def test_note_section_shows_the_extracted_text_and_links_the_file(mixed):
     assert all("Raft elects" not in line for line in section.lines)  # page 4's text only
     html = render_passage(engine, 1, hit)  # the file link sits with the passage's other actions
     uri = (mixed.corpus_dir / "slides" / "raft.pdf").resolve().as_uri()
-    assert f'href="{uri}#page=4"' in html and "page 4, lines 1–" in html
+    assert f'href="{uri}#page=4"' in html
+    # The page's text is the passage: the section would repeat it (issue 24).
+    assert "Open the note section" not in html
+    hit.start_line = hit.end_line = section.last  # a passage of the page's last line: the section shows more
+    assert "page 4, lines 1–" in render_passage(engine, 1, hit)
 
     page = engine.search("SWIM membership dissemination", k=1, notes=["saved/gossip.html"])[0]
+    page.start_line = page.end_line = note_section(engine, page.source, page.start_line, page.end_line).last
     html = _context_html(engine, page)
     assert "SWIM separates failure detection" in html and "as extracted" in html
     for never in ("xss", "alert", "onerror", "<script", "hotpink"):

@@ -770,7 +770,7 @@ def test_page_in_headless_chromium(server, real_engine, chromium, tmp_path):
         labels = page.locator("#dsqa-passages .dsqa-score").all_inner_texts()
         assert labels and all(label in ("strong match", "good match", "weak match") for label in labels)
         assert "up to date" in page.locator("#dsqa-status").inner_text()
-        assert page.locator("#dsqa-k").is_visible()  # on a wide screen the filters start open
+        assert not page.locator("#dsqa-k").is_visible()  # the filters start collapsed (tests the layout below)
 
         # The note section opens around the passage.
         page.locator("#dsqa-passages details summary").first.click()
@@ -1003,3 +1003,187 @@ def test_reindex_shows_one_plain_progress_bar(built, settings, gated_model, chro
         release.set()
         context.close()
         running.close()
+
+
+# -- issue 24: citation markers, answers right after a save ---------------------
+def _in_view(page, selector: str) -> bool:
+    return page.evaluate(
+        "(sel) => { const r = document.querySelector(sel).getBoundingClientRect();"
+        " return r.top >= -1 && r.top < window.innerHeight; }",
+        selector,
+    )
+
+
+def _click_markers(page) -> None:
+    """Click each [n] marker of the answer: the page stays (same document,
+    same address, the answer still there) and passage n comes into view."""
+    page.evaluate("window.__samePage = true")
+    address = page.url
+    markers = page.locator("#dsqa-answer a.dsqa-cite")
+    assert markers.count() >= 1
+    for i in reversed(range(markers.count())):
+        n = int(markers.nth(i).inner_text().strip("[]"))
+        page.evaluate("window.scrollTo(0, 0)")
+        markers.nth(i).click()
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__samePage") is True, "the marker loaded a new page"
+        assert page.url == address
+        assert page.locator("#dsqa-answer .dsqa-answer").is_visible()
+        assert _in_view(page, f"#dsqa-p{n}"), f"passage {n} is not in view"
+
+
+@pytest.mark.browser
+@pytest.mark.real_model
+@needs_chromium
+def test_citation_markers_jump_to_their_passage(server, chromium):
+    """After a ?q= load and after a typed question, clicking a [n] marker
+    scrolls to passage n; it never reloads the page (the page's <base
+    href="./"> made "#dsqa-p2" a new document without the question)."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 700})
+    try:
+        page = context.new_page()
+        page.goto(server + "?q=" + QUESTION.replace(" ", "+"))
+        page.locator("#dsqa-answer a.dsqa-cite").first.wait_for(timeout=30_000)
+        _click_markers(page)
+        box = _question_box(page)
+        box.fill("what is the difference between a container and a virtual machine")
+        box.press("Enter")
+        page.wait_for_function("location.search.includes('virtual')", timeout=10_000)
+        page.wait_for_function(
+            "(() => { const a = document.querySelector('#dsqa-answer a.dsqa-cite'); return a !== null &&"
+            " !document.querySelector('#dsqa-passages').innerText.includes('overnet'); })()",
+            timeout=30_000,
+        )
+        _click_markers(page)
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_a_note_saved_a_moment_ago_is_in_the_next_answer(fake_engine, chromium):
+    """A question asked right after a note is saved (well within the
+    engine's stale-check interval) is answered from it, on the page and over
+    /ask_json; the index panel names the note. A reindex another process ran
+    is named too."""
+    corpus = fake_engine.settings.corpus_dir
+    fake_engine.ask("docker swarm")  # loaded and checked just now
+    running = _start(build_page(fake_engine))
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(running.url)
+        box = _question_box(page)
+        box.wait_for(timeout=20_000)
+        box.fill("docker swarm")
+        box.press("Enter")
+        page.locator("#dsqa-passages .dsqa-passage").first.wait_for(timeout=30_000)
+
+        (corpus / "notes" / "gossip.md").write_text("# Gossip\nZebragossip protocols spread news epidemically.\n", encoding="utf-8")
+        box.fill("zebragossip protocols spread news")
+        box.press("Enter")
+        page.wait_for_function(
+            "document.querySelector('#dsqa-passages .dsqa-citation').innerText.includes('notes/gossip.md')", timeout=30_000
+        )
+        page.wait_for_function("document.querySelector('#dsqa-reindex-report').innerText.includes('gossip.md')", timeout=10_000)
+        assert "added" in page.locator("#dsqa-reindex-report").inner_text()
+        status = page.locator("#dsqa-status").inner_text()
+        assert "up to date" in status and "6 notes" in status.replace("\n", " ")
+
+        # Another process reindexes (as `dsqa watch` does): the panel names what it changed.
+        (corpus / "notes" / "raft.md").write_text("# Raft\nQuokkaraft elects a leader.\n", encoding="utf-8")
+        DSQA(fake_engine.settings).reindex()
+        box.fill("quokkaraft elects a leader")
+        box.press("Enter")
+        page.wait_for_function("document.querySelector('#dsqa-reindex-report').innerText.includes('raft.md')", timeout=30_000)
+        assert "added" in page.locator("#dsqa-reindex-report").inner_text()
+
+        # Over /ask_json too.
+        client = gradio_client.Client(running.url, verbose=False)
+        (corpus / "notes" / "paxos.md").write_text("# Paxos\nWombatpaxos needs a majority quorum.\n", encoding="utf-8")
+        answer = client.predict("wombatpaxos majority quorum", 1, None, api_name="/ask_json")
+        assert answer["passages"][0]["source"] == "notes/paxos.md"
+    finally:
+        context.close()
+        running.close()
+
+
+_LAYOUT = """() => {
+  const box = (sel) => document.querySelector(sel).getBoundingClientRect();
+  const row = document.querySelector('#dsqa-examples');
+  const chips = [...row.querySelectorAll('button')].map(b => b.getBoundingClientRect());
+  return {
+    input: box('#dsqa-question textarea, #dsqa-question input').height, ask: box('#dsqa-ask').height,
+    passage: box('#dsqa-passages .dsqa-passage').top, screen: innerHeight,
+    rowRight: row.getBoundingClientRect().right, chipsRight: Math.max(...chips.map(c => c.right)),
+    scrolls: row.scrollWidth > row.clientWidth + 1,
+    cue: row.classList.contains('dsqa-more') && getComputedStyle(row).maskImage.includes('gradient'),
+  };
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.real_model
+@needs_chromium
+def test_layout_on_desktop_and_phone(server, chromium):
+    """Desktop: the filters start collapsed and the first passage is in the
+    first screen; no example chip is cut at the right edge. Phone: the Ask
+    button is no taller than the input; the sideways-scrolling examples
+    fade at the right edge while there is more, and not once scrolled to
+    the end."""
+    address = server + "?q=" + QUESTION.replace(" ", "+")
+    desktop = chromium.new_context(viewport={"width": 1280, "height": 800})
+    phone_context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page = desktop.new_page()
+        page.goto(address)
+        page.locator("#dsqa-passages .dsqa-passage").first.wait_for(timeout=30_000)
+        got = page.evaluate(_LAYOUT)
+        assert not page.locator("#dsqa-k").is_visible()
+        assert got["passage"] < got["screen"], got
+        assert not got["scrolls"] and got["chipsRight"] <= got["rowRight"] + 1, got
+        assert got["ask"] <= got["input"] * 1.25, got
+
+        phone = phone_context.new_page()
+        phone.goto(address)
+        phone.locator("#dsqa-passages .dsqa-passage").first.wait_for(timeout=30_000)
+        got = phone.evaluate(_LAYOUT)
+        assert got["ask"] <= got["input"] * 1.25, got
+        assert got["scrolls"] and got["cue"], got
+        phone.evaluate("(() => { const r = document.querySelector('#dsqa-examples'); r.scrollLeft = r.scrollWidth; })()")
+        phone.wait_for_timeout(200)
+        assert not phone.evaluate(_LAYOUT)["cue"]
+    finally:
+        desktop.close()
+        phone_context.close()
+
+
+def _placeholder(page: gr.Blocks) -> str:
+    (box,) = [b for b in page.blocks.values() if getattr(b, "elem_id", None) == "dsqa-question"]
+    return box.placeholder
+
+
+def test_the_placeholder_is_a_demo_question_only_on_the_demo(fake_engine, fake_model, tmp_path):
+    assert _placeholder(build_page(fake_engine)).startswith("e.g. how do overlay networks")
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "raft.md").write_text("# Raft\nRaft elects a leader.\n", encoding="utf-8")
+    engine = DSQA(corpus_dir=own, index_dir=tmp_path / "own-index", model="fake-hash")
+    engine.reindex()
+    shown = _placeholder(build_page(engine))
+    assert "overlay" not in shown and "notes" in shown
+
+
+def test_the_note_section_is_offered_only_when_it_shows_more(fake_engine, fake_model, tmp_path):
+    """A short passage that is its whole section gets no "Open the note
+    section" (it would repeat the passage word for word); a passage inside a
+    longer section gets it."""
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "short.md").write_text("# Raft\nRaft elects a leader.\n\n# Paxos\nPaxos needs a majority.\n", encoding="utf-8")
+    engine = DSQA(corpus_dir=own, index_dir=tmp_path / "own-index", model="fake-hash")
+    engine.reindex()
+    (passage,) = engine.search("raft elects a leader", k=1)
+    assert "Open the note section" not in render_passage(engine, 1, passage)
+    long_one = next(p for p in fake_engine.search("docker swarm", k=5) if p.end_line - p.start_line < 40)
+    assert "Open the note section" in render_passage(fake_engine, 1, long_one)

@@ -27,6 +27,8 @@ CSS = """
   border-left: 4px solid #dc2626; background: rgba(220, 38, 38, 0.08); }
 .dsqa-passage { margin: 0.75rem 0; padding: 0.75rem 1rem; border-radius: 8px;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); }
+@keyframes dsqa-flash { from { box-shadow: 0 0 0 3px #93c5fd; } to { box-shadow: 0 0 0 3px transparent; } }
+.dsqa-passage.dsqa-flash { animation: dsqa-flash 1.5s ease-out; }
 .dsqa-passage-head { display: flex; gap: 0.75rem; align-items: baseline; justify-content: space-between; }
 .dsqa-citation { font-weight: 600; margin: 0; font-size: 0.95rem; word-break: break-word; }
 .dsqa-heading { font-weight: 400; cursor: help; }
@@ -69,11 +71,18 @@ CSS = """
 .dsqa-status .dsqa-stale { color: #b45309; font-weight: 600; }
 .dsqa-report { font-size: 0.85rem; }
 .dsqa-report ul { margin: 0.2rem 0 0 1.1rem; list-style: disc; }
-#dsqa-examples { flex-wrap: nowrap !important; overflow-x: auto; gap: 0.4rem; padding-bottom: 2px;
-  scrollbar-width: thin; }
+#dsqa-examples { flex-wrap: wrap !important; gap: 0.4rem; padding-bottom: 2px; }
 #dsqa-examples > * { flex: 0 0 auto !important; min-width: 0 !important; width: auto !important; }
 #dsqa-examples button { white-space: nowrap; }
+/* The Ask button as tall as the input beside it, not as the whole box with its label. */
+#dsqa-ask-row { align-items: flex-end !important; }
+#dsqa-ask { align-self: flex-end !important; height: auto !important; min-height: 0 !important;
+  margin-bottom: var(--block-padding, 10px) !important; }
+/* A row that scrolls sideways fades out at its right edge while there is more. */
+#dsqa-examples.dsqa-more { -webkit-mask-image: linear-gradient(to right, #000 calc(100% - 48px), transparent);
+  mask-image: linear-gradient(to right, #000 calc(100% - 48px), transparent); }
 @media (max-width: 640px) {
+  #dsqa-examples { flex-wrap: nowrap !important; overflow-x: auto; scrollbar-width: thin; }
   #dsqa-main { gap: 0.5rem; }
   #dsqa-main > #dsqa-ask-row { order: 0; }
   #dsqa-main > #dsqa-answer { order: 1; }
@@ -113,6 +122,18 @@ HEAD = """<script>
     button.textContent = ok ? "Copied" : "Copy failed";
     setTimeout(() => { button.textContent = "Copy citation"; }, 1500);
   });
+  // A link to a place in the page (an answer's [n] marker) scrolls there.
+  // Followed as a link it would load a new page: the page sets
+  // <base href="./">, so "#dsqa-p2" means "./#dsqa-p2", without the ?q=.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("#dsqa-answer a[href^='#'], #dsqa-passages a[href^='#']");
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    const target = document.getElementById(decodeURIComponent(link.getAttribute("href").slice(1)));
+    if (!target) return;
+    target.scrollIntoView({ block: "start" });
+    target.classList.remove("dsqa-flash"); void target.offsetWidth; target.classList.add("dsqa-flash");
+  });
   document.addEventListener("keydown", (event) => {
     if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
     const target = event.target;
@@ -123,17 +144,20 @@ HEAD = """<script>
 })();
 </script>"""
 
-#: On load, on a wide screen, the filter row starts open (on a phone it
-#: starts collapsed, so the answer comes right after the question).
+#: On load: the example row, where it scrolls sideways (on a phone), fades at
+#: its right edge while there is more to scroll to. (The filter row starts
+#: collapsed everywhere, so the passages come right after the answer.)
 ON_LOAD = """() => {
-  if (!window.matchMedia("(min-width: 900px)").matches) return;
   let tries = 0;
-  const open = () => {
-    const label = document.querySelector("#dsqa-filters .label-wrap");
-    if (label) { if (!label.classList.contains("open")) label.click(); }
-    else if (tries++ < 50) setTimeout(open, 100);
+  const watch = () => {
+    const row = document.querySelector("#dsqa-examples");
+    if (!row) { if (tries++ < 50) setTimeout(watch, 100); return; }
+    const cue = () => row.classList.toggle("dsqa-more", row.scrollLeft + row.clientWidth < row.scrollWidth - 2);
+    row.addEventListener("scroll", cue, { passive: true });
+    window.addEventListener("resize", cue);
+    cue();
   };
-  open();
+  watch();
 }"""
 
 #: Runs before each question is sent: the page's address becomes ``?q=…``,

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from ..engine import DSQA
+from ..engine import DSQA, clean_question
 from ..errors import DsqaError
 from ..progress import Step
 from .render import describe_reindex, error_html, render_answer, render_passages, render_status
@@ -84,9 +84,17 @@ class PageHandlers:
             log.warning("web page: %s", exc)
             return []
 
+    def _answer(self, question: Any, k: Any, notes: Any) -> Any:
+        """The engine's answer, after it has looked at the notes: a note
+        saved a moment ago is in it (the engine alone looks at most every
+        ``STALE_CHECK_SECONDS``). A bad question is refused before that."""
+        clean_question(question, self.engine.settings.max_question_chars)
+        self.engine.refresh()
+        return self.engine.ask(question, k=_as_k(k), notes=_as_notes(notes))
+
     def ask(self, question: str, k: float, notes: list[str] | None) -> tuple[str, str]:
         try:
-            answer = self.engine.ask(question, k=_as_k(k), notes=_as_notes(notes))
+            answer = self._answer(question, k, notes)
         except Exception as exc:  # shown once, in the answer box; never as a traceback
             return error_html(_message(exc)), ""
         return render_answer(answer), render_passages(self.engine, answer)
@@ -107,7 +115,7 @@ class PageHandlers:
             passages: [{text, source, heading, start_line, end_line, score,
             highlights, citation}]}."""
             try:
-                return dict(engine.ask(question, k=_as_k(k), notes=_as_notes(notes)).to_dict())
+                return dict(self._answer(question, k, notes).to_dict())
             except Exception as exc:
                 raise _api_error(exc) from None
 
@@ -162,8 +170,13 @@ class PageHandlers:
             return gr.skip(), gr.skip(), gr.skip(), shown
         if not shown or current.generation == shown:
             return gr.skip(), gr.skip(), gr.skip(), current.generation
-        report = self.engine.last_reindex
-        what = describe_reindex(report) if report is not None else "it was rebuilt by another dsqa process."
+        # What changed between the index the page showed and this one,
+        # whoever rebuilt it (a question, `dsqa watch`, another process).
+        try:
+            changes: Any = self.engine.changes_since(shown)
+        except Exception:
+            changes = None
+        what = describe_reindex(changes) if changes is not None else "it was rebuilt by another dsqa process."
         summary = f'<div class="dsqa-report">The notes changed, so the index was updated: {what}</div>'
         try:
             choices: Any = gr.update(choices=self.engine.note_names())

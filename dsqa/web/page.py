@@ -98,7 +98,8 @@ def _layout(handlers: PageHandlers, notes_in_index: list[str], examples: list[st
             with gr.Row(equal_height=True, elem_id="dsqa-ask-row"):
                 question = gr.Textbox(
                     label="Question",
-                    placeholder="e.g. how do overlay networks do service discovery",
+                    # The demo's notes get a demo question; one's own notes a plain prompt.
+                    placeholder=f"e.g. {examples[0]}" if examples else "Ask a question about your notes",
                     lines=1,
                     max_lines=3,
                     scale=5,

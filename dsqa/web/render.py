@@ -84,6 +84,9 @@ def _context_html(engine: DSQA, p: Passage) -> str:
         section = note_section(engine, p.source, p.start_line, p.end_line, page=p.page)
     except (OSError, ValueError, DsqaError) as exc:
         return f'<p class="dsqa-context-missing">(note section unavailable: {_esc(str(exc))})</p>'
+    outside = (line for n, line in enumerate(section.lines, section.first) if not p.start_line <= n <= p.end_line)
+    if not any(line.strip() for line in outside):
+        return ""  # the section is the passage: showing it again adds nothing
     rows = []
     for number, line in enumerate(section.lines, section.first):
         here = p.start_line <= number <= p.end_line
