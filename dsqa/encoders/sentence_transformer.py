@@ -156,6 +156,11 @@ class SentenceTransformerEmbedder:
             if self._onnx is None:
                 if not chooser.onnxruntime_available():
                     self._onnx = False
+                    if mode != "onnx":  # where it is required, the error below says so
+                        log.warning(
+                            "onnxruntime is not installed, so %s runs on torch (sentence-transformers), several times "
+                            "slower to start; pip install onnxruntime", self.base_name,
+                        )
                 else:
                     variant = "int8" if self.quantized else ""
                     args = (self.onnx_dir, self.path / "tokenizer.json", self.max_tokens, self.dimension)
