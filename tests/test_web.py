@@ -937,7 +937,8 @@ def test_page_behaviour_in_chromium(fake_engine, chromium, monkeypatch):
             "!document.querySelector('#dsqa-passages').innerText.includes('xyzzyhostile')", timeout=30_000
         )
 
-        # Changing k asks again.
+        # Changing k asks again (the filters start collapsed: open them).
+        page.locator("#dsqa-filters .label-wrap").click()
         k_box = page.locator("#dsqa-k input[type=number]")
         k_box.fill("2")
         k_box.press("Enter")
