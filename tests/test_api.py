@@ -129,3 +129,10 @@ def test_an_oversized_body_is_refused(api):
     r = api.post("/api/search", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413
     assert api.post("/api/ask", json={"question": QUESTION, "k": 1}).status_code == 200  # and it still serves
+
+
+def test_a_note_saved_a_moment_ago_is_searched(api, built):
+    assert api.post("/api/search", json={"query": "pods"}).status_code == 200  # the index is loaded and checked
+    (built.settings.corpus_dir / "notes" / "okapi.md").write_text("# Okapis\nAn okapi is a forest giraffe of the Congo.\n")
+    r = api.post("/api/search", json={"query": "okapi forest giraffe", "k": 1})
+    assert r.status_code == 200 and r.json()["passages"][0]["source"] == "notes/okapi.md"

@@ -147,13 +147,20 @@ def test_every_tool_over_stdio(cli_built, tmp_path):
 
 
 def test_a_stale_index_is_updated_before_answering(cli_built):
-    (cli_built.corpus_dir / "notes" / "zebra.md").write_text("# Zebras\nA quagga is an extinct zebra of South Africa.\n")
+    """A note saved before the server starts, and one saved between two
+    calls (each call looks at the notes first), are in the next answer."""
+    notes = cli_built.corpus_dir / "notes"
+    (notes / "zebra.md").write_text("# Zebras\nA quagga is an extinct zebra of South Africa.\n")
 
-    async def body(client: Client) -> dict:
-        return payload(await client.call_tool("ask", {"question": "what is a quagga", "k": 1}))
+    async def body(client: Client) -> tuple[dict, dict]:
+        first = payload(await client.call_tool("ask", {"question": "what is a quagga", "k": 1}))
+        (notes / "okapi.md").write_text("# Okapis\nAn okapi is a forest giraffe of the Congo.\n")
+        second = payload(await client.call_tool("search", {"query": "okapi forest giraffe", "k": 1}))
+        return first, second
 
-    answer = session(fake_server(cli_built), body)
-    assert answer["passages"][0]["source"] == "notes/zebra.md"
+    first, second = session(fake_server(cli_built), body)
+    assert first["passages"][0]["source"] == "notes/zebra.md"
+    assert second["passages"][0]["source"] == "notes/okapi.md"
 
 
 def test_an_empty_folder_is_a_tool_error(tmp_path, fake_model):

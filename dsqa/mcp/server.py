@@ -115,6 +115,13 @@ def _run(call: Callable[[], Any]) -> Any:
         raise ToolError(f"something went wrong ({type(exc).__name__}); the server's log has the details") from None
 
 
+def _fresh(engine: DSQA) -> DSQA:
+    """``engine``, its index compared with the notes just now and brought
+    up to date if they changed (as before any question)."""
+    engine.refresh()
+    return engine
+
+
 def build_server(engine: DSQA) -> MCPServer:
     """The MCP server whose tools answer from ``engine``."""
     server: MCPServer = MCPServer(
@@ -126,14 +133,17 @@ def build_server(engine: DSQA) -> MCPServer:
     )
     reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
+    # Each call looks at the notes first (DSQA.refresh), not at most every
+    # few seconds as a library engine does: an assistant is often asked
+    # about a note the user saved a moment ago.
     def ask(question: Question, k: K = None, notes: Notes = None) -> AnswerJSON:
-        return _run(lambda: engine.ask(question, k=k, notes=notes).to_dict())
+        return _run(lambda: _fresh(engine).ask(question, k=k, notes=notes).to_dict())
 
     def search(query: Query, k: K = None, notes: Notes = None) -> SearchJSON:
-        return _run(lambda: search_json(query, engine.search(query, k=k, notes=notes)))
+        return _run(lambda: search_json(query, _fresh(engine).search(query, k=k, notes=notes)))
 
     def read_note(note: Note, start_line: Line = None, end_line: Line = None, page: Page = None) -> NoteTextJSON:
-        return _run(lambda: engine.read_note(note, start_line, end_line, page).to_dict())
+        return _run(lambda: _fresh(engine).read_note(note, start_line, end_line, page).to_dict())
 
     def status() -> dict[str, Any]:
         return _run(lambda: engine.status().to_dict())

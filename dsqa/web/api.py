@@ -74,6 +74,13 @@ def _call(call: Callable[[], T]) -> T:
         raise HTTPException(500, f"something went wrong ({type(exc).__name__}); the server log has the details") from None
 
 
+def _fresh(engine: DSQA) -> DSQA:
+    """``engine``, its index compared with the notes just now (as the page
+    does before a question): a note saved a moment ago is in the answer."""
+    engine.refresh()
+    return engine
+
+
 def api_router(engine: DSQA) -> APIRouter:
     """The ``/api`` routes over ``engine``."""
     router = APIRouter(prefix="/api", tags=["notes"], responses=ERRORS)
@@ -86,13 +93,13 @@ def api_router(engine: DSQA) -> APIRouter:
         `confidence`, and the passages with their citations. The same JSON as
         `dsqa ask --json` and the MCP tool `ask`. A stale index is updated
         first."""
-        return _call(lambda: engine.ask(request.question, k=request.k, notes=request.notes).to_dict())
+        return _call(lambda: _fresh(engine).ask(request.question, k=request.k, notes=request.notes).to_dict())
 
     @router.post("/search", summary="Find the passages that match a query")
     def search(request: SearchRequest) -> SearchJSON:
         """The passages that best match `query`, best first, without an answer
         or a verdict (as `dsqa search --json` and the MCP tool `search`)."""
-        return _call(lambda: search_json(request.query, engine.search(request.query, k=request.k, notes=request.notes)))
+        return _call(lambda: search_json(request.query, _fresh(engine).search(request.query, k=request.k, notes=request.notes)))
 
     @router.get("/status", summary="What the index holds and whether it is up to date")
     def status() -> dict[str, Any]:
