@@ -5,7 +5,8 @@ the bundled notes in corpus/ and the committed index in index/ (or
 $DSQA_CORPUS / $DSQA_INDEX).
 """
 
-from dsqa.web import DEFAULT_HOST, DEFAULT_PORT, build_page, launch
+from dsqa.web.page import build_page
+from dsqa.web.server import DEFAULT_HOST, DEFAULT_PORT, launch
 
 if __name__ == "__main__":
     launch(build_page(), host=DEFAULT_HOST, port=DEFAULT_PORT)

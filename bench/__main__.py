@@ -338,10 +338,10 @@ def part_kep(run: Run) -> None:
 
 
 def _window_sample(corpus: Path, n: int) -> list[str]:
-    from dsqa.chunking import Chunker
+    from dsqa.build.chunking import Chunker
     from dsqa.encoders import get_embedder
-    from dsqa.notes import load_corpus
-    from dsqa.sentences import sentence_windows
+    from dsqa.sources.loading import load_corpus
+    from dsqa.sources.sentences import sentence_windows
 
     model = get_embedder("all-MiniLM-L6-v2")
     chunker = Chunker(model.count_tokens, model.max_tokens, 200, 24, True)

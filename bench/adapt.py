@@ -91,7 +91,7 @@ def embedded(chunk: dict[str, Any]) -> str:
 
 def cloze(text: str, rng: random.Random) -> tuple[str, str] | None:
     """One sentence of ``text`` (8 to 40 words) and the text without it."""
-    from dsqa.sentences import sentence_spans
+    from dsqa.sources.sentences import sentence_spans
 
     spans = [(s, e) for s, e in sentence_spans(text) if 8 <= len(text[s:e].split()) <= 40]
     if len(spans) < 1 or len(sentence_spans(text)) < 3:
@@ -151,7 +151,7 @@ class KepMiner:
     """Hard negatives for the KEPs: BM25 over their chunks."""
 
     def __init__(self, chunks: list[dict[str, Any]]) -> None:
-        from dsqa.lexical import LexicalIndex, lexical_text
+        from dsqa.storage.lexical import LexicalIndex, lexical_text
 
         self.chunks = chunks
         self.by_key = {c["key"]: i for i, c in enumerate(chunks)}

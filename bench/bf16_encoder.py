@@ -22,10 +22,10 @@ from bench.common import KEP_SOURCE
 def sample(n_chunks: int = 600, n_sentences: int = 2000) -> list[str]:
     """Chunk texts and sentences of the KEP corpus in the proportion a full
     index embeds them (about 1 : 3.4)."""
-    from dsqa.chunking import Chunker
+    from dsqa.build.chunking import Chunker
     from dsqa.encoders import get_embedder
-    from dsqa.notes import load_corpus
-    from dsqa.sentences import sentence_windows
+    from dsqa.sources.loading import load_corpus
+    from dsqa.sources.sentences import sentence_windows
     from dsqa.settings import Settings
 
     settings = Settings(corpus_dir=KEP_SOURCE)

@@ -29,14 +29,14 @@ import numpy as np
 
 from bench import synthetic
 from bench.common import DEVSET, KEP_DEVSET, KEP_SOURCE, ROOT, Table, machine, peak_rss_mb, percentile
-from dsqa import ann
-from dsqa.chunking import Chunker
+from dsqa.storage import ann
+from dsqa.build.chunking import Chunker
 from dsqa.encoders import get_embedder
-from dsqa.lexical import LexicalIndex, document_tokens, lexical_text
-from dsqa.notes import load_corpus
-from dsqa.retrieval import Retriever
+from dsqa.storage.lexical import LexicalIndex, document_tokens, lexical_text
+from dsqa.sources.loading import load_corpus
+from dsqa.query.retrieval import Retriever
 from dsqa.settings import Settings
-from dsqa.store import StoredIndex
+from dsqa.storage import StoredIndex
 
 
 def chunk_texts(corpus: Path) -> list[tuple[str, str]]:

@@ -220,8 +220,8 @@ def kep_chunks(source: Path) -> tuple[dict[str, list[dict[str, Any]]], frozenset
     from collections import Counter
 
     from dsqa.encoders import get_embedder
-    from dsqa.indexing import chunker_for
-    from dsqa.notes import load_corpus
+    from dsqa.build.reindex import chunker_for
+    from dsqa.sources.loading import load_corpus
     from dsqa.settings import Settings
 
     settings = Settings()

@@ -36,9 +36,9 @@ def sample(corpus: Path, n_chunks: int) -> tuple[list[str], list[str]]:
     """Chunk texts and sentences of ``corpus`` as a reindex embeds them:
     ``n_chunks`` chunk texts and 3.4 times as many sentences, at random."""
     from dsqa.encoders import get_embedder
-    from dsqa.indexing import chunker_for
-    from dsqa.notes import load_corpus
-    from dsqa.sentences import sentence_windows
+    from dsqa.build.reindex import chunker_for
+    from dsqa.sources.loading import load_corpus
+    from dsqa.sources.sentences import sentence_windows
     from dsqa.settings import Settings
 
     settings = Settings(corpus_dir=corpus)
@@ -89,7 +89,7 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
     else:
         import ray
 
-        from dsqa.ray_embedding import RayEmbedder
+        from dsqa.encoders.ray import RayEmbedder
 
         started = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)

@@ -6,7 +6,7 @@ notes and committed index (index/ itself is never touched).
 Prints the median (and min-max) of:
 
 * no-op reindex: nothing changed, in a process that has imported dsqa and
-  run once (``dsqa.indexing.reindex``), and as the whole ``dsqa reindex``
+  run once (``dsqa.build.reindex.reindex``), and as the whole ``dsqa reindex``
   command (interpreter start and imports included);
 * one-paragraph change: one line of a bullet edited in the largest note, so
   one or two chunks are re-embedded (model already loaded);
@@ -51,9 +51,9 @@ def main() -> None:
     parser.add_argument("--no-cli", action="store_true", help="skip timing the dsqa command in subprocesses")
     args = parser.parse_args()
 
-    import_time, _ = timed(lambda: __import__("dsqa.indexing"))
+    import_time, _ = timed(lambda: __import__("dsqa.build.reindex"))
     from dsqa import Settings
-    from dsqa.indexing import reindex
+    from dsqa.build.reindex import reindex
 
     work = Path(tempfile.mkdtemp(prefix="dsqa-bench-"))
     try:
@@ -66,7 +66,7 @@ def main() -> None:
         first, report = timed(lambda: reindex(settings))
         assert not report.wrote, f"the committed index is not up to date with corpus/: {report}"
         noop = [timed(lambda: reindex(settings))[0] for _ in range(args.runs)]
-        rows.append(("import dsqa.indexing", f"{import_time * 1000:8.0f} ms"))
+        rows.append(("import dsqa.build.reindex", f"{import_time * 1000:8.0f} ms"))
         rows.append(("no-op reindex, first call (loads faiss, bm25s, tokenizer)", f"{first * 1000:8.0f} ms"))
         rows.append(("no-op reindex, after imports", summary(noop)))
         if not args.no_cli:

@@ -52,9 +52,9 @@ from bench.adapt import log, stands_for
 from bench.common import ROOT
 from dsqa import DSQA, Settings, paths
 from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, Question, answers_question, load_questions
-from dsqa.lexical import concepts, tokenize
+from dsqa.storage.lexical import concepts, tokenize
 from dsqa.results import Passage
-from dsqa.retrieval import Retriever, concept_coverage
+from dsqa.query.retrieval import Retriever, concept_coverage
 
 QGEN = ROOT / "bench" / "data" / "qgen" / "notes.jsonl"
 WORK = paths.cache_dir() / "second-stage"

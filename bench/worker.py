@@ -219,10 +219,12 @@ def reindex(args: dict[str, Any]) -> dict[str, Any]:
     """A reindex of ``corpus_dir`` into ``index_dir`` with the time of each
     phase: reading notes, chunking (incl. sentence windows), embedding, BM25,
     the FAISS build, writing."""
-    from dsqa import ann, indexing, store
-    from dsqa.chunking import Chunker
+    from dsqa.storage import ann
+    from dsqa.build import reindex as reindex_module
+    from dsqa import storage
+    from dsqa.build.chunking import Chunker
     from dsqa.encoders import get_embedder
-    from dsqa.lexical import LexicalIndex
+    from dsqa.storage.lexical import LexicalIndex
     from dsqa.settings import Settings
 
     # The bf16 encoder is opt-in (Settings.bf16_encoder); the benchmark
@@ -235,12 +237,12 @@ def reindex(args: dict[str, Any]) -> dict[str, Any]:
     if args.get("warm", True):
         model.embed(["load the model before timing"])  # model load / export is not indexing
     phases = _Phases()
-    phases.wrap(indexing, "load_corpus", "read notes")
+    phases.wrap(reindex_module, "load_corpus", "read notes")
     phases.wrap(Chunker, "chunk", "chunk + windows")
     phases.wrap(model, "embed", "embed")
     phases.wrap(LexicalIndex, "build", "BM25")
     phases.wrap(ann, "build", "FAISS build")
-    phases.wrap(store, "write", "write")
+    phases.wrap(storage, "write", "write")
     embedded_texts = [0]
     inner_embed = model.embed
 
@@ -250,10 +252,10 @@ def reindex(args: dict[str, Any]) -> dict[str, Any]:
 
     model.embed = counting
     started = time.perf_counter()
-    report = indexing.reindex(settings, full=bool(args.get("full")))
+    report = reindex_module.reindex(settings, full=bool(args.get("full")))
     seconds = time.perf_counter() - started
-    manifest = store.read_manifest(settings.index_dir)
-    gen = store.current_generation(settings.index_dir)
+    manifest = storage.read_manifest(settings.index_dir)
+    gen = storage.current_generation(settings.index_dir)
     size = sum(f.stat().st_size for f in gen.rglob("*") if f.is_file()) / 1e6
     return {
         "seconds": seconds,
@@ -274,7 +276,7 @@ def reindex(args: dict[str, Any]) -> dict[str, Any]:
 def kep_query(args: dict[str, Any]) -> dict[str, Any]:
     """Warm query latency and dev-set figures on the KEP index, and the
     recall@10 of its ANN index against exact search on its real vectors."""
-    from dsqa import ann
+    from dsqa.storage import ann
 
     out = query_warm({**args, "devset": str(KEP_DEVSET), "more_questions": str(DEVSET)})
     from dsqa import DSQA, Settings
@@ -310,7 +312,7 @@ def _ann_variants(vectors: np.ndarray, qv: np.ndarray, exact: np.ndarray) -> lis
     over the distinct vectors (what dsqa builds) and, for HNSW, over every
     row with its copies."""
     from bench import ivf
-    from dsqa import ann
+    from dsqa.storage import ann
 
     unique, distinct = ann.distinct(vectors)
     out = []
@@ -364,7 +366,7 @@ def baseline(args: dict[str, Any]) -> dict[str, Any]:
 
     from dsqa.encoders import minilm_path
     from dsqa.evaluation import evaluate
-    from dsqa.notes import load_corpus
+    from dsqa.sources.loading import load_corpus
     from dsqa.results import Answer, Passage
 
     _set_torch_threads(args)
@@ -412,7 +414,7 @@ def scale(args: dict[str, Any]) -> dict[str, Any]:
     import faiss
 
     from bench import synthetic
-    from dsqa import ann
+    from dsqa.storage import ann
 
     n, kind = int(args["n"]), args["kind"]
     n_queries = int(args.get("queries", 200))

@@ -16,23 +16,9 @@ from typing import Any, Iterable
 from ._version import __version__
 from .encoders import register_model
 from .engine import DSQA
-from .errors import (
-    ClusterError,
-    CorpusError,
-    CorpusMismatchError,
-    CorpusTooLargeError,
-    DsqaError,
-    IndexCorruptError,
-    IndexMissingError,
-    IndexNotAFolderError,
-    IndexWriteError,
-    InvalidInputError,
-    LockedError,
-    ModelError,
-    StaleIndexError,
-)
-from .progress import Reporter
-from .report import IndexStatus, ReindexReport
+from .errors import ClusterError, CorpusError, CorpusMismatchError, CorpusTooLargeError, DsqaError, IndexCorruptError, IndexMissingError, IndexNotAFolderError, IndexWriteError, InvalidInputError, LockedError, ModelError, StaleIndexError
+from .build.progress import Reporter
+from .build.report import IndexStatus, ReindexReport
 from .results import Answer, Passage
 from .settings import Settings
 

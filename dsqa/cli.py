@@ -35,7 +35,7 @@ def _console_progress():
     says only its one summary line."""
     if not sys.stderr.isatty():
         return None
-    from .progress import ConsoleProgress
+    from .build.progress import ConsoleProgress
 
     return ConsoleProgress()
 
@@ -46,7 +46,7 @@ def _index_without_corpus(corpus: Path | None, index: Path | None) -> None:
     into it, which is almost never what was meant."""
     import os
 
-    from . import paths, store
+    from . import paths, storage
     from .errors import IndexMissingError
 
     if corpus is not None or os.environ.get("DSQA_CORPUS"):
@@ -56,7 +56,7 @@ def _index_without_corpus(corpus: Path | None, index: Path | None) -> None:
         return
     folder = Path(given).expanduser()
     try:
-        store.current_generation(folder)
+        storage.current_generation(folder)
         return
     except IndexMissingError:
         pass
@@ -317,13 +317,13 @@ def eval_(questions: Path | None, kep: bool, study: bool, compare: bool, as_json
 @common_options
 def serve(host: str, port: int, follow: bool, **opts: Any) -> None:
     """Start the web page (Gradio) for asking the notes in a browser."""
-    from .web import serve as serve_page
+    from .web.server import serve as serve_page
 
     engine = _engine(opts)
     engine.check_corpus_folder()
     watcher = None
     if follow:
-        from .watch import Watcher
+        from .build.watch import Watcher
 
         log = logging.getLogger("dsqa")
         watcher = Watcher(engine.settings, lambda r: r.wrote and log.info("reindexed: %s", r)).start()
@@ -355,7 +355,7 @@ def watch(as_json: bool, **opts: Any) -> None:
     """Follow the notes folder: reindex whenever notes change, until Ctrl-C."""
     import threading
 
-    from .watch import watch as follow
+    from .build.watch import watch as follow
 
     engine = _engine(opts)
     engine.check_corpus_folder()

@@ -14,14 +14,17 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Iterable, cast
 
-from . import answering, freshness, note_text, paths, store
+from .query import answering
+from .query.confidence import confidence as calibrated_confidence
+from .build import freshness
+from . import note_text, paths, storage
 from .encoders import Embedder, get_embedder
 from .errors import CorpusError, IndexMissingError, IndexWriteError, InvalidInputError, LockedError
-from .indexing import reindex
-from .progress import Reporter
-from .report import IndexStatus, ReindexReport
+from .build.reindex import reindex
+from .build.progress import Reporter
+from .build.report import IndexStatus, ReindexReport
 from .results import ANSWERED, NOT_COVERED, Answer, NoteText, Passage, verdict_reason
-from .retrieval import METHODS, Fusion, Hit, Method, Retriever
+from .query.retrieval import METHODS, Fusion, Hit, Method, Retriever
 from .settings import Settings
 
 log = logging.getLogger("dsqa")
@@ -140,7 +143,7 @@ class DSQA:
         hits = retriever.rank(question, k, allowed, method=method, query_vector=qv)
         passages = [self._passage(index, hit) for hit in hits]
         st = self.settings
-        confidence = answering.confidence(question, hits, index, st)
+        confidence = calibrated_confidence(question, hits, index, st)
         coverage = answering.coverage(confidence, st.refusal_threshold, st.weak_margin) if hits else NOT_COVERED
         reason = verdict_reason(coverage, confidence, st.refusal_threshold, len(hits))
         if coverage == NOT_COVERED:
@@ -164,8 +167,8 @@ class DSQA:
 
     def reindex(self, *, full: bool = False, progress: bool | Reporter | None = False) -> ReindexReport:
         """Bring the index up to date with the corpus (see
-        :func:`dsqa.indexing.reindex`); ``progress`` is a reporter of
-        :class:`dsqa.progress.Step` events, or ``True`` for a console bar.
+        :func:`dsqa.build.reindex.reindex`); ``progress`` is a reporter of
+        :class:`dsqa.build.progress.Step` events, or ``True`` for a console bar.
 
         Questions asked meanwhile are answered from the current generation;
         the new one is swapped in when it is complete. A second reindex while
@@ -195,7 +198,7 @@ class DSQA:
         except IndexMissingError:
             paths.require_corpus_dir(self.settings.corpus_dir)
             raise
-        manifest = store.read_manifest(self.settings.index_dir, gen)
+        manifest = storage.read_manifest(self.settings.index_dir, gen)
         freshness.check_corpus(self.settings, manifest)
         diff = freshness.corpus_diff(self.settings.corpus_dir, manifest, cross_mounts=self.settings.cross_mounts)
         problems = freshness.stale_reasons(self.settings, manifest, self.embedder, diff)
@@ -267,7 +270,7 @@ class DSQA:
         an engine with nothing loaded yet waits."""
         current = self._current
         if current is not None and time.monotonic() - self._checked < STALE_CHECK_SECONDS:
-            if store.current_generation(self.settings.index_dir).name == current[0]:
+            if storage.current_generation(self.settings.index_dir).name == current[0]:
                 return current[1]
         if not self._refresh_lock.acquire(blocking=current is None):
             return current[1]  # type: ignore[index]  # another thread is refreshing
@@ -276,7 +279,7 @@ class DSQA:
         finally:
             self._refresh_lock.release()
 
-    def index(self) -> store.StoredIndex:
+    def index(self) -> storage.StoredIndex:
         """The loaded index this engine answers from, brought up to date
         first as for a question (for measuring and inspecting it; see
         :meth:`retriever`)."""
@@ -292,7 +295,7 @@ class DSQA:
         ``note`` is named as for a filter (its path relative to the corpus,
         as citations give it, or its file name or stem). Only notes in the
         index are read, and only through the checked read that indexing uses
-        (:func:`dsqa.notes.read_corpus_file`): an absolute path, ``..``, or a
+        (:func:`dsqa.sources.reading.read_corpus_file`): an absolute path, ``..``, or a
         note that now leads out of the folder through a symlink is refused.
         The index is brought up to date first, as for a question."""
         source = resolve_note(note_text.check_note_path(note), self.note_names())
@@ -311,7 +314,7 @@ class DSQA:
         """The live generation, or ``IndexMissingError`` naming the whole
         command that builds this engine's index."""
         try:
-            return store.current_generation(self.settings.index_dir)
+            return storage.current_generation(self.settings.index_dir)
         except IndexMissingError:
             raise IndexMissingError(self.settings.index_dir, self.reindex_command()) from None
 
@@ -335,7 +338,7 @@ class DSQA:
         now = time.monotonic()
         if current is not None and live == current[0] and now - self._checked < STALE_CHECK_SECONDS:
             return current[1]  # refreshed by another thread meanwhile
-        manifest = store.read_manifest(self.settings.index_dir)
+        manifest = storage.read_manifest(self.settings.index_dir)
         freshness.check_corpus(self.settings, manifest)  # another folder's index: never rewritten, nor read
         problems = freshness.stale_reasons(self.settings, manifest, self.embedder)
         self._checked = now
@@ -367,7 +370,7 @@ class DSQA:
         retriever to answer from meanwhile when a reindex of this engine is
         already running, else ``None``: the caller loads the live generation,
         the new one, or the old one if it could not be updated but may still
-        answer (see :func:`dsqa.freshness.answerable_as_is`)."""
+        answer (see :func:`dsqa.build.freshness.answerable_as_is`)."""
         if not self._build_lock.acquire(blocking=False):
             # A reindex is running in this engine: it brings the index up
             # to date and swaps it in. Until then, the loaded generation
@@ -394,11 +397,11 @@ class DSQA:
     def _load(self) -> Retriever:
         """The retriever over the live generation, loading it unless it is
         the one already loaded; the caller holds ``_refresh_lock``."""
-        live = store.current_generation(self.settings.index_dir).name
+        live = storage.current_generation(self.settings.index_dir).name
         current = self._current
         if current is not None and current[0] == live:
             return current[1]
-        index = store.load(self.settings.index_dir)
+        index = storage.load(self.settings.index_dir)
         retriever = Retriever(index, self.embedder, self.settings)
         self._current = (index.path.name, retriever)
         self._notes_seen[index.path.name] = {name: entry.get("sha256") for name, entry in index.manifest["notes"].items()}
@@ -406,7 +409,7 @@ class DSQA:
             del self._notes_seen[old_name]
         return retriever
 
-    def _allowed_rows(self, index: store.StoredIndex, notes: Iterable[str] | None) -> list[int] | None:
+    def _allowed_rows(self, index: storage.StoredIndex, notes: Iterable[str] | None) -> list[int] | None:
         if notes is None:
             return None
         wanted = {resolve_note(n, index.sources) for n in notes}  # a list: _prepare checked it
@@ -415,7 +418,7 @@ class DSQA:
         return [row for row, c in enumerate(index.chunks) if c["source"] in wanted]
 
     @staticmethod
-    def _passage(index: store.StoredIndex, hit: Hit) -> Passage:
+    def _passage(index: storage.StoredIndex, hit: Hit) -> Passage:
         c = index.chunks[hit.row]
         return Passage(
             text=c["text"],

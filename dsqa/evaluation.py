@@ -14,7 +14,7 @@ Besides the ranking (hit@c, MRR@10, nDCG@10) a report says what a reader of
 the short answers meets: whether an answer states the fact (the labelled
 phrase is in it), whether every sentence it quotes is whole (starts and ends
 where a sentence of the note does, as the product's own
-:func:`dsqa.sentences.sentence_spans` cuts the note read from its file), how
+:func:`dsqa.sources.sentences.sentence_spans` cuts the note read from its file), how
 many uncovered questions are refused or shown as low-confidence, and how
 many answerable ones are refused.
 """
@@ -35,8 +35,8 @@ import numpy as np
 
 from .errors import InvalidInputError
 from .results import WEAK, Answer, Passage
-from .retrieval import Fusion, Method
-from .sentences import sentence_spans
+from .query.retrieval import Fusion, Method
+from .sources.sentences import sentence_spans
 
 DEVSETS = Path(__file__).resolve().parent / "devsets"
 DEFAULT_DEVSET = DEVSETS / "notes.jsonl"
@@ -63,7 +63,7 @@ RRF_K = 60
 def rrf(semantic: np.ndarray, lexical: np.ndarray) -> np.ndarray:
     """Reciprocal rank fusion of the candidates' dense and BM25 rankings: the
     usual alternative to dsqa's score, which ``dsqa eval --compare`` shows
-    beside it (a :data:`dsqa.retrieval.Fusion`)."""
+    beside it (a :data:`dsqa.query.retrieval.Fusion`)."""
     return 1 / (RRF_K + _ranks(semantic)) + 1 / (RRF_K + _ranks(lexical))
 
 
@@ -134,7 +134,7 @@ def answer_quotes_it(answer: Answer, question: Question) -> bool:
 #: Markup that may stand between where a sentence of the note starts or ends and
 #: where a quote of it does (emphasis, a list or quote marker, a code tick).
 _MARKUP = " \t*_`>#-+•"
-#: Labels a quote leaves out at the start of a line (``dsqa.answering.quotable``).
+#: Labels a quote leaves out at the start of a line (``dsqa.query.answering.quotable``).
 _QUOTE_LEAD = re.compile(r"(?:bullet\s+points?\s*:\s*)+", re.IGNORECASE)
 
 
@@ -142,8 +142,8 @@ def note_reader(corpus_dir: Path) -> Callable[[str], str | None]:
     """The text of a note of ``corpus_dir`` as dsqa reads it from its file (the
     text a passage's lines and characters refer to), by its source path;
     ``None`` for a note that cannot be read. Each note is read once."""
-    from . import formats
-    from .notes import read_corpus_file
+    from .sources import formats
+    from .sources.reading import read_corpus_file
 
     cache: dict[str, str | None] = {}
 
@@ -175,7 +175,7 @@ def cut_quotes(answer: Answer, note_text: Callable[[str], str | None]) -> tuple[
     """(quoted sentences that are cut off, quoted sentences) of ``answer``. A
     quote is whole when it starts where a sentence of the note starts and ends
     where one ends (the same or a later one), with only markup between; the
-    note's sentences are :func:`dsqa.sentences.sentence_spans` of the note's
+    note's sentences are :func:`dsqa.sources.sentences.sentence_spans` of the note's
     text read from its file."""
     cut = total = 0
     spans: dict[str, tuple[set[int], set[int]]] = {}

@@ -2,7 +2,7 @@
 reads around a citation (``DSQA.read_note``) and what the page shows as a
 passage's section.
 
-A note is read only through :func:`dsqa.notes.read_corpus_file`, the one
+A note is read only through :func:`dsqa.sources.reading.read_corpus_file`, the one
 checked read that indexing uses too (inside the corpus when opened, never
 through a symlink or FIFO put there after the check), and by its format's
 reader, so the lines are those a citation counts: the file's own lines for
@@ -16,9 +16,9 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import formats
+from .sources import formats
 from .errors import CorpusError, InvalidInputError
-from .notes import read_corpus_file
+from .sources.reading import read_corpus_file
 from .results import NoteText
 
 #: The most lines one read returns; a longer note is read a range at a time
@@ -30,7 +30,7 @@ MAX_READ_LINES = 400
 class NoteLines:
     """A note's whole text as lines, as indexed: of page ``page`` for a PDF
     (``pages`` lists the PDF's pages with text), and the note's
-    :class:`~dsqa.formats.Layout` for notebooks' cells."""
+    :class:`~dsqa.sources.formats.Layout` for notebooks' cells."""
 
     source: str
     kind: str

@@ -175,7 +175,7 @@ class Answer:
     text: str = ""
     #: How sure dsqa is that the best passage answers the question, on the
     #: scale of the refusal threshold (not a probability): the score ``found``
-    #: was decided on (see ``dsqa.answering.confidence``).
+    #: was decided on (see ``dsqa.query.confidence.confidence``).
     confidence: float = 0.0
     #: Which of three outcomes this is: ``"answered"`` (``found``: the notes
     #: cover the question), ``"weak"`` (the best passage is the closest match,

@@ -2,7 +2,7 @@
 
 Every tunable lives here so that the CLI, the web page and the library agree on
 defaults, and so that the index manifest can record exactly the settings an
-index was built with (see :func:`dsqa.freshness.chunking_identity`).
+index was built with (see :func:`dsqa.build.freshness.chunking_identity`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 from . import paths
 from .errors import InvalidInputError
-from .request_guard import normalise_origins
 
 
 def _default_corpus() -> Path:
@@ -56,6 +56,29 @@ def parse_threshold(value: str, where: str) -> float:
 def _default_refusal_threshold() -> float:
     value = os.environ.get("DSQA_REFUSAL_THRESHOLD", "").strip()
     return parse_threshold(value, "DSQA_REFUSAL_THRESHOLD") if value else REFUSAL_THRESHOLD
+
+
+def normalise_origin(origin: str) -> str:
+    """``scheme://host[:port]`` in lower case, or an ``InvalidInputError``
+    saying why ``origin`` is not one."""
+    if not isinstance(origin, str):
+        raise InvalidInputError(f"an allowed origin must be text like http://localhost:3000, not {origin!r}")
+    text = origin.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+        raise InvalidInputError(
+            f"allowed origin {origin!r} is not scheme://host[:port] (e.g. http://localhost:3000); "
+            "give each origin exactly as the browser sends it"
+        )
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def normalise_origins(origins: Iterable[str] | None) -> tuple[str, ...]:
+    if origins is None:
+        return ()
+    if isinstance(origins, str):
+        origins = [origins]
+    return tuple(dict.fromkeys(normalise_origin(o) for o in origins))
 
 
 def _default_allow_origins() -> tuple[str, ...]:
@@ -110,14 +133,14 @@ class Settings:
     window_weight: float = 0.3
     bm25_weight: float = 0.2
     #: + concept_weight * how well the chunk covers the question's
-    #: worst-covered concept (see ``dsqa.retrieval``).
+    #: worst-covered concept (see ``dsqa.query.retrieval``).
     concept_weight: float = 0.2
     #: Chunks taken from each retriever before the final scoring.
     candidates: int = 50
     #: Below this confidence the notes are taken not to cover the question.
     #: The confidence is on each index's own scale (0: off-topic questions,
     #: 1: questions the rest of the corpus nearly answers; see
-    #: ``dsqa.calibration``), so this one value serves every corpus. Default
+    #: ``dsqa.query.calibration``), so this one value serves every corpus. Default
     #: ``$DSQA_REFUSAL_THRESHOLD``, else chosen on the notes' and the KEPs' dev
     #: sets (``dsqa eval`` prints the sweep).
     refusal_threshold: float = field(default_factory=_default_refusal_threshold)
@@ -128,8 +151,8 @@ class Settings:
     weak_margin: float = 0.06
     #: Sentences quoted in the short answer, at most.
     answer_sentences: int = 3
-    # -- the confidence (``dsqa.answering.raw_confidence``); each index's
-    # calibration is measured with these (``dsqa.calibration``).
+    # -- the confidence (``dsqa.query.confidence.raw_confidence``); each index's
+    # calibration is measured with these (``dsqa.query.calibration``).
     #: Weight of the share of the question's terms found in the top passages.
     coverage_weight: float = 0.2
     #: How many top passages that share is taken over.
@@ -138,7 +161,7 @@ class Settings:
     unknown_term_penalty: float = 0.9
     #: Missing terms counted at most: a long question must not sink on its rare words alone.
     max_unknown_terms: int = 2
-    # -- the quotes of the short answer (``dsqa.answering.pick_quotes``).
+    # -- the quotes of the short answer (``dsqa.query.answering.pick_quotes``).
     #: How many top passages the quoted sentences are taken from.
     quote_passages: int = 3
     #: Weight of the IDF-weighted share of the question's terms in a sentence.
@@ -177,7 +200,7 @@ class Settings:
     max_corpus_bytes: int = 1_000_000_000
     allow_large_corpus: bool = False
     #: Embed a reindex's new texts on a Ray cluster (``dsqa reindex --ray``,
-    #: :mod:`dsqa.ray_embedding`): ``"auto"`` ($RAY_ADDRESS, else the cluster
+    #: :mod:`dsqa.encoders.ray`): ``"auto"`` ($RAY_ADDRESS, else the cluster
     #: started on this machine with ``ray start``), ``"ray://HEAD:10001"``,
     #: ``"HOST:PORT"``, or ``"local"`` (start Ray for this one command).
     #: ``None``: embed in this process, and never import Ray. Not part of an
@@ -278,8 +301,8 @@ class Settings:
         }
 
     def confidence(self) -> dict[str, object]:
-        """The settings of the confidence (``dsqa.answering.raw_confidence``),
+        """The settings of the confidence (``dsqa.query.confidence.raw_confidence``),
         which each index's refusal calibration is measured with (see
-        ``dsqa.calibration``); recorded in the manifest, so an index
+        ``dsqa.query.calibration``); recorded in the manifest, so an index
         calibrated with others is recalibrated."""
         return {name: getattr(self, name) for name in CONFIDENCE_FIELDS}

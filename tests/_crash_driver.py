@@ -1,5 +1,5 @@
 """Run one ``dsqa.reindex`` with the fake model, announcing every step on
-stdout, so that tests/test_crash.py can SIGKILL it at a chosen moment.
+stdout, so that tests/system/test_crash.py can SIGKILL it at a chosen moment.
 
     python tests/_crash_driver.py CORPUS INDEX
 
@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FakeEmbedder  # noqa: E402
 
-from dsqa import Settings, store  # noqa: E402
+from dsqa import Settings  # noqa: E402
 from dsqa import register_model  # noqa: E402
-from dsqa.indexing import reindex  # noqa: E402
-from dsqa.lexical import LexicalIndex  # noqa: E402
+from dsqa.build.reindex import reindex  # noqa: E402
+from dsqa.storage import generations  # noqa: E402
+from dsqa.storage.lexical import LexicalIndex  # noqa: E402
 
 PAUSE = float(os.environ.get("DSQA_CRASH_PAUSE", "0.02"))
 BATCH = int(os.environ.get("DSQA_CRASH_BATCH", "8"))
@@ -68,9 +69,9 @@ def main() -> None:
 
     corpus, index = sys.argv[1:3]
     register_model("fake-hash", SlowFake)
-    store._write_file = announced("write", store._write_file)
-    store._file_entry = announced("fsync+checksum", store._file_entry)
-    store._fsync_dir = announced("fsync", store._fsync_dir)
+    generations.write_file = announced("write", generations.write_file)
+    generations.file_entry = announced("fsync+checksum", generations.file_entry)
+    generations.fsync_dir = announced("fsync", generations.fsync_dir)
     np.save = announced("write", np.save)
     faiss.write_index = announced("write", faiss.write_index, which=1)
     LexicalIndex.save = announced("write bm25", LexicalIndex.save, which=9)

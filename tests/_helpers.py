@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from dsqa import store
+from dsqa import storage
 from dsqa.cli import cli
 
 HERE = Path(__file__).resolve().parent
@@ -50,14 +50,14 @@ def invoke(settings, command, *args, **kwargs):
 
 
 def rewrite_manifest(index_dir: Path, **changes) -> None:
-    path = store.current_generation(index_dir) / store.MANIFEST
+    path = storage.current_generation(index_dir) / storage.MANIFEST
     manifest = json.loads(path.read_text())
     manifest.update(changes)
     path.write_text(json.dumps(manifest))
 
 
-def assert_consistent(index: store.StoredIndex) -> None:
-    """The invariants every loadable index must hold (store.load checks them
+def assert_consistent(index: storage.StoredIndex) -> None:
+    """The invariants every loadable index must hold (storage.load checks them
     too; this says so independently, in the test's own words)."""
     n, w = len(index.chunks), len(index.windows)
     assert index.manifest["chunk_count"] == n
@@ -65,7 +65,7 @@ def assert_consistent(index: store.StoredIndex) -> None:
     assert w == len(index.vectors)
     if index.distinct is None:
         assert index.faiss_index.ntotal == w
-    else:  # each distinct vector once (dsqa.ann.Distinct)
+    else:  # each distinct vector once (dsqa.storage.ann.Distinct)
         assert index.faiss_index.ntotal == index.distinct.entries < w
         unique = index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal)
         np.testing.assert_array_equal(unique[index.distinct.entry_of_row], index.vectors)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from dsqa import DSQA, Settings, register_model
-from dsqa.indexing import reindex
+from dsqa.build.reindex import reindex
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

@@ -89,10 +89,10 @@ def test_serve_port_errors_are_one_line(cli_built):
 
 def test_allowed_origins_from_the_flag_or_the_environment_reach_the_settings(cli_settings, monkeypatch):
     pytest.importorskip("gradio")
-    import dsqa.web
+    import dsqa.web.server
 
     served = []
-    monkeypatch.setattr(dsqa.web, "serve", lambda engine, **where: served.append((engine.settings.allow_origins, where)))
+    monkeypatch.setattr(dsqa.web.server, "serve", lambda engine, **where: served.append((engine.settings.allow_origins, where)))
     r = invoke(cli_settings, "serve", "--port", "0", "--allow-origin", "http://localhost:3000/", "--allow-origin", "https://Notes.Example")
     assert r.exit_code == 0, r.output
     assert served[-1] == (("http://localhost:3000", "https://notes.example"), {"host": "127.0.0.1", "port": 0})

@@ -11,7 +11,7 @@ from conftest import GATED
 
 import dsqa
 from dsqa import DSQA, IndexCorruptError, IndexMissingError, LockedError, StaleIndexError
-from dsqa import store
+from dsqa import storage
 
 
 def test_ask_returns_cited_passages(built):
@@ -82,16 +82,16 @@ def test_missing_index_is_built_on_the_first_question(settings):
 
 
 def test_corrupt_vectors_file_is_named(built):
-    gen = store.current_generation(built.settings.index_dir)
-    (gen / store.FAISS).write_bytes(b"garbage")
+    gen = storage.current_generation(built.settings.index_dir)
+    (gen / storage.FAISS).write_bytes(b"garbage")
     with pytest.raises(IndexCorruptError, match=r"vectors.faiss.*reindex --full"):
         DSQA(built.settings).ask("docker")
 
 
 def test_chunks_not_matching_vectors_is_an_error(built):
-    gen = store.current_generation(built.settings.index_dir)
-    lines = (gen / store.CHUNKS).read_text().splitlines(keepends=True)
-    (gen / store.CHUNKS).write_text("".join(lines[:-1]))
+    gen = storage.current_generation(built.settings.index_dir)
+    lines = (gen / storage.CHUNKS).read_text().splitlines(keepends=True)
+    (gen / storage.CHUNKS).write_text("".join(lines[:-1]))
     with pytest.raises(IndexCorruptError, match="chunks.jsonl"):
         DSQA(built.settings).ask("docker")
 
@@ -116,8 +116,8 @@ def test_other_chunk_settings_make_the_index_stale(built):
 
 
 def test_reindex_writes_manifest_and_no_pickle(built):
-    gen = store.current_generation(built.settings.index_dir)
-    manifest = json.loads((gen / store.MANIFEST).read_text())
+    gen = storage.current_generation(built.settings.index_dir)
+    manifest = json.loads((gen / storage.MANIFEST).read_text())
     assert manifest["model"] == {"name": "fake-hash", "dimension": 64, "max_tokens": 128}
     assert manifest["chunking"]["chunk_tokens"] == 60
     assert manifest["vector_count"] > manifest["chunk_count"]  # sentence windows
@@ -132,10 +132,10 @@ def test_reindex_writes_manifest_and_no_pickle(built):
 
 
 def test_noop_reindex_writes_nothing(built):
-    before = store.current_generation(built.settings.index_dir)
+    before = storage.current_generation(built.settings.index_dir)
     report = built.reindex()
     assert not report.wrote and "up to date" in str(report)
-    assert store.current_generation(built.settings.index_dir) == before
+    assert storage.current_generation(built.settings.index_dir) == before
 
 
 def test_module_level_functions_share_one_engine(settings, monkeypatch):

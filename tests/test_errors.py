@@ -14,7 +14,7 @@ from conftest import CORPUS, FakeEmbedder
 
 from dsqa import DSQA, DsqaError, InvalidInputError, Settings, register_model
 from dsqa.evaluation import load_questions
-from dsqa.request_guard import normalise_origin
+from dsqa.settings import normalise_origin
 from dsqa.settings import parse_threshold
 
 from _helpers import invoke

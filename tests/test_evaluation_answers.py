@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from dsqa import formats
+from dsqa.sources import formats
 from dsqa.cli import cli
 from dsqa.evaluation import STUDY_CORPUS, STUDY_DEVSET, cut_quotes, evaluate, load_questions, note_reader
 from dsqa.results import Answer, Passage

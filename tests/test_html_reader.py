@@ -5,9 +5,9 @@ admonitions as labelled boxes inside their section (issue 29)."""
 
 from __future__ import annotations
 
-from dsqa import formats
-from dsqa.chunking import split_sections
-from dsqa.sentences import sentence_spans
+from dsqa.sources import formats
+from dsqa.build.chunking import split_sections
+from dsqa.sources.sentences import sentence_spans
 
 # DocBook's XSL output (as in a database manual): navigation tables above and
 # below, a chapter table of contents, no-break spaces after section numbers,

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from dsqa import DSQA, InvalidInputError, engine as engine_module
-from dsqa.indexing import reindex
+from dsqa.build.reindex import reindex
 from dsqa.note_text import MAX_READ_LINES
 
 BIG = "notes/unlimitediw-dist-sys-notes.md"

@@ -9,7 +9,7 @@ fast encoder is checked.
   in a local folder and its ONNX export's cache.
 * :mod:`~dsqa.encoders.chooser`: which encoder (onnxruntime, torch fp32,
   torch bf16) embeds a batch.
-* :mod:`~dsqa.encoders.onnx_encoder`, :mod:`~dsqa.encoders.bf16_encoder`:
+* :mod:`~dsqa.encoders.onnx`, :mod:`~dsqa.encoders.bf16`:
   the fast encoders; :mod:`~dsqa.encoders.batching`: their padded batches;
   :mod:`~dsqa.encoders.check`: their check against the reference.
 

@@ -4,11 +4,11 @@ One model, three encoders computing the same vectors (each fast one is
 checked against the reference before use, :mod:`dsqa.encoders.check`):
 
 * **sentence-transformers** (torch, fp32): the reference and the fallback.
-* **onnxruntime + tokenizers** (:mod:`dsqa.encoders.onnx_encoder`), used
+* **onnxruntime + tokenizers** (:mod:`dsqa.encoders.onnx`), used
   whenever ``onnxruntime`` is installed: questions and reindexes. Nothing
   torch-related is imported on this path, which keeps a cold ``dsqa ask``
   fast.
-* **torch in bfloat16** (:mod:`dsqa.encoders.bf16_encoder`), opt-in
+* **torch in bfloat16** (:mod:`dsqa.encoders.bf16`), opt-in
   (``Settings.bf16_encoder``): large document batches on CPUs that report
   AMX bfloat16 tiles in ``/proc/cpuinfo``. Loading torch and checking the
   encoder costs seconds, so only batches of at least :data:`BF16_MIN_CHARS`
@@ -27,7 +27,7 @@ import os
 from typing import Sequence
 
 from ..errors import ModelError
-from .onnx_encoder import QUERY_TEXTS
+from .onnx import QUERY_TEXTS
 
 ENCODERS = ("auto", "onnx", "torch", "bf16")
 #: A document batch of at least this many characters goes to the bf16

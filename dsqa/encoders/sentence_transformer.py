@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import ModelError
 from . import chooser
 from .check import MIN_COSINE
-from .onnx_encoder import EXPORT_VERSION, OnnxEncoder, export_onnx, quantize_onnx
+from .onnx import EXPORT_VERSION, OnnxEncoder, export_onnx, quantize_onnx
 from ..paths import cache_dir
 
 log = logging.getLogger("dsqa")
@@ -214,12 +214,12 @@ class SentenceTransformerEmbedder:
 
     # -- torch in bfloat16 ---------------------------------------------------------
     def bf16_encoder(self, *, required: bool = False) -> Any:
-        """The bf16 encoder (:mod:`dsqa.encoders.bf16_encoder`; loads torch), checked
+        """The bf16 encoder (:mod:`dsqa.encoders.bf16`; loads torch), checked
         against fp32 once per process; ``None`` when it cannot run or fails
         its check, which raises :class:`ModelError` when ``required``."""
         with self._lock:
             if self._bf16 is None:
-                from .bf16_encoder import checked_encoder
+                from .bf16 import checked_encoder
 
                 try:
                     encoder, check = checked_encoder(

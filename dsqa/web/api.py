@@ -4,7 +4,7 @@ fields as the MCP tools and the same JSON as ``dsqa ask --json``
 (:mod:`dsqa.results`' views). FastAPI documents it: ``/openapi.json``, and
 the ``/api/docs`` page.
 
-It sits behind the page's :class:`~dsqa.request_guard.RequestGuard` (the
+It sits behind the page's :class:`~dsqa.web.request_guard.RequestGuard` (the
 loopback Host check, the Origin check and the request body limit), and each
 endpoint is one call of the engine. A user's mistake is a 400 whose
 ``detail`` is dsqa's one-line message; an index or notes folder that cannot

@@ -5,7 +5,7 @@ fetched from the network, and the notes' HTML never carries a script.
 
 from __future__ import annotations
 
-import gradio as gr
+from .gradio_import import gr
 
 #: System fonts only: nothing is fetched from a font CDN.
 THEME = gr.themes.Default(

@@ -11,11 +11,11 @@ import html
 import logging
 from typing import Any, Callable
 
-import gradio as gr
+from .gradio_import import gr
 
 from ..engine import DSQA, clean_question
 from ..errors import DsqaError
-from ..progress import Step
+from ..build.progress import Step
 from .render import describe_reindex, error_html, render_answer, render_passages, render_status
 
 log = logging.getLogger("dsqa")

@@ -8,7 +8,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-import gradio as gr
+from .gradio_import import gr
 
 from ..engine import DSQA
 from .assets import REMEMBER_QUESTION

@@ -1,7 +1,7 @@
 """The page's HTML, made from what the library returns: the answer box, the
 passages (citation, relevance, actions, text, note section), the index panel
 and a reindex's report. Note text is escaped, or rendered from Markdown with
-raw HTML off and only safe links (:mod:`dsqa.passage_html`).
+raw HTML off and only safe links (:mod:`dsqa.web.passage_html`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .. import formats
+from ..sources import formats
 from ..engine import DSQA, IndexStatus
 from ..errors import DsqaError
-from ..passage_html import inline_markdown_html, markdown_html, merged_spans, relevance, shorten_heading
+from .passage_html import inline_markdown_html, markdown_html, merged_spans, relevance, shorten_heading
 from ..results import NOT_COVERED_LABEL as NOT_COVERED, WEAK, WEAK_LABEL as WEAK_MATCH, Answer, Passage
 from .sections import note_section
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import markup
+from ..sources import markup
 from ..engine import DSQA
 from ..errors import InvalidInputError
 from ..note_text import read_lines
@@ -51,7 +51,7 @@ def note_section(
     the passage to just before the next heading of the same or a higher level
     (headings inside fenced code do not count), cut to ``max_lines`` around the
     passage. Notes without headings give the passage with some lines around it.
-    A PDF, a web page or a notebook is read with its reader (dsqa.formats), so
+    A PDF, a web page or a notebook is read with its reader (dsqa.sources.formats), so
     the lines are those of its extracted text (of page ``page`` for a PDF).
     """
     _check_indexed(engine, source)

@@ -1,5 +1,5 @@
 """Serving the page: Gradio's app mounted behind
-:class:`~dsqa.request_guard.RequestGuard`, on a socket taken before the model
+:class:`~dsqa.web.request_guard.RequestGuard`, on a socket taken before the model
 loads, from this thread (:func:`serve`) or a background one (:func:`launch`).
 """
 
@@ -19,7 +19,8 @@ import gradio as gr
 from .._version import __version__
 from ..engine import DSQA
 from ..errors import DsqaError, InvalidInputError
-from ..request_guard import RequestGuard, is_loopback, loopback_hosts, normalise_origins
+from ..settings import normalise_origins
+from .request_guard import RequestGuard, is_loopback, loopback_hosts
 from .api import api_router
 from .assets import CSS, HEAD, ON_LOAD, THEME
 from .page import build_page, engine_of
@@ -62,7 +63,7 @@ def build_app(page: gr.Blocks, host: str, port: int, allowed_origins: Iterable[s
     """The ASGI app serving ``page`` on ``host``:``port``: Gradio's app
     mounted at ``/``, and the JSON API of :mod:`dsqa.web.api` at ``/api``
     (over the engine the page was built for), behind
-    :class:`~dsqa.request_guard.RequestGuard`.
+    :class:`~dsqa.web.request_guard.RequestGuard`.
 
     On a loopback ``host`` only the Host names ``localhost``, ``127.0.0.1``
     and ``[::1]`` (with ``port``) are served; on any other host every Host is

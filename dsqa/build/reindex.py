@@ -1,0 +1,452 @@
+"""Building the index from the corpus (whether it is up to date is
+:mod:`dsqa.build.freshness`; what a reindex did, :mod:`dsqa.build.report`).
+
+Reindexing is incremental by default: notes whose bytes did not change keep
+their chunks, and any chunk whose embedded text is unchanged keeps its vector
+(looked up by the chunk's key), so editing one paragraph re-embeds one or two
+chunks. ``full=True`` rebuilds everything. Vectors of two models are never
+mixed: old vectors are reused only when the model identity matches.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from ..storage import ann
+from .. import paths, storage
+from .._version import __version__
+from ..query.calibration import calibrate
+from .chunking import Chunk, Chunker
+from ..encoders import Embedder, get_embedder
+from ..errors import IndexCorruptError, IndexMissingError, IndexNotAFolderError, IndexWriteError, LockedError
+from ..sources.formats import reader_version
+from .freshness import check_corpus, chunking_identity, model_identity, reindex_command, reusable_entry, reuse_problem, rewrite_reason, unreadable_format
+from ..storage.lexical import LexicalIndex, lexical_text
+from ..sources.reading import MAX_NOTE_BYTES, OUTSIDE, read_corpus_file
+from ..sources.loading import LoadedCorpus, Note, content_hash, load_corpus
+from .progress import Reporter, Step, reporter
+from .report import ReindexReport, counted
+from ..query.retrieval import Retriever
+from ..sources.sentences import sentence_windows
+from ..settings import Settings
+
+log = logging.getLogger("dsqa")
+
+
+def _lock(index_dir: Path) -> FileLock:
+    return FileLock(str(Path(index_dir) / ".lock"), timeout=0)
+
+
+def _chunk_record(chunk: Chunk) -> dict[str, Any]:
+    record = {
+        "source": chunk.source,
+        "heading": chunk.heading,
+        "start_line": chunk.start_line,
+        "end_line": chunk.end_line,
+        "start_char": chunk.start_char,
+        "end_char": chunk.end_char,
+        "text": chunk.text,
+        "key": chunk.key,
+    }
+    # Only where they apply, so a Markdown note's records are as they were.
+    for name in ("page", "cell", "end_cell"):
+        if getattr(chunk, name) is not None:
+            record[name] = getattr(chunk, name)
+    return record
+
+
+def _load_previous(settings: Settings, embedder: Embedder) -> tuple[storage.StoredIndex | None, str]:
+    """The current index if its vectors can be reused, else ``None`` and why
+    not (an empty reason when there is no index yet)."""
+    try:
+        unreadable = unreadable_format(storage.read_manifest(settings.index_dir))
+        if unreadable is not None:
+            return None, unreadable
+        old = storage.load(settings.index_dir)
+    except IndexMissingError:
+        return None, ""
+    except IndexCorruptError as exc:
+        log.warning("rebuilding the index from scratch: %s", exc)
+        return None, "the old index was unusable"
+    # Never mix vectors of two models: another model means re-embedding all.
+    why = reuse_problem(old.manifest, settings, embedder)
+    if why is not None:
+        return None, why
+    return old, ""
+
+
+def _write_error(index_dir: Path, exc: OSError) -> IndexWriteError:
+    return IndexWriteError(
+        f"cannot write the index folder {index_dir}: {exc.strerror or exc}; the index there (if any) is unchanged"
+    )
+
+
+def chunker_for(settings: Settings, embedder: Embedder) -> Chunker:
+    """The chunker a reindex with these settings uses, counting tokens with
+    the model's own tokenizer."""
+    return Chunker(
+        embedder.count_tokens,
+        embedder.max_tokens,
+        settings.chunk_tokens,
+        settings.chunk_overlap_tokens,
+        settings.embed_headings,
+        getattr(embedder, "count_tokens_batch", None),
+    )
+
+
+def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter | None = False) -> ReindexReport:
+    """Bring the index in ``settings.index_dir`` up to date with the corpus.
+
+    ``progress`` is a reporter called with each :class:`dsqa.build.progress.Step`
+    ("loading model…", "reading 5 notes…", chunks embedded so far), or
+    ``True`` for a console bar. Fails at once with ``LockedError`` while
+    another process writes the same index folder, and with
+    ``CorpusMismatchError``, writing nothing, when the index was built from
+    another notes folder (``full`` included: another folder's index is never
+    rebuilt either).
+    """
+    started = time.perf_counter()
+    report_step = reporter(progress)
+    index_dir = settings.index_dir
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexNotAFolderError(index_dir)
+    paths.require_corpus_dir(settings.corpus_dir)
+    try:
+        check_corpus(settings, storage.read_manifest(index_dir))
+    except (IndexMissingError, IndexCorruptError):
+        pass  # nothing to protect: a new index, or one rebuilt from scratch
+    if paths.is_package_data(index_dir):
+        mine = settings.with_(index_dir=paths.data_dir() / "indexes" / "demo")
+        raise IndexWriteError(
+            f"the demo index in {index_dir} belongs to the installed dsqa package and is never rewritten; "
+            f"build a copy of your own with `{reindex_command(mine)}` (and ask with the same flags)"
+        )
+    report_step(Step("model", "loading model…"))
+    embedder = get_embedder(settings.model, bf16=settings.bf16_encoder)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        lock = _lock(index_dir)
+        lock.acquire()
+    except Timeout:
+        raise LockedError(
+            f"another dsqa reindex is writing {index_dir}; try again when it has finished "
+            "(questions are answered from the current index meanwhile)"
+        ) from None
+    except OSError as exc:
+        raise _write_error(index_dir, exc) from None
+    try:
+        report = _reindex_locked(settings, embedder, full=full, report_step=report_step)
+    finally:
+        lock.release()
+    report.seconds = time.perf_counter() - started
+    report_step(Step("done", str(report)))
+    return report
+
+
+def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, report_step: Reporter) -> ReindexReport:
+    storage.collect_garbage(settings.index_dir)  # what a killed writer left behind
+    old, reason = (None, "") if full else _load_previous(settings, embedder)
+    corpus = _read_corpus(settings, old)
+    report_step(Step("read", f"reading {counted(len(corpus.notes), 'note')}…"))
+    report = ReindexReport(full=old is None, reason=reason, skipped=corpus.skipped, warnings=corpus.warnings)
+    build, notes_manifest = _assemble(settings, embedder, old, corpus.notes, report)
+    skipped_manifest = _skipped_entries(settings.corpus_dir, corpus.skipped)
+    if old is not None:
+        report.reason = rewrite_reason(old.manifest, settings)
+        unchanged = not (report.added or report.changed or report.removed)
+        if not report.reason and unchanged and _same_skipped(old.manifest.get("skipped", {}), skipped_manifest):
+            # Content is the same; differing mtimes (a fresh clone) are not worth a write.
+            return report
+    _write_generation(settings, embedder, build, report, report_step, notes=notes_manifest, skipped=skipped_manifest)
+    return report
+
+
+def _read_corpus(settings: Settings, old: storage.StoredIndex | None) -> LoadedCorpus:
+    limits = {} if settings.allow_large_corpus else {
+        "max_files": settings.max_corpus_files, "max_total_bytes": settings.max_corpus_bytes
+    }
+    old_notes: dict[str, Any] = old.manifest["notes"] if old else {}
+    # Notes whose chunks can be reused need no text: a PDF is not re-read.
+    known = {src: e["sha256"] for src, e in old_notes.items() if reusable_entry(src, e)}
+    return load_corpus(settings.corpus_dir, cross_mounts=settings.cross_mounts, known=known, **limits)
+
+
+def _assemble(
+    settings: Settings, embedder: Embedder, old: storage.StoredIndex | None, notes: list[Note], report: ReindexReport
+) -> tuple[_Build, dict[str, Any]]:
+    """The new generation's chunks and vectors, and its manifest's notes
+    entry: an unchanged note's chunks are taken whole from ``old``, a new or
+    changed note is chunked anew, its chunks keeping their old vectors where
+    their keys are known. ``report`` counts what was done."""
+    old_notes: dict[str, Any] = old.manifest["notes"] if old else {}
+    old_rows: dict[str, list[int]] = {}
+    key_to_row: dict[str, int] = {}
+    if old is not None:
+        for row, c in enumerate(old.chunks):
+            old_rows.setdefault(c["source"], []).append(row)
+            key_to_row.setdefault(c["key"], row)
+
+    chunker = chunker_for(settings, embedder)
+    build = _Build()
+    notes_manifest: dict[str, Any] = {}
+    for note in notes:
+        previous = old_notes.get(note.source)
+        if old is not None and previous and previous["sha256"] == note.sha256 and reusable_entry(note.source, previous):
+            rows = old_rows.get(note.source, [])
+            for r in rows:
+                build.reuse(old, r)
+            report.unchanged.append(note.source)
+            n_chunks = len(rows)
+        else:
+            chunks = chunker.chunk(note)
+            reused_here = build.add_chunks(chunks, old, key_to_row, settings.window_sentences)
+            n_chunks = len(chunks)
+            if previous is None:
+                report.added[note.source] = n_chunks
+            else:
+                report.changed[note.source] = n_chunks
+                report.reused += reused_here
+        notes_manifest[note.source] = _note_entry(note, n_chunks)
+    report.removed = {s: len(old_rows.get(s, [])) for s in old_notes if s not in notes_manifest}
+    report.total_chunks = len(build.records)
+    return build, notes_manifest
+
+
+def _write_generation(
+    settings: Settings,
+    embedder: Embedder,
+    build: _Build,
+    report: ReindexReport,
+    report_step: Reporter,
+    *,
+    notes: dict[str, Any],
+    skipped: dict[str, Any],
+) -> None:
+    """Embed what ``build`` still lacks, then write it as the new live
+    generation, with its manifest (``notes`` and ``skipped`` entries
+    included) and refusal calibration."""
+    try:
+        storage.check_writable(settings.index_dir)  # fail before the embedding, not after
+    except OSError as exc:
+        raise _write_error(settings.index_dir, exc) from None
+    encoder, spill = embedder, None
+    if settings.ray_address:  # the only place Ray is imported
+        from ..encoders.ray import RayEmbedder
+
+        # Vectors from the cluster go to memory-mapped files in the locked
+        # index folder as they arrive, not into this process's memory;
+        # collect_garbage removes them after the write (or, after a crash,
+        # at the next reindex).
+        encoder = RayEmbedder.from_settings(settings, embedder)
+        spill = settings.index_dir / f".tmp-{uuid.uuid4().hex[:8]}"
+    build.embed(encoder, report_step, spill=spill and spill.with_name(spill.name + "-embedded.npy"))
+    report_step(Step("write", "writing the index…"))
+    report.embedded = build.new_chunks
+    if build.new_chunks:
+        report.encoder = getattr(encoder, "last_encoder", "")
+    matrix = build.matrix(embedder.dimension, spill=spill and spill.with_name(spill.name + "-vectors.npy"))
+    faiss_index, distinct = ann.build(matrix)
+    manifest = {
+        "format": storage.FORMAT_VERSION,
+        "dsqa_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": model_identity(embedder),
+        "chunking": chunking_identity(settings),
+        "corpus": paths.corpus_record(settings.corpus_dir, settings.index_dir),
+        "index_type": ann.describe(faiss_index),
+        "chunk_count": len(build.records),
+        "vector_count": len(matrix),
+        "ann_entries": int(faiss_index.ntotal),
+        "notes": notes,
+        "skipped": skipped,
+    }
+    lexical = LexicalIndex.build([lexical_text(c["heading"], c["text"]) for c in build.records])
+    # The refusal scale of this corpus, measured on the new index in memory
+    # before it is written (see dsqa.query.calibration).
+    built = storage.StoredIndex(settings.index_dir, manifest, build.records, matrix, build.window_table(), faiss_index, lexical, distinct)
+    manifest["calibration"] = calibrate(Retriever(built, embedder, settings)) if build.records else {}
+    try:
+        storage.write(settings.index_dir, manifest, build.records, matrix, build.window_table(), faiss_index, lexical, distinct)
+    except OSError as exc:
+        raise _write_error(settings.index_dir, exc) from None
+    report.wrote = True
+    storage.collect_garbage(settings.index_dir)
+
+
+class _Build:
+    """The new generation as it is assembled: chunk records, and per chunk its
+    vectors (the whole chunk, then one per sentence window), either reused
+    from the old index or still to embed.
+
+    A window's vector is the normalised mean of its sentences' vectors, not an
+    embedding of the window's text: each sentence is then embedded once
+    instead of once per window it sits in (three times with 3-sentence
+    windows), which cuts the text the encoder reads substantially, at the
+    same dev-set quality within a question or two (see
+    :data:`dsqa.build.freshness.WINDOW_VECTORS`).
+    """
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.windows: list[tuple[int, int, int]] = []
+        self.vectors: list[np.ndarray | None] = []
+        #: Vector slots still to fill: the whole chunk's text, or the
+        #: sentences whose vectors are averaged.
+        self.pending_chunks: list[tuple[int, str]] = []
+        self.pending_windows: list[tuple[int, list[str]]] = []
+        self.new_chunks = 0
+        #: The new texts' vectors, one row per distinct text (``row_of``).
+        self.embedded: np.ndarray = np.zeros((0, 0), dtype=np.float32)
+        self.row_of: dict[str, int] = {}
+
+    def reuse(self, old: storage.StoredIndex, old_row: int, record: dict[str, Any] | None = None) -> None:
+        row = len(self.records)
+        self.records.append(record if record is not None else old.chunks[old_row])
+        for w in old.window_rows(old_row):
+            self.windows.append((row, int(old.windows[w, 1]), int(old.windows[w, 2])))
+            self.vectors.append(old.vectors[w])
+
+    def add_chunks(
+        self, chunks: list[Chunk], old: storage.StoredIndex | None, key_to_row: dict[str, int], window_sentences: int
+    ) -> int:
+        """Add a new or changed note's chunks: each one whose key ``old``
+        has keeps its vectors, the others are to embed. Returns how many
+        kept theirs."""
+        reused = 0
+        for chunk in chunks:
+            row = key_to_row.get(chunk.key)
+            if row is not None and old is not None:
+                self.reuse(old, row, _chunk_record(chunk))
+                reused += 1
+            else:
+                self.add(chunk, window_sentences)
+        return reused
+
+    def add(self, chunk: Chunk, window_sentences: int) -> None:
+        row = len(self.records)
+        self.records.append(_chunk_record(chunk))
+        self.new_chunks += 1
+        # The whole chunk (heading included) first, then one window per
+        # quotable sentence: retrieval scores a chunk by both.
+        self.windows.append((row, -1, -1))
+        self.pending_chunks.append((len(self.vectors), chunk.embed_text))
+        self.vectors.append(None)
+        for start, end, group in sentence_windows(chunk.text, window_sentences):
+            self.windows.append((row, start, end))
+            self.pending_windows.append((len(self.vectors), group))
+            self.vectors.append(None)
+
+    def texts_to_embed(self) -> list[str]:
+        """Each distinct text once: the new chunks, then their sentences (a
+        sentence in the overlap of two chunks, or repeated in a note, is
+        embedded once)."""
+        texts = dict.fromkeys(text for _, text in self.pending_chunks)
+        for _, group in self.pending_windows:
+            texts.update(dict.fromkeys(group))
+        return list(texts)
+
+    def embed(self, embedder: Embedder, report_step: Reporter, spill: Path | None = None) -> None:
+        """Embed the texts still to embed, reporting progress in chunks: the
+        texts embedded so far, as a share of all the texts to embed. With
+        ``spill`` (a file name; the embedder must take ``out=``), the vectors
+        are written to a memory map there as they arrive, so they need not
+        fit in memory."""
+        texts = self.texts_to_embed()
+        if not texts:
+            return
+        total, done = self.new_chunks, 0
+
+        def texts_done(n: int) -> None:
+            nonlocal done
+            done += n
+            report_step(Step("embed", "embedding", min(total, total * done // len(texts)), total))
+
+        report_step(Step("embed", "embedding", 0, total))
+        self.row_of = {text: row for row, text in enumerate(texts)}
+        if spill is None:
+            self.embedded = embedder.embed(texts, progress=texts_done)
+        else:
+            shape = (len(texts), embedder.dimension)
+            self.embedded = np.lib.format.open_memmap(spill, mode="w+", dtype=np.float32, shape=shape)
+            streaming: Any = embedder  # a RayEmbedder, whose embed takes out=
+            streaming.embed(texts, progress=texts_done, out=self.embedded)
+        report_step(Step("embed", "embedding", total, total))
+
+    def matrix(self, dimension: int, spill: Path | None = None) -> np.ndarray:
+        """All vectors, one row per window (in a memory map at ``spill`` when
+        given): reused ones as they were, new chunks' as embedded, new
+        windows' the normalised mean of their sentences'."""
+        shape = (len(self.vectors), dimension)
+        if spill is None or not self.vectors:
+            out = np.empty(shape, dtype=np.float32)
+        else:
+            out = np.lib.format.open_memmap(spill, mode="w+", dtype=np.float32, shape=shape)
+        for slot, vector in enumerate(self.vectors):
+            if vector is not None:
+                out[slot] = vector
+        for slot, text in self.pending_chunks:
+            out[slot] = self.embedded[self.row_of[text]]
+        for slot, group in self.pending_windows:
+            mean = np.mean(self.embedded[[self.row_of[s] for s in group]], axis=0)
+            out[slot] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return out
+
+    def window_table(self) -> np.ndarray:
+        return np.asarray(self.windows, dtype=np.int32).reshape(-1, 3)
+
+
+def _note_entry(note: Note, n_chunks: int) -> dict[str, Any]:
+    entry = {"sha256": note.sha256, "size": note.size, "mtime_ns": note.mtime_ns, "chunks": n_chunks}
+    reader = reader_version(note.source)
+    if reader:  # Markdown entries stay as they were, so existing indexes stay valid
+        entry["reader"] = reader
+    return entry
+
+
+def _skipped_entries(corpus_dir: Path, skipped: list[tuple[str, str]]) -> dict[str, Any]:
+    """Files reindex passed over, remembered so that status does not report
+    them as new notes forever. Files behind a symlink out of the corpus are
+    neither read nor hashed; a name that is not UTF-8 is remembered by its
+    printable form (it is never listed as a candidate again anyway)."""
+    entries = {}
+    for rel, reason in skipped:
+        path = Path(corpus_dir) / rel
+        digest = None
+        try:
+            if reason == OUTSIDE:
+                stat = path.lstat()
+            else:
+                try:
+                    data, stat = read_corpus_file(corpus_dir, rel, MAX_NOTE_BYTES)
+                    digest = content_hash(data)
+                except (OSError, ValueError):
+                    try:
+                        stat = path.stat()
+                    except OSError:
+                        stat = path.lstat()  # a symlink loop
+        except OSError:  # gone, or named by its printable form (not UTF-8)
+            entries[rel] = {"size": -1, "mtime_ns": -1, "sha256": None, "reason": reason}
+            continue
+        entries[rel] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest, "reason": reason}
+    return entries
+
+
+def _same_skipped(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether the skipped files are the same ones, unchanged (else the
+    manifest is rewritten, so that status does not see them as changed)."""
+    if old.keys() != new.keys():
+        return False
+    for rel, entry in new.items():
+        was = old[rel]
+        if was.get("sha256") is not None and was.get("sha256") == entry["sha256"]:
+            continue
+        if (was.get("size"), was.get("mtime_ns")) != (entry["size"], entry["mtime_ns"]):
+            return False
+    return True

@@ -1,0 +1,244 @@
+"""From ranked passages to an answer: whether the notes cover the question,
+and the one to three sentences that answer it, each cited.
+
+No language model is involved: the answer quotes the notes. Each quoted
+sentence is the centre of a sentence window whose vector matched the
+question, re-scored with how much of the question it contains (rare terms
+count more) and, for a question that asks how to do something, whether it
+holds a command, so the quote is the sentence that carries the answer rather
+than its neighbour. Lines that say nothing by themselves (titles, lead-ins
+to a list, the question's own words) are never quoted.
+
+Refusal uses a confidence that combines the best window's cosine similarity
+with how much of the question the top passages cover, minus a penalty for
+question terms that occur nowhere in the notes (the "ZooKeeper" in "how does
+ZooKeeper elect a leader"). The penalty scales with the share of ordinary
+words the corpus knows: in a few short notes most words of any question are
+missing, and a reworded question must not be refused for it. The confidence
+is then put on the corpus's own scale, measured when the index was built
+(``dsqa.query.calibration``; the formula is :mod:`dsqa.query.confidence`), so one threshold serves every corpus. Just below it
+lies a band of weak evidence where the best passage is shown as the closest
+match, not as the answer (:func:`coverage`).
+
+The weights and limits of both steps are ``Settings`` fields (see
+``dsqa.settings``); the confidence's are measured into each index's
+calibration, so an index is calibrated with the settings it answers with.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..storage.lexical import tokenize
+from ..sources.markup import HEADING_SEPARATOR, TITLE_WORDS
+from ..results import ANSWERED, NOT_COVERED, WEAK
+from .retrieval import Hit
+from ..sources.sentences import MIN_WORDS
+from ..settings import Settings
+from ..storage import StoredIndex
+
+_COMMAND_QUESTION = re.compile(
+    r"\bhow\s+(?:(?:do|can|could|should|would|shall)\s+(?:i|you|we|one)|to)\b|\b(?:commands?|flags?|options?)\b",
+    re.IGNORECASE,
+)
+_META_TERMS = frozenset(tokenize("command flag option"))
+_HAS_CODE = re.compile(r"`|(?<![\w-])--?[a-z]")
+#: Labels and glued dashes that open a line of notes without being part of
+#: what it says: "Bullet point: ...", "-create a swarm".
+_LIST_NOISE = re.compile(r"(?:bullet\s+points?\s*:\s*|-(?=[^\W\d_]{3}))+", re.IGNORECASE)
+#: What may precede a sentence on its line without being text: indent, list,
+#: quote and heading markers, a list item's number.
+_LINE_MARKUP = " \t*-+•>#0123456789.)"
+_BACKTICKS = re.compile(r"`+")
+_CODE_SPAN = re.compile(r"`+([^`]+)`+")
+_BOLD_LINE = re.compile(r"^\s*(?:>\s*)?(\*\*|__)[^*_]+\1\s*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[*\-+•]|\d+[.)])\s+")
+_CLOSING = (".", "!", "?", ";", ":", ")", "`", '"', "'")
+
+
+@dataclass
+class Quote:
+    passage: int  # 0-based position in the answer's passages
+    start: int  # span in the passage text
+    end: int
+    score: float
+
+
+def coverage(confidence: float, threshold: float, weak_margin: float) -> str:
+    """Which of the three outcomes a confidence means: ``"answered"`` at or
+    above the refusal threshold; ``"weak"`` (the closest match, shown as
+    such) less than ``weak_margin`` below it; ``"not_covered"`` under that."""
+    if confidence >= threshold:
+        return ANSWERED
+    return WEAK if confidence >= threshold - weak_margin else NOT_COVERED
+
+
+def pick_quotes(
+    question: str, hits: list[Hit], index: StoredIndex, query_vector: np.ndarray, settings: Settings, max_sentences: int | None = None
+) -> list[Quote]:
+    """The sentences of the top ``settings.quote_passages`` passages that best
+    answer the question (at most ``max_sentences``, by default
+    ``settings.answer_sentences``), in the order of the passages (so ``[1]``
+    comes before ``[2]``) and, within a passage, in reading order; without
+    near-duplicates (notes copy each other) and without lines that say
+    nothing (see :func:`quotable`)."""
+    scored = _scored_sentences(question, hits, index, query_vector, settings)
+    limit = settings.answer_sentences if max_sentences is None else max_sentences
+    quotes = _best_quotes(scored, hits, index, settings, limit)
+    # Citations read [1] before [2]: [n] is the n-th passage listed under the
+    # answer, so the quotes follow the passages rather than renumbering them.
+    return sorted(quotes, key=lambda q: (q.passage, q.start))
+
+
+def _scored_sentences(
+    question: str, hits: list[Hit], index: StoredIndex, query_vector: np.ndarray, settings: Settings
+) -> list[tuple[float, int, int, int]]:
+    """(score, passage, start, end) of every quotable sentence of the top
+    passages, best first: its window's cosine, plus ``term_weight`` times the
+    IDF-weighted share of the question's terms it holds, plus
+    ``command_weight`` when the question asks for a command and it holds code."""
+    weights = _term_weights(question, index)
+    terms = set(tokenize(question))
+    total = sum(weights.values())
+    wants_command = asks_for_command(question)
+    scored: list[tuple[float, int, int, int]] = []
+    for pos, hit in enumerate(hits[: settings.quote_passages]):
+        text = index.chunks[hit.row]["text"]
+        titles = {_plain(h) for h in index.chunks[hit.row]["heading"].split(HEADING_SEPARATOR)}
+        for w in index.window_rows(hit.row):
+            start, end = int(index.windows[w, 1]), int(index.windows[w, 2])
+            if start < 0 or _plain(text[start:end]) in titles:
+                # A section's title repeated as a line of text names the
+                # topic; it never answers a question about it.
+                continue
+            span = quotable(text, start, end)
+            if span is None:
+                continue
+            start, end = span
+            words = set(tokenize(text[start:end]))
+            if words <= terms:
+                # Says nothing the question did not ("Create a ECS cluster"
+                # for "how do I create an ECS cluster"): a step's name, not how.
+                continue
+            cos = float(index.vectors[w] @ query_vector)
+            overlap = sum(weights[t] for t in words & weights.keys()) / total if total else 0.0
+            code = settings.command_weight if wants_command and _HAS_CODE.search(text[start:end]) else 0.0
+            scored.append((cos + settings.term_weight * overlap + code, pos, start, end))
+    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+    return scored
+
+
+def _best_quotes(
+    scored: list[tuple[float, int, int, int]], hits: list[Hit], index: StoredIndex, settings: Settings, max_sentences: int
+) -> list[Quote]:
+    """The best of the ``scored`` sentences, best first: at most
+    ``max_sentences``, none more than ``quote_margin`` below the best, none
+    overlapping a better one by more than ``quote_overlap`` (Jaccard of
+    their terms), and together at most ``max_answer_chars`` long."""
+    quotes: list[Quote] = []
+    seen: list[set[str]] = []
+    length = 0
+    for score, pos, start, end in scored:
+        if len(quotes) >= max_sentences or (quotes and score < quotes[0].score - settings.quote_margin):
+            break
+        text = index.chunks[hits[pos].row]["text"][start:end]
+        words = set(tokenize(text))
+        if any(_jaccard(words, other) > settings.quote_overlap for other in seen):
+            continue
+        if quotes and length + len(text) > settings.max_answer_chars:
+            continue
+        quotes.append(Quote(pos, start, end, score))
+        seen.append(words)
+        length += len(text)
+    return quotes
+
+
+def asks_for_command(question: str) -> bool:
+    """Whether ``question`` asks how to do something or names a command or
+    flag: its answer is then most likely a line holding one."""
+    return bool(_COMMAND_QUESTION.search(question))
+
+
+def quotable(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The span of the sentence ``text[start:end]`` worth quoting, without
+    list noise ("Bullet point:", a dash glued to the first word), or
+    ``None`` when the sentence says nothing by itself: a title line, a
+    lead-in that ends in a colon, a piece of code that runs over lines, or
+    what is left too short to be a sentence."""
+    lead = _LIST_NOISE.match(text, start, end)
+    if lead:
+        start = lead.end()
+    sentence = text[start:end]
+    if len(sentence.split()) < MIN_WORDS or len(_BACKTICKS.findall(sentence)) % 2 or sentence.endswith("\\"):
+        return None  # too short, or the first line of code that runs over lines
+    if sentence.rstrip().endswith(":") and "`" not in sentence:
+        return None
+    lines = text.split("\n")
+    i = text.count("\n", 0, start)
+    line_start = text.rfind("\n", 0, start) + 1
+    whole_line = not text[line_start:start].strip(_LINE_MARKUP) and not text[end:].split("\n", 1)[0].strip()
+    if whole_line and _is_title(lines, i):
+        return None
+    return start, end
+
+
+def _is_title(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` titles what follows rather than saying something:
+    a bold line alone, a short line without closing punctuation between
+    blank lines, or a list item without it that heads a deeper list."""
+    line = lines[i]
+    if _BOLD_LINE.match(line):
+        return True
+    body = line.strip()
+    if body.endswith(_CLOSING) or len(body.split()) > TITLE_WORDS:
+        return False
+    before = lines[i - 1].strip() if i > 0 else ""
+    after = next((n for n in lines[i + 1 :] if n.strip()), "")
+    if not _LIST_ITEM.match(line):
+        return not before and (i + 1 == len(lines) or not lines[i + 1].strip())
+    indent = len(line) - len(line.lstrip())
+    return bool(_LIST_ITEM.match(after)) and len(after) - len(after.lstrip()) > indent
+
+
+def answer_text(quotes: list[Quote], passage_texts: list[str]) -> str:
+    """The quoted sentences, each followed by its ``[n]`` citation marker,
+    with code spans written as Markdown's single backticks (notes write them
+    with one to three)."""
+    parts = []
+    for q in quotes:
+        sentence = _code_spans(" ".join(passage_texts[q.passage][q.start : q.end].split()))
+        parts.append(f"{sentence} [{q.passage + 1}]")
+    return " ".join(parts)
+
+
+def _code_spans(sentence: str) -> str:
+    return _CODE_SPAN.sub(lambda m: f"`{m.group(1).strip()}`", sentence)
+
+
+def _term_weights(question: str, index: StoredIndex) -> dict[str, float]:
+    """The question's terms that occur in the notes, each weighted by its
+    BM25 inverse document frequency: a sentence that shares "exit" with the
+    question says more than one that shares "container" with it, in notes
+    where nearly every passage mentions containers."""
+    n = len(index.chunks)
+    weights = {}
+    asks = asks_for_command(question)
+    for term in dict.fromkeys(tokenize(question)):
+        if asks and term in _META_TERMS:
+            continue  # "which flag ...": the answer holds a flag, not the word
+        if term in index.lexical.vocabulary:
+            df = int(np.count_nonzero(index.lexical.scores(term)))
+            weights[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return weights
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.lower().split()).strip(" :.")
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0

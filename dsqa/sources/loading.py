@@ -1,0 +1,137 @@
+"""Loading notes from the corpus folder.
+
+A notes folder is whatever a user keeps: exported pages, stray PDFs, editor
+back-ups, files in other encodings. Loading therefore never fails because of one
+file: anything that cannot be read (not UTF-8 text, a damaged or encrypted PDF,
+a notebook that is not JSON) is skipped with a warning naming it and the
+reason, and the rest is indexed. Each file's bytes are read here and handed to
+the reader for its format (``dsqa.sources.formats``). Which files are
+candidates is :mod:`dsqa.sources.walk`'s, how each is read
+:mod:`dsqa.sources.reading`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from ..errors import CorpusError
+from . import formats
+from .formats import Layout
+from .reading import MAX_NOTE_BYTES, read_corpus_file
+from .walk import NOTE_SUFFIXES, iter_note_paths
+
+log = logging.getLogger("dsqa")
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note: its path relative to the corpus (POSIX form) and its text
+    with line endings normalised to ``\\n`` (line numbers are unchanged).
+    For a PDF, a web page or a notebook, the text its reader extracted, and
+    how that text is cited (``layout``)."""
+
+    source: str
+    text: str
+    sha256: str
+    #: Size and modification time of the file as read (stat taken before
+    #: reading, so an edit made meanwhile shows as a change next time).
+    size: int = -1
+    mtime_ns: int = -1
+    #: Which reader made ``text`` ("markdown", "pdf", "html", "notebook").
+    kind: str = "markdown"
+    layout: Layout | None = None
+    #: False when the text was not extracted because the caller said it has
+    #: this version of the note already (``load_corpus(known=...)``).
+    extracted: bool = True
+
+
+@dataclass
+class LoadedCorpus:
+    notes: list[Note]
+    #: (relative path, reason) for every candidate file that was not loaded.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: (relative path, what was left out of it), e.g. PDF pages with no text.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_corpus(
+    corpus_dir: Path,
+    max_bytes: int = MAX_NOTE_BYTES,
+    *,
+    cross_mounts: bool = False,
+    max_files: int | None = None,
+    max_total_bytes: int | None = None,
+    known: dict[str, str] | None = None,
+) -> LoadedCorpus:
+    """Read every note under ``corpus_dir``; raise ``CorpusError`` only when
+    there is no folder or nothing in it can be indexed, and
+    ``CorpusTooLargeError`` (before reading any note) when it holds more
+    than ``max_files`` notes or ``max_total_bytes``.
+
+    ``known`` maps notes to the content hash of a version the caller has
+    already chunked (an index's manifest): a note whose bytes still hash the
+    same is returned with ``extracted=False`` and no text, since extracting
+    a PDF's text costs far more than hashing it."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist (set --corpus or DSQA_CORPUS)")
+    result = LoadedCorpus(notes=[])
+    passed: list[tuple[str, str]] = []
+    paths = iter_note_paths(
+        corpus_dir,
+        passed,
+        cross_mounts=cross_mounts,
+        max_files=max_files,
+        max_total_bytes=max_total_bytes,
+        max_note_bytes=max_bytes,
+    )
+    for rel, why in sorted(passed):
+        log.warning("skipped %s: %s", rel, why)
+        result.skipped.append((rel, why))
+    for _path, rel in paths:
+        try:
+            data, stat_result = read_corpus_file(corpus_dir, rel, max_bytes)
+            digest = content_hash(data)
+            if known is not None and known.get(rel) == digest:
+                result.notes.append(
+                    Note(rel, "", digest, stat_result.st_size, stat_result.st_mtime_ns, formats.reader_for(rel).kind,
+                         extracted=False)
+                )
+                continue
+            extracted = formats.read(rel, data)
+            text = extracted.text
+        except (OSError, ValueError) as exc:
+            why = str(exc) if isinstance(exc, ValueError) else (exc.strerror or str(exc))
+            log.warning("skipped %s: %s", rel, why)
+            result.skipped.append((rel, why))
+            continue
+        if not text.strip():
+            log.warning("skipped %s: empty note", rel)
+            result.skipped.append((rel, "empty note"))
+            continue
+        for warning in extracted.warnings:
+            log.warning("%s: %s", rel, warning)
+            result.warnings.append((rel, warning))
+        result.notes.append(
+            Note(
+                source=rel,
+                text=text,
+                sha256=digest,
+                size=stat_result.st_size,
+                mtime_ns=stat_result.st_mtime_ns,
+                kind=formats.reader_for(rel).kind,
+                layout=extracted.layout,
+            )
+        )
+    if not result.notes:
+        why = f" ({len(result.skipped)} files skipped)" if result.skipped else ""
+        raise CorpusError(
+            f"no notes to index in {corpus_dir}{why}: add {', '.join(NOTE_SUFFIXES)} files and run `dsqa reindex`"
+        )
+    return result

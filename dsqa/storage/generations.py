@@ -1,0 +1,364 @@
+"""The index on disk: written whole, switched atomically, checked on load.
+
+Layout of the index folder::
+
+    CURRENT             name of the live generation (one line)
+    gen-<id>/           one complete index
+        manifest.json   format, dsqa version, model, chunking settings, notes
+        chunks.jsonl    one chunk record per line
+        windows.npy     per vector: chunk row, start and end of its sentence
+                        in the chunk text (-1 for a whole-chunk vector)
+        vectors.npy     the unit vectors (float32), the source of truth
+        vectors.faiss   the FAISS index built from them
+        ann_entries.npy per vector, its entry in vectors.faiss, when an
+                        approximate index holds repeated vectors once
+                        (format 3; see ``ann.Distinct``)
+        bm25/           the keyword index over the chunks (bm25s format)
+    .lock               held by the one process that writes
+
+A writer builds a new generation in a temporary folder, renames it into place
+and only then replaces ``CURRENT`` with ``os.replace``. A process killed at
+any moment therefore leaves ``CURRENT`` naming a complete generation, either
+the old or the new one, and readers, who resolve ``CURRENT`` once, never see a
+half-written index. Nothing here is pickled: JSON, JSON Lines, ``.npy`` read
+with ``allow_pickle=False``, and FAISS's own format.
+
+The manifest lists the size and CRC-32 of every other file of its generation,
+and :func:`load` checks them, then cross-checks the files against each other
+(chunk records against the manifest's notes, windows against chunks, vectors
+against windows and the FAISS index, BM25 arrays against the chunks). A
+damaged file is therefore an ``IndexCorruptError`` naming it, never a crash or
+a wrong answer later. Indexes written before checksums were recorded are
+checked by structure alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from ..errors import IndexCorruptError, IndexMissingError
+from . import ann
+from .files import data_entry, describe_error, file_entry, fsync_dir, read_npy, verify, write_file
+from .lexical import LexicalIndex
+from .manifest import (
+    ANN_ENTRIES,
+    BM25,
+    CHUNKS,
+    FAISS,
+    FILES,
+    MANIFEST,
+    POINTER,
+    VECTORS,
+    WINDOWS,
+    current_generation,
+    is_int,
+    read_manifest,
+)
+
+
+CHUNK_FIELDS = ("source", "heading", "start_line", "end_line", "start_char", "end_char", "text", "key")
+#: Where a chunk of a PDF (its page) or a notebook (its first and last cell) is.
+OPTIONAL_CHUNK_FIELDS = ("page", "cell", "end_cell")
+
+
+@dataclass
+class StoredIndex:
+    """One loaded generation: its manifest, chunk records, vectors (one per
+    sentence window, grouped by chunk) and keyword index."""
+
+    path: Path
+    manifest: dict[str, Any]
+    chunks: list[dict[str, Any]]
+    vectors: np.ndarray
+    windows: np.ndarray  # (n_vectors, 3) int32: chunk row, sentence start, end
+    faiss_index: Any
+    lexical: LexicalIndex
+    #: How vectors map onto the entries of ``faiss_index`` when it holds
+    #: repeated vectors once; ``None``: one entry per vector.
+    distinct: ann.Distinct | None = None
+
+    def __post_init__(self) -> None:
+        #: window rows of chunk r are offsets[r]:offsets[r + 1]
+        self.offsets = np.searchsorted(self.windows[:, 0], np.arange(len(self.chunks) + 1)).astype(np.int64)
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted(self.manifest["notes"])
+
+    def window_rows(self, chunk_row: int) -> range:
+        return range(int(self.offsets[chunk_row]), int(self.offsets[chunk_row + 1]))
+
+
+def load(index_dir: Path) -> StoredIndex:
+    """Load and cross-check the live generation.
+
+    A writer deletes the previous generation right after switching; a reader
+    caught loading it in that instant simply loads the new one.
+    """
+    for _ in range(3):
+        gen = current_generation(index_dir)
+        try:
+            return _load_generation(index_dir, gen)
+        except IndexCorruptError:
+            if current_generation(index_dir) == gen:
+                raise
+    return _load_generation(index_dir, current_generation(index_dir))
+
+
+def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
+    manifest = read_manifest(index_dir, gen)
+    files = manifest.get(FILES)
+    chunks = _load_chunks(gen, files, manifest)
+    windows = _load_windows(gen, files, chunks)
+    vectors = _load_vectors(gen, files, manifest["model"]["dimension"], len(windows))
+    faiss_index, distinct = _load_faiss(gen, files, manifest, vectors)
+    lexical = _load_lexical(gen, files, len(chunks))
+    return StoredIndex(gen, manifest, chunks, vectors, windows, faiss_index, lexical, distinct)
+
+
+def _load_chunks(gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chunk records, each well-formed, as many per note as the
+    manifest lists."""
+    chunks_path = gen / CHUNKS
+    try:
+        text = cast(bytes, verify(gen, CHUNKS, files, keep=True)).decode("utf-8")
+        chunks = [json.loads(line) for line in text.split("\n") if line.strip()]  # not splitlines: U+2028 is data
+    except ValueError as exc:
+        raise IndexCorruptError(chunks_path, describe_error(exc)) from None
+    except RecursionError:
+        raise IndexCorruptError(chunks_path, "a record is nested too deeply to be a chunk") from None
+    for row, c in enumerate(chunks):
+        problem = _chunk_problem(c)
+        if problem:
+            raise IndexCorruptError(chunks_path, f"record {row + 1}: {problem}")
+    n = len(chunks)
+    if manifest["chunk_count"] != n:
+        raise IndexCorruptError(chunks_path, f"{n} chunk records, the manifest says {manifest['chunk_count']}")
+    per_note: dict[str, int] = {}
+    for c in chunks:
+        per_note[c["source"]] = per_note.get(c["source"], 0) + 1
+    expected = {s: e["chunks"] for s, e in manifest["notes"].items() if e["chunks"]}
+    if per_note != expected:
+        raise IndexCorruptError(chunks_path, "the chunk records do not match the notes listed in the manifest")
+    return chunks
+
+
+def _load_windows(gen: Path, files: dict[str, Any] | None, chunks: list[dict[str, Any]]) -> np.ndarray:
+    """The window table: every chunk has windows, in chunk order, each
+    inside its chunk's text."""
+    windows_path = gen / WINDOWS
+    verify(gen, WINDOWS, files)
+    windows = read_npy(windows_path, np.int32, 3)
+    n, w = len(chunks), len(windows)
+    if n and w:
+        rows = windows[:, 0]
+        if rows.min() < 0 or rows.max() >= n or np.any(np.diff(rows) < 0) or len(np.unique(rows)) != n:
+            raise IndexCorruptError(windows_path, "the window table does not match the chunk records")
+        lengths = np.array([len(c["text"]) for c in chunks], dtype=np.int64)[rows]
+        starts, ends = windows[:, 1].astype(np.int64), windows[:, 2].astype(np.int64)
+        whole = (starts == -1) & (ends == -1)
+        inside = (starts >= 0) & (starts < ends) & (ends <= lengths)
+        if not np.all(whole | inside):
+            raise IndexCorruptError(windows_path, "a sentence window lies outside its chunk")
+    elif n or w:
+        raise IndexCorruptError(windows_path, f"{w} windows for {n} chunks")
+    return windows
+
+
+def _load_vectors(gen: Path, files: dict[str, Any] | None, dim: int, w: int) -> np.ndarray:
+    """The vectors: one per window, finite numbers."""
+    vectors_path = gen / VECTORS
+    verify(gen, VECTORS, files)
+    vectors = read_npy(vectors_path, np.float32, dim)
+    if len(vectors) != w:
+        raise IndexCorruptError(vectors_path, f"{len(vectors)} vectors for {w} windows")
+    if not np.all(np.isfinite(vectors)):
+        raise IndexCorruptError(vectors_path, "holds values that are not finite numbers")
+    return vectors
+
+
+def _load_faiss(
+    gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any], vectors: np.ndarray
+) -> tuple[Any, ann.Distinct | None]:
+    """The FAISS index and its vector-to-entry map: as many entries as
+    distinct vectors, of the model's dimension; a flat index holds the very
+    vectors of ``vectors.npy``."""
+    import faiss
+
+    dim, w = manifest["model"]["dimension"], len(vectors)
+    faiss_path = gen / FAISS
+    verify(gen, FAISS, files)
+    try:
+        with open(faiss_path, "rb") as fh:
+            fourcc, size = fh.read(4), os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise IndexCorruptError(faiss_path, describe_error(exc)) from None
+    if manifest.get("index_type", "flat-ip") == "flat-ip" and (fourcc != b"IxFI" or size != _FLAT_HEADER + w * dim * 4):
+        raise IndexCorruptError(faiss_path, f"not a flat index of {w} vectors of dimension {dim} ({size} bytes)")
+    try:
+        faiss_index = ann.prepare_for_search(faiss.read_index(str(faiss_path)))
+    except Exception as exc:  # faiss raises RuntimeError, or MemoryError on a garbled size
+        raise IndexCorruptError(faiss_path, describe_error(exc)) from None
+    distinct = _load_distinct(gen, files, w)
+    entries = w if distinct is None else distinct.entries
+    if faiss_index.ntotal != entries or faiss_index.d != dim:
+        raise IndexCorruptError(faiss_path, f"{faiss_index.ntotal} vectors of dimension {faiss_index.d}, expected {entries} of {dim}")
+    if isinstance(faiss_index, faiss.IndexFlat) and w and not np.array_equal(faiss_index.reconstruct_n(0, w), vectors):
+        raise IndexCorruptError(faiss_path, "its vectors differ from vectors.npy")
+    return faiss_index, distinct
+
+
+def _load_distinct(gen: Path, files: dict[str, Any] | None, w: int) -> ann.Distinct | None:
+    """The vector-to-entry map, if this generation has one: every vector
+    maps to an entry, and every entry has a vector."""
+    path = gen / ANN_ENTRIES
+    if files is None or ANN_ENTRIES not in files:
+        return None
+    verify(gen, ANN_ENTRIES, files)
+    entry = read_npy(path, np.int64, 1)[:, 0]
+    if len(entry) != w:
+        raise IndexCorruptError(path, f"{len(entry)} entries for {w} vectors")
+    if w and (entry.min() < 0 or np.any(np.bincount(entry) == 0)):
+        raise IndexCorruptError(path, "does not map the vectors onto entries 0, 1, 2, ... without gaps")
+    return ann.Distinct(entry)
+
+
+#: Bytes before the vectors in a FAISS IndexFlat file: fourcc, d, ntotal,
+#: two unused counts, is_trained, metric type, then the length of the codes.
+_FLAT_HEADER = 4 + 4 + 8 + 8 + 8 + 1 + 4 + 8
+
+
+def _chunk_problem(c: Any) -> str | None:
+    if not isinstance(c, dict):
+        return "not a JSON object"
+    missing = [f for f in CHUNK_FIELDS if f not in c]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    if not all(isinstance(c[f], str) for f in ("source", "heading", "text", "key")):
+        return "source, heading, text and key must be strings"
+    if not all(is_int(c[f]) for f in ("start_line", "end_line", "start_char", "end_char")):
+        return "line and character positions must be whole numbers"
+    if not (1 <= c["start_line"] <= c["end_line"] and 0 <= c["start_char"] <= c["end_char"]):
+        return "its line or character range is reversed"
+    for f in OPTIONAL_CHUNK_FIELDS:
+        if f in c and not (is_int(c[f]) and c[f] >= 1):
+            return f"{f} must be a whole number from 1"
+    return None
+
+
+def _load_lexical(gen: Path, files: dict[str, Any] | None, n: int) -> LexicalIndex:
+    """The BM25 index, checked so that no query can index past its arrays."""
+    folder = gen / BM25
+    for rel in files or {}:
+        if rel.startswith(BM25 + "/"):
+            verify(gen, rel, files)
+    try:
+        lexical = LexicalIndex.load(folder)
+    except Exception as exc:  # bm25s on garbage: JSON, numpy or constructor errors
+        raise IndexCorruptError(folder, describe_error(exc)) from None
+    problem = lexical.problem(n)
+    if problem:
+        raise IndexCorruptError(folder, problem)
+    return lexical
+
+
+def write(
+    index_dir: Path,
+    manifest: dict[str, Any],
+    chunks: list[dict[str, Any]],
+    vectors: np.ndarray,
+    windows: np.ndarray,
+    faiss_index: Any,
+    lexical: LexicalIndex,
+    distinct: ann.Distinct | None = None,
+) -> Path:
+    """Write a new generation and make it live; return its folder.
+
+    The manifest written gets a ``files`` entry: size and CRC-32 of every
+    other file, so that a damaged file is caught on load and named.
+    Must be called with the index lock held (see ``dsqa.build.reindex``).
+    """
+    import faiss
+
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    tmp = index_dir / f".tmp-{name}"
+    tmp.mkdir()
+    files: dict[str, Any] = {}
+
+    def put(rel: str, data: bytes) -> None:
+        write_file(tmp / rel, data)
+        files[rel] = data_entry(data)
+
+    def save_npy(rel: str, array: np.ndarray) -> None:
+        with open(tmp / rel, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+        files[rel] = file_entry(tmp / rel)
+
+    try:
+        put(CHUNKS, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks).encode("utf-8"))
+        save_npy(WINDOWS, np.ascontiguousarray(windows, dtype=np.int32))
+        save_npy(VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(faiss_index, str(tmp / FAISS))
+        files[FAISS] = file_entry(tmp / FAISS)
+        if distinct is not None:
+            save_npy(ANN_ENTRIES, distinct.entry_of_row.reshape(-1, 1))
+        (tmp / BM25).mkdir()
+        lexical.save(tmp / BM25)
+        for path in sorted((tmp / BM25).iterdir()):
+            files[f"{BM25}/{path.name}"] = file_entry(path)
+        fsync_dir(tmp / BM25)
+        # The manifest goes last: a generation folder with a manifest is complete.
+        manifest = {**manifest, FILES: files}
+        write_file(tmp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        fsync_dir(tmp)
+        gen = index_dir / name
+        os.rename(tmp, gen)
+        fsync_dir(index_dir)
+        # A failure from here on leaves at worst an unused generation or
+        # pointer file, which the next writer's collect_garbage removes.
+        pointer_tmp = index_dir / f".tmp-{POINTER}-{uuid.uuid4().hex[:8]}"
+        write_file(pointer_tmp, (name + "\n").encode("utf-8"))
+        # The switch: before it readers get the old generation, after it the new one.
+        os.replace(pointer_tmp, index_dir / POINTER)
+        fsync_dir(index_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return gen
+
+
+def collect_garbage(index_dir: Path) -> None:
+    """Remove leftovers of interrupted writes and every generation but the
+    live one (readers that were loading one retry, see :func:`load`).
+    Nothing is removed while ``CURRENT`` is missing or broken, and what
+    cannot be removed (a read-only folder) is left for next time.
+
+    Must be called with the index lock held.
+    """
+    index_dir = Path(index_dir)
+    try:
+        live = current_generation(index_dir).name
+    except (IndexMissingError, IndexCorruptError):
+        return
+    for tmp in index_dir.glob(".tmp-*"):
+        try:
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+    for gen in index_dir.glob("gen-*"):
+        if gen.is_dir() and not gen.is_symlink() and gen.name != live:
+            shutil.rmtree(gen, ignore_errors=True)

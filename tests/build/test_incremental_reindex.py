@@ -1,0 +1,146 @@
+"""Incremental reindex: after notes are added, edited or removed, a reindex
+re-embeds only the chunks that changed, says what it did, writes nothing
+when nothing changed, and leaves the same index as a full rebuild. Fake
+model throughout."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dsqa import DSQA, storage
+from dsqa.query.calibration import OFF_TOPIC
+from dsqa.build.reindex import reindex
+
+from _helpers import BIG, EDITED, NOTES, PHRASE, assert_consistent, edit_once
+
+
+QUERIES = ["docker swarm overlay network", "S3 bucket versioning", "hadoop mapreduce", "kubectl --rm 8080:80", "zzz"]
+
+
+def test_summary_says_what_was_done(built):
+    notes = built.settings.corpus_dir / NOTES
+    (notes / "new.md").write_text("# Raft\nRaft elects a leader.\n\n## Log\nEntries are replicated to a majority.\n")
+    edit_once(notes / "unlimitediw-dist-sys-notes.md", PHRASE, EDITED)
+    old = storage.read_manifest(built.settings.index_dir)
+    (notes / "bbowman410-dist-sys-practice.md").unlink()
+    report = built.reindex()
+    text = str(report)
+    m = re.fullmatch(
+        r"3 notes unchanged, 1 added \((\d+) chunks?\), 1 changed \((\d+) chunks? re-embedded, (\d+) reused\), "
+        r"1 removed \((\d+) chunks?\) in \d+\.\d s",
+        text,
+    )
+    assert m, text
+    added, reembedded, reused, removed = map(int, m.groups())
+    new = storage.read_manifest(built.settings.index_dir)
+    assert added == new["notes"]["notes/new.md"]["chunks"] == report.added["notes/new.md"]
+    assert removed == old["notes"]["notes/bbowman410-dist-sys-practice.md"]["chunks"]
+    assert reembedded + reused == new["notes"][BIG]["chunks"]
+    assert 1 <= reembedded <= 2 and report.embedded == added + reembedded
+    assert set(report.unchanged) == set(old["notes"]) - {BIG, "notes/bbowman410-dist-sys-practice.md"}
+    data = report.to_dict()
+    assert data["changed"] == {BIG: reembedded + reused} and data["removed"] == {
+        "notes/bbowman410-dist-sys-practice.md": removed
+    }
+
+
+def calibration_questions(index) -> int:
+    """Texts a reindex embeds for the refusal calibration (dsqa.query.calibration)."""
+    return len(OFF_TOPIC) + index.manifest["calibration"]["pseudo_questions"]
+
+
+def test_one_paragraph_edit_reembeds_only_its_chunks(built, fake_model):
+    before = built.retriever().index
+    old_keys = {c["key"] for c in before.chunks}
+    calls, embedded = fake_model.calls, fake_model.embedded
+    edit_once(built.settings.corpus_dir / BIG, PHRASE, EDITED)
+    report = built.reindex()
+    after = storage.load(built.settings.index_dir)
+    new_rows = [r for r, c in enumerate(after.chunks) if c["key"] not in old_keys]
+    assert 1 <= len(new_rows) <= 2, "one line changed: its chunk, and the next one if the line is in the overlap"
+    assert report.embedded == len(new_rows) and report.changed == {BIG: before.manifest["notes"][BIG]["chunks"]}
+    assert report.reused == report.changed[BIG] - len(new_rows)
+    # The model saw exactly the sentence windows of those chunks, in one
+    # call, then the refusal calibration's questions (dsqa.query.calibration).
+    assert fake_model.calls == calls + 2
+    assert fake_model.embedded - embedded - calibration_questions(after) == sum(len(after.window_rows(r)) for r in new_rows)
+    assert all(EDITED.split()[3] in after.chunks[r]["text"] for r in new_rows)
+
+
+def test_noop_and_touch_write_nothing(built, fake_model):
+    gen = storage.current_generation(built.settings.index_dir)
+    calls = fake_model.calls
+    for path in (built.settings.corpus_dir / NOTES).iterdir():
+        os.utime(path, None)  # a fresh clone: new mtimes, same bytes
+    assert built.status().up_to_date
+    started = time.perf_counter()
+    report = built.reindex()
+    assert time.perf_counter() - started < 1.0
+    assert not report.wrote and str(report).startswith("index up to date: 5 notes unchanged")
+    assert storage.current_generation(built.settings.index_dir) == gen and fake_model.calls == calls
+
+
+def _mutate_round_one(corpus: Path) -> None:
+    notes = corpus / NOTES
+    (notes / "new.md").write_text(
+        "# Consensus\n\nRaft elects a leader with randomized timeouts.\n\n## Paxos\n\n"
+        "Paxos has proposers, acceptors and learners. A value is chosen by a majority.\n"
+        "```\npropose(n, v)\n```\n"
+    )
+    edit_once(notes / "unlimitediw-dist-sys-notes.md", PHRASE, EDITED)
+    # A paragraph inserted at the top shifts every line of the note below it.
+    text = (notes / "jialiang-jiang-dist-sys-notes.md").read_text()
+    (notes / "jialiang-jiang-dist-sys-notes.md").write_text("A new first paragraph about etcd.\n\n" + text)
+    (notes / "bbowman410-dist-sys-practice.md").unlink()
+
+
+def _mutate_round_two(corpus: Path) -> None:
+    notes = corpus / NOTES
+    (notes / "sub").mkdir()
+    (notes / "new.md").rename(notes / "sub" / "moved.md")
+    with open(notes / "anonymous-short-notes.md", "a") as fh:
+        fh.write("\n## Area 9: Gossip\n* Gossip protocols spread membership changes epidemically.\n")
+    (notes / "empty.md").write_text("  \n")
+
+
+def assert_same_index(a: storage.StoredIndex, b: storage.StoredIndex) -> None:
+    assert a.chunks == b.chunks
+    np.testing.assert_array_equal(a.windows, b.windows)
+    np.testing.assert_allclose(a.vectors, b.vectors, rtol=0, atol=1e-6)
+    for key in ("notes", "skipped", "model", "chunking", "chunk_count", "vector_count", "format"):
+        assert a.manifest[key] == b.manifest[key], key
+    for q in QUERIES + [c["text"][:80] for c in a.chunks[::97]]:
+        np.testing.assert_allclose(a.lexical.scores(q), b.lexical.scores(q), rtol=1e-6)
+
+
+def test_incremental_equals_full_rebuild(built, fake_model):
+    settings = built.settings
+    full = settings.with_(index_dir=settings.index_dir.parent / "full")
+    for mutate in (_mutate_round_one, _mutate_round_two):
+        mutate(settings.corpus_dir)
+        embedded = fake_model.embedded
+        report = built.reindex()
+        assert not report.full and report.embedded < report.total_chunks / 4
+        incremental_windows = fake_model.embedded - embedded
+        reindex(full, full=True)
+        inc, reb = storage.load(settings.index_dir), storage.load(full.index_dir)
+        # a full rebuild embeds each distinct text (chunk or sentence) once,
+        # fewer texts than vectors (a window's vector averages its sentences'),
+        # then the refusal calibration's questions
+        texts = fake_model.batches[-2]
+        assert fake_model.last_texts[: len(OFF_TOPIC)] == list(OFF_TOPIC)
+        assert fake_model.embedded - embedded - incremental_windows - calibration_questions(reb) == len(texts) == len(set(texts)) < len(reb.vectors)
+        assert_consistent(inc)
+        assert_same_index(inc, reb)
+        strict = dict(auto_reindex=False)
+        a, b = DSQA(settings, **strict), DSQA(full, **strict)
+        for q in QUERIES:
+            assert [p.to_dict() for p in a.search(q, k=10)] == [p.to_dict() for p in b.search(q, k=10)]
+            assert a.ask(q).to_dict() == b.ask(q).to_dict()
+        assert not any(p.name.startswith(".tmp") for p in settings.index_dir.iterdir())
+        assert len(list(settings.index_dir.glob("gen-*"))) == 1

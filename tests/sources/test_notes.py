@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+from dsqa.errors import CorpusError
+from dsqa.sources.loading import load_corpus
+
+
+def write(path, data: bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_loads_md_markdown_txt_recursively(tmp_path):
+    write(tmp_path / "a.md", b"# A\nalpha")
+    write(tmp_path / "sub" / "b.markdown", b"beta")
+    write(tmp_path / "sub" / "deeper" / "c.txt", b"gamma")
+    write(tmp_path / "d.pdf", b"%PDF")
+    loaded = load_corpus(tmp_path)
+    assert [n.source for n in loaded.notes] == ["a.md", "sub/b.markdown", "sub/deeper/c.txt"]
+
+
+def test_hidden_files_and_folders_are_skipped(tmp_path):
+    write(tmp_path / "a.md", b"alpha")
+    write(tmp_path / ".hidden.md", b"secret")
+    write(tmp_path / ".git" / "x.md", b"secret")
+    assert [n.source for n in load_corpus(tmp_path).notes] == ["a.md"]
+
+
+def test_binary_and_non_utf8_are_skipped_with_a_warning(tmp_path, caplog):
+    write(tmp_path / "good.md", b"fine text")
+    write(tmp_path / "latin1.md", "café crème".encode("latin-1"))
+    write(tmp_path / "binary.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    with caplog.at_level(logging.WARNING, logger="dsqa"):
+        loaded = load_corpus(tmp_path)
+    assert [n.source for n in loaded.notes] == ["good.md"]
+    assert {s for s, _ in loaded.skipped} == {"latin1.md", "binary.md"}
+    assert "latin1.md" in caplog.text and "not UTF-8" in caplog.text
+    assert "binary.md" in caplog.text and "binary" in caplog.text
+
+
+def test_crlf_and_bom_are_normalised(tmp_path):
+    write(tmp_path / "w.md", b"\xef\xbb\xbf# T\r\nline\r\n")
+    (n,) = load_corpus(tmp_path).notes
+    assert n.text == "# T\nline\n"
+
+
+def test_symlink_outside_corpus_is_skipped(tmp_path, caplog):
+    corpus = tmp_path / "corpus"
+    outside = tmp_path / "outside"
+    write(corpus / "a.md", b"alpha")
+    write(outside / "secret.md", b"secret")
+    os.symlink(outside / "secret.md", corpus / "link.md")
+    os.symlink(outside, corpus / "linkdir")
+    with caplog.at_level(logging.WARNING, logger="dsqa"):
+        loaded = load_corpus(corpus)
+    assert [n.source for n in loaded.notes] == ["a.md"]
+
+
+def test_symlink_inside_corpus_is_followed(tmp_path):
+    write(tmp_path / "real" / "a.md", b"alpha")
+    os.symlink(tmp_path / "real" / "a.md", tmp_path / "alias.md")
+    assert [n.source for n in load_corpus(tmp_path).notes] == ["alias.md", "real/a.md"]
+
+
+def test_empty_corpus_is_a_clear_error(tmp_path):
+    with pytest.raises(CorpusError, match="no notes to index"):
+        load_corpus(tmp_path)
+
+
+def test_missing_corpus_is_a_clear_error(tmp_path):
+    with pytest.raises(CorpusError, match="does not exist"):
+        load_corpus(tmp_path / "nope")
+
+
+def test_corpus_of_only_unreadable_files_names_the_count(tmp_path):
+    write(tmp_path / "x.md", b"\x00\x01")
+    with pytest.raises(CorpusError, match="1 files skipped"):
+        load_corpus(tmp_path)
+
+
+def test_oversized_note_is_skipped(tmp_path):
+    write(tmp_path / "big.md", b"a " * 1000)
+    write(tmp_path / "ok.md", b"ok")
+    loaded = load_corpus(tmp_path, max_bytes=100)
+    assert [n.source for n in loaded.notes] == ["ok.md"]
+    assert "too large" in loaded.skipped[0][1]
