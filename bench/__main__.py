@@ -46,8 +46,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench.common import (
     DSQA,
@@ -61,7 +62,14 @@ from bench.common import (
     run_measured,
     worker,
 )
-from bench.results import PartResult, ResultsError, check, remeasured_note, render, update
+from bench.results import (
+    PartResult,
+    ResultsError,
+    check,
+    remeasured_note,
+    render,
+    update,
+)
 
 PARTS = ("query", "answers", "indexing", "kep", "baseline", "scale", "ray")
 QUESTION = "how do overlay networks do service discovery"

@@ -35,8 +35,9 @@ import random
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bench.common import ROOT
 from bench.qgen import kep_source
@@ -211,7 +212,11 @@ def make_pairs(out: Path) -> None:
 def train(data: Path, dest: Path, epochs: float, batch: int, kinds: set[str], max_tokens: int) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.losses import MultipleNegativesRankingLoss
     from sentence_transformers.training_args import BatchSamplers
 

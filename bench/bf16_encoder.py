@@ -24,9 +24,9 @@ def sample(n_chunks: int = 600, n_sentences: int = 2000) -> list[str]:
     index embeds them (about 1 : 3.4)."""
     from dsqa.build.chunking import Chunker
     from dsqa.encoders import get_embedder
+    from dsqa.settings import Settings
     from dsqa.sources.loading import load_corpus
     from dsqa.sources.sentences import sentence_windows
-    from dsqa.settings import Settings
 
     settings = Settings(corpus_dir=KEP_SOURCE)
     model = get_embedder(settings.model)

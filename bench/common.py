@@ -10,9 +10,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 # The dev sets ship with dsqa; the bench re-exports them under its names.
 from dsqa.evaluation import DEFAULT_DEVSET as DEVSET  # noqa: F401
@@ -136,7 +137,7 @@ class Table:
 
     def text(self) -> str:
         widths = [max(len(str(x)) for x in [c] + [r[i] for r in self.rows]) for i, c in enumerate(self.columns)]
-        line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+        line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False))  # noqa: E731
         out = [self.title, line(self.columns), line(["-" * w for w in widths])] + [line(r) for r in self.rows]
         out += [f"  {n}" for n in self.notes]
         return "\n".join(out) + "\n"

@@ -28,15 +28,23 @@ from pathlib import Path
 import numpy as np
 
 from bench import synthetic
-from bench.common import DEVSET, KEP_DEVSET, KEP_SOURCE, ROOT, Table, machine, peak_rss_mb, percentile
-from dsqa.storage import ann
+from bench.common import (
+    DEVSET,
+    KEP_DEVSET,
+    KEP_SOURCE,
+    ROOT,
+    Table,
+    machine,
+    peak_rss_mb,
+    percentile,
+)
 from dsqa.build.chunking import Chunker
 from dsqa.encoders import get_embedder
-from dsqa.storage.lexical import LexicalIndex, document_tokens, lexical_text
-from dsqa.sources.loading import load_corpus
 from dsqa.query.retrieval import Retriever
 from dsqa.settings import Settings
-from dsqa.storage import StoredIndex
+from dsqa.sources.loading import load_corpus
+from dsqa.storage import StoredIndex, ann
+from dsqa.storage.lexical import LexicalIndex, document_tokens, lexical_text
 
 
 def chunk_texts(corpus: Path) -> list[tuple[str, str]]:

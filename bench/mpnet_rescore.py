@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     row = {k: i for i, k in enumerate(keys)}
     qvecs = mpnet.encode([q.question for q in questions], batch_size=32, normalize_embeddings=True)
 
-    by_question = {q.question: (qv, passages) for q, qv, passages in zip(questions, qvecs, candidates)}
+    by_question = {q.question: (qv, passages) for q, qv, passages in zip(questions, qvecs, candidates, strict=True)}
 
     def measure(weight: float, alone: bool = False) -> str:
         """dsqa.evaluation's figures for the top 20 re-ranked by this score."""

@@ -30,8 +30,9 @@ import random
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bench.common import KEP_SOURCE, ROOT
 
@@ -219,10 +220,10 @@ def kep_chunks(source: Path) -> tuple[dict[str, list[dict[str, Any]]], frozenset
     template lines that recur across their files."""
     from collections import Counter
 
-    from dsqa.encoders import get_embedder
     from dsqa.build.reindex import chunker_for
-    from dsqa.sources.loading import load_corpus
+    from dsqa.encoders import get_embedder
     from dsqa.settings import Settings
+    from dsqa.sources.loading import load_corpus
 
     settings = Settings()
     embedder = get_embedder(settings.model)  # only its tokenizer is loaded

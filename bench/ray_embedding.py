@@ -35,11 +35,11 @@ MODEL = "all-MiniLM-L6-v2"
 def sample(corpus: Path, n_chunks: int) -> tuple[list[str], list[str]]:
     """Chunk texts and sentences of ``corpus`` as a reindex embeds them:
     ``n_chunks`` chunk texts and 3.4 times as many sentences, at random."""
-    from dsqa.encoders import get_embedder
     from dsqa.build.reindex import chunker_for
+    from dsqa.encoders import get_embedder
+    from dsqa.settings import Settings
     from dsqa.sources.loading import load_corpus
     from dsqa.sources.sentences import sentence_windows
-    from dsqa.settings import Settings
 
     settings = Settings(corpus_dir=corpus)
     model = get_embedder(settings.model)

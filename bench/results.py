@@ -30,8 +30,8 @@ so a file mixing runs says so.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from bench.common import Table
 

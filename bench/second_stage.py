@@ -42,19 +42,26 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from bench.adapt import log, stands_for
 from bench.common import ROOT
 from dsqa import DSQA, Settings, paths
-from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, Question, answers_question, load_questions
-from dsqa.storage.lexical import concepts, tokenize
-from dsqa.results import Passage
+from dsqa.evaluation import (
+    DEFAULT_DEVSET,
+    KEP_DEVSET,
+    Question,
+    answers_question,
+    load_questions,
+)
 from dsqa.query.retrieval import Retriever, concept_coverage
+from dsqa.results import Passage
+from dsqa.storage.lexical import concepts, tokenize
 
 QGEN = ROOT / "bench" / "data" / "qgen" / "notes.jsonl"
 WORK = paths.cache_dir() / "second-stage"
@@ -181,7 +188,11 @@ def ce_train(work: Path, epochs: float, max_tokens: int) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from datasets import Dataset
-    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder import (
+        CrossEncoder,
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
+    )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
     from dsqa.encoders.registry import minilm_path
@@ -241,7 +252,7 @@ def features(retriever: Retriever, question: str, qv: np.ndarray, hits: list) ->
     lexical = index.lexical.scores(question)
     norm = lexical[rows] / (float(lexical.max()) or 1.0)
     coverage = concept_coverage(index.lexical, question, rows)
-    whole = [next((w for w in index.window_rows(int(r)) if index.windows[w, 1] < 0), int(b)) for r, b in zip(rows, best)]
+    whole = [next((w for w in index.window_rows(int(r)) if index.windows[w, 1] < 0), int(b)) for r, b in zip(rows, best, strict=True)]
     scalars = np.stack([np.array([h.score for h in hits]), chunk, np.where(has_window, window, 0.0), norm, coverage], 1)
     return np.hstack([scalars, index.vectors[best] * qv, index.vectors[np.array(whole)] * qv])
 
@@ -265,7 +276,7 @@ def linear(work: Path) -> None:
     for c in (0.01, 0.1, 1.0):
         model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(xs, ys)
         for w in (0.0, 0.05, 0.1, 0.2, 1.0):
-            cells = "  ".join(f"{n} {figures(r, lambda base, f, w=w: base + w * model.decision_function(f))}" for n, r in sets.items())
+            cells = "  ".join(f"{n} {figures(r, lambda base, f, w=w, model=model: base + w * model.decision_function(f))}" for n, r in sets.items())
             print(f"C={c} hybrid + {w} * logit: {cells}", flush=True)
 
 

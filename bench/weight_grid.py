@@ -19,7 +19,14 @@ import tempfile
 from pathlib import Path
 
 from dsqa import DSQA, Settings, paths
-from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, Question, calibrate, evaluate, load_questions
+from dsqa.evaluation import (
+    DEFAULT_DEVSET,
+    KEP_DEVSET,
+    Question,
+    calibrate,
+    evaluate,
+    load_questions,
+)
 
 
 def grid(sets: dict[str, tuple[DSQA, list[Question]]], other: str, others: list[float], bm25: list[float]) -> None:

@@ -11,8 +11,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -219,13 +220,13 @@ def reindex(args: dict[str, Any]) -> dict[str, Any]:
     """A reindex of ``corpus_dir`` into ``index_dir`` with the time of each
     phase: reading notes, chunking (incl. sentence windows), embedding, BM25,
     the FAISS build, writing."""
-    from dsqa.storage import ann
-    from dsqa.build import reindex as reindex_module
     from dsqa import storage
+    from dsqa.build import reindex as reindex_module
     from dsqa.build.chunking import Chunker
     from dsqa.encoders import get_embedder
-    from dsqa.storage.lexical import LexicalIndex
     from dsqa.settings import Settings
+    from dsqa.storage import ann
+    from dsqa.storage.lexical import LexicalIndex
 
     # The bf16 encoder is opt-in (Settings.bf16_encoder); the benchmark
     # measures large reindexes with it, as before it was.
@@ -366,8 +367,8 @@ def baseline(args: dict[str, Any]) -> dict[str, Any]:
 
     from dsqa.encoders import minilm_path
     from dsqa.evaluation import evaluate
-    from dsqa.sources.loading import load_corpus
     from dsqa.results import Answer, Passage
+    from dsqa.sources.loading import load_corpus
 
     _set_torch_threads(args)
     started = time.perf_counter()
@@ -387,7 +388,7 @@ def baseline(args: dict[str, Any]) -> dict[str, Any]:
     def search(question: str, k: int = 10) -> list[Passage]:
         q = model.encode([question], convert_to_numpy=True).astype(np.float32)
         dist, ids = index.search(q, k)
-        return [Passage(docs[i][1], docs[i][0], "", 0, 0, float(-d)) for d, i in zip(dist[0], ids[0]) if i >= 0]
+        return [Passage(docs[i][1], docs[i][0], "", 0, 0, float(-d)) for d, i in zip(dist[0], ids[0], strict=True) if i >= 0]
 
     questions = _questions(DEVSET)
     search(questions[0].question)

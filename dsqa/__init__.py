@@ -11,14 +11,29 @@ The module-level functions use one shared :class:`DSQA` per settings
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ._version import __version__
-from .encoders import register_model
-from .engine import DSQA
-from .errors import ClusterError, CorpusError, CorpusMismatchError, CorpusTooLargeError, DsqaError, IndexCorruptError, IndexMissingError, IndexNotAFolderError, IndexWriteError, InvalidInputError, LockedError, ModelError, StaleIndexError
 from .build.progress import Reporter
 from .build.report import IndexStatus, ReindexReport
+from .encoders import register_model
+from .engine import DSQA
+from .errors import (
+    ClusterError,
+    CorpusError,
+    CorpusMismatchError,
+    CorpusTooLargeError,
+    DsqaError,
+    IndexCorruptError,
+    IndexMissingError,
+    IndexNotAFolderError,
+    IndexWriteError,
+    InvalidInputError,
+    LockedError,
+    ModelError,
+    StaleIndexError,
+)
 from .results import Answer, Passage
 from .settings import Settings
 

@@ -11,20 +11,27 @@ import logging
 import threading
 import time
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, cast
+from typing import Any, cast
 
+from . import note_text, paths, storage
+from .build import freshness
+from .build.progress import Reporter
+from .build.reindex import reindex
+from .build.report import IndexStatus, ReindexReport
+from .encoders import Embedder, get_embedder
+from .errors import (
+    CorpusError,
+    IndexMissingError,
+    IndexWriteError,
+    InvalidInputError,
+    LockedError,
+)
 from .query import answering
 from .query.confidence import confidence as calibrated_confidence
-from .build import freshness
-from . import note_text, paths, storage
-from .encoders import Embedder, get_embedder
-from .errors import CorpusError, IndexMissingError, IndexWriteError, InvalidInputError, LockedError
-from .build.reindex import reindex
-from .build.progress import Reporter
-from .build.report import IndexStatus, ReindexReport
-from .results import ANSWERED, NOT_COVERED, Answer, NoteText, Passage, verdict_reason
 from .query.retrieval import METHODS, Fusion, Hit, Method, Retriever
+from .results import ANSWERED, NOT_COVERED, Answer, NoteText, Passage, verdict_reason
 from .settings import Settings
 
 log = logging.getLogger("dsqa")
@@ -243,7 +250,7 @@ class DSQA:
         before = self._notes_seen.get(generation)
         if before is None:
             return None
-        now = {name: entry.get("sha256") for name, entry in store.read_manifest(self.settings.index_dir)["notes"].items()}
+        now = {name: entry.get("sha256") for name, entry in storage.read_manifest(self.settings.index_dir)["notes"].items()}
         return freshness.CorpusDiff(
             added=sorted(set(now) - set(before)),
             changed=sorted(n for n in set(now) & set(before) if now[n] != before[n]),

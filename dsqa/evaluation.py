@@ -27,15 +27,16 @@ import os
 import re
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .errors import InvalidInputError
-from .results import WEAK, Answer, Passage
 from .query.retrieval import Fusion, Method
+from .results import WEAK, Answer, Passage
 from .sources.sentences import sentence_spans
 
 DEVSETS = Path(__file__).resolve().parent / "devsets"

@@ -6,7 +6,9 @@ import html
 import textwrap
 from dataclasses import dataclass, field
 
-from typing_extensions import TypedDict  # pydantic reads its schemas (FastAPI, MCP) only from this one on 3.11
+from typing_extensions import (
+    TypedDict,  # pydantic reads its schemas (FastAPI, MCP) only from this one on 3.11
+)
 
 #: How much of a passage's text a ``repr`` shows.
 _REPR_CHARS = 60

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import paths
@@ -281,7 +282,7 @@ class Settings:
             _check_whole(name, getattr(self, name), 1)
         _check_whole("max_unknown_terms", self.max_unknown_terms, 0)
 
-    def with_(self, **changes: Any) -> "Settings":
+    def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed; ``None`` values are ignored so CLI
         flags that were not given keep the defaults. A new ``corpus_dir``
         without an ``index_dir`` takes that corpus's default index, unless

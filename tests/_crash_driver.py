@@ -25,8 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FakeEmbedder  # noqa: E402
 
-from dsqa import Settings  # noqa: E402
-from dsqa import register_model  # noqa: E402
+from dsqa import (
+    Settings,  # noqa: E402
+    register_model,  # noqa: E402
+)
 from dsqa.build.reindex import reindex  # noqa: E402
 from dsqa.storage import generations  # noqa: E402
 from dsqa.storage.lexical import LexicalIndex  # noqa: E402

@@ -12,12 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from _helpers import invoke
 from click.testing import CliRunner
 
 from dsqa import Settings
 from dsqa.cli import cli
-
-from _helpers import invoke
 
 
 def test_reindex_ask_search_json(cli_settings):

@@ -10,8 +10,14 @@ import pytest
 from conftest import GATED
 
 import dsqa
-from dsqa import DSQA, IndexCorruptError, IndexMissingError, LockedError, StaleIndexError
-from dsqa import storage
+from dsqa import (
+    DSQA,
+    IndexCorruptError,
+    IndexMissingError,
+    LockedError,
+    StaleIndexError,
+    storage,
+)
 
 
 def test_ask_returns_cited_passages(built):

@@ -10,14 +10,12 @@ import logging
 import shutil
 
 import pytest
+from _helpers import invoke
 from conftest import CORPUS, FakeEmbedder
 
 from dsqa import DSQA, DsqaError, InvalidInputError, Settings, register_model
 from dsqa.evaluation import load_questions
-from dsqa.settings import normalise_origin
-from dsqa.settings import parse_threshold
-
-from _helpers import invoke
+from dsqa.settings import normalise_origin, parse_threshold
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,17 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from dsqa.sources import formats
 from dsqa.cli import cli
-from dsqa.evaluation import STUDY_CORPUS, STUDY_DEVSET, cut_quotes, evaluate, load_questions, note_reader
+from dsqa.evaluation import (
+    STUDY_CORPUS,
+    STUDY_DEVSET,
+    cut_quotes,
+    evaluate,
+    load_questions,
+    note_reader,
+)
 from dsqa.results import Answer, Passage
+from dsqa.sources import formats
 
 NOTE = "# Title\n\nRaft has one leader per term. It replicates the log.\n\n- Followers are passive here.\n- Votes go to one candidate.\n"
 

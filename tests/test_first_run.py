@@ -10,12 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
+from _helpers import invoke
 from click.testing import CliRunner
 
 from dsqa import paths
 from dsqa.cli import cli
-
-from _helpers import invoke
 
 FAKE = ("--model", "fake-hash")
 

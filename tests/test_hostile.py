@@ -67,7 +67,7 @@ def test_reindex_on_a_port_that_is_not_ray_fails_in_time_and_frees_the_lock(sett
     hung until killed, holding the index lock: ``ray.init`` retries there
     for ever. Here the server accepts and never says a word (the worst case:
     an HTTP server at least answers)."""
-    from dsqa import ClusterError, DSQA
+    from dsqa import DSQA, ClusterError
 
     server = socket.socket()
     server.bind(("127.0.0.1", 0))

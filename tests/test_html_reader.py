@@ -5,8 +5,8 @@ admonitions as labelled boxes inside their section (issue 29)."""
 
 from __future__ import annotations
 
-from dsqa.sources import formats
 from dsqa.build.chunking import split_sections
+from dsqa.sources import formats
 from dsqa.sources.sentences import sentence_spans
 
 # DocBook's XSL output (as in a database manual): navigation tables above and

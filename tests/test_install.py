@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dsqa.encoders import SentenceTransformerEmbedder, chooser
-from dsqa.encoders import minilm_path
+from dsqa.encoders import SentenceTransformerEmbedder, chooser, minilm_path
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "how do overlay networks do service discovery"

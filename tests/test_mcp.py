@@ -28,10 +28,10 @@ DSQA_BIN = shutil.which("dsqa", path=str(Path(sys.executable).parent)) or "dsqa"
 
 #: Runs ``dsqa ARGS`` with the fake model registered (tests/conftest.py).
 LAUNCHER = (
-    "import sys; sys.path.insert(0, %r); from conftest import FakeEmbedder; "
+    f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); from conftest import FakeEmbedder; "
     "from dsqa import register_model; register_model('fake-hash', FakeEmbedder); "
     "from dsqa.cli import main; sys.argv = ['dsqa'] + sys.argv[1:]; main()"
-) % str(ROOT / "tests")
+)
 
 
 def _env() -> dict[str, str]:

@@ -9,7 +9,8 @@ import os
 
 import pytest
 
-from dsqa import DSQA, InvalidInputError, engine as engine_module
+from dsqa import DSQA, InvalidInputError
+from dsqa import engine as engine_module
 from dsqa.build.reindex import reindex
 from dsqa.note_text import MAX_READ_LINES
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..sources import markup
-from ..sources.markup import HEADING_SEPARATOR
 from ..sources.loading import Note
+from ..sources.markup import HEADING_SEPARATOR
 
 #: Bump when the chunking algorithm changes: indexes built by another
 #: version are then stale, since their chunks would differ.
@@ -123,7 +123,7 @@ class _TokenCounts:
     def prime(self, texts: list[str]) -> None:
         missing = [t for t in dict.fromkeys(texts) if t not in self._known]
         if missing:
-            self._known.update(zip(missing, self._many(missing)))
+            self._known.update(zip(missing, self._many(missing), strict=True))
 
     def clear(self) -> None:
         self._known.clear()
@@ -271,7 +271,7 @@ class Chunker:
         blocks = [self._blocks(lines, starts, first, end) for first, end, _ in sections]
         count.prime([text[b.begin : b.stop] for section in blocks for b in section if b.stop - b.begin <= self.max_chars])
         packed = []
-        for (_, _, heading), prefix, section in zip(sections, prefixes, blocks):
+        for (_, _, heading), prefix, section in zip(sections, prefixes, blocks, strict=True):
             budget = min(self.chunk_tokens, self.window - count(prefix))
             groups = self._pack(self._units(text, lines, starts, section, budget), budget)
             packed.append((heading, prefix, budget, groups))

@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import paths, storage
-from ..query.calibration import CALIBRATION_VERSION
-from .chunking import CHUNKER_VERSION
 from ..encoders import Embedder
 from ..errors import CorpusMismatchError, IndexCorruptError, StaleIndexError
-from ..sources.formats import reader_version
-from ..sources.reading import MAX_NOTE_BYTES, read_corpus_file
-from ..sources.loading import content_hash
-from ..sources.walk import iter_note_paths
+from ..query.calibration import CALIBRATION_VERSION
 from ..settings import CONFIDENCE_FIELDS, Settings, default_index
+from ..sources.formats import reader_version
+from ..sources.loading import content_hash
+from ..sources.reading import MAX_NOTE_BYTES, read_corpus_file
+from ..sources.walk import iter_note_paths
+from .chunking import CHUNKER_VERSION
 
 
 def model_identity(embedder: Embedder) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, TextIO
+from typing import Any, Literal, TextIO
 
 Stage = Literal["model", "read", "embed", "write", "done"]
 

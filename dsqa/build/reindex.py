@@ -19,23 +19,38 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-from ..storage import ann
 from .. import paths, storage
 from .._version import __version__
-from ..query.calibration import calibrate
-from .chunking import Chunk, Chunker
 from ..encoders import Embedder, get_embedder
-from ..errors import IndexCorruptError, IndexMissingError, IndexNotAFolderError, IndexWriteError, LockedError
+from ..errors import (
+    IndexCorruptError,
+    IndexMissingError,
+    IndexNotAFolderError,
+    IndexWriteError,
+    LockedError,
+)
+from ..query.calibration import calibrate
+from ..query.retrieval import Retriever
+from ..settings import Settings
 from ..sources.formats import reader_version
-from .freshness import check_corpus, chunking_identity, model_identity, reindex_command, reusable_entry, reuse_problem, rewrite_reason, unreadable_format
-from ..storage.lexical import LexicalIndex, lexical_text
-from ..sources.reading import MAX_NOTE_BYTES, OUTSIDE, read_corpus_file
 from ..sources.loading import LoadedCorpus, Note, content_hash, load_corpus
+from ..sources.reading import MAX_NOTE_BYTES, OUTSIDE, read_corpus_file
+from ..sources.sentences import sentence_windows
+from ..storage import ann
+from ..storage.lexical import LexicalIndex, lexical_text
+from .chunking import Chunk, Chunker
+from .freshness import (
+    check_corpus,
+    chunking_identity,
+    model_identity,
+    reindex_command,
+    reusable_entry,
+    reuse_problem,
+    rewrite_reason,
+    unreadable_format,
+)
 from .progress import Reporter, Step, reporter
 from .report import ReindexReport, counted
-from ..query.retrieval import Retriever
-from ..sources.sentences import sentence_windows
-from ..settings import Settings
 
 log = logging.getLogger("dsqa")
 

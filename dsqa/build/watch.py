@@ -17,14 +17,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import CorpusError, DsqaError, LockedError
-from .reindex import reindex
-from ..sources.walk import NOTE_SUFFIXES
-from .report import ReindexReport
 from ..settings import Settings
+from ..sources.walk import NOTE_SUFFIXES
+from .reindex import reindex
+from .report import ReindexReport
 
 log = logging.getLogger("dsqa")
 
@@ -163,7 +164,7 @@ class Watcher:
             self.error = exc
             self.ready.set()
 
-    def start(self) -> "Watcher":
+    def start(self) -> Watcher:
         self._thread.start()
         return self
 
@@ -172,7 +173,7 @@ class Watcher:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def __enter__(self) -> "Watcher":
+    def __enter__(self) -> Watcher:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -22,14 +22,21 @@ stays the document encoder.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
 from .batching import cpu_count, embed_in_batches, window_tokenizer
-from .check import check_texts, compare, is_mean_pooling, pooling_config, sentence_vectors
+from .check import (
+    check_texts,
+    compare,
+    is_mean_pooling,
+    pooling_config,
+    sentence_vectors,
+)
 
 #: Padded word pieces per forward call, with one thread per core, each on
 #: its own batch (chosen by ``python -m bench.bf16_encoder``).

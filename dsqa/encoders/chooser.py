@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import ModelError
 from .onnx import QUERY_TEXTS

@@ -22,14 +22,21 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
 from .batching import cpu_count, embed_in_batches, window_tokenizer
-from .check import check_texts, compare, is_mean_pooling, pooling_config, sentence_vectors
+from .check import (
+    check_texts,
+    compare,
+    is_mean_pooling,
+    pooling_config,
+    sentence_vectors,
+)
 
 log = logging.getLogger("dsqa")
 
@@ -68,7 +75,7 @@ class OnnxEncoder:
     @classmethod
     def open(
         cls, folder: Path, tokenizer_file: Path, max_tokens: int, dimension: int, variant: str = ""
-    ) -> "OnnxEncoder | None":
+    ) -> OnnxEncoder | None:
         """The export in ``folder`` (``variant`` ``""`` or ``"int8"``) if it
         exists and passed its check."""
         model_file, check_file = _variant_files(variant)

@@ -45,7 +45,8 @@ import os
 import socket
 import time
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -177,7 +178,7 @@ class RayEmbedder:
         self._started = False  # whether this object connected Ray (and so disconnects it)
 
     @classmethod
-    def from_settings(cls, settings: Any, local: Any) -> "RayEmbedder":
+    def from_settings(cls, settings: Any, local: Any) -> RayEmbedder:
         from . import MODELS
 
         return cls(

@@ -25,8 +25,8 @@ sentence-transformers model in a local folder::
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import ModelError
 from .interface import Embedder

@@ -26,16 +26,17 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
+from ..paths import cache_dir
 from . import chooser
 from .check import MIN_COSINE
 from .onnx import EXPORT_VERSION, OnnxEncoder, export_onnx, quantize_onnx
-from ..paths import cache_dir
 
 log = logging.getLogger("dsqa")
 
@@ -302,7 +303,7 @@ class SentenceTransformerEmbedder:
         self.last_encoder = "torch"
         return self.embed_torch(texts, progress=progress)
 
-    def with_bf16(self) -> "Bf16Allowed":
+    def with_bf16(self) -> Bf16Allowed:
         """This model, letting ``auto`` embed large document batches with
         torch in bfloat16 on CPUs with AMX (``Settings.bf16_encoder``)."""
         with self._lock:

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..storage.lexical import tokenize
-from ..sources.markup import HEADING_SEPARATOR, TITLE_WORDS
 from ..results import ANSWERED, NOT_COVERED, WEAK
-from .retrieval import Hit
-from ..sources.sentences import MIN_WORDS
 from ..settings import Settings
+from ..sources.markup import HEADING_SEPARATOR, TITLE_WORDS
+from ..sources.sentences import MIN_WORDS
 from ..storage import StoredIndex
+from ..storage.lexical import tokenize
+from .retrieval import Hit
 
 _COMMAND_QUESTION = re.compile(
     r"\bhow\s+(?:(?:do|can|could|should|would|shall)\s+(?:i|you|we|one)|to)\b|\b(?:commands?|flags?|options?)\b",

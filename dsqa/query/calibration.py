@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..storage.lexical import tokenize
 from ..sources.sentences import sentence_spans
+from ..storage.lexical import tokenize
 from .confidence import raw_confidence
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def known_share(vocabulary: dict[str, int]) -> float:
     return sum(t in vocabulary for t in words) / len(words)
 
 
-def calibrate(retriever: "Retriever") -> dict[str, Any]:
+def calibrate(retriever: Retriever) -> dict[str, Any]:
     """The confidence scale of the retriever's index (see the module doc)."""
     index = retriever.index
     share = known_share(index.lexical.vocabulary)
@@ -161,7 +161,7 @@ def calibrate(retriever: "Retriever") -> dict[str, Any]:
     vectors = retriever.embedder.embed(questions)
     skip = [-1] * len(OFF_TOPIC) + [row for _, row in pseudo]
     scores = []
-    for question, qv, row in zip(questions, vectors, skip):
+    for question, qv, row in zip(questions, vectors, skip, strict=True):
         # One more than needed: a pseudo-question's own passage is left out.
         ranked = retriever.rank(question, CALIBRATION_HITS + 1, query_vector=qv)
         hits = [h for h in ranked if h.row != row][:CALIBRATION_HITS]

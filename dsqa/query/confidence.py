@@ -14,7 +14,6 @@ from ..storage import StoredIndex
 from ..storage.lexical import tokenize
 from .retrieval import Hit
 
-
 #: The scale of an index that has none (built by an older dsqa).
 UNCALIBRATED = {"low": 0.0, "high": 1.0, "known_share": 0.34}
 

@@ -31,16 +31,16 @@ The retriever works on row numbers of the loaded index; turning rows into
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
-from ..storage import ann
 from ..encoders import Embedder
-from ..storage.lexical import LexicalIndex, concepts
 from ..settings import Settings
-from ..storage import StoredIndex
+from ..storage import StoredIndex, ann
+from ..storage.lexical import LexicalIndex, concepts
 
 #: "no-concepts" (the hybrid score without concept coverage) is kept only so
 #: that ``dsqa eval --compare`` shows what concept coverage adds.

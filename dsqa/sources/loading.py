@@ -16,6 +16,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from ..errors import CorpusError
 from . import formats
 from .formats import Layout

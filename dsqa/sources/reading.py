@@ -10,7 +10,6 @@ import os
 import stat
 from pathlib import Path
 
-
 #: A note bigger than this is almost certainly a data dump, not a note; it
 #: would dominate the index and the embedding time.
 MAX_NOTE_BYTES = 20 * 1024 * 1024

@@ -10,13 +10,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import CorpusError, CorpusTooLargeError
 from . import formats
 from .reading import MAX_NOTE_BYTES, OUTSIDE
-
 
 #: Markdown and text, PDF, saved web pages, Jupyter notebooks (see dsqa.sources.formats).
 NOTE_SUFFIXES = formats.SUFFIXES

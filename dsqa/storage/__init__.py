@@ -11,7 +11,14 @@ the keyword index. What the rest of dsqa uses is exported here.
 from __future__ import annotations
 
 from .files import check_writable
-from .generations import CHUNK_FIELDS, OPTIONAL_CHUNK_FIELDS, StoredIndex, collect_garbage, load, write
+from .generations import (
+    CHUNK_FIELDS,
+    OPTIONAL_CHUNK_FIELDS,
+    StoredIndex,
+    collect_garbage,
+    load,
+    write,
+)
 from .manifest import (
     ANN_ENTRIES,
     BM25,

@@ -28,8 +28,9 @@ for HNSW (the scale benchmark's "build s").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

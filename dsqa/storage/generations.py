@@ -47,7 +47,15 @@ import numpy as np
 
 from ..errors import IndexCorruptError, IndexMissingError
 from . import ann
-from .files import data_entry, describe_error, file_entry, fsync_dir, read_npy, verify, write_file
+from .files import (
+    data_entry,
+    describe_error,
+    file_entry,
+    fsync_dir,
+    read_npy,
+    verify,
+    write_file,
+)
 from .lexical import LexicalIndex
 from .manifest import (
     ANN_ENTRIES,
@@ -63,7 +71,6 @@ from .manifest import (
     is_int,
     read_manifest,
 )
-
 
 CHUNK_FIELDS = ("source", "heading", "start_line", "end_line", "start_char", "end_char", "text", "key")
 #: Where a chunk of a PDF (its page) or a notebook (its first and last cell) is.

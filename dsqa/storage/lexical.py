@@ -9,9 +9,10 @@ such compound is kept whole (unstemmed) *and* split into its stemmed parts, so
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -133,7 +134,7 @@ class LexicalIndex:
         self._vocab: dict[str, int] = retriever.vocab_dict
 
     @classmethod
-    def build(cls, texts: Sequence[str]) -> "LexicalIndex":
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
         bm25s = _import_bm25s()
         retriever = bm25s.BM25()
         corpus = [document_tokens(t) for t in texts]
@@ -147,7 +148,7 @@ class LexicalIndex:
         self._bm25.save(str(folder), show_progress=False)
 
     @classmethod
-    def load(cls, folder: Path) -> "LexicalIndex":
+    def load(cls, folder: Path) -> LexicalIndex:
         bm25s = _import_bm25s()
         retriever = bm25s.BM25.load(str(folder), allow_pickle=False)
         return cls(retriever)

@@ -13,7 +13,6 @@ from typing import Any
 from ..errors import IndexCorruptError, IndexMissingError, IndexNotAFolderError
 from .files import CHECKSUMS, describe_error, read_regular
 
-
 FORMAT_VERSION = 3
 
 

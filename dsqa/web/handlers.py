@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from .gradio_import import gr
-
+from ..build.progress import Step
 from ..engine import DSQA, clean_question
 from ..errors import DsqaError
-from ..build.progress import Step
-from .render import describe_reindex, error_html, render_answer, render_passages, render_status
+from .gradio_import import gr
+from .render import (
+    describe_reindex,
+    error_html,
+    render_answer,
+    render_passages,
+    render_status,
+)
 
 log = logging.getLogger("dsqa")
 
@@ -140,7 +146,7 @@ class PageHandlers:
         except Exception:
             return ""
 
-    def reindex(self, progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any]:
+    def reindex(self, progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any]:  # noqa: B008 (Gradio finds the bar by this default)
         def show(step: Step) -> None:
             """One bar, counted in passages while they are embedded; the
             other stages are a line of text ("reading 5 notes…")."""

@@ -8,10 +8,9 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from .gradio_import import gr
-
 from ..engine import DSQA
 from .assets import REMEMBER_QUESTION
+from .gradio_import import gr
 from .handlers import PageHandlers, filters_label
 
 #: Example questions, each with the note that answers it: the page shows those

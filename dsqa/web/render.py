@@ -12,11 +12,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..sources import formats
 from ..engine import DSQA, IndexStatus
 from ..errors import DsqaError
-from .passage_html import inline_markdown_html, markdown_html, merged_spans, relevance, shorten_heading
-from ..results import NOT_COVERED_LABEL as NOT_COVERED, WEAK, WEAK_LABEL as WEAK_MATCH, Answer, Passage
+from ..results import NOT_COVERED_LABEL as NOT_COVERED
+from ..results import WEAK, Answer, Passage
+from ..results import WEAK_LABEL as WEAK_MATCH
+from ..sources import formats
+from .passage_html import (
+    inline_markdown_html,
+    markdown_html,
+    merged_spans,
+    relevance,
+    shorten_heading,
+)
 from .sections import note_section
 
 

@@ -24,8 +24,8 @@ It only refuses: the CORS headers for allowed origins are Starlette's
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..settings import normalise_origin

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..sources import markup
 from ..engine import DSQA
 from ..errors import InvalidInputError
 from ..note_text import read_lines
+from ..sources import markup
 
 
 @dataclass

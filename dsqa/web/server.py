@@ -20,10 +20,10 @@ from .._version import __version__
 from ..engine import DSQA
 from ..errors import DsqaError, InvalidInputError
 from ..settings import normalise_origins
-from .request_guard import RequestGuard, is_loopback, loopback_hosts
 from .api import api_router
 from .assets import CSS, HEAD, ON_LOAD, THEME
 from .page import build_page, engine_of
+from .request_guard import RequestGuard, is_loopback, loopback_hosts
 
 log = logging.getLogger("dsqa")
 

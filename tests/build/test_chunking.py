@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import CORPUS
 
 from dsqa.build.chunking import Chunker, split_sections
-from dsqa.sources.markup import HEADING_SEPARATOR
 from dsqa.encoders import get_embedder
-from dsqa.sources.loading import Note, load_corpus
 from dsqa.settings import Settings
-
-from conftest import CORPUS
+from dsqa.sources.loading import Note, load_corpus
+from dsqa.sources.markup import HEADING_SEPARATOR
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +50,7 @@ def note(text: str, source: str = "n.md") -> Note:
 
 def test_every_bundled_note_is_chunked(bundled_chunks):
     assert len(bundled_chunks) == 5
-    for source, (n, chunks) in bundled_chunks.items():
+    for source, (_n, chunks) in bundled_chunks.items():
         assert chunks, source
 
 
@@ -68,7 +67,7 @@ def test_line_numbers_are_exact_for_every_chunk(bundled_chunks):
 
 
 def test_no_chunk_exceeds_the_model_window(bundled_chunks, real_tokens):
-    for source, (n, chunks) in bundled_chunks.items():
+    for source, (_n, chunks) in bundled_chunks.items():
         for c in chunks:
             assert real_tokens.count_tokens(c.embed_text) <= real_tokens.max_tokens - 2, (source, c.start_line)
 
@@ -100,7 +99,7 @@ def test_bare_hash_spacer_does_not_reset_heading(bundled_chunks):
 
 
 def test_code_fences_stay_whole(bundled_chunks):
-    for source, (n, chunks) in bundled_chunks.items():
+    for source, (_n, chunks) in bundled_chunks.items():
         for c in chunks:
             fence_lines = [line for line in c.text.split("\n") if line.strip().startswith("```") and line.strip().count("```") == 1]
             assert len(fence_lines) % 2 == 0, (source, c.start_line, c.text[:200])

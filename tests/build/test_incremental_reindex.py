@@ -11,13 +11,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from dsqa import DSQA, storage
-from dsqa.query.calibration import OFF_TOPIC
-from dsqa.build.reindex import reindex
-
 from _helpers import BIG, EDITED, NOTES, PHRASE, assert_consistent, edit_once
 
+from dsqa import DSQA, storage
+from dsqa.build.reindex import reindex
+from dsqa.query.calibration import OFF_TOPIC
 
 QUERIES = ["docker swarm overlay network", "S3 bucket versioning", "hadoop mapreduce", "kubectl --rm 8080:80", "zzz"]
 

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from _helpers import NOTES, assert_consistent, dsqa_logs, invoke
 
 from dsqa import DSQA, LockedError, storage
-
-from _helpers import NOTES, assert_consistent, dsqa_logs, invoke
 
 #: dsqa's logger as caplog needs it (see conftest.dsqa_logs_propagate).
 pytestmark = pytest.mark.usefixtures("dsqa_logs_propagate")

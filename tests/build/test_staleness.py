@@ -12,11 +12,6 @@ import logging
 import re
 
 import pytest
-
-import dsqa
-from dsqa import DSQA, StaleIndexError, register_model, storage
-from dsqa.query.calibration import OFF_TOPIC
-
 from _helpers import (
     BIG,
     EDITED,
@@ -30,6 +25,10 @@ from _helpers import (
     rewrite_manifest,
 )
 from conftest import FakeEmbedder
+
+import dsqa
+from dsqa import DSQA, StaleIndexError, register_model, storage
+from dsqa.query.calibration import OFF_TOPIC
 
 #: dsqa's logger as caplog needs it (see conftest.dsqa_logs_propagate).
 pytestmark = pytest.mark.usefixtures("dsqa_logs_propagate")

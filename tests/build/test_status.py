@@ -8,10 +8,9 @@ import json
 import re
 
 import pytest
+from _helpers import BIG, EDITED, NOTES, PHRASE, edit_once, invoke
 
 from dsqa import DSQA, storage
-
-from _helpers import BIG, EDITED, NOTES, PHRASE, edit_once, invoke
 
 #: dsqa's logger as caplog needs it (see conftest.dsqa_logs_propagate).
 pytestmark = pytest.mark.usefixtures("dsqa_logs_propagate")

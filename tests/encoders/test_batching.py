@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsqa.encoders.batching import padded_batches, window_tokenizer
 from dsqa.encoders import minilm_path
+from dsqa.encoders.batching import padded_batches, window_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_every_text_once_within_budgets(tokenizer, max_texts, max_tokens):
         if max_tokens is not None and len(rows) > 1:
             assert ids.size <= max_tokens
         assert mask.sum(axis=1).max() == ids.shape[1]  # as wide as its longest text, no wider
-        for r, row_ids, row_mask in zip(rows, ids, mask):
+        for r, row_ids, row_mask in zip(rows, ids, mask, strict=True):
             alone = tok.encode(TEXTS[r]).ids
             assert list(row_ids[row_mask == 1]) == alone and np.all(row_ids[row_mask == 0] == pad)
         seen += [int(r) for r in rows]

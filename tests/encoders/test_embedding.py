@@ -11,22 +11,28 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import CORPUS, ROOT
 
 from dsqa import Settings, register_model
-from dsqa.encoders import SentenceTransformerEmbedder, chooser, get_embedder, onnx, registry, sentence_transformer
+from dsqa.encoders import (
+    SentenceTransformerEmbedder,
+    chooser,
+    get_embedder,
+    onnx,
+    registry,
+    sentence_transformer,
+)
 from dsqa.encoders import check as encoder_check
 from dsqa.encoders import minilm_path as _minilm_path
 from dsqa.errors import ModelError
 from dsqa.evaluation import DEFAULT_DEVSET, load_questions
 from dsqa.sources.sentences import sentence_windows
 
-from conftest import CORPUS, ROOT
-
 HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime", "faiss")
 
 
 def test_importing_the_cli_imports_nothing_heavy():
-    code = "import sys, dsqa.cli; print([m for m in %r if m in sys.modules])" % (HEAVY,)
+    code = f"import sys, dsqa.cli; print([m for m in {HEAVY!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
 

@@ -22,17 +22,15 @@ import time
 import uuid
 from pathlib import Path
 
+import conftest
 import numpy as np
 import pytest
-
-import conftest
-from conftest import CORPUS, FakeEmbedder
-from dsqa import DSQA, Settings, storage
-from dsqa.cli import cli
-from dsqa import register_model
-from dsqa.build.reindex import reindex
-
 from _helpers import assert_consistent, edit_once
+from conftest import CORPUS, FakeEmbedder
+
+from dsqa import DSQA, Settings, register_model, storage
+from dsqa.build.reindex import reindex
+from dsqa.cli import cli
 
 ray = pytest.importorskip("ray")
 # Ray Data warns about its own deprecated settings when it copies its context.

@@ -7,11 +7,16 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import CORPUS
 
 from dsqa import DSQA, Settings
-from dsqa.evaluation import DEFAULT_DEVSET, KEP_DEVSET, evaluate, format_reports, load_questions
-
-from conftest import CORPUS
+from dsqa.evaluation import (
+    DEFAULT_DEVSET,
+    KEP_DEVSET,
+    evaluate,
+    format_reports,
+    load_questions,
+)
 
 
 @pytest.fixture(scope="module")

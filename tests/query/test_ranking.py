@@ -4,18 +4,17 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import pytest
 
 from dsqa import DSQA, Settings
-import math
-
+from dsqa.evaluation import rrf
 from dsqa.query.answering import coverage, pick_quotes
 from dsqa.query.confidence import confidence
-from dsqa.evaluation import rrf
-from dsqa.storage.lexical import LexicalIndex, concepts, lexical_text, tokenize
 from dsqa.query.retrieval import top_rows
+from dsqa.storage.lexical import LexicalIndex, concepts, lexical_text, tokenize
 
 QUERIES = [
     "docker swarm overlay network",

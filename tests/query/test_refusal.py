@@ -5,12 +5,11 @@ and four short personal notes alike."""
 from __future__ import annotations
 
 import pytest
+from conftest import DATA
 
 from dsqa import DSQA, Settings
-from dsqa.query.calibration import OFF_TOPIC, known_share, pseudo_questions
 from dsqa.evaluation import answers_question, load_questions
-
-from conftest import DATA
+from dsqa.query.calibration import OFF_TOPIC, known_share, pseudo_questions
 
 FRESH = DATA / "fresh_notes"
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from dsqa import DSQA, Settings, storage
-from dsqa.sources import formats
-from dsqa.errors import CorpusError
 from dsqa.build.reindex import reindex
-from dsqa.sources.loading import load_corpus
+from dsqa.errors import CorpusError
 from dsqa.results import Passage
+from dsqa.sources import formats
+from dsqa.sources.loading import load_corpus
 
 fpdf = pytest.importorskip("fpdf", reason="fpdf2 (the dev extra) writes the test PDFs")
 

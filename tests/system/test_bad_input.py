@@ -10,12 +10,11 @@ import os
 import time
 
 import pytest
+from _helpers import NOTES, assert_consistent, invoke, read_only
 
 from dsqa import DSQA, DsqaError, storage
 from dsqa.errors import CorpusError, IndexWriteError
 from dsqa.sources.reading import MAX_NOTE_BYTES
-
-from _helpers import NOTES, assert_consistent, invoke, read_only
 
 #: dsqa's logger as caplog needs it (see conftest.dsqa_logs_propagate).
 pytestmark = pytest.mark.usefixtures("dsqa_logs_propagate")

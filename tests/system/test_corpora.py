@@ -17,17 +17,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import CORPUS, INDEX, ROOT
 
 import dsqa
 from dsqa import DSQA, IndexMissingError, IndexWriteError, Settings, paths, storage
+from dsqa.build.freshness import check_corpus
+from dsqa.build.progress import ConsoleProgress, Step
+from dsqa.build.reindex import reindex
 from dsqa.cli import cli
 from dsqa.engine import resolve_note
 from dsqa.errors import CorpusMismatchError
-from dsqa.build.freshness import check_corpus
-from dsqa.build.reindex import reindex
-from dsqa.build.progress import ConsoleProgress, Step
-
-from conftest import CORPUS, INDEX, ROOT
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -260,10 +259,10 @@ def test_reindex_on_a_terminal_shows_progress_from_the_start(settings):
     import pty
 
     launcher = (
-        "import sys; sys.path.insert(0, %r); from conftest import FakeEmbedder; "
+        f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); from conftest import FakeEmbedder; "
         "from dsqa import register_model; register_model('fake-hash', FakeEmbedder); "
         "from dsqa.cli import main; sys.argv = ['dsqa'] + sys.argv[1:]; main()"
-    ) % str(ROOT / "tests")
+    )
     args = ["reindex", "--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "--model", "fake-hash"]
     controller, terminal = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-c", launcher, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import NOTES, assert_consistent, invoke, rewrite_manifest
+from conftest import FakeEmbedder
 
 import dsqa
 from dsqa import DSQA, IndexCorruptError, register_model, storage
 from dsqa.build.reindex import reindex
-
-from _helpers import NOTES, assert_consistent, invoke, rewrite_manifest
-from conftest import FakeEmbedder
 
 #: dsqa's logger as caplog needs it (see conftest.dsqa_logs_propagate).
 pytestmark = pytest.mark.usefixtures("dsqa_logs_propagate")

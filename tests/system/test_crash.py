@@ -25,14 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from dsqa import DSQA, Settings, storage
-from dsqa import register_model
-from dsqa.build.freshness import corpus_diff
-from dsqa.build.reindex import reindex
-
 from _helpers import assert_consistent, edit_once
 from conftest import CORPUS, FakeEmbedder
+
+from dsqa import DSQA, Settings, register_model, storage
+from dsqa.build.freshness import corpus_diff
+from dsqa.build.reindex import reindex
 
 DRIVER = Path(__file__).resolve().parent.parent / "_crash_driver.py"
 PAUSE = 0.03

@@ -14,13 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+from _helpers import invoke
 
 from dsqa import DSQA, CorpusTooLargeError, DsqaError, IndexCorruptError, storage
-from dsqa.sources import loading, walk
 from dsqa.build.chunking import MAX_CHARS_PER_TOKEN, Chunker
+from dsqa.sources import loading, walk
 from dsqa.sources.loading import Note, load_corpus
-
-from _helpers import invoke
 
 SECRET = "outside-secret-hunter2"
 

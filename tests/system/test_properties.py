@@ -6,16 +6,16 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from _helpers import assert_consistent
+from conftest import CORPUS, FakeEmbedder
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from dsqa import DSQA, Answer, Settings, storage
-from dsqa import register_model
+from dsqa import DSQA, Answer, Settings, register_model, storage
 from dsqa.build.freshness import corpus_diff
 from dsqa.build.reindex import reindex
 from dsqa.sources.formats.markdown import decode_note
-
-from _helpers import assert_consistent
-from conftest import CORPUS, FakeEmbedder
 
 SETTINGS = dict(model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8)
 FEW = hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -32,10 +32,25 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 from dsqa import DSQA, Answer, InvalidInputError, Passage, Settings  # noqa: E402
-from dsqa.web.request_guard import MAX_BODY_BYTES, RequestGuard, is_loopback, loopback_hosts  # noqa: E402
-from dsqa.web.passage_html import markdown_html, relevance, safe_url, shorten_heading  # noqa: E402
-from dsqa.web import NOT_COVERED, WEAK_MATCH, describe_reindex, highlight_html, note_section, render_answer, render_passage, render_passages, render_status  # noqa: E402
+from dsqa.web import (  # noqa: E402
+    NOT_COVERED,
+    WEAK_MATCH,
+    describe_reindex,
+    highlight_html,
+    note_section,
+    render_answer,
+    render_passage,
+    render_passages,
+    render_status,
+)
 from dsqa.web.page import build_page  # noqa: E402
+from dsqa.web.passage_html import markdown_html, relevance, safe_url, shorten_heading  # noqa: E402
+from dsqa.web.request_guard import (  # noqa: E402
+    MAX_BODY_BYTES,
+    RequestGuard,
+    is_loopback,
+    loopback_hosts,
+)
 from dsqa.web.server import PageServer, launch  # noqa: E402
 
 # Gradio's queue trips pandas deprecation warnings of its own.
