@@ -179,7 +179,7 @@ class RayEmbedder:
 
     @classmethod
     def from_settings(cls, settings: Any, local: Any) -> RayEmbedder:
-        from . import MODELS
+        from .registry import MODELS
 
         return cls(
             local,

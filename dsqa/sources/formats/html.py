@@ -44,7 +44,7 @@ import re
 import warnings
 from typing import Any
 
-from . import Extracted
+from .extracted import Extracted
 
 #: Never content: removed with everything inside.
 #: (Not ``<form>``: some sites wrap the whole page in one. Frames: a frameset

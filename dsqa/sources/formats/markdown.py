@@ -3,7 +3,7 @@ UTF-8 by :func:`decode_note`, so line numbers are the file's."""
 
 from __future__ import annotations
 
-from . import Extracted
+from .extracted import Extracted
 
 
 class MarkdownReader:

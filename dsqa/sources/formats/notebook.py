@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from .. import markup
-from . import Extracted, Layout
+from .extracted import Extracted, Layout
 
 
 class NotebookReader:

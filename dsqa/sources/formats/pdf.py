@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 from ..markup import HEADING_SEPARATOR
-from . import Extracted, Layout
+from .extracted import Extracted, Layout
 
 log = logging.getLogger("dsqa")
 
