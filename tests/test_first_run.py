@@ -65,10 +65,10 @@ def test_an_index_folder_with_an_index_or_with_notes_given_is_used(cli_built, mo
 def test_a_missing_notes_folder_is_one_line_and_leaves_nothing(command, tmp_path, monkeypatch, fake_model):
     """No "building it in …" before the error, no empty index folder or lock
     left in the per-user data directory, and ``serve`` refuses to start."""
-    import dsqa.web
+    import dsqa.web.server
 
     served: list[object] = []
-    monkeypatch.setattr(dsqa.web, "serve", lambda *a, **k: served.append(a))
+    monkeypatch.setattr(dsqa.web.server, "serve", lambda *a, **k: served.append(a))
     data = Path(os.environ["XDG_DATA_HOME"])
     before = _files_under(data)
     missing = tmp_path / "no-such-notes"
