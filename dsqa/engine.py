@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
-from . import note_text, paths, storage
+from . import paths, storage
 from .build import freshness
 from .build.progress import Reporter
 from .build.reindex import reindex
@@ -33,6 +33,7 @@ from .query.confidence import confidence as calibrated_confidence
 from .query.retrieval import METHODS, Fusion, Hit, Method, Retriever
 from .results import ANSWERED, NOT_COVERED, Answer, NoteText, Passage, verdict_reason
 from .settings import Settings
+from .sources import note_text
 
 log = logging.getLogger("dsqa")
 

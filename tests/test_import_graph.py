@@ -24,7 +24,7 @@ LAYERS = {
     "dsqa.evaluation": 6,
     "faces": 7,
 }
-FACES = ("dsqa", "dsqa.cli", "dsqa.web")
+FACES = ("dsqa", "dsqa.cli", "dsqa.web", "dsqa.mcp")
 
 
 def module_name(path: Path) -> str:

@@ -12,7 +12,7 @@ import pytest
 from dsqa import DSQA, InvalidInputError
 from dsqa import engine as engine_module
 from dsqa.build.reindex import reindex
-from dsqa.note_text import MAX_READ_LINES
+from dsqa.sources.note_text import MAX_READ_LINES
 
 BIG = "notes/unlimitediw-dist-sys-notes.md"
 

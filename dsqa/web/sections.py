@@ -1,5 +1,5 @@
 """The note section around a passage, read safely: only for notes that are
-in the index, only through :func:`dsqa.note_text.read_lines` (the checked
+in the index, only through :func:`dsqa.sources.note_text.read_lines` (the checked
 read of indexing: inside the corpus when opened, never through a symlink or
 FIFO swapped in after indexing), and as dsqa indexed it (a PDF's page, a web page's or notebook's
 extracted text).
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from ..engine import DSQA
 from ..errors import InvalidInputError
-from ..note_text import read_lines
 from ..sources import markup
+from ..sources.note_text import read_lines
 
 
 @dataclass
@@ -39,7 +39,7 @@ def _check_indexed(engine: DSQA, source: str) -> None:
 
 def _note_lines(engine: DSQA, source: str, page: int | None) -> list[str]:
     """The note's text as dsqa indexed it (for a PDF, page ``page``'s
-    text), read through the checked read of :mod:`dsqa.note_text`."""
+    text), read through the checked read of :mod:`dsqa.sources.note_text`."""
     return read_lines(engine.settings.corpus_dir, source, page).lines
 
 

@@ -22,7 +22,7 @@ from mcp import Client, StdioServerParameters  # noqa: E402
 
 from dsqa.mcp import TOOLS  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 QUESTION = "how do overlay networks do service discovery"
 DSQA_BIN = shutil.which("dsqa", path=str(Path(sys.executable).parent)) or "dsqa"
 

@@ -16,10 +16,10 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CorpusError, InvalidInputError
-from .results import NoteText
-from .sources import formats
-from .sources.reading import read_corpus_file
+from ..errors import CorpusError, InvalidInputError
+from ..results import NoteText
+from . import formats
+from .reading import read_corpus_file
 
 #: The most lines one read returns; a longer note is read a range at a time
 #: (the result says how many lines the note has).
