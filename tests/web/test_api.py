@@ -10,8 +10,9 @@ import pytest
 gr = pytest.importorskip("gradio")
 
 from dsqa import DSQA  # noqa: E402
-from dsqa.web import build_page, launch  # noqa: E402
 from dsqa.web.api import PATHS  # noqa: E402
+from dsqa.web.page import build_page  # noqa: E402
+from dsqa.web.server import launch  # noqa: E402
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
