@@ -6,7 +6,9 @@ Both run on a copy of the bundled notes and committed index (nothing here
 touches the repository's index/), with the real model and the default
 encoder. The server is the ``dsqa`` command of this interpreter's
 environment started by the MCP SDK's own client, as an assistant starts it;
-the library calls are :meth:`DSQA.ask` in this process. The two take turns,
+the library calls are :meth:`DSQA.ask` in this process, alone (as a
+script calls it) and after :meth:`DSQA.refresh` (what the tool runs: it
+compares the notes with the index before every call). They take turns,
 call by call, so that the load of a shared machine falls on both alike; both
 are warm (the first call of each is not timed). Reported: medians and the
 ratio, plus the server's start (spawn to the end of the handshake) and its
@@ -62,6 +64,7 @@ def measure(corpus: Path, index: Path, calls: int, k: int = 5) -> dict[str, Any]
     engine.ask(QUESTION, k=k)  # model and index loaded before timing
     params = StdioServerParameters(command=DSQA, args=server_args(corpus, index), env=_env())
     library_ms: list[float] = []
+    refreshed_ms: list[float] = []
     mcp_ms: list[float] = []
 
     async def main() -> dict[str, float]:
@@ -78,6 +81,10 @@ def measure(corpus: Path, index: Path, calls: int, k: int = 5) -> dict[str, Any]
                 engine.ask(QUESTION, k=k)
                 library_ms.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
+                engine.refresh()  # what the tool runs: the notes compared with the index first
+                engine.ask(QUESTION, k=k)
+                refreshed_ms.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
                 result = await client.call_tool("ask", {"question": QUESTION, "k": k})
                 mcp_ms.append((time.perf_counter() - started) * 1000)
                 assert not result.is_error
@@ -90,6 +97,7 @@ def measure(corpus: Path, index: Path, calls: int, k: int = 5) -> dict[str, Any]
         "k": k,
         "library_p50_ms": round(lib, 2),
         "library_p95_ms": round(percentile(library_ms, 95), 2),
+        "library_refresh_ask_p50_ms": round(median(refreshed_ms), 2),
         "mcp_p50_ms": round(over, 2),
         "mcp_p95_ms": round(percentile(mcp_ms, 95), 2),
         "mcp_over_library": round(over / lib, 2),
