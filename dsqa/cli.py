@@ -336,17 +336,29 @@ def serve(host: str, port: int, follow: bool, **opts: Any) -> None:
 
 
 @cli.command(name="mcp")
+@click.option("--http", is_flag=True, help="Serve over streamable HTTP (at http://HOST:PORT/mcp) instead of stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --http: the address to listen on; another host only when asked for.")
+@click.option("--port", default=7861, show_default=True, type=click.IntRange(0, 65535), help="With --http: the port (0: any free port).")
+@click.option(
+    "--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+    help="With --http: let pages from ORIGIN call the server from a browser; repeatable [$DSQA_ALLOW_ORIGINS].",
+)
 @click.option("--no-auto-reindex", is_flag=True, help="Fail on a stale index instead of updating it.")
 @threshold_option
 @common_options
-def mcp_(**opts: Any) -> None:
-    """Serve the notes to an AI assistant over MCP (stdio): the tools ask,
-    search, read_note and status (needs `pip install 'dsqa[mcp]'`)."""
+def mcp_(http: bool, host: str, port: int, **opts: Any) -> None:
+    """Serve the notes to an AI assistant over MCP (stdio, or --http): the
+    tools ask, search, read_note and status (needs `pip install 'dsqa[mcp]'`)."""
     from .mcp import serve as serve_mcp
 
     engine = _engine(opts)
     engine.progress = None  # no console bar: stderr is the client's log
-    serve_mcp(engine)
+    if http:
+        from .mcp.http import serve_http
+
+        serve_http(engine, host=host, port=port)
+    else:
+        serve_mcp(engine)
 
 
 @cli.command()

@@ -6,7 +6,8 @@ library's engine (:meth:`DSQA.ask`, :meth:`DSQA.search`,
 :meth:`DSQA.read_note`, :meth:`DSQA.status`) and returns its JSON view; a
 user's mistake comes back as an MCP tool error carrying dsqa's one-line
 message. :func:`build_server` makes the server, :func:`serve` runs it over
-stdio (or streamable HTTP).
+stdio, and :func:`dsqa.mcp.http.serve_http` over streamable HTTP behind the
+page's request guard (``dsqa mcp --http``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ loads, from this thread (:func:`serve`) or a background one (:func:`launch`).
 
 from __future__ import annotations
 
-import errno
 import logging
 import socket
 import threading
@@ -18,10 +17,11 @@ import gradio as gr
 
 from .._version import __version__
 from ..engine import DSQA
-from ..errors import DsqaError, InvalidInputError
+from ..errors import DsqaError
 from ..settings import normalise_origins
 from .api import api_router
 from .assets import CSS, HEAD, ON_LOAD, THEME
+from .listen import listen
 from .page import build_page, engine_of
 from .request_guard import RequestGuard, is_loopback, loopback_hosts
 
@@ -126,7 +126,7 @@ def launch(
         engine = engine_of(page)
         allowed_origins = engine.settings.allow_origins if engine is not None else ()
     origins = normalise_origins(allowed_origins)
-    return _run(page, _listen(host, port), host, origins, block=block)
+    return _run(page, listen(host, port), host, origins, block=block)
 
 
 def serve(
@@ -137,33 +137,13 @@ def serve(
     the model loads. The origins allowed to call it are ``allowed_origins``,
     else the engine's ``Settings.allow_origins``."""
     origins = normalise_origins(engine.settings.allow_origins if allowed_origins is None else allowed_origins)
-    sock = _listen(host, port)
+    sock = listen(host, port)
     try:
         page = build_page(engine)
     except BaseException:
         sock.close()
         raise
     _run(page, sock, host, origins, block=True)
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host``:``port``, or a one-line error."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise InvalidInputError(f"port must be a whole number from 0 to 65535, not {port!r}")
-    name = host.strip().strip("[]")
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise DsqaError(f"cannot listen on {host}: {exc.strerror or exc}") from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        hint = "; pick another with --port" if exc.errno == errno.EADDRINUSE else ""
-        raise DsqaError(f"cannot listen on {host} port {port}: {exc.strerror or exc}{hint}") from None
-    return sock
 
 
 def _run(page: gr.Blocks, sock: socket.socket, host: str, origins: tuple[str, ...], *, block: bool) -> PageServer:
