@@ -22,7 +22,12 @@ Parts (all by default, in this order):
                threshold;
 * ``ray``      embedding a sample of KEP texts on the local path against a
                local Ray instance with 1 and 2 actors (bench/ray_embedding.py):
-               medians, ratios to the local path, Ray's start-up apart.
+               medians, ratios to the local path, Ray's start-up apart;
+* ``html``     each HTML dev corpus (bench/data/html/: two Debian-packaged
+               Sphinx manuals and saved blog/wiki pages) indexed with the HTML
+               reader before issue 29 and with today's: chunks, vectors,
+               index size, reindex CPU, chrome chunks, wrapped-line
+               fragments, hit@1/hit@5/MRR, side by side.
 
 Each measurement runs in a fresh interpreter (``bench.worker``). A full run
 (no ``--only``, no ``--quick``) writes ``bench/RESULTS.md`` and the README's
@@ -71,7 +76,7 @@ from bench.results import (
     update,
 )
 
-PARTS = ("query", "answers", "indexing", "kep", "baseline", "scale", "ray")
+PARTS = ("query", "answers", "indexing", "kep", "baseline", "scale", "ray", "html")
 QUESTION = "how do overlay networks do service discovery"
 
 
@@ -506,6 +511,76 @@ def part_ray(run: Run) -> None:
     )
 
 
+# -- 7. saved documentation (HTML) ------------------------------------------------------
+
+#: The HTML dev corpora: name, what it is, where its pages are, the folders
+#: taken from there, the dev set (bench/data/html/). The Debian packages are
+#: installed by the bench's set-up, never by dsqa.
+HTML_DATA = ROOT / "bench" / "data" / "html"
+HTML_CORPORA: tuple[tuple[str, str, Path, tuple[str, ...], str], ...] = (
+    ("python", "Python 3.11 documentation, Sphinx (Debian python3.11-doc): tutorial, howto, reference, faq, using",
+     Path("/usr/share/doc/python3.11/html"), ("tutorial", "howto", "reference", "faq", "using"), "python.jsonl"),
+    ("linux", "Linux 6.1 kernel documentation, Sphinx Read the Docs theme (Debian linux-doc-6.1): filesystems",
+     Path("/usr/share/doc/linux-doc-6.1/html"), ("filesystems",), "linux.jsonl"),
+    ("pages", "saved blog, wiki and generated-manual pages written for this bench (bench/data/html/pages)",
+     HTML_DATA, ("pages",), "pages.jsonl"),
+)
+
+
+def part_html(run: Run) -> None:
+    """Each HTML dev corpus indexed with the HTML reader before issue 29
+    (bench/html_v1.py) and with today's, in the same run: the index, its
+    build and the dev-set figures side by side."""
+    for name, about, source, folders, devset in HTML_CORPORA:
+        if not all((source / f).is_dir() for f in folders):
+            run.log(f"skipping html/{name}: no pages at {source} (apt-get install python3.11-doc linux-doc-6.1)")
+            continue
+        corpus = run.tmp / f"html-{name}"
+        for folder in folders:
+            for page in (source / folder).rglob("*.htm*"):
+                target = corpus / folder / page.relative_to(source / folder)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(page, target)
+        pages = sum(1 for _ in corpus.rglob("*.htm*"))
+        mb = sum(p.stat().st_size for p in corpus.rglob("*.htm*")) / 1e6
+        results = {}
+        for reader in ("v1", "current"):
+            run.log(f"html/{name}: full index with the {reader} reader ({pages} pages, {mb:.1f} MB)")
+            results[reader] = worker("html_corpus", {
+                "corpus_dir": str(corpus), "index_dir": str(run.tmp / f"html-{name}-{reader}"),
+                "devset": str(HTML_DATA / devset), "reader": reader,
+            })
+        t = Table(
+            f"Saved documentation: {about} ({pages} pages, {mb:.1f} MB of HTML; {results['current']['questions']} dev questions, bench/data/html/{devset})",
+            ["HTML reader", "pages indexed", "chunks", "window vectors", "vectors per chunk", "index MB", "reindex s", "reindex CPU s",
+             "chrome chunks", "fragment spans", "hit@1", "hit@5", "MRR@10"],
+        )
+        for reader, label in (("v1", "before (version 1, bench/html_v1.py)"), ("current", "after (dsqa.formats.html)")):
+            r = results[reader]
+            q = r["quality"]
+            t.add(label, r["notes"], r["chunks"], r["vectors"], r["vectors_per_chunk"], r["index_mb"], r["seconds"], r["cpu_s"],
+                  f"{r['chrome_share']:.1%}", f"{r['fragment_share']:.1%}", q["hit@1"], q["hit@5"], q["mrr10"])
+        before, after = results["v1"], results["current"]
+
+        def ratio(key: str) -> str:
+            return f"{after[key] / before[key]:.2f}x" if before[key] else "-"
+
+        t.add("after / before", "-", ratio("chunks"), ratio("vectors"), ratio("vectors_per_chunk"), ratio("index_mb"), ratio("seconds"),
+              ratio("cpu_s"), "-", "-", "-", "-", "-")
+        t.notes.append(
+            "Chrome chunks: chunks at least half of whose words are on navigation lines; fragment spans: quotable sentences "
+            "cut at a wrapped source line (both defined in bench/html_quality.py). CPU: user + system time of the reindex "
+            "in its process (the model already loaded)."
+        )
+        run.table(t)
+        bq, aq = before["quality"], after["quality"]
+        run.headlines[f"HTML {name}: before -> after"] = (
+            f"hit@5 {bq['hit@5']:.3f} -> {aq['hit@5']:.3f}, chrome chunks {before['chrome_share']:.1%} -> {after['chrome_share']:.1%}, "
+            f"fragment spans {before['fragment_share']:.1%} -> {after['fragment_share']:.1%}, vectors per chunk "
+            f"{before['vectors_per_chunk']:.1f} -> {after['vectors_per_chunk']:.1f}, index {ratio('index_mb')}, reindex CPU {ratio('cpu_s')}"
+        )
+
+
 RUNNERS: dict[str, Callable[[Run], None]] = {
     "query": part_query,
     "answers": part_answers,
@@ -514,6 +589,7 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
     "baseline": part_baseline,
     "scale": part_scale,
     "ray": part_ray,
+    "html": part_html,
 }
 RESULTS = ROOT / "bench" / "RESULTS.md"
 

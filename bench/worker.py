@@ -349,6 +349,70 @@ def _ann_variants(vectors: np.ndarray, qv: np.ndarray, exact: np.ndarray) -> lis
     return out
 
 
+# -- saved documentation (HTML) ------------------------------------------------------
+
+
+@task
+def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
+    """A full reindex of a folder of saved pages with one HTML reader
+    (``reader``: ``"v1"``, the reader before issue 29, or ``"current"``),
+    its wall and CPU time, and what the index holds: chunks, vectors, size,
+    chrome chunks and wrapped-line fragments (bench/html_quality.py), and
+    the dev-set figures of ``devset``."""
+    import resource
+
+    from bench import html_quality
+    from dsqa import DSQA, Settings, formats, indexing, store
+    from dsqa.evaluation import evaluate
+    from dsqa.sentences import sentence_spans
+
+    if args["reader"] == "v1":
+        from bench import html_v1
+
+        for suffix in html_v1.READER.suffixes:
+            formats._BY_SUFFIX[suffix] = html_v1.READER
+    settings = Settings(corpus_dir=Path(args["corpus_dir"]), index_dir=Path(args["index_dir"]))
+    engine = DSQA(Settings(corpus_dir=settings.corpus_dir, index_dir=settings.index_dir, auto_reindex=False))
+    engine.embedder.embed(["load the model before timing"])
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    cpu_started, started = cpu(), time.perf_counter()
+    report = indexing.reindex(settings, full=True)
+    seconds, cpu_s = time.perf_counter() - started, cpu() - cpu_started
+    manifest = store.read_manifest(settings.index_dir)
+    generation = store.current_generation(settings.index_dir)
+    size = sum(f.stat().st_size for f in generation.rglob("*") if f.is_file()) / 1e6
+    chunks = store.load(settings.index_dir).chunks
+    corpus = html_quality.Corpus([(c["source"], c["heading"], c["text"]) for c in chunks])
+    spans = fragments = 0
+    for c in chunks:
+        found = sentence_spans(c["text"])
+        spans += len(found)
+        fragments += html_quality.fragments(c["text"], found)
+    questions = _questions(Path(args["devset"]))
+    quality = _quality(evaluate("dsqa", questions, lambda q: engine.ask(q, k=10)))
+    vectors = int(manifest.get("vector_count") or 0)
+    return {
+        "reader": args["reader"],
+        "notes": len(report.added),
+        "skipped": len(report.skipped),
+        "chunks": len(chunks),
+        "vectors": vectors,
+        "vectors_per_chunk": vectors / max(1, len(chunks)),
+        "index_mb": size,
+        "seconds": seconds,
+        "cpu_s": cpu_s,
+        "chrome_share": corpus.chrome_share(),
+        "spans": spans,
+        "fragment_share": fragments / max(1, spans),
+        "questions": len(questions),
+        "quality": quality,
+    }
+
+
 # -- the LangChain-tutorial baseline ----------------------------------------------------
 
 

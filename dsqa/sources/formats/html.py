@@ -64,9 +64,10 @@ _CHROME_CLASS = re.compile(
     re.IGNORECASE,
 )
 #: Class words of small inline chrome: permalinks, edit links, skip links,
-#: text for screen readers only.
+#: text for screen readers only, what a page leaves out when printed.
 _INLINE_CHROME_CLASS = re.compile(
-    r"headerlink|permalink|anchor-?link|editsection|edit-?link|jump-?link|skip-?link|sr-only|screen-reader|visually-?hidden",
+    r"headerlink|permalink|anchor-?link|editsection|edit-?link|jump-?link|skip-?link|sr-only|screen-reader|visually-?hidden"
+    r"|noprint|no-print|print-none|hidden-print",
     re.IGNORECASE,
 )
 #: Words an id is made of when the whole id names chrome ("mw-navigation",
@@ -91,6 +92,11 @@ _NAV_LINK = re.compile(
 #: outside links is a navigation row (DocBook's Prev / Up / Home / Next).
 _NAV_ROW_LINKS = 2
 _NAV_ROW_WORDS = 30
+#: Text of a link to the page's source or its editor.
+_EDIT_LINK = re.compile(
+    r"^(?:edit|edit (?:this|the) page|edit on \w+|(?:view|show) (?:page )?source|improve this page|suggest an edit|report a bug)$",
+    re.IGNORECASE,
+)
 #: Link text of a permalink: a symbol on its own.
 _PERMALINK_TEXT = re.compile(r"^[\W_]?$")
 #: Titles that make a heading an admonition's label, not a heading.
@@ -248,10 +254,16 @@ def _small_chrome(tag: Any) -> bool:
     """A permalink, a skip or edit link, text for screen readers."""
     if _INLINE_CHROME_CLASS.search(_classes(tag)):
         return True
+    if _edit_link(tag):
+        return True
     if tag.name != "a" or not str(tag.get("href") or "").startswith("#"):
         return False
     text = tag.get_text(" ", strip=True)
     return _PERMALINK_TEXT.match(text) is not None or text.lower().startswith("skip to")
+
+
+def _edit_link(tag: Any) -> bool:
+    return tag.name == "a" and _EDIT_LINK.match(tag.get_text(" ", strip=True)) is not None
 
 
 def _chrome_block(tag: Any, total: int) -> bool:

@@ -1,0 +1,37 @@
+"""The counts the ``html`` bench part reports (bench/html_quality.py): chrome
+chunks and wrapped-line fragments, on texts whose answer is known."""
+
+from __future__ import annotations
+
+from bench import html_quality
+from dsqa.sentences import sentence_spans
+
+
+def corpus(*chunks: tuple[str, str, str]) -> html_quality.Corpus:
+    return html_quality.Corpus(list(chunks))
+
+
+def test_navigation_rows_tables_of_contents_and_boilerplate_are_chrome():
+    pages = [(f"p{i}.html", f"Guide › Part {i}", f"## Part {i}\n\nPart {i} explains how the cache evicts entries.\n\n© Copyright 2001-2023, the authors.")
+             for i in range(5)]
+    c = corpus(
+        *pages,
+        ("nav.html", "Guide", "| Prev | Up | Next |\n| --- | --- | --- |\n| Part 1 | Home | Part 2 |"),
+        ("toc.html", "Guide", "Table of Contents\n\n- Part 1\n- Part 2\n- Part 3"),
+    )
+    assert c.chrome_chunk("| Prev | Up | Next |\n| --- | --- | --- |\n| Part 1 | Home | Part 2 |")
+    assert c.chrome_chunk("Table of Contents\n\n- Part 1\n- Part 2\n- Part 3")
+    assert c.navigation_line("© Copyright 2001-2023, the authors.")  # on every page
+    assert not c.chrome_chunk(pages[0][2])
+    assert c.chrome_share() == 2 / 7
+
+
+def test_wrapped_line_fragments():
+    wrapped = "Data types are a way to limit the kind of data that can be\nstored in a table. Constraints give more control.\n"
+    joined = "Data types are a way to limit the kind of data that can be stored in a table. Constraints give more control.\n"
+    assert html_quality.fragments(wrapped, sentence_spans(wrapped)) == 2  # both halves of the cut sentence
+    assert html_quality.fragments(joined, sentence_spans(joined)) == 0
+    listed = "- the first item of a list is one line\n- the second item is another line\n"
+    assert html_quality.fragments(listed, sentence_spans(listed)) == 0
+    fenced = "```\nfor key in cache the loop runs\nover every entry it holds\n```\n"
+    assert html_quality.fragments(fenced, sentence_spans(fenced)) == 0
