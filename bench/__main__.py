@@ -518,12 +518,12 @@ def part_ray(run: Run) -> None:
 #: installed by the bench's set-up, never by dsqa.
 HTML_DATA = ROOT / "bench" / "data" / "html"
 HTML_CORPORA: tuple[tuple[str, str, Path, tuple[str, ...], str], ...] = (
+    ("pages", "saved blog, wiki and generated-manual pages written for this bench (bench/data/html/pages)",
+     HTML_DATA, ("pages",), "pages.jsonl"),
     ("python", "Python 3.11 documentation, Sphinx (Debian python3.11-doc): tutorial, howto, reference, faq, using",
      Path("/usr/share/doc/python3.11/html"), ("tutorial", "howto", "reference", "faq", "using"), "python.jsonl"),
     ("linux", "Linux 6.1 kernel documentation, Sphinx Read the Docs theme (Debian linux-doc-6.1): filesystems",
      Path("/usr/share/doc/linux-doc-6.1/html"), ("filesystems",), "linux.jsonl"),
-    ("pages", "saved blog, wiki and generated-manual pages written for this bench (bench/data/html/pages)",
-     HTML_DATA, ("pages",), "pages.jsonl"),
 )
 
 

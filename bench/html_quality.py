@@ -21,7 +21,8 @@ navigation lines.
 A quotable span (``dsqa.sentences.sentence_spans``) is a *wrapped-line
 fragment* when it ends at the end of a line without closing punctuation and
 the next line goes on with the same paragraph (a non-blank line that opens
-no block: no heading, list item, table row, quote, fence or indented code).
+no block: no heading, list item, definition, table row, quote, fence or
+indented code).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ CHROME_SHARE = 0.5
 
 _MARKS = re.compile(r"^\s*(?:>\s*)*(?:#{1,7}\s+|[-*+•]\s+|\d+[.)]\s+)?")
 _WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
-_BLOCK_START = re.compile(r"^\s*(?:#{1,7}\s|[-*+•]\s|\d+[.)]\s|\||>|```|~~~|    |\t)")
+_BLOCK_START = re.compile(r"^\s*(?:#{1,7}\s|[-*+•]\s|\d+[.)]\s|:\s|\||>|```|~~~|    |\t)")
 _CLOSING = tuple(".!?:;")
 
 
