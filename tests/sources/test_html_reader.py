@@ -423,3 +423,9 @@ print(sys.path)</pre></div>
                  "the loader, the finder and the importer", "# the search path, in order", "Read the next chapter"):
         assert kept in text, kept
     assert "First line\nsecond line" in text
+
+
+def test_a_page_without_a_declared_charset_is_read_as_utf8():
+    page = "<html><body><h1>Café ‣ menus</h1><p>Crème brûlée — 5 €, naïve façade.</p></body></html>"
+    assert text_of(page) == "# Café ‣ menus\n\nCrème brûlée — 5 €, naïve façade.\n"
+    assert formats.read("bom.html", b"\xef\xbb\xbf" + page.encode()).text == text_of(page)

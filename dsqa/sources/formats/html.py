@@ -59,8 +59,9 @@ _CHROME_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary
 #: engines and wikis name it (matched inside class names: ``navheader``,
 #: ``sphinxsidebar``, ``md-footer``, ``wy-breadcrumbs``, ``topNav``).
 _CHROME_CLASS = re.compile(
-    r"nav|sidebar|breadcrumb|menu(?!selection)|\btoc|toc\b|table-?of-?contents|contents-?list|pagination|pager|related|footer|header(?!link)|masthead"
-    r"|banner|cookie|share|social|comment|search|sponsor|advert|newsletter|subscribe|catlinks|widget|skip|copyright",
+    r"(?<!u)nav|sidebar|breadcrumb|menu(?!selection)|\btoc|toc\b|table-?of-?contents|contents-?list|pagination|pager|related"
+    r"|footer|header(?!link)|masthead|banner|cookie|share|social|comment|\bsearch|sponsor|advert|newsletter|subscribe|catlinks"
+    r"|widget|skip|copyright",
     re.IGNORECASE,
 )
 #: Class words of small inline chrome: permalinks, edit links, skip links,
@@ -129,9 +130,17 @@ class HtmlReader:
 
         if b"\x00" in data[:1024]:
             raise ValueError("binary file (contains NUL bytes)")
+        # UTF-8 first: a page that decodes as UTF-8 is UTF-8 (Latin-1 text
+        # almost never does), and a saved page often declares no charset,
+        # where BeautifulSoup's guess depends on which detector is installed.
+        markup: str | bytes
+        try:
+            markup = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            markup = data
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-            soup = BeautifulSoup(data, "html.parser")
+            soup = BeautifulSoup(markup, "html.parser")
         text = markdown_of(soup)
         if not any(line.strip() and not line.startswith("#") for line in text.split("\n")):
             raise ValueError("no text in the page's main content")
