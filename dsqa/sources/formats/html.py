@@ -77,7 +77,8 @@ _INLINE_CHROME_CLASS = re.compile(
 #: "site-footer", "toc"); any other word keeps the element.
 _CHROME_ID_WORDS = {"nav", "navigation", "navbar", "sidebar", "breadcrumbs", "breadcrumb", "toc", "menu", "header",
                     "footer", "search", "banner", "masthead", "related", "comments", "head", "panel", "mw", "site",
-                    "page", "top", "bottom", "left", "right", "global", "primary", "secondary", "main", "catlinks"}
+                    "page", "top", "bottom", "left", "right", "global", "primary", "secondary", "main", "catlinks",
+                    "notice"}
 #: Elements the class and link-density rules may remove: blocks, never a
 #: section or an inline element (``<span class="menuselection">`` is text).
 _BLOCKS = {"div", "ul", "ol", "dl", "table", "p", "header", "footer", "form", "menu", "center", "td", "tr"}
@@ -294,7 +295,9 @@ def _chrome_block(tag: Any, total: int) -> bool:
 
 
 def _chrome_id(tag: Any) -> bool:
-    words = [w for w in re.split(r"[-_\s]+", str(tag.get("id") or "").lower()) if w]
+    """Every word of the element's id names chrome ("mw-navigation",
+    "siteNotice", "footer"), and not only words such as "site" or "main"."""
+    words = [w.lower() for w in re.split(r"[-_\s]+|(?<=[a-z])(?=[A-Z])", str(tag.get("id") or "")) if w]
     return bool(words) and all(w in _CHROME_ID_WORDS for w in words) and any(w not in {"mw", "site", "page", "main", "top", "bottom", "left", "right", "global", "primary", "secondary"} for w in words)
 
 
