@@ -419,10 +419,12 @@ def test_content_that_looks_like_chrome_is_kept():
 print(sys.path)</pre></div>
 <p>First line<br>second line</p>
 <p>Read the <a href="next.html">next chapter</a> when you are done with this one and the exercises.</p>
+<p>See <a href="s54.html">Section 5.4</a>, <a href="s55.html">Section 5.5</a> and <a href="c9.html">Chapter 9</a>.</p>
 </main></body></html>"""
     text = text_of(page)
     for kept in ("## The module search path", "Python looks for modules", "## Navigation", "Choose File ‣ Open to open a project",
-                 "the loader, the finder and the importer", "# the search path, in order", "Read the next chapter"):
+                 "the loader, the finder and the importer", "# the search path, in order", "Read the next chapter",
+                 "See Section 5.4, Section 5.5 and Chapter 9."):
         assert kept in text, kept
     assert "First line\nsecond line" in text
 

@@ -290,7 +290,9 @@ def _chrome_block(tag: Any, total: int) -> bool:
     if not (total and len(text) > total / 2) and (_CHROME_CLASS.search(_classes(tag)) or _chrome_id(tag)):
         return True
     if tag.name in _LIST_BLOCKS and tag.find_parent(_is_admonition) is None:
-        return _link_list(tag, text) or _nav_row(tag, text)
+        # A paragraph of links is a sentence ("See Section 5.4, Section 5.5
+        # and Chapter 9."), not a list: only a navigation row is chrome.
+        return (tag.name != "p" and _link_list(tag, text)) or _nav_row(tag, text)
     return False
 
 
