@@ -562,7 +562,7 @@ def part_html(run: Run) -> None:
                   f"{r['chrome_share']:.1%}", f"{r['fragment_share']:.1%}", q["hit@1"], q["hit@5"], q["mrr10"])
         before, after = results["v1"], results["current"]
 
-        def ratio(key: str) -> str:
+        def ratio(key: str, before: dict[str, Any] = before, after: dict[str, Any] = after) -> str:
             return f"{after[key] / before[key]:.2f}x" if before[key] else "-"
 
         t.add("after / before", "-", ratio("chunks"), ratio("vectors"), ratio("vectors_per_chunk"), ratio("index_mb"), ratio("seconds"),

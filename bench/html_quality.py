@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 #: Words of page navigation, lower case.
 NAV_WORDS = frozenset(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import warnings
 
-from dsqa.formats import Extracted
+from dsqa.sources.formats import Extracted
 
 #: Never content: removed with everything inside.
 #: (Not ``<form>``: some sites wrap the whole page in one.)

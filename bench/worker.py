@@ -362,9 +362,11 @@ def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
     import resource
 
     from bench import html_quality
-    from dsqa import DSQA, Settings, formats, indexing, store
+    from dsqa import DSQA, Settings, storage
+    from dsqa.build import reindex as reindex_module
     from dsqa.evaluation import evaluate
-    from dsqa.sentences import sentence_spans
+    from dsqa.sources import formats
+    from dsqa.sources.sentences import sentence_spans
 
     if args["reader"] == "v1":
         from bench import html_v1
@@ -380,12 +382,12 @@ def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
         return usage.ru_utime + usage.ru_stime
 
     cpu_started, started = cpu(), time.perf_counter()
-    report = indexing.reindex(settings, full=True)
+    report = reindex_module.reindex(settings, full=True)
     seconds, cpu_s = time.perf_counter() - started, cpu() - cpu_started
-    manifest = store.read_manifest(settings.index_dir)
-    generation = store.current_generation(settings.index_dir)
+    manifest = storage.read_manifest(settings.index_dir)
+    generation = storage.current_generation(settings.index_dir)
     size = sum(f.stat().st_size for f in generation.rglob("*") if f.is_file()) / 1e6
-    chunks = store.load(settings.index_dir).chunks
+    chunks = storage.load(settings.index_dir).chunks
     corpus = html_quality.Corpus([(c["source"], c["heading"], c["text"]) for c in chunks])
     spans = fragments = 0
     for c in chunks:

@@ -7,7 +7,7 @@ against trafilatura, readability-lxml and jusText on real pages.
 The pages are the gold pages of the HTML dev sets (bench/data/html: the
 Python and Linux documentation from the Debian packages, saved blog, wiki,
 DocBook and MkDocs pages) and the generator-style pages of
-tests/test_html_reader.py. For each extractor:
+tests/sources/test_html_reader.py. For each extractor:
 
 * content kept: the dev sets' gold phrases found in the page's text; the
   lines of the pages' ``<pre>`` blocks and their headings found in it;
@@ -25,15 +25,15 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import html_quality  # noqa: E402
-from dsqa import formats  # noqa: E402
-from dsqa.sentences import sentence_spans  # noqa: E402
+from dsqa.sources import formats  # noqa: E402
+from dsqa.sources.sentences import sentence_spans  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "html"
 SOURCES = {
@@ -99,7 +99,7 @@ def pages() -> dict[str, tuple[bytes, list[str]]]:
                 path = source / answer["note"]
                 data, gold = out.setdefault(f"{corpus}/{answer['note']}", (path.read_bytes(), []))
                 gold.append(answer["phrase"])
-    from tests import test_html_reader as styled
+    from tests.sources import test_html_reader as styled
 
     for name in ("DOCBOOK", "DOCBOOK_APPENDIX", "SPHINX", "SPHINX_RTD", "MKDOCS", "JAVADOC_CLASS", "BLOG", "WIKI"):
         out[f"styled/{name.lower()}"] = (getattr(styled, name).encode(), [])

@@ -4,7 +4,7 @@ chunks and wrapped-line fragments, on texts whose answer is known."""
 from __future__ import annotations
 
 from bench import html_quality
-from dsqa.sentences import sentence_spans
+from dsqa.sources.sentences import sentence_spans
 
 
 def corpus(*chunks: tuple[str, str, str]) -> html_quality.Corpus:
