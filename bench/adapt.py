@@ -140,7 +140,7 @@ class NotesMiner:
         import dsqa
 
         self.retriever = dsqa.DSQA(corpus_dir=ROOT / "corpus", index_dir=ROOT / "index").retriever()
-        self.chunks: list[dict[str, Any]] = self.retriever.index.chunks
+        self.chunks: list[dict[str, Any]] = [c.to_json() for c in self.retriever.index.chunks]
         self.by_key = {c["key"]: i for i, c in enumerate(self.chunks)}
 
     def negatives(self, query: str, positive_key: str, n: int) -> list[dict[str, Any]]:

@@ -100,21 +100,21 @@ def open_set(dev: DevSet, **settings: Any) -> DSQA:
 
 def passage(engine: DSQA, row: int) -> Passage:
     c = engine.retriever().index.chunks[row]
-    return Passage(c["text"], c["source"], c["heading"], c["start_line"], c["end_line"], 0.0)
+    return Passage(c.text, c.source, c.heading, c.start_line, c.end_line, 0.0)
 
 
 def window_text(retriever: Retriever, row: int, window: int) -> str:
     """The heading's last two levels and the sentence window: what the cross-encoder reads."""
     c = retriever.index.chunks[row]
     start, end = int(retriever.index.windows[window, 1]), int(retriever.index.windows[window, 2])
-    body = c["text"][start:end] if start >= 0 else c["text"]
-    tail = " › ".join(c["heading"].split(" › ")[-2:])
+    body = c.text[start:end] if start >= 0 else c.text
+    tail = " › ".join(c.heading.split(" › ")[-2:])
     return f"{tail}: {body}" if tail else body
 
 
 def generated_questions(engine: DSQA) -> Iterator[tuple[str, int]]:
     """(question, row of the passage it was written for) from the notes' qgen run."""
-    by_key = {c["key"]: i for i, c in enumerate(engine.retriever().index.chunks)}
+    by_key = {c.key: i for i, c in enumerate(engine.retriever().index.chunks)}
     with open(QGEN, encoding="utf-8") as fh:
         for rec in map(json.loads, fh):
             if rec["key"] in by_key:
@@ -124,7 +124,7 @@ def generated_questions(engine: DSQA) -> Iterator[tuple[str, int]]:
 
 def is_copy(retriever: Retriever, row: int, positive: int) -> bool:
     chunks = retriever.index.chunks
-    return stands_for(chunks[row], chunks[positive])
+    return stands_for(chunks[row].to_json(), chunks[positive].to_json())
 
 
 # -- scoring a re-ranking ----------------------------------------------------------------------
@@ -326,13 +326,13 @@ def section_parts(retriever: Retriever, question: str, qv: np.ndarray, hits: lis
     index = retriever.index
     section: dict[tuple[str, str], list[int]] = {}
     for i, c in enumerate(index.chunks):
-        section.setdefault((c["source"], c["heading"]), []).append(i)
+        section.setdefault((c.source, c.heading), []).append(i)
     rows = np.array([h.row for h in hits])
     own, whole = [], []
     for terms in concepts(question):
         idf = index.lexical.idf(terms)
         own.append(idf @ index.lexical.presence(terms, rows) / idf.sum())
-        members = [section[(index.chunks[r]["source"], index.chunks[r]["heading"])] for r in rows]
+        members = [section[(index.chunks[r].source, index.chunks[r].heading)] for r in rows]
         present = np.stack([index.lexical.presence(terms, np.array(m)).any(axis=1) for m in members], 1)
         whole.append(idf @ present / idf.sum())
     return semantic, norm, np.array(own).reshape(-1, len(rows)), np.array(whole).reshape(-1, len(rows))

@@ -388,12 +388,12 @@ def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
     generation = storage.current_generation(settings.index_dir)
     size = sum(f.stat().st_size for f in generation.rglob("*") if f.is_file()) / 1e6
     chunks = storage.load(settings.index_dir).chunks
-    corpus = html_quality.Corpus([(c["source"], c["heading"], c["text"]) for c in chunks])
+    corpus = html_quality.Corpus([(c.source, c.heading, c.text) for c in chunks])
     spans = fragments = 0
     for c in chunks:
-        found = sentence_spans(c["text"])
+        found = sentence_spans(c.text)
         spans += len(found)
-        fragments += html_quality.fragments(c["text"], found)
+        fragments += html_quality.fragments(c.text, found)
     questions = _questions(Path(args["devset"]))
     quality = _quality(evaluate("dsqa", questions, lambda q: engine.ask(q, k=10)))
     vectors = int(manifest.get("vector_count") or 0)

@@ -423,21 +423,21 @@ class DSQA:
         wanted = {resolve_note(n, index.sources) for n in notes}  # a list: _prepare checked it
         if not wanted:
             return None
-        return [row for row, c in enumerate(index.chunks) if c["source"] in wanted]
+        return [row for row, c in enumerate(index.chunks) if c.source in wanted]
 
     @staticmethod
     def _passage(index: storage.StoredIndex, hit: Hit) -> Passage:
         c = index.chunks[hit.row]
         return Passage(
-            text=c["text"],
-            source=c["source"],
-            heading=c["heading"],
-            start_line=c["start_line"],
-            end_line=c["end_line"],
+            text=c.text,
+            source=c.source,
+            heading=c.heading,
+            start_line=c.start_line,
+            end_line=c.end_line,
             score=round(hit.score, 4),
-            page=c.get("page"),
-            cell=c.get("cell"),
-            end_cell=c.get("end_cell"),
+            page=c.page,
+            cell=c.cell,
+            end_cell=c.end_cell,
         )
 
 

@@ -75,7 +75,7 @@ def assert_consistent(index: storage.StoredIndex) -> None:
         assert set(index.windows[:, 0].tolist()) == set(range(n))
     per_note: dict[str, int] = {}
     for c in index.chunks:
-        per_note[c["source"]] = per_note.get(c["source"], 0) + 1
+        per_note[c.source] = per_note.get(c.source, 0) + 1
     assert per_note == {s: e["chunks"] for s, e in index.manifest["notes"].items() if e["chunks"]}
     norms = np.linalg.norm(index.vectors, axis=1)
     assert np.allclose(norms, 1.0, atol=1e-4)

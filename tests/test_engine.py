@@ -127,7 +127,7 @@ def test_reindex_writes_manifest_and_no_pickle(built):
     assert manifest["model"] == {"name": "fake-hash", "dimension": 64, "max_tokens": 128}
     assert manifest["chunking"]["chunk_tokens"] == 60
     assert manifest["vector_count"] > manifest["chunk_count"]  # sentence windows
-    assert set(manifest["notes"]) == {p for p in (c["source"] for c in built.retriever().index.chunks)}
+    assert set(manifest["notes"]) == {p for p in (c.source for c in built.retriever().index.chunks)}
     assert all(len(e["sha256"]) == 64 for e in manifest["notes"].values())
     assert {p.name for p in gen.iterdir()} == {
         "manifest.json", "chunks.jsonl", "windows.npy", "vectors.npy", "vectors.faiss", "bm25"

@@ -10,6 +10,7 @@ mixed: old vectors are reused only when the model identity matches.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -36,7 +37,7 @@ from ..sources.formats import reader_version
 from ..sources.loading import LoadedCorpus, Note, content_hash, load_corpus
 from ..sources.reading import MAX_NOTE_BYTES, OUTSIDE, read_corpus_file
 from ..sources.sentences import sentence_windows
-from ..storage import ann
+from ..storage import ChunkRecord, ann
 from ..storage.lexical import LexicalIndex, lexical_text
 from .chunking import Chunk, Chunker
 from .freshness import (
@@ -59,22 +60,10 @@ def _lock(index_dir: Path) -> FileLock:
     return FileLock(str(Path(index_dir) / ".lock"), timeout=0)
 
 
-def _chunk_record(chunk: Chunk) -> dict[str, Any]:
-    record = {
-        "source": chunk.source,
-        "heading": chunk.heading,
-        "start_line": chunk.start_line,
-        "end_line": chunk.end_line,
-        "start_char": chunk.start_char,
-        "end_char": chunk.end_char,
-        "text": chunk.text,
-        "key": chunk.key,
-    }
-    # Only where they apply, so a Markdown note's records are as they were.
-    for name in ("page", "cell", "end_cell"):
-        if getattr(chunk, name) is not None:
-            record[name] = getattr(chunk, name)
-    return record
+def _chunk_record(chunk: Chunk) -> ChunkRecord:
+    """What the index keeps of a chunk: every field of the record, which a
+    :class:`Chunk` has by the same name."""
+    return ChunkRecord(**{f.name: getattr(chunk, f.name) for f in dataclasses.fields(ChunkRecord)})
 
 
 def _load_previous(settings: Settings, embedder: Embedder) -> tuple[storage.StoredIndex | None, str]:
@@ -205,8 +194,8 @@ def _assemble(
     key_to_row: dict[str, int] = {}
     if old is not None:
         for row, c in enumerate(old.chunks):
-            old_rows.setdefault(c["source"], []).append(row)
-            key_to_row.setdefault(c["key"], row)
+            old_rows.setdefault(c.source, []).append(row)
+            key_to_row.setdefault(c.key, row)
 
     chunker = chunker_for(settings, embedder)
     build = _Build()
@@ -282,7 +271,7 @@ def _write_generation(
         "notes": notes,
         "skipped": skipped,
     }
-    lexical = LexicalIndex.build([lexical_text(c["heading"], c["text"]) for c in build.records])
+    lexical = LexicalIndex.build([lexical_text(c.heading, c.text) for c in build.records])
     # The refusal scale of this corpus, measured on the new index in memory
     # before it is written (see dsqa.query.calibration).
     built = storage.StoredIndex(settings.index_dir, manifest, build.records, matrix, build.window_table(), faiss_index, lexical, distinct)
@@ -309,7 +298,7 @@ class _Build:
     """
 
     def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
+        self.records: list[ChunkRecord] = []
         self.windows: list[tuple[int, int, int]] = []
         self.vectors: list[np.ndarray | None] = []
         #: Vector slots still to fill: the whole chunk's text, or the
@@ -321,7 +310,7 @@ class _Build:
         self.embedded: np.ndarray = np.zeros((0, 0), dtype=np.float32)
         self.row_of: dict[str, int] = {}
 
-    def reuse(self, old: storage.StoredIndex, old_row: int, record: dict[str, Any] | None = None) -> None:
+    def reuse(self, old: storage.StoredIndex, old_row: int, record: ChunkRecord | None = None) -> None:
         row = len(self.records)
         self.records.append(record if record is not None else old.chunks[old_row])
         for w in old.window_rows(old_row):

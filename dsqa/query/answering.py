@@ -107,8 +107,8 @@ def _scored_sentences(
     wants_command = asks_for_command(question)
     scored: list[tuple[float, int, int, int]] = []
     for pos, hit in enumerate(hits[: settings.quote_passages]):
-        text = index.chunks[hit.row]["text"]
-        titles = {_plain(h) for h in index.chunks[hit.row]["heading"].split(HEADING_SEPARATOR)}
+        text = index.chunks[hit.row].text
+        titles = {_plain(h) for h in index.chunks[hit.row].heading.split(HEADING_SEPARATOR)}
         for w in index.window_rows(hit.row):
             start, end = int(index.windows[w, 1]), int(index.windows[w, 2])
             if start < 0 or _plain(text[start:end]) in titles:
@@ -145,7 +145,7 @@ def _best_quotes(
     for score, pos, start, end in scored:
         if len(quotes) >= max_sentences or (quotes and score < quotes[0].score - settings.quote_margin):
             break
-        text = index.chunks[hits[pos].row]["text"][start:end]
+        text = index.chunks[hits[pos].row].text[start:end]
         words = set(tokenize(text))
         if any(_jaccard(words, other) > settings.quote_overlap for other in seen):
             continue

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..sources.sentences import sentence_spans
+from ..storage import ChunkRecord
 from ..storage.lexical import tokenize
 from .confidence import raw_confidence
 
@@ -127,18 +128,18 @@ OFF_TOPIC = (
 )
 
 
-def pseudo_questions(chunks: list[dict[str, Any]], n: int = PSEUDO_QUESTIONS) -> list[tuple[str, int]]:
+def pseudo_questions(chunks: list[ChunkRecord], n: int = PSEUDO_QUESTIONS) -> list[tuple[str, int]]:
     """Up to ``n`` (question, chunk row) pairs: the first key words of
     sentences spread evenly over the corpus, one question per sentence."""
     from bm25s.stopwords import STOPWORDS_EN
 
     stop = frozenset(STOPWORDS_EN)
-    spans = [(row, a, b) for row, c in enumerate(chunks) for a, b in sentence_spans(c["text"])]
+    spans = [(row, a, b) for row, c in enumerate(chunks) for a, b in sentence_spans(c.text)]
     if len(spans) > n:
         spans = [spans[i * len(spans) // n] for i in range(n)]
     out: dict[str, int] = {}
     for row, a, b in spans:
-        words = [w for w in _WORD.findall(chunks[row]["text"][a:b]) if len(w) > 1 and w.lower() not in stop]
+        words = [w for w in _WORD.findall(chunks[row].text[a:b]) if len(w) > 1 and w.lower() not in stop]
         if len(words) >= 2:
             out.setdefault(" ".join(words[:PSEUDO_WORDS]), row)
     return list(out.items())

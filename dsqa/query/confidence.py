@@ -42,7 +42,7 @@ def raw_confidence(question: str, hits: list[Hit], index: StoredIndex, known_sha
     top_terms: set[str] = set()
     for hit in hits[: settings.confidence_passages]:
         c = index.chunks[hit.row]
-        top_terms.update(tokenize(f"{c['heading']}\n{c['text']}"))
+        top_terms.update(tokenize(f"{c.heading}\n{c.text}"))
     coverage = sum(t in top_terms for t in terms) / len(terms)
     unknown = min(sum(t not in vocab for t in terms), settings.max_unknown_terms)
     return hits[0].dense + settings.coverage_weight * coverage - settings.unknown_term_penalty * known_share * unknown

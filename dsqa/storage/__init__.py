@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from .files import check_writable
 from .generations import (
-    CHUNK_FIELDS,
-    OPTIONAL_CHUNK_FIELDS,
     StoredIndex,
     collect_garbage,
     load,
@@ -34,12 +32,14 @@ from .manifest import (
     current_generation,
     read_manifest,
 )
+from .records import CHUNK_FIELDS, OPTIONAL_CHUNK_FIELDS, ChunkRecord
 
 __all__ = [
     "ANN_ENTRIES",
     "BM25",
     "CHUNKS",
     "CHUNK_FIELDS",
+    "ChunkRecord",
     "FAISS",
     "FILES",
     "FORMAT_VERSION",

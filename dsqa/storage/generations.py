@@ -71,10 +71,7 @@ from .manifest import (
     is_int,
     read_manifest,
 )
-
-CHUNK_FIELDS = ("source", "heading", "start_line", "end_line", "start_char", "end_char", "text", "key")
-#: Where a chunk of a PDF (its page) or a notebook (its first and last cell) is.
-OPTIONAL_CHUNK_FIELDS = ("page", "cell", "end_cell")
+from .records import CHUNK_FIELDS, OPTIONAL_CHUNK_FIELDS, ChunkRecord
 
 
 @dataclass
@@ -84,7 +81,7 @@ class StoredIndex:
 
     path: Path
     manifest: dict[str, Any]
-    chunks: list[dict[str, Any]]
+    chunks: list[ChunkRecord]
     vectors: np.ndarray
     windows: np.ndarray  # (n_vectors, 3) int32: chunk row, sentence start, end
     faiss_index: Any
@@ -132,7 +129,7 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
     return StoredIndex(gen, manifest, chunks, vectors, windows, faiss_index, lexical, distinct)
 
 
-def _load_chunks(gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def _load_chunks(gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any]) -> list[ChunkRecord]:
     """The chunk records, each well-formed, as many per note as the
     manifest lists."""
     chunks_path = gen / CHUNKS
@@ -156,10 +153,10 @@ def _load_chunks(gen: Path, files: dict[str, Any] | None, manifest: dict[str, An
     expected = {s: e["chunks"] for s, e in manifest["notes"].items() if e["chunks"]}
     if per_note != expected:
         raise IndexCorruptError(chunks_path, "the chunk records do not match the notes listed in the manifest")
-    return chunks
+    return [ChunkRecord.from_json(c) for c in chunks]
 
 
-def _load_windows(gen: Path, files: dict[str, Any] | None, chunks: list[dict[str, Any]]) -> np.ndarray:
+def _load_windows(gen: Path, files: dict[str, Any] | None, chunks: list[ChunkRecord]) -> np.ndarray:
     """The window table: every chunk has windows, in chunk order, each
     inside its chunk's text."""
     windows_path = gen / WINDOWS
@@ -170,7 +167,7 @@ def _load_windows(gen: Path, files: dict[str, Any] | None, chunks: list[dict[str
         rows = windows[:, 0]
         if rows.min() < 0 or rows.max() >= n or np.any(np.diff(rows) < 0) or len(np.unique(rows)) != n:
             raise IndexCorruptError(windows_path, "the window table does not match the chunk records")
-        lengths = np.array([len(c["text"]) for c in chunks], dtype=np.int64)[rows]
+        lengths = np.array([len(c.text) for c in chunks], dtype=np.int64)[rows]
         starts, ends = windows[:, 1].astype(np.int64), windows[:, 2].astype(np.int64)
         whole = (starts == -1) & (ends == -1)
         inside = (starts >= 0) & (starts < ends) & (ends <= lengths)
@@ -281,7 +278,7 @@ def _load_lexical(gen: Path, files: dict[str, Any] | None, n: int) -> LexicalInd
 def write(
     index_dir: Path,
     manifest: dict[str, Any],
-    chunks: list[dict[str, Any]],
+    chunks: list[ChunkRecord],
     vectors: np.ndarray,
     windows: np.ndarray,
     faiss_index: Any,
@@ -313,7 +310,7 @@ def write(
         files[rel] = file_entry(tmp / rel)
 
     try:
-        put(CHUNKS, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks).encode("utf-8"))
+        put(CHUNKS, "".join(json.dumps(c.to_json(), ensure_ascii=False) + "\n" for c in chunks).encode("utf-8"))
         save_npy(WINDOWS, np.ascontiguousarray(windows, dtype=np.int32))
         save_npy(VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
         faiss.write_index(faiss_index, str(tmp / FAISS))

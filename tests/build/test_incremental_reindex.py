@@ -54,12 +54,12 @@ def calibration_questions(index) -> int:
 
 def test_one_paragraph_edit_reembeds_only_its_chunks(built, fake_model):
     before = built.retriever().index
-    old_keys = {c["key"] for c in before.chunks}
+    old_keys = {c.key for c in before.chunks}
     calls, embedded = fake_model.calls, fake_model.embedded
     edit_once(built.settings.corpus_dir / BIG, PHRASE, EDITED)
     report = built.reindex()
     after = storage.load(built.settings.index_dir)
-    new_rows = [r for r, c in enumerate(after.chunks) if c["key"] not in old_keys]
+    new_rows = [r for r, c in enumerate(after.chunks) if c.key not in old_keys]
     assert 1 <= len(new_rows) <= 2, "one line changed: its chunk, and the next one if the line is in the overlap"
     assert report.embedded == len(new_rows) and report.changed == {BIG: before.manifest["notes"][BIG]["chunks"]}
     assert report.reused == report.changed[BIG] - len(new_rows)
@@ -67,7 +67,7 @@ def test_one_paragraph_edit_reembeds_only_its_chunks(built, fake_model):
     # call, then the refusal calibration's questions (dsqa.query.calibration).
     assert fake_model.calls == calls + 2
     assert fake_model.embedded - embedded - calibration_questions(after) == sum(len(after.window_rows(r)) for r in new_rows)
-    assert all(EDITED.split()[3] in after.chunks[r]["text"] for r in new_rows)
+    assert all(EDITED.split()[3] in after.chunks[r].text for r in new_rows)
 
 
 def test_noop_and_touch_write_nothing(built, fake_model):
@@ -112,7 +112,7 @@ def assert_same_index(a: storage.StoredIndex, b: storage.StoredIndex) -> None:
     np.testing.assert_allclose(a.vectors, b.vectors, rtol=0, atol=1e-6)
     for key in ("notes", "skipped", "model", "chunking", "chunk_count", "vector_count", "format"):
         assert a.manifest[key] == b.manifest[key], key
-    for q in QUERIES + [c["text"][:80] for c in a.chunks[::97]]:
+    for q in QUERIES + [c.text[:80] for c in a.chunks[::97]]:
         np.testing.assert_allclose(a.lexical.scores(q), b.lexical.scores(q), rtol=1e-6)
 
 

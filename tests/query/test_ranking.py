@@ -33,7 +33,7 @@ QUERIES = [
 def brute_coverage(index, query: str) -> list[float]:
     """Each chunk's coverage of the query's worst-covered concept, from
     token sets and document counts computed here."""
-    docs = [set(tokenize(lexical_text(c["heading"], c["text"]))) for c in index.chunks]
+    docs = [set(tokenize(lexical_text(c.heading, c.text))) for c in index.chunks]
     found = concepts(query)
     df = {t: sum(t in d for d in docs) for terms in found for t in terms}
     idf = {t: math.log(1 + (len(docs) - df[t] + 0.5) / (df[t] + 0.5)) for t in df}
@@ -88,7 +88,7 @@ def test_default_candidate_pool_finds_the_same_top_passages(built):
 
 def test_filter_restricts_to_allowed_rows(built):
     index = built.retriever().index
-    allowed = [r for r, c in enumerate(index.chunks) if c["source"] == "notes/anonymous-short-notes.md"]
+    allowed = [r for r, c in enumerate(index.chunks) if c.source == "notes/anonymous-short-notes.md"]
     hits = built.retriever().rank("docker swarm s3 hadoop", 5, allowed)
     assert hits and all(h.row in allowed for h in hits)
     expected = brute_force(built, "docker swarm s3 hadoop", allowed)[:5]
@@ -218,7 +218,7 @@ def test_quotes_skip_near_duplicates(small):
     qv = retriever.embed_query("leader")
     hits = retriever.rank("leader", 2)
     quotes = pick_quotes("leader", hits, retriever.index, qv, retriever.settings)
-    texts = [retriever.index.chunks[hits[q.passage].row]["text"][q.start : q.end] for q in quotes]
+    texts = [retriever.index.chunks[hits[q.passage].row].text[q.start : q.end] for q in quotes]
     assert len(texts) == len(set(texts))
 
 

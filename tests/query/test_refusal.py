@@ -10,20 +10,25 @@ from conftest import DATA
 from dsqa import DSQA, Settings
 from dsqa.evaluation import answers_question, load_questions
 from dsqa.query.calibration import OFF_TOPIC, known_share, pseudo_questions
+from dsqa.storage import ChunkRecord
 
 FRESH = DATA / "fresh_notes"
 
 
+def _record(text: str) -> ChunkRecord:
+    return ChunkRecord("a.md", "", 1, 1, 0, len(text), text, text)
+
+
 def test_pseudo_questions_are_key_words_of_sentences_spread_over_the_corpus():
     chunks = [
-        {"text": "The overlay network spans every host of the swarm.\nShort line."},
-        {"text": "EXPLAIN ANALYZE prints the plan with real timings."},
+        _record("The overlay network spans every host of the swarm.\nShort line."),
+        _record("EXPLAIN ANALYZE prints the plan with real timings."),
     ]
     assert pseudo_questions(chunks) == [
         ("overlay network spans every host swarm", 0),
         ("EXPLAIN ANALYZE prints plan real timings", 1),
     ]
-    many = [{"text": f"The note about topic{i} says something here."} for i in range(500)]
+    many = [_record(f"The note about topic{i} says something here.") for i in range(500)]
     picked = pseudo_questions(many, n=10)
     assert len(picked) == 10 and picked[0][1] == 0 and picked[-1][1] == 450
 

@@ -113,22 +113,22 @@ def mixed(tmp_path, fake_model):
 
 
 def chunks_of(settings: Settings, source: str) -> list[dict]:
-    return [c for c in storage.load(settings.index_dir).chunks if c["source"] == source]
+    return [c for c in storage.load(settings.index_dir).chunks if c.source == source]
 
 
 def check_citation(settings: Settings, c: dict) -> None:
     """The chunk's text is where its citation says, in the file read again."""
-    extracted = formats.read(c["source"], (settings.corpus_dir / c["source"]).read_bytes())
-    if "page" in c:
-        lines = extracted.layout.unit_text(extracted.text, c["page"]).split("\n")
+    extracted = formats.read(c.source, (settings.corpus_dir / c.source).read_bytes())
+    if c.page is not None:
+        lines = extracted.layout.unit_text(extracted.text, c.page).split("\n")
     else:
         lines = extracted.text.split("\n")
-    region = "\n".join(lines[c["start_line"] - 1 : c["end_line"]])
-    assert region.startswith(c["text"].split("\n")[0]) and c["text"] in region, c
-    if "cell" in c:
+    region = "\n".join(lines[c.start_line - 1 : c.end_line])
+    assert region.startswith(c.text.split("\n")[0]) and c.text in region, c
+    if c.cell is not None:
         cells = "\n\n".join(extracted.layout.unit_text(extracted.text, n) for n in extracted.layout.unit_numbers
-                          if c["cell"] <= n <= c["end_cell"])
-        assert c["text"] in cells, c
+                          if c.cell <= n <= c.end_cell)
+        assert c.text in cells, c
 
 
 # -- PDF -----------------------------------------------------------------------
@@ -139,11 +139,11 @@ def test_pdf_chunks_cite_page_and_lines_within_it(mixed, caplog):
     assert report.warnings == [("slides/raft.pdf", "page 3 has no text layer (scanned? dsqa does no OCR): left out")]
     assert "slides/raft.pdf: page 3 has no text layer" in caplog.text
     chunks = chunks_of(mixed, "slides/raft.pdf")
-    assert {c["page"] for c in chunks} == {1, 2, 4}
+    assert {c.page for c in chunks} == {1, 2, 4}
     for c in chunks:
         check_citation(mixed, c)  # also proves no chunk spans two pages
     # No outline: headings are the large title lines, carried over to a page without one.
-    assert {c["page"]: c["heading"] for c in chunks} == {1: "Consensus", 2: "Log replication", 4: "Log replication"}
+    assert {c.page: c.heading for c in chunks} == {1: "Consensus", 2: "Log replication", 4: "Log replication"}
 
     hit = DSQA(mixed).search("snapshot compact the log", k=1, notes=["slides/raft.pdf"])[0]
     assert hit.page == 4 and hit.start_line == 1
@@ -166,7 +166,7 @@ def test_pdf_headings_come_from_the_outline(tmp_path, fake_model):
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "i", model="fake-hash", chunk_tokens=40, chunk_overlap_tokens=4)
     reindex(settings)
     chunks = chunks_of(settings, "week3.pdf")
-    by_text = {c["text"].split("\n")[0]: (c["page"], c["heading"]) for c in chunks}
+    by_text = {c.text.split("\n")[0]: (c.page, c.heading) for c in chunks}
     assert by_text["Overview of the course and its labs."] == (1, "Week 3")
     assert by_text["Intro to replication"] == (2, "Week 3 › Intro to replication")
     assert by_text["Chain replication"] == (2, "Week 3 › Chain replication")  # a second entry on the page cuts it
@@ -219,16 +219,16 @@ def test_the_size_limit_holds_for_every_format(tmp_path):
 def test_html_keeps_main_content_and_drops_scripts_styles_and_chrome(mixed):
     reindex(mixed)
     chunks = chunks_of(mixed, "saved/gossip.html")
-    indexed = "\n".join(c["heading"] + "\n" + c["text"] for c in storage.load(mixed.index_dir).chunks)
+    indexed = "\n".join(c.heading + "\n" + c.text for c in storage.load(mixed.index_dir).chunks)
     for never in ("xss", "alert", "onerror", "stealCookies", "hotpink", "secret-style-rule", "<script", "<img",
                   "Sign in", "Pricing nav link", "Related posts", "Copyright footer", "hidden-text-never-indexed"):
         assert never not in indexed, never
     assert "Each node periodically picks a random peer" in indexed
     assert "gossip --interval 1s --fanout 3" in indexed
-    headings = {c["heading"] for c in chunks}
+    headings = {c.heading for c in chunks}
     assert "Gossip protocols › Failure detection › SWIM" in headings
     for c in chunks:
-        assert "page" not in c and "cell" not in c
+        assert c.page is None and c.cell is None
         check_citation(mixed, c)
     hit = DSQA(mixed).search("SWIM membership dissemination", k=1, notes=["saved/gossip.html"])[0]
     assert hit.citation == f"saved/gossip.html:{hit.start_line}-{hit.end_line} · Gossip protocols › Failure detection › SWIM"
@@ -270,8 +270,8 @@ def test_notebook_cells_become_text_and_fenced_code_cited_by_cell(mixed):
     chunks = chunks_of(mixed, "labs/spark.ipynb")
     for c in chunks:
         check_citation(mixed, c)
-        assert "never-indexed" not in c["text"] and "4242424242" not in c["text"]
-    assert {c["heading"] for c in chunks} == {"Spark lab", "Spark lab › Partitions"}
+        assert "never-indexed" not in c.text and "4242424242" not in c.text
+    assert {c.heading for c in chunks} == {"Spark lab", "Spark lab › Partitions"}
     hit = DSQA(mixed).search("repartition rows executors", k=1, notes=["labs/spark.ipynb"])[0]
     assert hit.cell == 4 and hit.page is None
     assert hit.citation in ("labs/spark.ipynb cell 4 · Spark lab › Partitions", "labs/spark.ipynb cells 4–5 · Spark lab › Partitions")
@@ -306,7 +306,7 @@ def test_unchanged_pdfs_are_not_read_again_and_edits_are_seen(mixed, monkeypatch
     assert not status.up_to_date and status.changed == ["slides/raft.pdf"]
     report = reindex(mixed)
     assert list(report.changed) == ["slides/raft.pdf"] and reads == [1]
-    assert {c["page"] for c in chunks_of(mixed, "slides/raft.pdf")} == {1, 2}
+    assert {c.page for c in chunks_of(mixed, "slides/raft.pdf")} == {1, 2}
     assert engine.status().up_to_date
 
 

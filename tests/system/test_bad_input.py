@@ -79,7 +79,7 @@ def test_unreadable_notes_are_skipped_with_a_warning(built, caplog, tmp_path):
     assert "6 files skipped" in str(report) and not report.added and not report.changed
     index = storage.load(built.settings.index_dir)
     assert_consistent(index)
-    assert not any("hunter2" in c["text"] for c in index.chunks)
+    assert not any("hunter2" in c.text for c in index.chunks)
     manifest = index.manifest
     assert manifest["skipped"]["notes/link.md"]["sha256"] is None  # never read
     # Remembered, so they are not "new notes" to status or ask.

@@ -347,7 +347,7 @@ def test_reindex_of_a_5_MB_line_writes_bounded_chunks(small):
     engine = DSQA(small)
     engine.reindex()
     index = storage.load(small.index_dir)
-    assert max(len(c["text"]) for c in index.chunks) <= small.chunk_tokens * MAX_CHARS_PER_TOKEN
+    assert max(len(c.text) for c in index.chunks) <= small.chunk_tokens * MAX_CHARS_PER_TOKEN
 
 
 # -- 10. whole filesystems as a corpus ----------------------------------------------

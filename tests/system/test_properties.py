@@ -95,9 +95,9 @@ def test_any_bytes_as_a_note_leave_a_consistent_index(fuzz_root, data):
         assert "fuzz.md" in index.manifest["notes"] and not report.skipped
         # Every chunk is an exact slice of the note, so its citation is right.
         for c in index.chunks:
-            if c["source"] == "fuzz.md":
-                assert text[c["start_char"] : c["end_char"]] == c["text"]
-                assert text.count("\n", 0, c["start_char"]) + 1 == c["start_line"]
+            if c.source == "fuzz.md":
+                assert text[c.start_char : c.end_char] == c.text
+                assert text.count("\n", 0, c.start_char) + 1 == c.start_line
     else:
         assert "fuzz.md" not in index.manifest["notes"] and [n for n, _ in report.skipped] == ["fuzz.md"]
     assert DSQA(s, auto_reindex=False).search("docker swarm overlay", k=3)[0].source == "steady.md"
