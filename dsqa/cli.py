@@ -208,7 +208,7 @@ def search(query: tuple[str, ...], k: int | None, notes: tuple[str, ...], as_jso
 @cli.command()
 @click.option("--full", is_flag=True, help="Rebuild everything instead of only what changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--yes", is_flag=True, help="Index the corpus even if it is over the size limits.")
+@click.option("--yes", is_flag=True, help="Index the corpus even if it is over the size limits, or is / or your home folder.")
 @click.option(
     "--ray", "ray_address", metavar="ADDRESS",
     help="Embed on a Ray cluster: auto ($RAY_ADDRESS or the one on this machine), ray://HEAD:10001, HOST:PORT, or local.",

@@ -200,6 +200,15 @@ class Settings:
     max_corpus_files: int = 20_000
     max_corpus_bytes: int = 1_000_000_000
     allow_large_corpus: bool = False
+    #: Bounds on reading one note (see ``dsqa.sources.formats.limits``):
+    #: seconds, MiB of memory, characters of extracted text (PDFs, web pages,
+    #: notebooks) and nesting depth (a page's elements, a notebook's JSON).
+    #: A note over one is skipped with a warning naming it. Not part of an
+    #: index's identity: a note they skip is simply not in the index.
+    reader_timeout: float = 60.0
+    reader_memory_mb: int = 2048
+    reader_max_chars: int = 10_000_000
+    reader_max_depth: int = 500
     #: Embed a reindex's new texts on a Ray cluster (``dsqa reindex --ray``,
     #: :mod:`dsqa.encoders.ray`): ``"auto"`` ($RAY_ADDRESS, else the cluster
     #: started on this machine with ``ray start``), ``"ray://HEAD:10001"``,
@@ -257,6 +266,15 @@ class Settings:
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens:
             raise InvalidInputError("chunk_overlap_tokens must be >= 0 and smaller than chunk_tokens")
         self._check_ray()
+        self._check_readers()
+
+    def _check_readers(self) -> None:
+        """The reader bounds: a number of seconds above 0, whole numbers of at least 1."""
+        seconds = self.reader_timeout
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
+            raise InvalidInputError(f"reader_timeout must be a number of seconds above 0, not {seconds!r}")
+        for name in ("reader_memory_mb", "reader_max_chars", "reader_max_depth"):
+            _check_whole(name, getattr(self, name), 1)
 
     def _check_ray(self) -> None:
         """The Ray fields: an address that is not blank, counts and resources in range."""

@@ -92,6 +92,14 @@ def _user_dirs_in_tmp(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _strict_readers(monkeypatch):
+    """A reader's own failure (not a bad file's) is raised, not skipped
+    with a warning as in use: a bug in dsqa's readers must fail the test
+    that meets it (see dsqa.sources.formats.worker)."""
+    monkeypatch.setenv("DSQA_STRICT_READERS", "1")
+
+
+@pytest.fixture(autouse=True)
 def _no_fsync(monkeypatch):
     """Writes in the test process skip fsync: what it adds (the data on disk
     after a power cut) no test can observe, and it makes every index write

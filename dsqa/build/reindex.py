@@ -34,6 +34,7 @@ from ..query.calibration import calibrate
 from ..query.retrieval import Retriever
 from ..settings import Settings
 from ..sources.formats import reader_version
+from ..sources.formats.limits import ReaderLimits
 from ..sources.loading import LoadedCorpus, Note, content_hash, load_corpus
 from ..sources.reading import MAX_NOTE_BYTES, OUTSIDE, read_corpus_file
 from ..sources.sentences import sentence_windows
@@ -179,7 +180,12 @@ def _read_corpus(settings: Settings, old: storage.StoredIndex | None) -> LoadedC
     old_notes: dict[str, Any] = old.manifest["notes"] if old else {}
     # Notes whose chunks can be reused need no text: a PDF is not re-read.
     known = {src: e["sha256"] for src, e in old_notes.items() if reusable_entry(src, e)}
-    return load_corpus(settings.corpus_dir, cross_mounts=settings.cross_mounts, known=known, **limits)
+    # Nor is a note that took the whole time or memory bound last time, unchanged.
+    skipped = {src: (e.get("sha256"), e.get("reason", "")) for src, e in (old.manifest.get("skipped", {}) if old else {}).items()}
+    return load_corpus(
+        settings.corpus_dir, cross_mounts=settings.cross_mounts, known=known, limits=ReaderLimits.of(settings),
+        known_skipped=skipped, allow_whole=settings.allow_large_corpus, **limits
+    )
 
 
 def _assemble(

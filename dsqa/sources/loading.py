@@ -20,8 +20,10 @@ from pathlib import Path
 from ..errors import CorpusError
 from . import formats
 from .formats import Layout
+from .formats.limits import DEFAULT_LIMITS, ReaderLimits, over_memory, over_time
+from .formats.worker import extract
 from .reading import MAX_NOTE_BYTES, read_corpus_file
-from .walk import NOTE_SUFFIXES, iter_note_paths
+from .walk import NOTE_SUFFIXES, iter_note_paths, refuse_whole_machine
 
 log = logging.getLogger("dsqa")
 
@@ -69,19 +71,32 @@ def load_corpus(
     max_files: int | None = None,
     max_total_bytes: int | None = None,
     known: dict[str, str] | None = None,
+    limits: ReaderLimits = DEFAULT_LIMITS,
+    known_skipped: dict[str, tuple[str | None, str]] | None = None,
+    allow_whole: bool = False,
 ) -> LoadedCorpus:
     """Read every note under ``corpus_dir``; raise ``CorpusError`` only when
     there is no folder or nothing in it can be indexed, and
     ``CorpusTooLargeError`` (before reading any note) when it holds more
-    than ``max_files`` notes or ``max_total_bytes``.
+    than ``max_files`` notes or ``max_total_bytes``, or (before walking it)
+    when it is the filesystem's root or the home folder, unless
+    ``allow_whole`` (:func:`refuse_whole_machine`).
 
     ``known`` maps notes to the content hash of a version the caller has
     already chunked (an index's manifest): a note whose bytes still hash the
     same is returned with ``extracted=False`` and no text, since extracting
-    a PDF's text costs far more than hashing it."""
+    a PDF's text costs far more than hashing it.
+
+    Each note is read within ``limits`` (:func:`dsqa.sources.formats.worker.extract`:
+    whatever goes wrong in its reader skips it, with a warning naming it and
+    why). ``known_skipped`` maps files skipped before to (content hash,
+    reason): one that took the whole time or memory bound and still hashes
+    the same is skipped again for that reason without reading it anew."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist (set --corpus or DSQA_CORPUS)")
+    if not allow_whole:
+        refuse_whole_machine(corpus_dir)
     result = LoadedCorpus(notes=[])
     passed: list[tuple[str, str]] = []
     paths = iter_note_paths(
@@ -95,44 +110,51 @@ def load_corpus(
     for rel, why in sorted(passed):
         log.warning("skipped %s: %s", rel, why)
         result.skipped.append((rel, why))
+    costly = {str(over_time(limits)), str(over_memory(limits))}
     for _path, rel in paths:
         try:
-            data, stat_result = read_corpus_file(corpus_dir, rel, max_bytes)
-            digest = content_hash(data)
-            if known is not None and known.get(rel) == digest:
-                result.notes.append(
-                    Note(rel, "", digest, stat_result.st_size, stat_result.st_mtime_ns, formats.reader_for(rel).kind,
-                         extracted=False)
-                )
-                continue
-            extracted = formats.read(rel, data)
-            text = extracted.text
+            note, warnings = _load_note(corpus_dir, rel, max_bytes, (known or {}).get(rel),
+                                        (known_skipped or {}).get(rel), costly, limits)
         except (OSError, ValueError) as exc:
             why = str(exc) if isinstance(exc, ValueError) else (exc.strerror or str(exc))
             log.warning("skipped %s: %s", rel, why)
             result.skipped.append((rel, why))
             continue
-        if not text.strip():
-            log.warning("skipped %s: empty note", rel)
-            result.skipped.append((rel, "empty note"))
-            continue
-        for warning in extracted.warnings:
+        for warning in warnings:
             log.warning("%s: %s", rel, warning)
             result.warnings.append((rel, warning))
-        result.notes.append(
-            Note(
-                source=rel,
-                text=text,
-                sha256=digest,
-                size=stat_result.st_size,
-                mtime_ns=stat_result.st_mtime_ns,
-                kind=formats.reader_for(rel).kind,
-                layout=extracted.layout,
-            )
-        )
+        result.notes.append(note)
     if not result.notes:
         why = f" ({len(result.skipped)} files skipped)" if result.skipped else ""
         raise CorpusError(
             f"no notes to index in {corpus_dir}{why}: add {', '.join(NOTE_SUFFIXES)} files and run `dsqa reindex`"
         )
     return result
+
+
+def _load_note(
+    corpus_dir: Path,
+    rel: str,
+    max_bytes: int,
+    known: str | None,
+    skipped_before: tuple[str | None, str] | None,
+    costly: set[str],
+    limits: ReaderLimits,
+) -> tuple[Note, tuple[str, ...]]:
+    """The note ``rel`` and what its reader left out; ``OSError`` or
+    ``ValueError`` saying why it is skipped. ``known``: the hash of the
+    version the caller has chunked (unchanged: not extracted);
+    ``skipped_before``: (hash, reason) of its last skip, repeated without
+    reading when the hash is the same and the reason one of ``costly``."""
+    data, stat_result = read_corpus_file(corpus_dir, rel, max_bytes)
+    digest = content_hash(data)
+    kind = formats.reader_for(rel).kind
+    if known == digest:
+        return Note(rel, "", digest, stat_result.st_size, stat_result.st_mtime_ns, kind, extracted=False), ()
+    if skipped_before is not None and skipped_before[0] == digest and skipped_before[1] in costly:
+        raise ValueError(skipped_before[1])
+    extracted = extract(rel, data, limits)
+    if not extracted.text.strip():
+        raise ValueError("empty note")
+    note = Note(rel, extracted.text, digest, stat_result.st_size, stat_result.st_mtime_ns, kind, extracted.layout)
+    return note, extracted.warnings

@@ -12,13 +12,18 @@ extracted text (where a notebook's lines are numbered across its cells).
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CorpusError, InvalidInputError
 from ..results import NoteText
 from . import formats
+from .formats.limits import DEFAULT_LIMITS, ReaderLimits
+from .formats.worker import extract
 from .reading import read_corpus_file
 
 #: The most lines one read returns; a longer note is read a range at a time
@@ -59,18 +64,57 @@ def check_note_path(note: object) -> str:
     return note
 
 
-def read_lines(corpus_dir: Path, source: str, page: int | None = None) -> NoteLines:
+class _ExtractedNotes:
+    """The extracted texts of the notes read last, by corpus, note and
+    content hash: the page shows every passage of a question with its note
+    section, and extracting a 500-page PDF again for each of twenty passages
+    took minutes. Up to ``max_notes`` notes and ``max_chars`` characters are
+    kept; a note whose bytes change is read anew. Markdown and text notes
+    are their own text and are not kept."""
+
+    def __init__(self, max_notes: int = 8, max_chars: int = 20_000_000) -> None:
+        self.max_notes = max_notes
+        self.max_chars = max_chars
+        self._notes: OrderedDict[tuple[str, str, str], formats.Extracted] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, corpus_dir: Path, source: str, data: bytes, limits: ReaderLimits) -> formats.Extracted:
+        if formats.reader_for(source).kind == "markdown":
+            return extract(source, data, limits)
+        key = (str(corpus_dir), source, hashlib.sha256(data).hexdigest())
+        with self._lock:
+            if key in self._notes:
+                self._notes.move_to_end(key)
+                return self._notes[key]
+        extracted = extract(source, data, limits)
+        with self._lock:
+            self._notes[key] = extracted
+            while len(self._notes) > self.max_notes or (
+                len(self._notes) > 1 and sum(len(e.text) for e in self._notes.values()) > self.max_chars
+            ):
+                self._notes.popitem(last=False)
+        return extracted
+
+
+_EXTRACTED = _ExtractedNotes()
+
+
+def read_lines(
+    corpus_dir: Path, source: str, page: int | None = None, limits: ReaderLimits = DEFAULT_LIMITS
+) -> NoteLines:
     """The text of corpus note ``source`` as it was indexed, split into
     lines the way citations count them (see the module's docstring); for a
     PDF, page ``page``'s lines (the first page with text when ``None``).
+    The note is read within ``limits`` (as a reindex reads it), and its
+    extracted text kept for the next read of the same bytes.
     A note that is gone or cannot be opened is a ``CorpusError``; one that
-    now leads out of the folder (or is no longer readable as its format), or
-    a page the PDF does not have, is an ``InvalidInputError``."""
+    now leads out of the folder (or is no longer readable as its format, or
+    over a bound), or a page the PDF does not have, is an ``InvalidInputError``."""
     if page is not None:
         page = _line_number(page, "page")
     try:
         data = read_corpus_file(corpus_dir, source)[0]
-        extracted = formats.read(source, data)
+        extracted = _EXTRACTED.get(corpus_dir, source, data, limits)
     except OSError as exc:
         raise CorpusError(f"cannot read note {source}: {exc.strerror or exc} (run `dsqa reindex` if it was removed)") from None
     except ValueError as exc:  # refused by the checked read, or not readable as its format

@@ -45,6 +45,31 @@ def _is_pseudo(real: str) -> bool:
     return any(real == p or real.startswith(p + "/") for p in PSEUDO_FILESYSTEMS)
 
 
+def refuse_whole_machine(corpus_dir: Path) -> None:
+    """``CorpusTooLargeError`` when ``corpus_dir`` is the root of the
+    filesystem, or the user's home folder as a whole (or a folder holding
+    it): either would read every note-like file of the machine or of the
+    user, which is never a notes folder given on purpose and can stay under
+    the size limits (a machine's root held 10,982 such files, 190 MB)."""
+    real = Path(os.path.realpath(corpus_dir))
+    try:
+        home = Path(os.path.realpath(Path.home()))
+    except (RuntimeError, KeyError, OSError):  # no home folder known
+        home = None
+    if real.parent == real:
+        what = "is the root of the filesystem: dsqa would read every note-like file on this machine"
+    elif home is not None and home.is_relative_to(real):
+        what = ("is your home folder as a whole" if home == real else f"holds your home folder ({home})") + (
+            ": dsqa would read every note-like file you have (downloads, caches, other programs' files)"
+        )
+    else:
+        return
+    raise CorpusTooLargeError(
+        f"the corpus {corpus_dir} {what}. Point --corpus (or DSQA_CORPUS) at your notes folder, "
+        "or index it anyway with `dsqa reindex --yes` (in Python: Settings(allow_large_corpus=True))"
+    )
+
+
 def _device(path: str) -> int:
     """The filesystem (device) a folder is on: a folder on another one is a
     mount point."""

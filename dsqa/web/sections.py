@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..engine import DSQA
 from ..errors import InvalidInputError
 from ..sources import markup
+from ..sources.formats.limits import ReaderLimits
 from ..sources.note_text import read_lines
 
 
@@ -40,7 +41,7 @@ def _check_indexed(engine: DSQA, source: str) -> None:
 def _note_lines(engine: DSQA, source: str, page: int | None) -> list[str]:
     """The note's text as dsqa indexed it (for a PDF, page ``page``'s
     text), read through the checked read of :mod:`dsqa.sources.note_text`."""
-    return read_lines(engine.settings.corpus_dir, source, page).lines
+    return read_lines(engine.settings.corpus_dir, source, page, ReaderLimits.of(engine.settings)).lines
 
 
 def note_section(

@@ -17,6 +17,7 @@ from dsqa.build.reindex import reindex
 from dsqa.errors import CorpusError
 from dsqa.results import Passage
 from dsqa.sources import formats
+from dsqa.sources.formats import worker
 from dsqa.sources.loading import load_corpus
 
 fpdf = pytest.importorskip("fpdf", reason="fpdf2 (the dev extra) writes the test PDFs")
@@ -297,7 +298,8 @@ def test_unchanged_pdfs_are_not_read_again_and_edits_are_seen(mixed, monkeypatch
 
     reads: list[int] = []
     real = formats.pdf.READER.read
-    monkeypatch.setattr(formats.pdf.READER, "read", lambda data: reads.append(1) or real(data))
+    monkeypatch.setattr(worker, "_ISOLATE", False)  # readers run in this process, where they can be counted
+    monkeypatch.setattr(formats.pdf.READER, "read", lambda data, limits: reads.append(1) or real(data, limits))
     again = reindex(mixed)
     assert not again.wrote and reads == []  # a no-op reindex extracts no PDF
 

@@ -21,6 +21,7 @@ of its reader is re-chunked at the next reindex.
 from __future__ import annotations
 
 from .extracted import Extracted, Layout, Reader
+from .limits import DEFAULT_LIMITS, ReaderLimits
 
 __all__ = ["READERS", "SUFFIXES", "Extracted", "Layout", "Reader", "read", "reader_for", "reader_version"]
 
@@ -55,6 +56,7 @@ def reader_version(name: str) -> str:
     return "" if reader.kind == "markdown" else f"{reader.kind}/{reader.version}"
 
 
-def read(name: str, data: bytes) -> Extracted:
-    """Extract the note ``name`` (used for its suffix) from its bytes."""
-    return reader_for(name).read(data)
+def read(name: str, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Extracted:
+    """Extract the note ``name`` (used for its suffix) from its bytes, in
+    this process (:func:`dsqa.sources.formats.worker.extract` is the bounded way)."""
+    return reader_for(name).read(data, limits)

@@ -9,6 +9,8 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .limits import ReaderLimits
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -79,4 +81,7 @@ class Reader(Protocol):
     #: Bump when the extracted text or its layout changes for the same bytes.
     version: int
 
-    def read(self, data: bytes) -> Extracted: ...
+    def read(self, data: bytes, limits: ReaderLimits = ...) -> Extracted:
+        """The note's text; ``ValueError`` saying why it cannot be used
+        (``LimitExceeded`` for a note over one of ``limits``)."""
+        ...

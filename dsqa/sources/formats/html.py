@@ -47,6 +47,7 @@ import warnings
 from typing import Any
 
 from .extracted import Extracted
+from .limits import DEFAULT_LIMITS, CharBudget, ReaderLimits, over_depth
 
 #: Never content: removed with everything inside.
 #: (Not ``<form>``: some sites wrap the whole page in one. Frames: a frameset
@@ -128,9 +129,7 @@ class HtmlReader:
     #: paragraph; headings keep their spaces; admonitions are labelled boxes.
     version = 2
 
-    def read(self, data: bytes) -> Extracted:
-        from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
-
+    def read(self, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Extracted:
         if b"\x00" in data[:1024]:
             raise ValueError("binary file (contains NUL bytes)")
         # UTF-8 first: a page that decodes as UTF-8 is UTF-8 (Latin-1 text
@@ -141,13 +140,30 @@ class HtmlReader:
             markup = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             markup = data
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-            soup = BeautifulSoup(markup, "html.parser")
+        soup = _parse(markup, limits)
         text = markdown_of(soup)
         if not any(line.strip() and not line.startswith("#") for line in text.split("\n")):
             raise ValueError("no text in the page's main content")
+        CharBudget(limits).take(len(text))
         return Extracted(text + "\n")
+
+
+def _parse(markup: str | bytes, limits: ReaderLimits) -> Any:
+    """The page's tree, with html.parser. A page whose elements nest deeper
+    than ``limits.max_depth`` (tags that never close nest each one inside the
+    last) is refused as the parser opens the element that crosses it: a tree
+    that deep takes minutes to build, and the conversion recurses into it."""
+    from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
+
+    class Bounded(BeautifulSoup):
+        def pushTag(self, tag: Any) -> None:  # noqa: N802 - BeautifulSoup's name
+            super().pushTag(tag)
+            if len(self.tagStack) > limits.max_depth + 1:  # the stack starts with the document itself
+                raise over_depth(limits, "the page's elements")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        return Bounded(markup, "html.parser")
 
 
 def markdown_of(soup: Any) -> str:

@@ -4,6 +4,7 @@ UTF-8 by :func:`decode_note`, so line numbers are the file's."""
 from __future__ import annotations
 
 from .extracted import Extracted
+from .limits import DEFAULT_LIMITS, ReaderLimits
 
 
 class MarkdownReader:
@@ -11,7 +12,9 @@ class MarkdownReader:
     suffixes = (".md", ".markdown", ".txt")
     version = 1
 
-    def read(self, data: bytes) -> Extracted:
+    def read(self, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Extracted:
+        """The file's text: bounded by the file size alone (``limits`` are
+        for the formats whose text is extracted)."""
         return Extracted(decode_note(data))
 
 

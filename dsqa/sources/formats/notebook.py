@@ -6,7 +6,8 @@ tracebacks, progress bars), not what the author wrote to explain it, and
 they would crowd the index with chunks that carry no heading or question
 words. Raw cells are kept as text. Cells are numbered from 1 in notebook
 order, counting every cell (empty ones too), so ``cell 7`` is the seventh
-cell a reader scrolls past.
+cell a reader scrolls past. An nbformat 3 heading cell's level is a
+Markdown heading level, 1 to 6 (version 2: larger levels were written out).
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from typing import Any
 
 from .. import markup
 from .extracted import Extracted, Layout
+from .limits import DEFAULT_LIMITS, CharBudget, ReaderLimits, check_json_depth
 
 
 class NotebookReader:
     kind = "notebook"
     suffixes = (".ipynb",)
-    version = 1
+    version = 2
 
-    def read(self, data: bytes) -> Extracted:
+    def read(self, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Extracted:
+        check_json_depth(data, limits)
         try:
             nb = json.loads(data.decode("utf-8-sig"))
         except UnicodeDecodeError as exc:
@@ -34,10 +37,12 @@ class NotebookReader:
         lines: list[str] = []
         starts: list[int] = []
         numbers: list[int] = []
+        budget = CharBudget(limits)
         for number, cell in enumerate(cells, 1):
             body = _cell_lines(cell, number, language)
             if not body:
                 continue
+            budget.take(sum(len(line) + 1 for line in body))
             if lines:
                 lines.append("")
             starts.append(len(lines))
@@ -66,8 +71,17 @@ def _cell_lines(cell: Any, number: int, language: str) -> list[str]:
         fence = "~~~" if any(markup.fence(line) == "```" for line in body) else "```"
         return [fence + language, *body, fence]
     if kind == "heading":  # nbformat 3
-        return ["#" * int(cell.get("level", 1) or 1) + " " + " ".join(body)]
+        return ["#" * _heading_level(cell.get("level")) + " " + " ".join(body)]
     return body
+
+
+def _heading_level(level: Any) -> int:
+    """An nbformat 3 heading cell's level as a Markdown heading level, 1 to
+    6: a larger number is 6, anything but a whole number 1 (a level of 10**9
+    once made a gigabyte of ``#``)."""
+    if isinstance(level, bool) or not isinstance(level, int):
+        return 1
+    return min(max(level, 1), 6)
 
 
 def _cells(nb: Any) -> tuple[list[Any], str]:

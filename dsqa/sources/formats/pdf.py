@@ -19,6 +19,7 @@ from typing import Any
 
 from ..markup import HEADING_SEPARATOR
 from .extracted import Extracted, Layout
+from .limits import DEFAULT_LIMITS, CharBudget, ReaderLimits
 
 log = logging.getLogger("dsqa")
 
@@ -35,9 +36,9 @@ class PdfReader:
     suffixes = (".pdf",)
     version = 1
 
-    def read(self, data: bytes) -> Extracted:
+    def read(self, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Extracted:
         reader, pages = _open(data)
-        texts, warnings = _page_texts(pages)
+        texts, warnings = _page_texts(pages, CharBudget(limits))
         return _join_pages(texts, _outline(reader), warnings)
 
 
@@ -49,19 +50,18 @@ def _open(data: bytes) -> tuple[Any, list[Any]]:
     """The pypdf reader of ``data`` and its pages; ``ValueError`` when it is
     encrypted, damaged or has no pages."""
     import pypdf
-    from pypdf.errors import PyPdfError
+    from pypdf.errors import DependencyError, PyPdfError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings are about the file, not for the user
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                unlocked = reader.decrypt("")  # permissions-only encryption opens with no password
-            except Exception:  # pypdf without a crypto library: DependencyError
-                unlocked = 0
-            if not unlocked:
-                raise ValueError("encrypted PDF (it needs a password)")
+        if reader.is_encrypted and not reader.decrypt(""):  # permissions-only encryption opens with no password
+            raise ValueError("encrypted PDF (it needs a password)")
         pages = list(reader.pages)
+    except DependencyError as exc:
+        raise ValueError(_needs_package(exc)) from None
+    except NotImplementedError as exc:  # an encryption method pypdf does not implement
+        raise ValueError(f"encrypted PDF that dsqa cannot open ({_why(exc)})") from None
     except ValueError as exc:
         if "encrypted" in str(exc):
             raise
@@ -73,19 +73,26 @@ def _open(data: bytes) -> tuple[Any, list[Any]]:
     return reader, pages
 
 
-def _page_texts(pages: list[Any]) -> tuple[list[_Page], list[str]]:
+def _page_texts(pages: list[Any], budget: CharBudget) -> tuple[list[_Page], list[str]]:
     """The pages that have text, and warnings naming those left out (no
-    text layer, or damaged); ``ValueError`` when no page has text."""
+    text layer, or damaged); ``ValueError`` when no page has text or a
+    page's text would need a package that is missing, ``LimitExceeded`` at
+    the page whose text crosses the character bound."""
+    from pypdf.errors import DependencyError
+
     texts: list[_Page] = []
     blank: list[int] = []
     broken: list[int] = []
     for number, page in enumerate(pages, 1):
         try:
             lines, titles = _page_text(page)
+        except DependencyError as exc:  # AES without the cryptography package: every page fails alike
+            raise ValueError(_needs_package(exc)) from None
         except Exception as exc:  # a damaged page must not lose the others
             log.debug("pdf page %d: %s", number, exc)
             broken.append(number)
             continue
+        budget.take(sum(len(line) + 1 for line in lines))
         if not any(line.strip() for line in lines):
             blank.append(number)
             continue
@@ -121,6 +128,12 @@ def _join_pages(texts: list[_Page], outline: dict[int, list[list[str]]], warning
             sections.append((start + first, start + end, path))
     layout = Layout(tuple(sections), "page", tuple(starts), tuple(numbers))
     return Extracted("\n".join(all_lines), layout, tuple(warnings))
+
+
+def _needs_package(exc: BaseException) -> str:
+    """Why an encrypted PDF cannot be read: pypdf needs the cryptography
+    package for AES, which dsqa depends on, so this is a broken install."""
+    return f"encrypted PDF that needs the cryptography package to decrypt ({_why(exc)}): pip install cryptography"
 
 
 def _why(exc: BaseException) -> str:
