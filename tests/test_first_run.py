@@ -98,3 +98,20 @@ def test_top_and_n_are_k(flag, cli_built):
     r = invoke(cli_built, "ask", "docker swarm", flag, "3", "--json")
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.output)["passages"]) == 3
+
+
+@pytest.mark.parametrize("command", [["ask", "what is a pod"], ["reindex"]])
+def test_a_notes_folder_with_nothing_to_index_leaves_nothing(command, tmp_path, fake_model):
+    """A first build that fails (no note dsqa can read) removes the index
+    folder it made, lock file and all, and the data folders made for it."""
+    data = Path(os.environ["XDG_DATA_HOME"])
+    before = _files_under(data)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "data.bin").write_bytes(b"\x00\x01")
+    r = _run(*command, "--corpus", str(notes))
+    assert r.exit_code == 1 and "no notes to index" in r.output, r.output
+    assert _files_under(data) == before
+    given = tmp_path / "deep" / "index"  # an --index folder it had to make, with its parent
+    r = _run(*command, "--corpus", str(notes), "--index", str(given))
+    assert r.exit_code == 1 and not (tmp_path / "deep").exists()

@@ -61,6 +61,31 @@ def _lock(index_dir: Path) -> FileLock:
     return FileLock(str(Path(index_dir) / ".lock"), timeout=0)
 
 
+def _missing_folders(index_dir: Path) -> list[Path]:
+    """``index_dir`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for folder in [index_dir, *index_dir.parents]:
+        if folder.exists() or folder.is_symlink():
+            break
+        missing.append(folder)
+    return missing
+
+
+def _remove_if_empty(created: list[Path], index_dir: Path) -> None:
+    """Remove the folders this reindex made (``created``, deepest first) when
+    it failed before writing anything in them: the index folder holding
+    nothing but its lock file, then each parent left empty."""
+    if not created:
+        return
+    try:
+        if created[0] == index_dir and {p.name for p in index_dir.iterdir()} <= {".lock"}:
+            (index_dir / ".lock").unlink(missing_ok=True)
+        for folder in created:
+            folder.rmdir()  # fails, and stops, at the first folder that is not empty
+    except OSError:
+        pass
+
+
 def _chunk_record(chunk: Chunk) -> ChunkRecord:
     """What the index keeps of a chunk: every field of the record, which a
     :class:`Chunk` has by the same name."""
@@ -135,6 +160,7 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter
         )
     report_step(Step("model", "loading model…"))
     embedder = get_embedder(settings.model, bf16=settings.bf16_encoder)
+    created = _missing_folders(index_dir)
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
         lock = _lock(index_dir)
@@ -145,11 +171,15 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter
             "(questions are answered from the current index meanwhile)"
         ) from None
     except OSError as exc:
+        _remove_if_empty(created, index_dir)
         raise _write_error(index_dir, exc) from None
     try:
         report = _reindex_locked(settings, embedder, full=full, report_step=report_step)
-    finally:
+    except BaseException:
         lock.release()
+        _remove_if_empty(created, index_dir)  # a failed first build leaves no folder behind
+        raise
+    lock.release()
     report.seconds = time.perf_counter() - started
     report_step(Step("done", str(report)))
     return report
