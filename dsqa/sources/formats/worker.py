@@ -33,6 +33,7 @@ cap holds.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import pickle
@@ -277,6 +278,8 @@ def _died(code: int | None, limits: ReaderLimits) -> str:
 
 
 _POOL = _Pool()
+# Idle workers end with their input; closing it at exit lets them end before this process does.
+atexit.register(_POOL.close)
 
 
 # -- the worker process ---------------------------------------------------------
