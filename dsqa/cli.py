@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from ._version import __version__
 from .errors import DsqaError
@@ -349,6 +350,11 @@ def serve(host: str, port: int, follow: bool, **opts: Any) -> None:
 def mcp_(http: bool, host: str, port: int, **opts: Any) -> None:
     """Serve the notes to an AI assistant over MCP (stdio, or --http): the
     tools ask, search, read_note and status (needs `pip install 'dsqa[mcp]'`)."""
+    if not http:
+        ctx = click.get_current_context()
+        given = [f"--{name.replace('_', '-')}" for name in ("host", "port") if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+        if given or opts.get("allow_origins"):
+            raise click.UsageError(f"{', '.join(given or ['--allow-origin'])}: only with --http (over stdio there is no address)")
     from .mcp import serve as serve_mcp
 
     engine = _engine(opts)

@@ -210,3 +210,12 @@ def test_the_installed_command_answers_the_design_card_question(tmp_path):
     assert any("overlay" in p["text"].lower() for p in answer["passages"])
     for p in answer["passages"]:
         check_cited_lines(tmp_path / "corpus", p)
+
+
+@pytest.mark.parametrize(("args", "named"), [(("--port", "9000"), "--port"), (("--host", "0.0.0.0"), "--host"),
+                                             (("--allow-origin", "http://localhost:3000"), "--allow-origin")])
+def test_address_flags_without_http_are_a_usage_error(cli_settings, args, named):
+    from _helpers import invoke
+
+    r = invoke(cli_settings, "mcp", *args)
+    assert r.exit_code == 2 and f"Error: {named}: only with --http" in r.output
