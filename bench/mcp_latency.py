@@ -66,6 +66,7 @@ def measure(corpus: Path, index: Path, calls: int, k: int = 5) -> dict[str, Any]
     library_ms: list[float] = []
     refreshed_ms: list[float] = []
     mcp_ms: list[float] = []
+    validation_ms: list[float] = []
 
     async def main() -> dict[str, float]:
         spawned = time.perf_counter()
@@ -88,6 +89,11 @@ def measure(corpus: Path, index: Path, calls: int, k: int = 5) -> dict[str, Any]
                 result = await client.call_tool("ask", {"question": QUESTION, "k": k})
                 mcp_ms.append((time.perf_counter() - started) * 1000)
                 assert not result.is_error
+                # Part of the call above: the SDK's client checks the structured
+                # result against the tool's output schema (jsonschema).
+                started = time.perf_counter()
+                await client.session.validate_tool_result("ask", result)
+                validation_ms.append((time.perf_counter() - started) * 1000)
             return {"start_s": ready - spawned, "first_call_s": first_done - ready}
 
     startup = anyio.run(main)
@@ -100,6 +106,7 @@ def measure(corpus: Path, index: Path, calls: int, k: int = 5) -> dict[str, Any]
         "library_refresh_ask_p50_ms": round(median(refreshed_ms), 2),
         "mcp_p50_ms": round(over, 2),
         "mcp_p95_ms": round(percentile(mcp_ms, 95), 2),
+        "client_schema_check_p50_ms": round(median(validation_ms), 2),
         "mcp_over_library": round(over / lib, 2),
         "mcp_overhead_ms": round(over - lib, 2),
         "server_start_s": round(startup["start_s"], 2),
