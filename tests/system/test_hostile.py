@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -397,3 +398,27 @@ def test_the_filesystem_root_and_the_home_folder_are_refused_without_yes(tmp_pat
     with pytest.raises(CorpusTooLargeError, match=r"is the root of the filesystem.*dsqa reindex --yes"):
         load_corpus(Path("/"), max_files=1_000_000)
     assert load_corpus(home / ".." / "home", allow_whole=True).notes[0].source == "todo.md"
+
+
+def test_the_watch_goes_on_past_a_hostile_note(tmp_path, fake_model):
+    """``dsqa watch`` stopped at the first hostile note saved in the folder."""
+    pytest.importorskip("watchfiles")
+    from dsqa.build.watch import Watcher
+
+    corpus = corpus_with(tmp_path, {})
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-hash")
+    reports: list = []
+
+    def wait_for(check):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not check():
+            time.sleep(0.1)
+        return check()
+
+    with Watcher(settings, reports.append, settle_ms=200, retry_seconds=0.5) as watcher:
+        assert watcher.ready.wait(60) and watcher.error is None
+        (corpus / "deep.ipynb").write_text(DEEP_NOTEBOOK)
+        assert wait_for(lambda: any("deep.ipynb" in dict(r.skipped) for r in reports)), reports
+        (corpus / "raft.md").write_text("# Raft\nRaft elects a leader with randomized election timeouts.\n")
+        assert wait_for(lambda: any("raft.md" in r.added for r in reports)), reports
+        assert watcher.error is None
