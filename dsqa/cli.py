@@ -14,13 +14,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from ._version import __version__
 from .errors import DsqaError
+
+if TYPE_CHECKING:
+    from .build.report import ReindexReport
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -30,6 +33,12 @@ def _setup_logging(verbose: bool) -> None:
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
     log.propagate = False
+
+
+def _log_reindex(report: ReindexReport) -> None:
+    """What ``serve --watch`` logs after each reindex that wrote."""
+    if report.wrote:
+        logging.getLogger("dsqa").info("reindexed: %s", report)
 
 
 def _console_progress():
@@ -327,8 +336,7 @@ def serve(host: str, port: int, follow: bool, **opts: Any) -> None:
     if follow:
         from .build.watch import Watcher
 
-        log = logging.getLogger("dsqa")
-        watcher = Watcher(engine.settings, lambda r: r.wrote and log.info("reindexed: %s", r)).start()
+        watcher = Watcher(engine.settings, _log_reindex).start()
     try:
         serve_page(engine, host=host, port=port)
     finally:

@@ -308,8 +308,8 @@ class DSQA:
         note that now leads out of the folder through a symlink is refused.
         The index is brought up to date first, as for a question."""
         source = resolve_note(note_text.check_note_path(note), self.note_names())
-        note = note_text.read_lines(self.settings.corpus_dir, source, page, ReaderLimits.of(self.settings))
-        return note_text.excerpt(note, start_line, end_line)
+        lines = note_text.read_lines(self.settings.corpus_dir, source, page, ReaderLimits.of(self.settings))
+        return note_text.excerpt(lines, start_line, end_line)
 
     def note_names(self) -> list[str]:
         """The notes in the index, as their paths relative to the corpus."""

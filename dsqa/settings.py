@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from . import paths
@@ -108,7 +108,9 @@ class Settings:
     """
 
     corpus_dir: Path = field(default_factory=_default_corpus)
-    index_dir: Path | None = None
+    #: Always a Path once constructed; leaving it out (or passing ``None``)
+    #: gives :func:`default_index` of ``corpus_dir``.
+    index_dir: Path = field(default=cast(Path, None))
     #: Name of a registered embedding model (see ``dsqa.register_model``).
     model: str = "all-MiniLM-L6-v2"
     #: Target chunk size in the model's own word pieces. Smaller than the

@@ -138,15 +138,14 @@ def check_corpus(settings: Settings, manifest: dict[str, Any]) -> None:
     if paths.same_corpus(record, settings.index_dir, settings.corpus_dir):
         return
     built_from = paths.recorded_corpus(record, settings.index_dir)
-    if built_from == paths.bundled_corpus().resolve():
-        built_from = f"the demo notes ({built_from})"
+    named = f"the demo notes ({built_from})" if built_from == paths.bundled_corpus().resolve() else str(built_from)
     own = settings.with_(index_dir=paths.index_dir_for(settings.corpus_dir))
     if same_folder(own.index_dir, settings.index_dir):
         fix = f"move it away, then run `{reindex_command(own)}`"
     else:
         fix = f"build this folder's own with `{reindex_command(own)}` (and ask with the same flags)"
     raise CorpusMismatchError(
-        f"the index in {settings.index_dir} belongs to {built_from}, not to {Path(settings.corpus_dir).resolve()}, "
+        f"the index in {settings.index_dir} belongs to {named}, not to {Path(settings.corpus_dir).resolve()}, "
         f"and is never rewritten with other notes: {fix}"
     )
 

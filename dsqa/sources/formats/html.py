@@ -124,7 +124,7 @@ _NOT_LETTERS = re.compile(r"[\W_]+")
 
 class HtmlReader:
     kind = "html"
-    suffixes = (".html", ".htm")
+    suffixes: tuple[str, ...] = (".html", ".htm")
     #: 2: page chrome by role, class words and link density; one line per
     #: paragraph; headings keep their spaces; admonitions are labelled boxes.
     version = 2

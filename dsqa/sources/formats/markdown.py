@@ -9,7 +9,7 @@ from .limits import DEFAULT_LIMITS, ReaderLimits
 
 class MarkdownReader:
     kind = "markdown"
-    suffixes = (".md", ".markdown", ".txt")
+    suffixes: tuple[str, ...] = (".md", ".markdown", ".txt")
     version = 1
 
     def read(self, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Extracted:

@@ -22,7 +22,7 @@ from .limits import DEFAULT_LIMITS, CharBudget, ReaderLimits, check_json_depth
 
 class NotebookReader:
     kind = "notebook"
-    suffixes = (".ipynb",)
+    suffixes: tuple[str, ...] = (".ipynb",)
     version = 2
 
     def read(self, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Extracted:
@@ -88,12 +88,13 @@ def _cells(nb: Any) -> tuple[list[Any], str]:
     if not isinstance(nb, dict):
         raise ValueError("damaged notebook (not a JSON object)")
     major = nb.get("nbformat")
-    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    meta: dict[str, Any] = nb["metadata"] if isinstance(nb.get("metadata"), dict) else {}
     language = ""
     for key in ("kernelspec", "language_info"):
         info = meta.get(key)
-        if isinstance(info, dict) and isinstance(info.get("language") or info.get("name"), str):
-            language = (info.get("language") or info.get("name")).strip()
+        name = (info.get("language") or info.get("name")) if isinstance(info, dict) else None
+        if isinstance(name, str):
+            language = name.strip()
             break
     language = "".join(ch for ch in language if ch.isalnum() or ch in "+-#_.") or "python"
     if major == 4 and isinstance(nb.get("cells"), list):

@@ -33,7 +33,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 class PdfReader:
     kind = "pdf"
-    suffixes = (".pdf",)
+    suffixes: tuple[str, ...] = (".pdf",)
     version = 1
 
     def read(self, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Extracted:

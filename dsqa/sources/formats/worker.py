@@ -308,7 +308,7 @@ def _limit_memory(memory_mb: int) -> None:
 
 def _serve(memory_mb: int) -> None:
     """Read notes sent on stdin until it closes, replying on stdout."""
-    inp = sys.stdin.buffer.raw.fileno()
+    inp = sys.stdin.fileno()  # the same descriptor as the raw binary stream
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the replies
     for module in ("html", "notebook", "pdf"):  # imported before the cap, as the parent's are
