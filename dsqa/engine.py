@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,7 +28,7 @@ from .errors import (
     InvalidInputError,
     LockedError,
 )
-from .query import answering
+from .query import answering, topics
 from .query.confidence import confidence as calibrated_confidence
 from .query.retrieval import METHODS, Fusion, Hit, Method, Retriever
 from .results import ANSWERED, NOT_COVERED, Answer, NoteText, Passage, verdict_reason
@@ -148,22 +148,38 @@ class DSQA:
         match; where the notes do not cover the question it is empty."""
         question, k, retriever, allowed = self._prepare(question, k, notes, method)
         index = retriever.index
-        qv = retriever.embed_query(question)
-        hits = retriever.rank(question, k, allowed, method=method, query_vector=qv)
-        passages = [self._passage(index, hit) for hit in hits]
         st = self.settings
+        qv = retriever.embed_query(question)
+        # The verdict and the confidence are taken from a fixed number of top
+        # passages, however many are shown.
+        judged = max(st.confidence_passages, st.quote_passages)
+        hits = retriever.rank(question, max(k, judged), allowed, method=method, query_vector=qv)
+        verdict = topics.assess(question, [h.row for h in hits[: st.confidence_passages]], index.chunks, index.lexical)
+        shown = hits[:k]
+        passages = [self._passage(index, hit, verdict.terms) for hit in shown]
         confidence = calibrated_confidence(question, hits, index, st)
         coverage = answering.coverage(confidence, st.refusal_threshold, st.weak_margin) if hits else NOT_COVERED
-        reason = verdict_reason(coverage, confidence, st.refusal_threshold, len(hits))
+        coverage, confidence = answering.with_topics(coverage, confidence, verdict, st.refusal_threshold, st.weak_margin)
+        subject = answering.folder_words(st.corpus_dir, index.sources)
+        gap = answering.topic_reason(verdict, subject, [h.row for h in shown], index.chunks)
+        if not gap and coverage == NOT_COVERED and not subject[1]:
+            gap = f"{subject[0]} does not seem to cover this."
+        said = {
+            "reason": gap or verdict_reason(coverage, confidence, st.refusal_threshold, len(hits)),
+            "gap": gap,
+            "threshold": st.refusal_threshold,
+            "weak_from": st.refusal_threshold - st.weak_margin,
+        }
         if coverage == NOT_COVERED:
-            return Answer(question, passages, False, "", confidence, coverage, reason)
+            return Answer(question, passages, False, "", confidence, coverage, **said)
         # A weak answer quotes only its best sentence: the closest match, to
-        # be checked against its passage, not an answer put together.
-        quotes = answering.pick_quotes(question, hits, index, qv, st, st.answer_sentences if coverage == ANSWERED else 1)
+        # be checked against its passage, not an answer put together. Quotes
+        # come from the passages shown.
+        quotes = answering.pick_quotes(question, shown, index, qv, st, st.answer_sentences if coverage == ANSWERED else 1)
         for q in quotes:
             passages[q.passage].highlights.append((q.start, q.end))
         text = answering.answer_text(quotes, [p.text for p in passages])
-        return Answer(question, passages, coverage == ANSWERED, text, confidence, coverage, reason)
+        return Answer(question, passages, coverage == ANSWERED, text, confidence, coverage, **said)
 
     def _prepare(self, query: str, k: int | None, notes: Iterable[str] | None, method: Method | Fusion):
         query = clean_question(query, self.settings.max_question_chars)
@@ -428,9 +444,10 @@ class DSQA:
         return [row for row, c in enumerate(index.chunks) if c.source in wanted]
 
     @staticmethod
-    def _passage(index: storage.StoredIndex, hit: Hit) -> Passage:
+    def _passage(index: storage.StoredIndex, hit: Hit, terms: Sequence[topics.TopicTerm] = ()) -> Passage:
         c = index.chunks[hit.row]
         return Passage(
+            covers_topic=topics.covers(c, terms),
             text=c.text,
             source=c.source,
             heading=c.heading,

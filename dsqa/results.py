@@ -112,6 +112,9 @@ class Passage:
     #: Notebooks: the cells of the passage's first and last line.
     cell: int | None = None
     end_cell: int | None = None
+    #: Whether the passage holds every topic term of the question (its rare
+    #: words; see ``dsqa.query.topics``): only such a passage is a strong match.
+    covers_topic: bool = True
 
     @property
     def citation(self) -> str:
@@ -183,9 +186,18 @@ class Answer:
     #: cover the question), ``"weak"`` (the best passage is the closest match,
     #: but the evidence is weak: shown as such) or ``"not_covered"``.
     coverage: str = ""
-    #: Why the verdict is what it is, in one sentence (see
-    #: :func:`verdict_reason`); "" for answers made by hand.
+    #: Why the verdict is what it is, in one sentence: what the notes lack
+    #: when the question's topic terms decided it (``gap``), else where the
+    #: confidence stands (see :func:`verdict_reason`); "" for answers made by hand.
     reason: str = ""
+    #: What the notes lack, in a sentence a reader is shown ("Your notes don't
+    #: mention paxos."); "" when nothing more particular than the confidence
+    #: says why (see ``dsqa.query.topics``).
+    gap: str = ""
+    #: The refusal threshold ``coverage`` was decided with (and the weak band's
+    #: lower end), so the confidence can be read: ``None`` when not known.
+    threshold: float | None = None
+    weak_from: float | None = None
 
     def __post_init__(self) -> None:
         if not self.coverage:
@@ -198,18 +210,31 @@ class Answer:
     def __str__(self) -> str:
         out: list[str] = []
         if self.coverage == WEAK:
-            out += [WEAK_LABEL + ":", *([self.text] if self.text else []), ""]
+            out += [f"{WEAK_LABEL}: {self.gap}".rstrip(), *([self.text] if self.text else []), ""]
         elif self.coverage == NOT_COVERED:
             nearest = " The nearest passages are listed below." if self.passages else ""
-            out += [NOT_COVERED_LABEL + nearest, ""]
+            out += [(self.gap or NOT_COVERED_LABEL) + nearest, ""]
         elif self.text:
             out += [self.text, ""]
+        if self.scale_line():
+            out += [self.scale_line(), ""]
         for n, p in enumerate(self.passages, 1):
             out.append(f"[{n}] {p.citation}  (score {p.score:.3f})")
             body = p.text.strip()
             out.append(textwrap.indent(body, "    "))
             out.append("")
         return "\n".join(out).rstrip() + "\n"
+
+    def scale_line(self) -> str:
+        """The confidence and how to read it, in one line ("" without a
+        threshold to read it against)."""
+        if self.threshold is None:
+            return ""
+        weak = f", closest match from {self.weak_from:.2f}" if self.weak_from is not None and self.weak_from < self.threshold else ""
+        return (
+            f"Confidence {self.confidence:.2f} on this folder's scale (0: off-topic questions, "
+            f"1: questions its notes nearly answer); answered from {self.threshold:.2f}{weak}."
+        )
 
     def __repr__(self) -> str:
         return (
@@ -221,9 +246,9 @@ class Answer:
         """How a notebook shows an answer: the short answer (or that the notes
         do not cover the question), then the passages as a numbered list."""
         if self.coverage == NOT_COVERED:
-            head = f"<i>{NOT_COVERED_LABEL}</i>"
+            head = f"<i>{html.escape(self.gap or NOT_COVERED_LABEL)}</i>"
         elif self.coverage == WEAK:
-            head = f"<i>{WEAK_LABEL}:</i> {html.escape(self.text)}".rstrip()
+            head = f"<i>{html.escape(f'{WEAK_LABEL}: {self.gap}'.rstrip())}</i> {html.escape(self.text)}".rstrip()
         else:
             head = html.escape(self.text)
         items = "".join(f"<li>{p._repr_html_()}</li>" for p in self.passages)

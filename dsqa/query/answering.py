@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +41,9 @@ from ..sources.markup import HEADING_SEPARATOR, TITLE_WORDS
 from ..sources.sentences import MIN_WORDS
 from ..storage import StoredIndex
 from ..storage.lexical import tokenize
+from ..storage.records import ChunkRecord
 from .retrieval import Hit
+from .topics import TopicVerdict
 
 _COMMAND_QUESTION = re.compile(
     r"\bhow\s+(?:(?:do|can|could|should|would|shall)\s+(?:i|you|we|one)|to)\b|\b(?:commands?|flags?|options?)\b",
@@ -242,3 +246,55 @@ def _plain(text: str) -> str:
 
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
+
+
+#: How far below the line of the outcome the topic terms give a confidence is
+#: held, so that reading it against the threshold gives the same outcome.
+_BELOW = 0.01
+_SEVERITY = {ANSWERED: 0, WEAK: 1, NOT_COVERED: 2}
+
+
+def with_topics(coverage: str, confidence: float, verdict: TopicVerdict, threshold: float, weak_margin: float) -> tuple[str, float]:
+    """The outcome and confidence once the topic terms are heard: the
+    severer of the calibrated outcome and their verdict (``dsqa.query.topics``),
+    the confidence held below the line of the outcome they give."""
+    if verdict.coverage is None or _SEVERITY[verdict.coverage] <= _SEVERITY[coverage]:
+        return coverage, confidence
+    line = threshold if verdict.coverage == WEAK else threshold - weak_margin
+    return verdict.coverage, min(confidence, line - _BELOW)
+
+
+def folder_words(corpus_dir: Path, sources: Sequence[str]) -> tuple[str, bool]:
+    """How answers name the folder: ``("Your notes", True)`` for notes (the
+    folder's name or its first subfolders say so), else ``("Your folder
+    NAME", False)``, e.g. for a manual; the flag says whether it is plural."""
+    names = {Path(corpus_dir).name, *(s.split("/", 1)[0] for s in sources if "/" in s)}
+    if any("note" in n.lower() for n in names):
+        return "Your notes", True
+    return f'Your folder "{Path(corpus_dir).name}"', False
+
+
+def topic_reason(verdict: TopicVerdict, subject: tuple[str, bool], shown_rows: Sequence[int], chunks: Sequence[ChunkRecord]) -> str:
+    """The sentence that says why the topic terms refused or weakened the
+    answer: "Your notes don't mention paxos.", "Your notes mention bitcoin
+    only in passing [2]." (or where, when that passage is not shown); ""
+    when they did not."""
+    who, plural = subject
+    if verdict.missing:
+        words = " or ".join(verdict.missing[:2]) if len(verdict.missing) <= 2 else ", ".join(verdict.missing[:2]) + " or others"
+        return f"{who} {'don' if plural else 'doesn'}'t mention {words}."
+    if verdict.passing and verdict.passing_row is not None:
+        row = verdict.passing_row
+        where = f"[{list(shown_rows).index(row) + 1}]" if row in shown_rows else f"({mention_place(chunks[row], verdict.passing)})"
+        return f"{who} mention{'' if plural else 's'} {verdict.passing} only in passing {where}."
+    return ""
+
+
+def mention_place(chunk: ChunkRecord, word: str) -> str:
+    """Where in its note a passage mentions ``word``: ``note.md:12`` (the
+    line of the first mention), ``slides.pdf p. 3``."""
+    if chunk.page is not None:
+        return f"{chunk.source} p. {chunk.page}"
+    match = re.search(re.escape(word), chunk.text, re.IGNORECASE)
+    line = chunk.start_line + (chunk.text.count("\n", 0, match.start()) if match else 0)
+    return f"{chunk.source}:{line}"

@@ -9,7 +9,7 @@ such compound is kept whole (unstemmed) *and* split into its stemmed parts, so
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -85,14 +85,10 @@ def concepts(question: str) -> list[list[str]]:
     words between stop words ("how do overlay networks do service
     discovery" -> overlay networks, service discovery). A passage that
     answers must cover each of them, not only the louder one."""
-    stop = _stopwords() | _FILLER_WORDS
     found: list[list[str]] = []
     run: list[str] = []
-    for match in _CONCEPT_WORD.finditer(question.lower()):
-        word = match.group()
-        if not word.startswith("-"):
-            word = word.strip(_EDGE + "'")
-        if not word or word in stop or word.replace("'", "") in stop:
+    for word in _question_words(question):
+        if word is None:
             if run:
                 found.append(run)
             run = []
@@ -106,6 +102,23 @@ def concepts(question: str) -> list[list[str]]:
         if terms and terms not in out:
             out.append(terms)
     return out
+
+
+def concept_words(question: str) -> list[str]:
+    """The words of ``question`` that name something (lower case), in order:
+    those :func:`concepts` is made of."""
+    return [w for w in _question_words(question) if w is not None]
+
+
+def _question_words(question: str) -> Iterator[str | None]:
+    """Each word of ``question`` that names something, and ``None`` for
+    each stop or filler word between them."""
+    stop = _stopwords() | _FILLER_WORDS
+    for match in _CONCEPT_WORD.finditer(question.lower()):
+        word = match.group()
+        if not word.startswith("-"):
+            word = word.strip(_EDGE + "'")
+        yield None if not word or word in stop or word.replace("'", "") in stop else word
 
 
 def document_tokens(text: str) -> list[str]:
@@ -205,6 +218,14 @@ class LexicalIndex:
                 docs = scores["indices"][scores["indptr"][j] : scores["indptr"][j + 1]]
                 out[i] = np.isin(rows, docs)
         return out
+
+    def rows_with(self, term: str) -> np.ndarray:
+        """The chunk rows that hold ``term`` (read from the BM25 matrix)."""
+        j = self._vocab.get(term)
+        if j is None or not self._vocab:
+            return np.zeros(0, dtype=np.int64)
+        scores = self._bm25.scores
+        return np.asarray(scores["indices"][scores["indptr"][j] : scores["indptr"][j + 1]], dtype=np.int64)
 
     def _df(self, term: str) -> int:
         j = self._vocab.get(term)

@@ -18,6 +18,7 @@ CSS = """
   background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }
 .dsqa-answer.dsqa-not-found { border-left: 4px solid #d97706; }
 .dsqa-answer.dsqa-weak { border-left: 4px solid #ca8a04; }
+.dsqa-scale { margin-top: .4em; font-size: .85em; opacity: .75; }
 .dsqa-answer.dsqa-found { border-left: 4px solid #2563eb; }
 .dsqa-answer .dsqa-cite { font-weight: 600; text-decoration: none; }
 .dsqa-answer code, .dsqa-text code { font-family: var(--font-mono); font-size: 0.88em; padding: 0 0.2em;

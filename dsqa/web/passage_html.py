@@ -282,7 +282,7 @@ def shorten_heading(heading: str, separator: str = HEADING_SEPARATOR, keep: int 
 STRONG_MARGIN = 0.2
 
 
-def relevance(score: float, top_score: float, confidence: float, threshold: float) -> str:
+def relevance(score: float, top_score: float, confidence: float, threshold: float, covers_topic: bool = True) -> str:
     """A plain label for how well a passage matches: ``"strong match"``,
     ``"good match"`` or ``"weak match"``.
 
@@ -293,9 +293,11 @@ def relevance(score: float, top_score: float, confidence: float, threshold: floa
     passage gets the confidence itself): at or above the threshold it is a
     good match, ``STRONG_MARGIN`` above it a strong one, below it a weak one.
     So when the notes don't cover a question, every passage is a weak match.
+    Only a passage that holds every topic term of the question
+    (``covers_topic``, see ``dsqa.query.topics``) can be a strong one.
     """
     estimate = confidence * (score / top_score) if top_score > 0 else confidence
-    if estimate >= threshold + STRONG_MARGIN:
+    if estimate >= threshold + STRONG_MARGIN and covers_topic:
         return "strong match"
     if estimate >= threshold:
         return "good match"

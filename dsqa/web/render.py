@@ -66,7 +66,7 @@ def render_answer(answer: Answer) -> str:
     don't cover the question."""
     n = len(answer.passages)
     if answer.coverage == WEAK:
-        body = f"<strong>{WEAK_MATCH}</strong>: the notes may not answer this."
+        body = f"<strong>{WEAK_MATCH}</strong>: {_esc(answer.gap) if answer.gap else 'the notes may not answer this.'}"
         if answer.text.strip():
             body += f'<div class="dsqa-answer-text">{_answer_text_html(answer.text.strip(), n)}</div>'
         if answer.passages:
@@ -76,15 +76,22 @@ def render_answer(answer: Answer) -> str:
                 f"{_esc(top.source)}:{top.start_line}-{top.end_line}"
                 f"{' · ' + _esc(shorten_heading(top.heading)) if top.heading else ''}, below.</span>"
             )
-        return f'<div class="dsqa-answer dsqa-weak">{body}</div>'
+        return f'<div class="dsqa-answer dsqa-weak">{body}{_scale_html(answer)}</div>'
     if not answer.found:
-        body = f"<strong>{NOT_COVERED}</strong>"
+        body = f"<strong>{_esc(answer.gap or NOT_COVERED)}</strong>"
         if answer.passages:
             body += " The nearest passages are below."
-        return f'<div class="dsqa-answer dsqa-not-found">{body}</div>'
+        return f'<div class="dsqa-answer dsqa-not-found">{body}{_scale_html(answer)}</div>'
     if answer.text.strip():
-        return f'<div class="dsqa-answer dsqa-found">{_answer_text_html(answer.text.strip(), n)}</div>'
-    return f'<div class="dsqa-answer dsqa-found">{n} passage{"s" if n != 1 else ""} from the notes answer this:</div>'
+        return f'<div class="dsqa-answer dsqa-found">{_answer_text_html(answer.text.strip(), n)}{_scale_html(answer)}</div>'
+    return f'<div class="dsqa-answer dsqa-found">{n} passage{"s" if n != 1 else ""} from the notes answer this:{_scale_html(answer)}</div>'
+
+
+def _scale_html(answer: Answer) -> str:
+    """The one line that says what the confidence means and where the
+    threshold is (``Answer.scale_line``)."""
+    line = answer.scale_line()
+    return f'<div class="dsqa-scale">{_esc(line)}</div>' if line else ""
 
 
 def _context_html(engine: DSQA, p: Passage) -> str:
@@ -163,7 +170,7 @@ def render_passages(engine: DSQA, answer: Answer) -> str:
     top = answer.passages[0].score
     threshold = engine.settings.refusal_threshold
     return "".join(
-        render_passage(engine, n, p, relevance(p.score, top, answer.confidence, threshold))
+        render_passage(engine, n, p, relevance(p.score, top, answer.confidence, threshold, p.covers_topic))
         for n, p in enumerate(answer.passages, 1)
     )
 

@@ -388,6 +388,19 @@ def test_relevance_labels_follow_the_confidence():
     assert relevance(0.6, 1.2, t + 0.3, t) == "weak match"
     assert relevance(1.2, 1.2, t - 0.01, t) == "weak match"  # not covered: even the best is weak
     assert relevance(0.9, 0.0, t + 0.1, t) == "good match"
+    # A passage without every topic term of the question is never strong.
+    assert relevance(1.2, 1.2, t + 0.3, t, covers_topic=False) == "good match"
+
+
+def test_the_answer_box_says_why_and_how_to_read_the_confidence():
+    from dsqa.results import Answer, Passage
+    from dsqa.web.render import render_answer
+
+    p = Passage("Raft was designed to be easier to understand than Paxos.", "raft.md", "", 3, 3, 1.0)
+    refused = Answer("how does paxos work", [p], False, "", 0.4, "not_covered", gap="Your notes don't mention paxos.", threshold=0.72, weak_from=0.66)
+    out = render_answer(refused)
+    assert "Your notes don&#x27;t mention paxos." in out or "Your notes don't mention paxos." in out
+    assert 'class="dsqa-scale"' in out and "answered from 0.72, closest match from 0.66" in out
 
 
 def test_the_k_slider_ends_at_the_settings_limit(fake_engine):
