@@ -207,7 +207,7 @@ def part_answers(run: Run) -> None:
     t = Table(
         "Dev sets: ranking, refusal and the short answers (what `dsqa eval` reports)",
         ["dev set", "questions (answerable)", "hit@1", "hit@5", "MRR@10", "answer states the fact", "cut-off quoted sentences",
-         "uncovered refused or low-confidence", "answerable refused or low-confidence", "ask p50 ms"],
+         "uncovered refused or low-confidence", "answerable refused", "answerable low-confidence", "ask p50 ms"],
     )
     figures = {}
     for name, devset, corpus, index in devsets(run):
@@ -217,7 +217,7 @@ def part_answers(run: Run) -> None:
         ref = r["refusal"]
         t.add(name, f"{r['questions']} ({r['answerable']})", r["hit@1"], r["hit@5"], r["mrr10"], r["answer_quotes"],
               f"{r['cut_quotes']} of {r['quotes']}", f"{ref['unanswerable_refused']}/{r['uncovered']} ({ref['unanswerable_weak']} low-confidence)",
-              f"{ref['answerable_refused']}/{r['answerable']} ({ref['answerable_weak']} low-confidence)", r["ask_p50"])
+              f"{ref['answerable_refused'] - ref['answerable_weak']}/{r['answerable']}", ref["answerable_weak"], r["ask_p50"])
         figures[name] = r
     t.notes.append(
         "The answer states the fact: a labelled phrase is in the short answer, or a sentence it quotes lies inside one (share of the "
@@ -230,7 +230,8 @@ def part_answers(run: Run) -> None:
         ref = r["refusal"]
         run.headlines[f"dev set {name}"] = (
             f"hit@1 {r['hit@1']:.3f}, states the fact {r['answer_quotes']:.3f}, cut-off sentences {r['cut_quotes']}/{r['quotes']}, "
-            f"uncovered refused {ref['unanswerable_refused']}/{r['uncovered']}, answerable refused {ref['answerable_refused']}/{r['answerable']}"
+            f"uncovered refused or low-confidence {ref['unanswerable_refused']}/{r['uncovered']}, "
+            f"answerable refused {ref['answerable_refused'] - ref['answerable_weak']}/{r['answerable']} (+{ref['answerable_weak']} low-confidence)"
         )
 
 

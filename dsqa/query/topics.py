@@ -5,7 +5,8 @@ A question's *topic terms* are its words that are rare in everyday English
 per million words of ordinary text) or rare in the folder (in at most
 :data:`RARE_PASSAGES` of its passages). "Paxos", "sourdough", "k8s" and
 "docker-compose.yml" are topic terms; "dies", "forever" and "hyped" are the
-user's wording. Each is checked against the whole folder and against the top
+user's wording, and a number ("port 8080") is an instance of what notes
+describe in general. Each is checked against the whole folder and against the top
 passages, a fixed number of them (``Settings.confidence_passages``) whatever
 ``k`` shows:
 
@@ -58,6 +59,7 @@ RARE_PASSAGES = 2
 ROOT_SLACK = 2
 MIN_ROOT = 5
 _PARTS = re.compile(r"[a-z]+")
+_LETTER = re.compile(r"[a-z]")
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,9 @@ def topic_terms(question: str, lexical: LexicalIndex) -> tuple[TopicTerm, ...]:
     seen: set[str] = set()
     for word in concept_words(question):
         word = re.sub(r"'s$", "", word)
-        if "'" in word or word in seen:
+        if "'" in word or word in seen or not _LETTER.search(word):
+            # A number ("port 8080", "3.6") is an instance of what notes
+            # describe in general, not what the question is about.
             continue
         seen.add(word)
         terms = tuple(dict.fromkeys(tokenize(word)))

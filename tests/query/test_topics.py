@@ -36,6 +36,9 @@ def test_topic_terms_are_rare_english_words_or_words_rare_in_the_folder(lexical)
     # is in three passages, "dies" is not in the folder at all.
     assert not terms["record"].rare_in_english and terms["record"].rows == (3,)
     assert "raft" not in terms and "dies" not in terms and "use" not in terms
+    # A number is an instance, not a topic: "which program uses port 8080".
+    words = [t.word for t in topics.topic_terms("which program opens port 8080 on k8s", lexical)]
+    assert "k8s" in words and "8080" not in words
 
 
 def test_a_rare_word_the_folder_never_contains_means_not_covered(lexical):
