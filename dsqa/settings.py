@@ -171,8 +171,12 @@ class Settings:
     term_weight: float = 0.3
     #: Added to a sentence holding code when the question asks how to do something: the command is the answer.
     command_weight: float = 0.1
-    #: A sentence this much below the best one is not worth quoting.
-    quote_margin: float = 0.1
+    #: A sentence this much below the best one is not worth quoting. Sentence
+    #: scores of the top passages lie within about 1 of each other, so the
+    #: default quotes the best ``answer_sentences``: a tighter margin, on scores
+    #: of three-sentence windows, dropped the sentence that states the fact
+    #: whenever a neighbour's window scored a little higher.
+    quote_margin: float = 1.0
     #: A sentence sharing more than this share of its terms (Jaccard) with a better quote is a near-duplicate.
     quote_overlap: float = 0.5
     #: The quotes together are at most this long, in characters (the first is always kept).

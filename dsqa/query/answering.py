@@ -59,7 +59,9 @@ _LIST_NOISE = re.compile(r"(?:bullet\s+points?\s*:\s*|-(?=[^\W\d_]{3}))+", re.IG
 _LINE_MARKUP = " \t*-+•>#0123456789.)"
 _BACKTICKS = re.compile(r"`+")
 _CODE_SPAN = re.compile(r"`+([^`]+)`+")
-_BOLD_LINE = re.compile(r"^\s*(?:>\s*)?(\*\*|__)[^*_]+\1\s*$")
+#: A bold line alone, perhaps with an aside in parentheses ("**Producer acks**
+#: (asked in the lab)"): a title, not a sentence.
+_BOLD_LINE = re.compile(r"^\s*(?:>\s*)?(\*\*|__)[^*_]+\1(?:\s*\([^()]*\))?\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[*\-+•]|\d+[.)])\s+")
 _CLOSING = (".", "!", "?", ";", ":", ")", "`", '"', "'")
 
