@@ -37,6 +37,7 @@ import numpy as np
 from .errors import InvalidInputError
 from .query.retrieval import Fusion, Method
 from .results import WEAK, Answer, Passage
+from .sources.markup import HEADING_SEPARATOR
 from .sources.sentences import sentence_spans
 
 DEVSETS = Path(__file__).resolve().parent / "devsets"
@@ -139,25 +140,54 @@ _MARKUP = " \t*_`>#-+•"
 _QUOTE_LEAD = re.compile(r"(?:bullet\s+points?\s*:\s*)+", re.IGNORECASE)
 
 
-def note_reader(corpus_dir: Path) -> Callable[[str], str | None]:
-    """The text of a note of ``corpus_dir`` as dsqa reads it from its file (the
-    text a passage's lines and characters refer to), by its source path;
-    ``None`` for a note that cannot be read. Each note is read once."""
+#: A note's text and the (start, end) of each of its sentences.
+NoteSentences = tuple[str, list[tuple[int, int]]]
+
+
+def note_reader(corpus_dir: Path) -> Callable[[str], NoteSentences | None]:
+    """A note of ``corpus_dir`` as dsqa reads it from its file (the text a
+    passage's lines and characters refer to) with its sentences
+    (:func:`note_sentences`), by its source path; ``None`` for a note that
+    cannot be read. Each note is read once."""
     from .sources import formats
     from .sources.reading import read_corpus_file
 
-    cache: dict[str, str | None] = {}
+    cache: dict[str, NoteSentences | None] = {}
 
-    def read(source: str) -> str | None:
+    def read(source: str) -> NoteSentences | None:
         if source not in cache:
             try:
                 data, _ = read_corpus_file(Path(corpus_dir), source)
-                cache[source] = formats.read(source, data).text.replace("\r\n", "\n")
+                extracted = formats.read(source, data)
+                text = extracted.text.replace("\r\n", "\n")
+                cache[source] = (text, note_sentences(text, extracted.layout))
             except (OSError, ValueError):
                 cache[source] = None
         return cache[source]
 
     return read
+
+
+def note_sentences(text: str, layout: Any = None) -> list[tuple[int, int]]:
+    """The sentences of a note's whole text, as :func:`dsqa.sources.sentences.sentence_spans`
+    cuts them; a note whose reader gives its sections (a PDF's pages and
+    titles, ``dsqa.sources.formats.Layout``) is cut section by section, each
+    section's title line left out, as the chunker reads it."""
+    sections = getattr(layout, "sections", None)
+    if not sections:
+        return sentence_spans(text)
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    out: list[tuple[int, int]] = []
+    for first, end, heading in sections:
+        title = heading.split(HEADING_SEPARATOR)[-1].strip() if heading else ""
+        while first < end and (not lines[first].strip() or lines[first].strip() == title):
+            first += 1
+        begin, stop = starts[first], min(starts[end], len(text))
+        out += [(a + begin, b + begin) for a, b in sentence_spans(text[begin:stop])]
+    return out
 
 
 def _place(passage: Passage, note: str) -> int | None:
@@ -172,29 +202,24 @@ def _place(passage: Passage, note: str) -> int | None:
     return min(found, key=lambda at: abs(note.count("\n", 0, at) + 1 - passage.start_line))
 
 
-def cut_quotes(answer: Answer, note_text: Callable[[str], str | None]) -> tuple[int, int]:
+def cut_quotes(answer: Answer, note_text: Callable[[str], NoteSentences | str | None]) -> tuple[int, int]:
     """(quoted sentences that are cut off, quoted sentences) of ``answer``. A
     quote is whole when it starts where a sentence of the note starts and ends
-    where one ends (the same or a later one), with only markup between; the
-    note's sentences are :func:`dsqa.sources.sentences.sentence_spans` of the note's
-    text read from its file."""
+    where one ends (the same or a later one), with only markup between. The
+    note comes from ``note_text``: a :func:`note_reader` (the file read as dsqa
+    reads it, with its sentences), or plain text, cut by
+    :func:`dsqa.sources.sentences.sentence_spans`."""
     cut = total = 0
-    spans: dict[str, tuple[set[int], set[int]]] = {}
     for p in answer.passages:
         if not p.highlights:
             continue
-        note = note_text(p.source)
-        at = _place(p, note) if note is not None else None
+        found = note_text(p.source)
+        note, sentences = (found, sentence_spans(found)) if isinstance(found, str) else found or ("", [])
+        at = _place(p, note) if found is not None else None
+        starts, ends = {s for s, _ in sentences}, {e for _, e in sentences}
         for a, b in p.highlights:
             total += 1
-            if note is None or at is None:
-                cut += 1
-                continue
-            if p.source not in spans:
-                found = sentence_spans(note)
-                spans[p.source] = ({s for s, _ in found}, {e for _, e in found})
-            starts, ends = spans[p.source]
-            cut += not (_starts_sentence(note, at + a, starts) and _ends_sentence(note, at + b, ends))
+            cut += at is None or not (_starts_sentence(note, at + a, starts) and _ends_sentence(note, at + b, ends))
     return cut, total
 
 
@@ -279,7 +304,7 @@ def evaluate(
     questions: Sequence[Question],
     answer: Callable[[str], Answer],
     k: int = 10,
-    note_text: Callable[[str], str | None] | None = None,
+    note_text: Callable[[str], NoteSentences | str | None] | None = None,
 ) -> Report:
     """Run every question through ``answer`` (which must return at least
     ``k`` passages when it can) and score the ranking, the refusals and the

@@ -115,3 +115,13 @@ def test_eval_study_runs_the_study_devset(fake_model, monkeypatch, tmp_path):
     # The given questions on the given folder, then the study set on its own folder's index.
     assert result.output.count("study:hybrid") == 2 and "cut-off quotes" in result.output
     assert (tmp_path / "cache" / "study-index").is_dir()
+
+
+def test_a_pdf_is_cut_into_sentences_section_by_section_without_its_titles():
+    from dsqa.evaluation import note_sentences
+    from dsqa.sources.formats import Layout
+
+    text = "PACELC\nAbadi's extension of CAP says more than CAP. It explains the latency.\n"
+    layout = Layout(sections=((0, 2, "PACELC"),), unit="page", unit_starts=(0,), unit_numbers=(1,))
+    sentences = [text[a:b] for a, b in note_sentences(text, layout)]
+    assert sentences[0] == "Abadi's extension of CAP says more than CAP."
