@@ -12,6 +12,7 @@ from dsqa.results import NOT_COVERED, WEAK, Answer
 from dsqa.storage.lexical import LexicalIndex
 from dsqa.storage.records import ChunkRecord
 
+
 def _chunk(heading: str, text: str) -> ChunkRecord:
     return ChunkRecord("n.md", heading, 1, 1, 0, len(text), text, heading)
 
