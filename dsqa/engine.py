@@ -7,6 +7,7 @@ input happens here, once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -164,14 +165,15 @@ class DSQA:
         gap = answering.topic_reason(verdict, subject, [h.row for h in shown], index.chunks)
         if not gap and coverage == NOT_COVERED and not subject[1]:
             gap = f"{subject[0]} does not seem to cover this."
-        said = {
-            "reason": gap or verdict_reason(coverage, confidence, st.refusal_threshold, len(hits)),
-            "gap": gap,
-            "threshold": st.refusal_threshold,
-            "weak_from": st.refusal_threshold - st.weak_margin,
-        }
+        said = functools.partial(
+            Answer,
+            reason=gap or verdict_reason(coverage, confidence, st.refusal_threshold, len(hits)),
+            gap=gap,
+            threshold=st.refusal_threshold,
+            weak_from=st.refusal_threshold - st.weak_margin,
+        )
         if coverage == NOT_COVERED:
-            return Answer(question, passages, False, "", confidence, coverage, **said)
+            return said(question, passages, False, "", confidence, coverage)
         # A weak answer quotes only its best sentence: the closest match, to
         # be checked against its passage, not an answer put together. Quotes
         # come from the passages shown.
@@ -179,7 +181,7 @@ class DSQA:
         for q in quotes:
             passages[q.passage].highlights.append((q.start, q.end))
         text = answering.answer_text(quotes, [p.text for p in passages])
-        return Answer(question, passages, coverage == ANSWERED, text, confidence, coverage, **said)
+        return said(question, passages, coverage == ANSWERED, text, confidence, coverage)
 
     def _prepare(self, query: str, k: int | None, notes: Iterable[str] | None, method: Method | Fusion):
         query = clean_question(query, self.settings.max_question_chars)
