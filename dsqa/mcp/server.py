@@ -14,6 +14,7 @@ library, not here.
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
@@ -128,7 +129,7 @@ def build_server(engine: DSQA) -> MCPServer:
         "dsqa",
         title="dsqa: the user's notes",
         version=__version__,
-        instructions=INSTRUCTIONS.format(corpus=engine.settings.corpus_dir),
+        instructions=INSTRUCTIONS.format(corpus=Path(engine.settings.corpus_dir).absolute()),
         log_level="WARNING",
     )
     reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)

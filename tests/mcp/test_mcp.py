@@ -96,6 +96,7 @@ def test_every_tool_over_stdio(cli_built, tmp_path):
 
     async def body(client: Client) -> None:
         assert client.server_info.name == "dsqa" and "read_note" in (client.instructions or "")
+        assert f"({corpus})" in client.instructions  # the folder it searches, whole
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert tuple(tools) == TOOLS
         for tool in tools.values():
