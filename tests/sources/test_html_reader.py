@@ -417,6 +417,7 @@ def test_content_that_looks_like_chrome_is_kept():
 <a href="a.html">the loader</a>, <a href="b.html">the finder</a> and <a href="c.html">the importer</a> for how it is read.</p></section>
 <div class="highlight"><pre><span class="hljs-comment"># the search path, in order</span>
 print(sys.path)</pre></div>
+<table><tr><td class="header">max_connections</td><td>the most clients served at once</td></tr></table>
 <p>First line<br>second line</p>
 <p>Read the <a href="next.html">next chapter</a> when you are done with this one and the exercises.</p>
 <p>See <a href="s54.html">Section 5.4</a>, <a href="s55.html">Section 5.5</a> and <a href="c9.html">Chapter 9</a>.</p>
@@ -424,7 +425,7 @@ print(sys.path)</pre></div>
     text = text_of(page)
     for kept in ("## The module search path", "Python looks for modules", "## Navigation", "Choose File ‣ Open to open a project",
                  "the loader, the finder and the importer", "# the search path, in order", "Read the next chapter",
-                 "See Section 5.4, Section 5.5 and Chapter 9."):
+                 "See Section 5.4, Section 5.5 and Chapter 9.", "| max_connections | the most clients served at once |"):
         assert kept in text, kept
     assert "First line\nsecond line" in text
 

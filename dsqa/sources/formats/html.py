@@ -81,8 +81,9 @@ _CHROME_ID_WORDS = {"nav", "navigation", "navbar", "sidebar", "breadcrumbs", "br
                     "page", "top", "bottom", "left", "right", "global", "primary", "secondary", "main", "catlinks",
                     "notice"}
 #: Elements the class and link-density rules may remove: blocks, never a
-#: section or an inline element (``<span class="menuselection">`` is text).
-_BLOCKS = {"div", "ul", "ol", "dl", "table", "p", "header", "footer", "form", "menu", "center", "td", "tr"}
+#: section, a table cell or an inline element (``<td class="header">`` and
+#: ``<span class="menuselection">`` are text).
+_BLOCKS = {"div", "ul", "ol", "dl", "table", "p", "header", "footer", "form", "menu", "center"}
 _LIST_BLOCKS = {"div", "ul", "ol", "dl", "table", "p", "menu", "center"}
 #: A block of at least this many links, whose link text is at least this
 #: share of its text, is a list of links: a table of contents, a tag cloud.
