@@ -567,7 +567,7 @@ def part_html(run: Run) -> None:
             ["HTML reader", "pages indexed", "chunks", "window vectors", "vectors per chunk", "index MB", "reindex s", "reindex CPU s",
              "chrome chunks", "fragment spans", "hit@1", "hit@5", "MRR@10"],
         )
-        for reader, label in (("v1", "before (version 1, bench/html_v1.py)"), ("current", "after (dsqa.formats.html)")):
+        for reader, label in (("v1", "before (version 1, bench/html_v1.py)"), ("current", "after (dsqa.sources.formats.html)")):
             r = results[reader]
             q = r["quality"]
             t.add(label, r["notes"], r["chunks"], r["vectors"], r["vectors_per_chunk"], r["index_mb"], r["seconds"], r["cpu_s"],
