@@ -23,6 +23,7 @@ import pytest
 
 from dsqa import DSQA, Settings, register_model
 from dsqa.build.reindex import reindex
+from dsqa.encoders import Embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -48,7 +49,7 @@ def _word_slot(word: str, dimension: int) -> tuple[int, float]:
     return slot
 
 
-class FakeEmbedder:
+class FakeEmbedder(Embedder):
     """Bag of hashed words: texts sharing words get similar vectors, so
     retrieval tests are meaningful, and nothing heavy is imported."""
 

@@ -127,7 +127,7 @@ def chunker_for(settings: Settings, embedder: Embedder) -> Chunker:
         settings.chunk_tokens,
         settings.chunk_overlap_tokens,
         settings.embed_headings,
-        getattr(embedder, "count_tokens_batch", None),
+        embedder.count_tokens_batch,
     )
 
 
@@ -290,7 +290,7 @@ def _write_generation(
     report_step(Step("write", "writing the index…"))
     report.embedded = build.new_chunks
     if build.new_chunks:
-        report.encoder = getattr(encoder, "last_encoder", "")
+        report.encoder = encoder.last_encoder
     matrix = build.matrix(embedder.dimension, spill=spill and spill.with_name(spill.name + "-vectors.npy"))
     faiss_index, distinct = ann.build(matrix)
     manifest = {
@@ -395,7 +395,7 @@ class _Build:
     def embed(self, embedder: Embedder, report_step: Reporter, spill: Path | None = None) -> None:
         """Embed the texts still to embed, reporting progress in chunks: the
         texts embedded so far, as a share of all the texts to embed. With
-        ``spill`` (a file name; the embedder must take ``out=``), the vectors
+        ``spill`` (a file name), the vectors
         are written to a memory map there as they arrive, so they need not
         fit in memory."""
         texts = self.texts_to_embed()
@@ -415,8 +415,7 @@ class _Build:
         else:
             shape = (len(texts), embedder.dimension)
             self.embedded = np.lib.format.open_memmap(spill, mode="w+", dtype=np.float32, shape=shape)
-            streaming: Any = embedder  # a RayEmbedder, whose embed takes out=
-            streaming.embed(texts, progress=texts_done, out=self.embedded)
+            embedder.embed_into(texts, self.embedded, progress=texts_done)
         report_step(Step("embed", "embedding", total, total))
 
     def matrix(self, dimension: int, spill: Path | None = None) -> np.ndarray:

@@ -52,6 +52,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import ClusterError
+from .interface import Embedder
 
 log = logging.getLogger("dsqa")
 
@@ -64,7 +65,7 @@ class _EmbedBatches:
     """The callable class ``map_batches`` runs in each actor: the model is
     built once per actor, then embeds one batch per call."""
 
-    def __init__(self, factory: Callable[[], Any], identity: tuple, version: str, mode: str | None, threads: int):
+    def __init__(self, factory: Callable[[], Embedder], identity: tuple, version: str, mode: str | None, threads: int):
         if version != __version__:
             raise ClusterError(f"this Ray worker has dsqa {__version__}, the driver {version}: install the same on every node")
         if mode:
@@ -78,7 +79,7 @@ class _EmbedBatches:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = [str(t) for t in batch["text"]]
         vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
-        encoder = getattr(self.embedder, "last_encoder", "") or ""
+        encoder = self.embedder.last_encoder
         return {"row": batch["row"], "vector": vectors, "encoder": np.full(len(texts), encoder)}
 
 
@@ -140,7 +141,7 @@ _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _HTTP2_EMPTY_SETTINGS = b"\0\0\0\x04\0\0\0\0\0"
 
 
-class RayEmbedder:
+class RayEmbedder(Embedder):
     """An embedder (:class:`dsqa.encoders.Embedder`) whose ``embed`` runs on
     a Ray cluster. ``local`` is the same model in this process: it gives the
     name, dimension and token counts (tokenizer only), which chunking needs
@@ -148,7 +149,7 @@ class RayEmbedder:
 
     def __init__(
         self,
-        local: Any,
+        local: Embedder,
         factory: Callable[[], Any],
         address: str,
         *,
@@ -178,7 +179,7 @@ class RayEmbedder:
         self._started = False  # whether this object connected Ray (and so disconnects it)
 
     @classmethod
-    def from_settings(cls, settings: Any, local: Any) -> RayEmbedder:
+    def from_settings(cls, settings: Any, local: Embedder) -> RayEmbedder:
         from .registry import MODELS
 
         return cls(
@@ -195,6 +196,14 @@ class RayEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return self.local.count_tokens(text)
+
+    def count_tokens_batch(self, texts: list[str]) -> list[int]:
+        return self.local.count_tokens_batch(texts)
+
+    def embed_into(
+        self, texts: Sequence[str], out: np.ndarray, *, progress: bool | Callable[[int], None] = False
+    ) -> np.ndarray:
+        return self.embed(texts, progress=progress, out=out)
 
     def embed(
         self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False, out: np.ndarray | None = None

@@ -74,7 +74,13 @@ def get_embedder(name: str, *, bf16: bool = False) -> Embedder:
             if name not in MODELS:
                 known = ", ".join(sorted(MODELS))
                 raise ModelError(f"unknown embedding model {name!r} (known: {known})")
-            _loaded[name] = MODELS[name]()
+            made = MODELS[name]()
+            if not isinstance(made, Embedder):
+                raise ModelError(
+                    f"model {name!r}: its factory made a {type(made).__name__}, not a dsqa.encoders.Embedder "
+                    "(subclass it: name, dimension, max_tokens, count_tokens and embed)"
+                )
+            _loaded[name] = made
         model = _loaded[name]
     if bf16 and isinstance(model, SentenceTransformerEmbedder):
         return model.with_bf16()

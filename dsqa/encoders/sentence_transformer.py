@@ -36,6 +36,7 @@ from ..errors import ModelError
 from ..paths import cache_dir
 from . import chooser
 from .check import MIN_COSINE
+from .interface import Embedder
 from .onnx import EXPORT_VERSION, OnnxEncoder, export_onnx, quantize_onnx
 
 log = logging.getLogger("dsqa")
@@ -93,7 +94,7 @@ def model_shape(name: str, path: Path) -> tuple[int, int]:
         raise ModelError(f"model {name}: cannot read its size from {path} ({exc})") from None
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model in a local folder, run by the encoder
     :func:`dsqa.encoders.chooser.first_choice` picks for each call.
 
@@ -312,7 +313,7 @@ class SentenceTransformerEmbedder:
             return self._bf16_view
 
 
-class Bf16Allowed:
+class Bf16Allowed(Embedder):
     """A view of a :class:`SentenceTransformerEmbedder` whose :meth:`embed`
     may take the bf16 encoder; it shares the model, its exports and checks."""
 
@@ -321,16 +322,18 @@ class Bf16Allowed:
         self.name = model.name
         self.dimension = model.dimension
         self.max_tokens = model.max_tokens
-        self.count_tokens = model.count_tokens
-        self.count_tokens_batch = model.count_tokens_batch
 
-    @property
-    def last_encoder(self) -> str:
-        return self.model.last_encoder
+    def count_tokens(self, text: str) -> int:
+        return self.model.count_tokens(text)
+
+    def count_tokens_batch(self, texts: list[str]) -> list[int]:
+        return self.model.count_tokens_batch(texts)
 
     @property
     def backend(self) -> str:
         return self.model.backend
 
     def embed(self, texts: Sequence[str], *, progress: bool | Callable[[int], None] = False) -> np.ndarray:
-        return self.model.embed(texts, progress=progress, allow_bf16=True)
+        vectors = self.model.embed(texts, progress=progress, allow_bf16=True)
+        self.last_encoder = self.model.last_encoder
+        return vectors

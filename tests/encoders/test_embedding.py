@@ -326,3 +326,28 @@ def test_a_bf16_encoder_failing_its_check_is_not_used(minilm, monkeypatch, caplo
     with pytest.raises(ModelError, match="DSQA_ENCODER=bf16.*least cosine 0.5"):
         model.embed(texts)
 
+
+
+def test_a_registered_model_must_subclass_the_embedder_base_class():
+    """The optional capabilities come from the base class, so a model that
+    is not an ``Embedder`` is refused by name, in one line."""
+    from dsqa import ModelError, register_model
+    from dsqa.encoders import registry
+
+    class Loose:
+        name, dimension, max_tokens = "loose", 4, 16
+
+    register_model("loose-model", Loose)
+    try:
+        with pytest.raises(ModelError, match="not a dsqa.encoders.Embedder"):
+            get_embedder("loose-model")
+    finally:
+        registry.MODELS.pop("loose-model", None)
+
+
+def test_the_base_class_defaults_count_one_by_one_and_embed_into_an_array(fake_model):
+    texts = ["overlay networks", "service discovery in swarm mode"]
+    assert fake_model.count_tokens_batch(texts) == [fake_model.count_tokens(t) for t in texts]
+    out = np.zeros((2, fake_model.dimension), dtype=np.float32)
+    assert fake_model.embed_into(texts, out) is out
+    assert np.array_equal(out, fake_model.embed(texts)) and fake_model.last_encoder == ""
