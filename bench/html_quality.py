@@ -159,12 +159,20 @@ def _continues(line: str, nxt: str) -> bool:
 
 
 def _fenced(lines: list[str]) -> list[bool]:
+    """Which lines are code: inside a fenced block (in a block quote too).
+    A chunk can start or end inside a code block; with an odd number of
+    fences, the lines before the first fence and after the last are taken
+    for code as well."""
+    fences = [i for i, line in enumerate(lines) if line.strip().lstrip(">").strip().startswith(("```", "~~~"))]
     out, inside = [], False
-    for line in lines:
-        fence = line.strip().startswith(("```", "~~~"))
+    for i, _ in enumerate(lines):
+        fence = i in fences
         out.append(inside or fence)
         if fence:
             inside = not inside
+    if len(fences) % 2:
+        for i in list(range(fences[0])) + list(range(fences[-1], len(lines))):
+            out[i] = True
     return out
 
 

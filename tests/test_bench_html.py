@@ -35,3 +35,7 @@ def test_wrapped_line_fragments():
     assert html_quality.fragments(listed, sentence_spans(listed)) == 0
     fenced = "```\nfor key in cache the loop runs\nover every entry it holds\n```\n"
     assert html_quality.fragments(fenced, sentence_spans(fenced)) == 0
+    started_inside = "for key in cache the loop runs\nover every entry it holds\n```\n\nThe loop above visits every entry.\n"
+    assert html_quality.fragments(started_inside, sentence_spans(started_inside)) == 0
+    quoted = "> ```\n> for key in cache the loop runs\n> over every entry it holds\n> ```\n"
+    assert html_quality.fragments(quoted, sentence_spans(quoted)) == 0
