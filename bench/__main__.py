@@ -22,7 +22,7 @@ Parts (all by default, in this order):
                p50, recall@10 against exact, for flat and HNSW, and the flat
                threshold;
 * ``ray``      embedding a sample of KEP texts on the local path against a
-               local Ray instance with 1 and 2 actors (bench/ray_embedding.py):
+               local Ray instance with 1 and 2 actors (bench/ray_speed.py):
                medians, ratios to the local path, Ray's start-up apart;
 * ``html``     each HTML dev corpus (bench/data/html/: two Debian-packaged
                Sphinx manuals and saved blog/wiki pages) indexed with the HTML
@@ -36,7 +36,7 @@ figure table from it; other runs print only, unless ``--out`` says where to
 write. ``--only PART,... --update`` re-measures those parts and replaces only
 their sections of ``bench/RESULTS.md`` (or ``--out``), keeping every other
 byte, and records the date, commit, machine and load of that measurement in
-each replaced section (bench/results.py). ``--quick`` shrinks every part
+each replaced section (bench/results_file.py). ``--quick`` shrinks every part
 (fewer queries and runs, one KEP folder, no 1M, a smaller Ray sample in fewer
 rounds) to a few minutes. Timings on a shared 2-core machine are noisy:
 medians and ratios are reported, and the load average is recorded.
@@ -68,7 +68,7 @@ from bench.common import (
     run_measured,
     worker,
 )
-from bench.results import (
+from bench.results_file import (
     PartResult,
     ResultsError,
     check,
@@ -466,7 +466,7 @@ def _load() -> str:
 
 def part_ray(run: Run) -> None:
     """The local path against 1 and 2 local Ray actors on one sample of KEP
-    texts (bench/ray_embedding.py), taking turns, each way and round in a
+    texts (bench/ray_speed.py), taking turns, each way and round in a
     fresh interpreter."""
     if not KEP_SOURCE.is_dir():
         run.log(f"skipping ray: no corpus at {KEP_SOURCE}")

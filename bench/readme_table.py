@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-from bench.results import remeasured_runs
+from bench.results_file import remeasured_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"

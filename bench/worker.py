@@ -530,7 +530,7 @@ def scale(args: dict[str, Any]) -> dict[str, Any]:
 @task
 def ray_sample(args: dict[str, Any]) -> dict[str, Any]:
     """The ray part's sample of KEP texts, written to ``out``."""
-    from bench.ray_embedding import write_sample
+    from bench.ray_speed import write_sample
 
     return write_sample(args)
 
@@ -538,7 +538,7 @@ def ray_sample(args: dict[str, Any]) -> dict[str, Any]:
 @task
 def ray_embed(args: dict[str, Any]) -> dict[str, Any]:
     """One way of the ray part embedding the sample (local, or on Ray)."""
-    from bench.ray_embedding import measure
+    from bench.ray_speed import measure
 
     return measure(args)
 

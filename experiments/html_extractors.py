@@ -1,7 +1,7 @@
 """Which main-content extractor for saved pages (issue 29): dsqa's HTML reader
 against trafilatura, readability-lxml and jusText on real pages.
 
-    pip install trafilatura readability-lxml justext   # the html-compare extra
+    pip install -r experiments/requirements.txt   # trafilatura, readability-lxml, justext
     python -m experiments.html_extractors
 
 The pages are the gold pages of the HTML dev sets (bench/data/html: the

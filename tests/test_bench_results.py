@@ -1,5 +1,5 @@
 """``python -m bench --only PART --update``: re-measuring some parts replaces
-only their sections of bench/RESULTS.md (bench/results.py). Nothing is
+only their sections of bench/RESULTS.md (bench/results_file.py). Nothing is
 measured here: the parts are stubs that add made-up rows."""
 
 from __future__ import annotations
@@ -20,21 +20,21 @@ def bench() -> SimpleNamespace:
     sys.path.insert(0, str(ROOT))
     try:
         import bench.__main__ as cli
-        from bench import readme_table, results
+        from bench import readme_table, results_file
         from bench.common import Table
     finally:
         sys.path.remove(str(ROOT))
-    return SimpleNamespace(cli=cli, results=results, readme_table=readme_table, Table=Table)
+    return SimpleNamespace(cli=cli, results_file=results_file, readme_table=readme_table, Table=Table)
 
 
 def _part(bench: SimpleNamespace, name: str, figure: str = "1.00x", note: str = "") -> object:
     table = bench.Table(f"Stub table of {name}", ["way", "figure"])
     table.add("stub", figure)
-    return bench.results.PartResult(name, {f"{name} headline": figure}, [table], note)
+    return bench.results_file.PartResult(name, {f"{name} headline": figure}, [table], note)
 
 
 def _spans(bench: SimpleNamespace, text: str) -> dict[str, tuple[int, int]]:
-    r = bench.results
+    r = bench.results_file
     return {f"{section} {part}": span for section in (r.HEADLINES, r.TABLES) for part, span in r.blocks(text, section).items()}
 
 
@@ -44,29 +44,29 @@ def _without(bench: SimpleNamespace, text: str, part: str) -> str:
     for key, (start, end) in sorted(_spans(bench, text).items(), key=lambda kv: -kv[1][0]):
         if key.endswith(f" {part}"):
             text = text[:start] + text[end:]
-    return re.sub(r"(\(took [^)]*\)\.) .*$", rf"\1 {bench.results.ONE_RUN}", text, count=1, flags=re.M)
+    return re.sub(r"(\(took [^)]*\)\.) .*$", rf"\1 {bench.results_file.ONE_RUN}", text, count=1, flags=re.M)
 
 
 def _full_run(bench: SimpleNamespace) -> str:
     """The committed RESULTS.md as its full run wrote it: without the parts
     re-measured apart since (the tests below start from one run's file)."""
     text = RESULTS.read_text(encoding="utf-8")
-    for part in bench.results.remeasured(text):
+    for part in bench.results_file.remeasured(text):
         text = _without(bench, text, part)
     return text
 
 
 def test_the_committed_results_can_be_updated_part_by_part(bench):
     text = RESULTS.read_text(encoding="utf-8")
-    bench.results.check(text)
-    assert set(bench.results.blocks(text, bench.results.TABLES)) <= set(bench.cli.PARTS)
+    bench.results_file.check(text)
+    assert set(bench.results_file.blocks(text, bench.results_file.TABLES)) <= set(bench.cli.PARTS)
 
 
 def test_replacing_one_part_leaves_every_other_byte(bench):
     old = _full_run(bench)
-    note = bench.results.remeasured_note("python -m bench --only scale --update", "2030-01-02 03:04 UTC", 120, INFO, "1.00 1.00 1.00", "2.00 2.00 2.00")
-    new = bench.results.update(old, [_part(bench, "scale", "9.99x", note)])
-    start, end = bench.results.blocks(new, bench.results.TABLES)["scale"]
+    note = bench.results_file.remeasured_note("python -m bench --only scale --update", "2030-01-02 03:04 UTC", 120, INFO, "1.00 1.00 1.00", "2.00 2.00 2.00")
+    new = bench.results_file.update(old, [_part(bench, "scale", "9.99x", note)])
+    start, end = bench.results_file.blocks(new, bench.results_file.TABLES)["scale"]
     assert "### Stub table of scale" in new[start:end] and "Scale curve" not in new
     assert "- scale headline: 9.99x" in new and "1,000,000 vectors, HNSW" not in new
     # The other parts' blocks, byte for byte, in their places.
@@ -86,24 +86,24 @@ def test_replacing_one_part_leaves_every_other_byte(bench):
 def test_a_part_absent_from_the_file_is_appended(bench):
     old = _full_run(bench)
     assert "<!-- part ray -->" not in old
-    new = bench.results.update(old, [_part(bench, "ray")])
-    assert list(bench.results.blocks(new, bench.results.HEADLINES))[-1] == "ray"
-    assert list(bench.results.blocks(new, bench.results.TABLES))[-1] == "ray"
+    new = bench.results_file.update(old, [_part(bench, "ray")])
+    assert list(bench.results_file.blocks(new, bench.results_file.HEADLINES))[-1] == "ray"
+    assert list(bench.results_file.blocks(new, bench.results_file.TABLES))[-1] == "ray"
     assert new.endswith(_part(bench, "ray").table_block())
     assert _without(bench, new, "ray") == old
     assert bench.readme_table.headlines(new)[-1] == ("ray headline", "1.00x")
 
 
 def test_updating_a_part_again_replaces_its_first_update(bench):
-    once = bench.results.update(_full_run(bench), [_part(bench, "ray", "1.00x")])
-    twice = bench.results.update(once, [_part(bench, "ray", "2.00x")])
+    once = bench.results_file.update(_full_run(bench), [_part(bench, "ray", "1.00x")])
+    twice = bench.results_file.update(once, [_part(bench, "ray", "2.00x")])
     assert twice.count("<!-- part ray -->") == 2  # one in Headlines, one in Tables
     assert "- ray headline: 2.00x" in twice and "1.00x" not in twice
     assert _without(bench, twice, "ray") == _without(bench, once, "ray")
 
 
 def test_an_update_of_a_full_run_equals_that_run_with_the_part_measured_then(bench):
-    r = bench.results
+    r = bench.results_file
     args = (INFO, "python -m bench", "2030-01-01 00:00 UTC", 600)
     before = r.render([_part(bench, "query"), _part(bench, "kep", "1.00x"), _part(bench, "ray")], *args)
     after = r.update(before, [_part(bench, "kep", "3.00x")])
@@ -113,8 +113,8 @@ def test_an_update_of_a_full_run_equals_that_run_with_the_part_measured_then(ben
 def test_the_readme_table_names_the_parts_measured_apart(bench):
     old = _full_run(bench)
     assert "re-measured" not in bench.readme_table.table(old)
-    note = bench.results.remeasured_note("python -m bench --only ray --update", "2030-01-02 03:04 UTC", 60, INFO, "1", "2")
-    block = bench.readme_table.table(bench.results.update(old, [_part(bench, "ray", note=note)]))
+    note = bench.results_file.remeasured_note("python -m bench --only ray --update", "2030-01-02 03:04 UTC", 60, INFO, "1", "2")
+    block = bench.readme_table.table(bench.results_file.update(old, [_part(bench, "ray", note=note)]))
     assert "re-measured apart later: part `ray` on 2030-01-02 03:04 UTC, commit abc1234);" in block
     assert "From the one run" not in block and "| ray headline | 1.00x |" in block
 
@@ -153,12 +153,12 @@ def test_update_rewrites_only_the_named_parts(bench, stubbed):
     new, old = stubbed.out.read_text(encoding="utf-8"), _full_run(bench)
     assert _without(bench, _without(bench, new, "baseline"), "scale") == _without(bench, _without(bench, old, "baseline"), "scale")
     for part in ("baseline", "scale"):
-        start, end = bench.results.blocks(new, bench.results.TABLES)[part]
+        start, end = bench.results_file.blocks(new, bench.results_file.TABLES)[part]
         assert new[start:end].split("\n", 2)[2].startswith(
             "Re-measured apart by `python -m bench --only baseline,scale --update --out "
         ), part
         assert "commit abc1234" in new[start:end] and "load average at start " in new[start:end]
-    assert sorted(bench.results.remeasured(new)) == ["baseline", "scale"]
+    assert sorted(bench.results_file.remeasured(new)) == ["baseline", "scale"]
 
 
 def test_a_part_that_fails_keeps_its_old_section(bench, stubbed, capsys):
@@ -232,6 +232,6 @@ def test_a_run_with_out_writes_a_file_that_can_be_updated(bench, stubbed):
     fresh = stubbed.out.with_name("fresh.md")
     assert bench.cli.main(["--only", "query,scale", "--out", str(fresh)]) == 0
     text = fresh.read_text(encoding="utf-8")
-    bench.results.check(text)
-    assert list(bench.results.blocks(text, bench.results.TABLES)) == ["query", "scale"]
-    assert bench.results.remeasured(text) == [] and bench.results.ONE_RUN in text
+    bench.results_file.check(text)
+    assert list(bench.results_file.blocks(text, bench.results_file.TABLES)) == ["query", "scale"]
+    assert bench.results_file.remeasured(text) == [] and bench.results_file.ONE_RUN in text

@@ -3,7 +3,7 @@
 Why it exists: indexing a large corpus is almost all encoder time. Intel
 Xeons with AMX have matrix tiles that multiply bfloat16 natively, and torch
 uses them under ``torch.autocast``; there this encoder is several times
-faster than onnxruntime in fp32 (``python -m bench.bf16_encoder`` measures
+faster than onnxruntime in fp32 (``python -m bench.bf16_speed`` measures
 it; figures in ``bench/RESULTS.md`` and ``docs/scaling.md``).
 
 It is the same model: the encoder is checked like the ONNX export
@@ -39,7 +39,7 @@ from .check import (
 )
 
 #: Padded word pieces per forward call, with one thread per core, each on
-#: its own batch (chosen by ``python -m bench.bf16_encoder``).
+#: its own batch (chosen by ``python -m bench.bf16_speed``).
 TOKEN_BUDGET = 4096
 #: And at most this many texts per call (very short texts).
 MAX_TEXTS = 512

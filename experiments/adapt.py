@@ -1,15 +1,15 @@
 """Adapting MiniLM to the corpora dsqa serves (issue 14, means 2): an experiment.
 
-    python -m bench.adapt pairs            # training examples -> bench/data/adapt/train.jsonl
-    python -m bench.adapt train            # fine-tune -> $XDG_CACHE_HOME/dsqa/adapted/<name>
-    python -m bench.adapt eval [--kep]     # dev-set figures, base model vs adapted
+    python -m experiments.adapt pairs            # training examples -> bench/data/adapt/train.jsonl
+    python -m experiments.adapt train            # fine-tune -> $XDG_CACHE_HOME/dsqa/adapted/<name>
+    python -m experiments.adapt eval [--kep]     # dev-set figures, base model vs adapted
 
 Training examples are (query, positive passage, hard negative passage)
 triples, from the bundled notes and the KEPs of sig-storage, sig-apps and
 sig-node only (no other SIG is read):
 
 * ``question``: questions a local LLM wrote for a passage
-  (``bench/data/qgen``, written by :mod:`bench.qgen`);
+  (``experiments/data/qgen``, written by :mod:`experiments.qgen`);
 * ``heading``: a section's heading path -> its text (free);
 * ``cloze``: one sentence of a passage -> the rest of the passage (the
   inverse cloze task; free).
@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT
-from bench.qgen import kep_source
+from experiments.qgen import kep_source
 
 OUT = ROOT / "bench" / "data" / "adapt"
-QGEN = ROOT / "bench" / "data" / "qgen"
+QGEN = ROOT / "experiments" / "data" / "qgen"
 SEED = 0
 #: A candidate negative sharing this fraction of the positive's words is
 #: treated as a copy of it, not a negative.
@@ -186,7 +186,7 @@ def examples(corpus: str, chunks: list[dict[str, Any]], miner: Any, rng: random.
 
 
 def make_pairs(out: Path) -> None:
-    from bench.qgen import kep_chunks, notes_chunks
+    from experiments.qgen import kep_chunks, notes_chunks
 
     rng = random.Random(SEED)
     out.mkdir(parents=True, exist_ok=True)
@@ -293,7 +293,7 @@ def evaluate(model: str, kep: bool, work: Path, only: set[str] | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.adapt", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.adapt", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pairs")
     p.add_argument("--out", type=Path, default=OUT)

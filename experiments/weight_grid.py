@@ -1,5 +1,5 @@
 """Ranking weights and the refusal penalty on both dev sets:
-``python -m bench.weight_grid``.
+``python -m experiments.weight_grid``.
 
 Every ranking choice must help, or at least not hurt, both dev sets (the
 course notes and the Kubernetes design documents of sig-storage and

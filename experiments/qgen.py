@@ -16,7 +16,7 @@ skips the chunk keys already written (a line cut short by a kill is
 ignored), so the run can be stopped and resumed at any time.
 
     pip install -e '.[qgen]'
-    python -m bench.qgen --corpus all --threads 2 --out /work/qgen-out
+    python -m experiments.qgen --corpus all --threads 2 --out /work/qgen-out
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ PASSAGE_TOKENS = 220
 #: terse (a lab step in one sentence); the KEPs have thousands of chunks and
 #: many one-line questionnaire answers ("No.", "Yes, disable the gate").
 MIN_CONTENT_WORDS = {"notes": 12, "keps": 25}
-DEFAULT_OUT = ROOT / "bench" / "data" / "qgen"
+DEFAULT_OUT = ROOT / "experiments" / "data" / "qgen"
 
 SYSTEM = "You write search queries for a search engine over technical notes."
 USER = """Section: {heading}
@@ -350,7 +350,7 @@ def done_keys(path: Path) -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.qgen", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.qgen", description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", choices=("notes", "keps", "all"), default="all")
     parser.add_argument("--limit", type=int, default=0, help="stop after this many new passages (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")

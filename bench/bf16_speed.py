@@ -1,4 +1,4 @@
-"""dsqa's document encoders side by side: ``python -m bench.bf16_encoder``
+"""dsqa's document encoders side by side: ``python -m bench.bf16_speed``
 
 Encodes one sample of KEP chunk texts and sentences (as dsqa's chunker makes
 them) with sentence-transformers in fp32 (the reference), onnxruntime in

@@ -1,13 +1,13 @@
 """Second stages tried on top of dsqa's hybrid ranking (issue 14): experiments.
 
-    python -m bench.second_stage ce-pairs        # training pairs -> $XDG_CACHE_HOME/dsqa/second-stage/pairs.jsonl
-    python -m bench.second_stage ce-train        # a cross-encoder from MiniLM's weights
-    python -m bench.second_stage ce-eval         # rerank the top 10 with it, on every dev set
-    python -m bench.second_stage linear          # a logistic regression over the stored vectors
-    python -m bench.second_stage long-questions  # BM25's weight falling off with the question's length
-    python -m bench.second_stage doc2query       # the generated questions as extra vectors of their passage
-    python -m bench.second_stage refusal         # one refusal threshold swept over the four dev sets
-    python -m bench.second_stage section-coverage  # a concept counts as covered when the chunk's section names it
+    python -m experiments.second_stage ce-pairs        # training pairs -> $XDG_CACHE_HOME/dsqa/second-stage/pairs.jsonl
+    python -m experiments.second_stage ce-train        # a cross-encoder from MiniLM's weights
+    python -m experiments.second_stage ce-eval         # rerank the top 10 with it, on every dev set
+    python -m experiments.second_stage linear          # a logistic regression over the stored vectors
+    python -m experiments.second_stage long-questions  # BM25's weight falling off with the question's length
+    python -m experiments.second_stage doc2query       # the generated questions as extra vectors of their passage
+    python -m experiments.second_stage refusal         # one refusal threshold swept over the four dev sets
+    python -m experiments.second_stage section-coverage  # a concept counts as covered when the chunk's section names it
 
 Every probe re-scores the hybrid ranking's candidates, so the first line of
 each table (weight 0) is dsqa as shipped. The dev sets: the notes' and the
@@ -16,7 +16,7 @@ Black docs and the fresh notes (indexed into ``--work`` on first use; nobody
 tunes on those two).
 
 Training data comes from the notes only: the questions a local LLM wrote
-for the notes' passages (``bench/data/qgen/notes.jsonl``), each with the
+for the notes' passages (``experiments/data/qgen/notes.jsonl``), each with the
 passage it was written for and, as negatives, the passages the hybrid
 ranking puts above or near it (not the passage's section, not a copy of its
 text: the notes copy one another). No dev-set question is trained on.
@@ -32,7 +32,7 @@ text: the notes copy one another). No dev-set question is trained on.
   ``min(1, (terms0 / terms) ** power)`` of their weight, ``terms`` the
   question's BM25 terms; short questions are untouched.
 
-Results and their reading: ``docs/adaptation.md``.
+Results and their reading: ``experiments/adaptation.md``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from typing import Any
 
 import numpy as np
 
-from bench.adapt import log, stands_for
 from bench.common import ROOT
 from dsqa import DSQA, Settings, paths
 from dsqa.evaluation import (
@@ -62,8 +61,9 @@ from dsqa.evaluation import (
 from dsqa.query.retrieval import Retriever, concept_coverage
 from dsqa.results import Passage
 from dsqa.storage.lexical import concepts, tokenize
+from experiments.adapt import log, stands_for
 
-QGEN = ROOT / "bench" / "data" / "qgen" / "notes.jsonl"
+QGEN = ROOT / "experiments" / "data" / "qgen" / "notes.jsonl"
 WORK = paths.cache_dir() / "second-stage"
 SEED = 0
 #: Candidates a probe re-scores, and negatives kept per training question.
@@ -405,7 +405,7 @@ def refusal(work: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.second_stage", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.second_stage", description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=["ce-pairs", "ce-train", "ce-eval", "linear", "long-questions", "doc2query", "refusal", "section-coverage"])
     parser.add_argument("--work", type=Path, default=WORK, help="pairs, the trained model and the small dev indexes")
     parser.add_argument("--epochs", type=float, default=1.0)
