@@ -10,12 +10,14 @@ index, so it may change either."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
 import shutil
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ import pytest
 
 from dsqa import DSQA, Settings, register_model
 from dsqa.build.reindex import reindex
-from dsqa.encoders import Embedder
+from dsqa.encoders import MODELS, Embedder, unregister_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -118,11 +120,35 @@ def dsqa_logs_propagate(monkeypatch):
     monkeypatch.setattr(logger, "handlers", [])
 
 
+@contextlib.contextmanager
+def registered(name: str, factory: Callable[[], Embedder]) -> Iterator[None]:
+    """``name`` registered to ``factory`` inside the block; afterwards as it
+    was before (its previous factory, or unknown again), as llm's tests
+    register a mock model and unregister it."""
+    before = MODELS.get(name)
+    register_model(name, factory)
+    try:
+        yield
+    finally:
+        if before is None:
+            unregister_model(name)
+        else:
+            register_model(name, before)
+
+
+@pytest.fixture
+def register():
+    """``register(name, factory)`` for this test: every model it registers
+    is unregistered (or its previous factory restored) after it."""
+    with contextlib.ExitStack() as stack:
+        yield lambda name, factory: stack.enter_context(registered(name, factory))
+
+
 @pytest.fixture
 def fake_model():
     model = FakeEmbedder()
-    register_model("fake-hash", lambda: model)
-    return model
+    with registered("fake-hash", lambda: model):
+        yield model
 
 
 @pytest.fixture

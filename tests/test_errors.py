@@ -11,9 +11,9 @@ import shutil
 
 import pytest
 from _helpers import invoke
-from conftest import CORPUS, FakeEmbedder
+from conftest import CORPUS, FakeEmbedder, registered
 
-from dsqa import DSQA, DsqaError, InvalidInputError, Settings, register_model
+from dsqa import DSQA, DsqaError, InvalidInputError, Settings
 from dsqa.evaluation import load_questions
 from dsqa.settings import normalise_origin, parse_threshold
 
@@ -25,8 +25,8 @@ def indexed(tmp_path_factory, built_cli_index) -> Settings:
     root = tmp_path_factory.mktemp("mistakes")
     shutil.copytree(CORPUS, root / "corpus")
     shutil.copytree(built_cli_index, root / "index")
-    register_model("fake-hash", FakeEmbedder)
-    return Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="fake-hash")
+    with registered("fake-hash", FakeEmbedder):
+        yield Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="fake-hash")
 
 
 QUESTION_FILES = {

@@ -17,7 +17,21 @@ Importing this package imports neither torch nor onnxruntime.
 """
 
 from .interface import Embedder
-from .registry import MODELS, get_embedder, minilm_path, register_model
+from .registry import (
+    MODELS,
+    get_embedder,
+    minilm_path,
+    register_model,
+    unregister_model,
+)
 from .sentence_transformer import SentenceTransformerEmbedder
 
-__all__ = ["Embedder", "MODELS", "SentenceTransformerEmbedder", "get_embedder", "minilm_path", "register_model"]
+__all__ = [
+    "Embedder",
+    "MODELS",
+    "SentenceTransformerEmbedder",
+    "get_embedder",
+    "minilm_path",
+    "register_model",
+    "unregister_model",
+]

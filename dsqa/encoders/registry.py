@@ -63,6 +63,14 @@ def register_model(name: str, factory: Callable[[], Embedder]) -> None:
         _loaded.pop(name, None)
 
 
+def unregister_model(name: str) -> None:
+    """Forget ``name`` and its loaded instance (a test's mock model, say);
+    a name that was not registered is left alone."""
+    with _loaded_lock:
+        MODELS.pop(name, None)
+        _loaded.pop(name, None)
+
+
 def get_embedder(name: str, *, bf16: bool = False) -> Embedder:
     """The process-wide instance of a model: made once, then reused.
 

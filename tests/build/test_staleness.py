@@ -27,7 +27,7 @@ from _helpers import (
 from conftest import FakeEmbedder
 
 import dsqa
-from dsqa import DSQA, StaleIndexError, register_model, storage
+from dsqa import DSQA, StaleIndexError, storage
 from dsqa.query.calibration import OFF_TOPIC
 
 #: dsqa's logger as caplog needs it (see conftest.dsqa_logs_propagate).
@@ -117,12 +117,12 @@ class OtherFake(FakeEmbedder):
     dimension = 32
 
 
-def test_switching_model_reembeds_everything(built, fake_model, caplog, tmp_path):
+def test_switching_model_reembeds_everything(built, fake_model, caplog, tmp_path, register):
     DSQA(built.settings.with_(index_dir=tmp_path / "scratch")).reindex()
     assert fake_model.calls == 2  # a full build: the notes, then the calibration questions
     texts_in_full_build = fake_model.embedded
     other = OtherFake()
-    register_model("fake-other", lambda: other)
+    register("fake-other", lambda: other)
     settings = built.settings.with_(model="fake-other")
     with pytest.raises(StaleIndexError, match=r"built with model fake-hash, settings use fake-other.*--model fake-other"):
         DSQA(settings, auto_reindex=False).ask("docker")
@@ -142,11 +142,11 @@ def test_switching_model_reembeds_everything(built, fake_model, caplog, tmp_path
     assert_consistent(index)
 
 
-def test_same_model_name_other_dimension_is_another_model(built):
+def test_same_model_name_other_dimension_is_another_model(built, register):
     class Wider(FakeEmbedder):
         dimension = 48
 
-    register_model("fake-hash", Wider)
+    register("fake-hash", Wider)
     with pytest.raises(StaleIndexError, match=r"fake-hash \(64-d, 128 tokens\), settings use fake-hash \(48-d"):
         DSQA(built.settings, auto_reindex=False).ask("docker")
     report = DSQA(built.settings).reindex()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import CORPUS, ROOT
 
-from dsqa import Settings, register_model
+from dsqa import Settings
 from dsqa.encoders import (
     SentenceTransformerEmbedder,
     chooser,
@@ -270,12 +270,12 @@ def test_bf16_is_opt_in(monkeypatch):
     assert chooser.first_choice(["doc"] * 10, mode="torch", allow_bf16=True) == "torch"
 
 
-def test_a_registered_model_is_found_by_name(fake_model):
+def test_a_registered_model_is_found_by_name(fake_model, register):
     """``dsqa.register_model`` is how another model joins; one without a
     bf16 encoder ignores the setting."""
     assert get_embedder("fake-hash") is fake_model
     assert get_embedder("fake-hash", bf16=True) is fake_model
-    register_model("fake-hash-2", lambda: fake_model)
+    register("fake-hash-2", lambda: fake_model)
     assert get_embedder("fake-hash-2") is fake_model
     with pytest.raises(ModelError, match="unknown embedding model 'nope'"):
         get_embedder("nope")
@@ -328,21 +328,15 @@ def test_a_bf16_encoder_failing_its_check_is_not_used(minilm, monkeypatch, caplo
 
 
 
-def test_a_registered_model_must_subclass_the_embedder_base_class():
+def test_a_registered_model_must_subclass_the_embedder_base_class(register):
     """The optional capabilities come from the base class, so a model that
     is not an ``Embedder`` is refused by name, in one line."""
-    from dsqa import ModelError, register_model
-    from dsqa.encoders import registry
-
     class Loose:
         name, dimension, max_tokens = "loose", 4, 16
 
-    register_model("loose-model", Loose)
-    try:
-        with pytest.raises(ModelError, match="not a dsqa.encoders.Embedder"):
-            get_embedder("loose-model")
-    finally:
-        registry.MODELS.pop("loose-model", None)
+    register("loose-model", Loose)
+    with pytest.raises(ModelError, match="not a dsqa.encoders.Embedder"):
+        get_embedder("loose-model")
 
 
 def test_the_base_class_defaults_count_one_by_one_and_embed_into_an_array(fake_model):

@@ -28,7 +28,7 @@ import pytest
 from _helpers import assert_consistent, edit_once
 from conftest import CORPUS, FakeEmbedder
 
-from dsqa import DSQA, Settings, register_model, storage
+from dsqa import DSQA, Settings, storage
 from dsqa.build.reindex import reindex
 from dsqa.cli import cli
 
@@ -174,7 +174,7 @@ def test_cli_ray_build_equals_local_build(local_ray, tmp_path):
 
 
 @pytest.mark.slow
-def test_incremental_ray_reindex_embeds_only_the_changed_texts(local_ray, settings, fake_model, tmp_path):
+def test_incremental_ray_reindex_embeds_only_the_changed_texts(local_ray, settings, fake_model, tmp_path, register):
     """After one note changes, the Ray actors embed exactly the texts a
     local incremental reindex embeds, and the two indexes are equal."""
     assert reindex(settings).wrote
@@ -188,7 +188,7 @@ def test_incremental_ray_reindex_embeds_only_the_changed_texts(local_ray, settin
 
     log_dir = tmp_path / "actor-log"
     log_dir.mkdir()
-    register_model("fake-hash", functools.partial(ActorLoggedFake, str(log_dir)))
+    register("fake-hash", functools.partial(ActorLoggedFake, str(log_dir)))
     on_ray = reindex(twin.with_(ray_address="auto", ray_actors=1))
     # What the actors embedded: the driver embeds the calibration's questions itself.
     driver = f"{os.getpid()}-"
@@ -202,7 +202,7 @@ def test_incremental_ray_reindex_embeds_only_the_changed_texts(local_ray, settin
 
 
 @pytest.mark.slow
-def test_vectors_stream_to_disk_and_a_worker_killed_mid_run_still_yields_an_equal_index(local_ray, settings, tmp_path):
+def test_vectors_stream_to_disk_and_a_worker_killed_mid_run_still_yields_an_equal_index(local_ray, settings, tmp_path, register):
     """The vectors of finished batches are in the driver's memory-mapped
     file while the run goes on; an actor SIGKILLed on its third batch is
     restarted by Ray and its batch retried: the index is complete and equal
@@ -210,7 +210,7 @@ def test_vectors_stream_to_disk_and_a_worker_killed_mid_run_still_yields_an_equa
     assert reindex(settings).wrote
     marker = tmp_path / "killed"
     on_ray = settings.with_(index_dir=tmp_path / "ray", ray_address="auto", ray_actors=1, ray_batch_size=64)
-    register_model("fake-hash", functools.partial(KillOnThirdBatch, str(marker), str(on_ray.index_dir)))
+    register("fake-hash", functools.partial(KillOnThirdBatch, str(marker), str(on_ray.index_dir)))
 
     report = reindex(on_ray)
 

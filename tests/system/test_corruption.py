@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _helpers import NOTES, assert_consistent, invoke, rewrite_manifest
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, registered
 
 import dsqa
-from dsqa import DSQA, IndexCorruptError, register_model, storage
+from dsqa import DSQA, IndexCorruptError, storage
 from dsqa.build.reindex import reindex
 
 #: dsqa's logger as caplog needs it (see conftest.dsqa_logs_propagate).
@@ -50,7 +50,6 @@ def _garble(path: Path, how: str) -> None:
 def pristine(tmp_path_factory):
     """One built index (small corpus) that each corruption test copies."""
     model = FakeEmbedder()
-    register_model("fake-hash", lambda: model)
     root = tmp_path_factory.mktemp("pristine")
     corpus = root / "corpus"
     (corpus / NOTES).mkdir(parents=True)
@@ -59,7 +58,8 @@ def pristine(tmp_path_factory):
     for name in ("anonymous-short-notes.md", "jialiang-jiang-dist-sys-notes.md"):
         shutil.copy(CORPUS / NOTES / name, corpus / NOTES / name)
     s = dsqa.Settings(corpus_dir=corpus, index_dir=root / "index", model="fake-hash")
-    reindex(s)
+    with registered("fake-hash", lambda: model):
+        reindex(s)
     return s
 
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 from _helpers import assert_consistent, edit_once
-from conftest import CORPUS, FakeEmbedder
+from conftest import CORPUS, FakeEmbedder, registered
 
-from dsqa import DSQA, Settings, register_model, storage
+from dsqa import DSQA, Settings, storage
 from dsqa.build.freshness import corpus_diff
 from dsqa.build.reindex import reindex
 
@@ -100,13 +100,13 @@ def _run(trial: Trial) -> Trial:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
     model = FakeEmbedder()
-    register_model("fake-hash", lambda: model)
     root = tmp_path_factory.mktemp("crash-baseline")
     (root / "corpus").mkdir()
     for name in KEPT:
         shutil.copy2(CORPUS / "notes" / name, root / "corpus" / name)
     (root / "corpus" / "gone.md").write_text("# Gone\n\nA note each trial deletes.\n")
-    reindex(_settings(root))
+    with registered("fake-hash", lambda: model):
+        reindex(_settings(root))
     return root
 
 

@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 from _helpers import assert_consistent
-from conftest import CORPUS, FakeEmbedder
+from conftest import CORPUS, FakeEmbedder, registered
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from dsqa import DSQA, Answer, Settings, register_model, storage
+from dsqa import DSQA, Answer, Settings, storage
 from dsqa.build.freshness import corpus_diff
 from dsqa.build.reindex import reindex
 from dsqa.sources.formats.markdown import decode_note
@@ -24,8 +24,8 @@ FEW = hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 @pytest.fixture(scope="module")
 def model():
     m = FakeEmbedder()
-    register_model("fake-hash", lambda: m)
-    return m
+    with registered("fake-hash", lambda: m):
+        yield m
 
 
 @pytest.fixture(scope="module")
