@@ -65,6 +65,7 @@ def test_an_index_folder_with_an_index_or_with_notes_given_is_used(cli_built, mo
 def test_a_missing_notes_folder_is_one_line_and_leaves_nothing(command, tmp_path, monkeypatch, fake_model):
     """No "building it in …" before the error, no empty index folder or lock
     left in the per-user data directory, and ``serve`` refuses to start."""
+    pytest.importorskip("gradio")  # serve imports the page
     import dsqa.web.server
 
     served: list[object] = []

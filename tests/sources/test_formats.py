@@ -338,7 +338,7 @@ def test_only_unreadable_files_is_still_a_clear_error(tmp_path):
 
 # -- the page's "open the note section" ------------------------------------------
 def test_note_section_shows_the_extracted_text_and_links_the_file(mixed):
-    pytest.importorskip("gradio")
+    pytest.importorskip("markdown_it")  # the web extra renders Markdown
     from dsqa.web import note_section, render_passage
     from dsqa.web.render import _context_html
 
