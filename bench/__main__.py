@@ -267,11 +267,11 @@ def part_indexing(run: Run) -> None:
         run.log(f"full reindex of the notes: {name}")
         r = worker("reindex", {"corpus_dir": str(corpus), "index_dir": str(run.tmp / f"idx-{len(results)}"), "model": model, "full": True}, env=env)
         results[name] = r
-        t.add(label, name, r["seconds"], r["embedded_chunks"], r["embedded_texts"], r["index_mb"], _phases(r), r["peak_rss_mb"])
+        t.add(label, name, r["seconds"], r["report"]["embedded"], r["embedded_texts"], r["index_mb"], _phases(r), r["peak_rss_mb"])
     index = run.tmp / "idx-0"
     run.log("no-op and one-paragraph reindex")
     noop = worker("reindex", {"corpus_dir": str(corpus), "index_dir": str(index)})
-    t.add("no-op", "all-MiniLM-L6-v2", noop["seconds"], noop["embedded_chunks"], noop["embedded_texts"], noop["index_mb"], _phases(noop), noop["peak_rss_mb"])
+    t.add("no-op", "all-MiniLM-L6-v2", noop["seconds"], noop["report"]["embedded"], noop["embedded_texts"], noop["index_mb"], _phases(noop), noop["peak_rss_mb"])
     note = corpus / "notes" / "unlimitediw-dist-sys-notes.md"
     text = note.read_text(encoding="utf-8")
     paragraphs = text.split("\n\n")
@@ -279,7 +279,7 @@ def part_indexing(run: Run) -> None:
     paragraphs[middle] += " Overlay networks also carry the swarm's encrypted control traffic between managers."
     note.write_text("\n\n".join(paragraphs), encoding="utf-8")
     one = worker("reindex", {"corpus_dir": str(corpus), "index_dir": str(index)})
-    t.add("one paragraph changed", "all-MiniLM-L6-v2", one["seconds"], one["embedded_chunks"], one["embedded_texts"], one["index_mb"], _phases(one), one["peak_rss_mb"])
+    t.add("one paragraph changed", "all-MiniLM-L6-v2", one["seconds"], one["report"]["embedded"], one["embedded_texts"], one["index_mb"], _phases(one), one["peak_rss_mb"])
     seconds, rss, _ = run_measured([DSQA, "reindex", "--corpus", str(corpus), "--index", str(index)])
     t.add("no-op, `dsqa reindex` process", "all-MiniLM-L6-v2", seconds, 0, 0, dir_size_mb(index), "whole process", rss)
     t.notes.append("Phases: time inside each step; 'embed' includes tokenisation. int8 is a separate model name (all-MiniLM-L6-v2-int8), so its index never mixes vectors with fp32.")
@@ -316,7 +316,7 @@ def part_kep(run: Run) -> None:
         index = run.tmp / f"kep-index-{model}"
         run.log(f"KEP full index with {model} ({mb:.1f} MB)")
         r = worker("reindex", {"corpus_dir": str(corpus), "index_dir": str(index), "model": model, "full": True})
-        t.add(model, r["encoder"], r["seconds"] / 60, r["chunks"], r["vectors"], r["chunks"] / r["seconds"], r["embedded_texts"] / r["seconds"], r["index_mb"], r["index_type"], r["peak_rss_mb"], _phases(r))
+        t.add(model, r["report"]["encoder"], r["seconds"] / 60, r["report"]["total_chunks"], r["vectors"], r["report"]["total_chunks"] / r["seconds"], r["embedded_texts"] / r["seconds"], r["index_mb"], r["index_type"], r["peak_rss_mb"], _phases(r))
         run.log(f"KEP queries with {model}")
         first = model == models[0]
         k = worker("kep_query", {"corpus_dir": str(corpus), "index_dir": str(index), "model": model, "n": 100 if run.quick else 250, "compare_ann": first})

@@ -260,16 +260,13 @@ def reindex(args: dict[str, Any]) -> dict[str, Any]:
     size = sum(f.stat().st_size for f in gen.rglob("*") if f.is_file()) / 1e6
     return {
         "seconds": seconds,
-        "report": str(report),
-        "chunks": report.total_chunks,
-        "embedded_chunks": report.embedded,
+        "report": report.to_dict(),
         "embedded_texts": embedded_texts[0],
         "vectors": manifest.get("vector_count"),
         "index_type": manifest.get("index_type"),
         "index_mb": size,
         "phases": {k: round(v, 3) for k, v in phases.seconds.items()},
         "backend": getattr(model, "backend", "?"),
-        "encoder": report.encoder,
     }
 
 

@@ -183,8 +183,8 @@ def _build_once(tmp_path_factory, name: str, **chunking) -> Path:
     the folder it records (``../corpus``) is each copy's own."""
     root = tmp_path_factory.mktemp(name)
     shutil.copytree(CORPUS, root / "corpus")
-    register_model("fake-hash", FakeEmbedder)
-    reindex(Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="fake-hash", **chunking))
+    with registered("fake-hash", FakeEmbedder):
+        reindex(Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="fake-hash", **chunking))
     return root / "index"
 
 
