@@ -60,7 +60,7 @@ def pristine(tmp_path_factory):
     s = dsqa.Settings(corpus_dir=corpus, index_dir=root / "index", model="fake-hash")
     with registered("fake-hash", lambda: model):
         reindex(s)
-    return s
+        yield s
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@ def baseline(tmp_path_factory):
     (root / "corpus" / "gone.md").write_text("# Gone\n\nA note each trial deletes.\n")
     with registered("fake-hash", lambda: model):
         reindex(_settings(root))
-    return root
+        yield root
 
 
 def _copy(baseline: Path, root: Path, number: int) -> Path:
