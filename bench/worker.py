@@ -358,18 +358,13 @@ def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
     the dev-set figures of ``devset``."""
     import resource
 
-    from bench import html_quality
+    from bench import html_quality, html_v1
     from dsqa import DSQA, Settings, storage
     from dsqa.build import reindex as reindex_module
     from dsqa.evaluation import evaluate
-    from dsqa.sources import formats
     from dsqa.sources.sentences import sentence_spans
 
-    if args["reader"] == "v1":
-        from bench import html_v1
-
-        for suffix in html_v1.READER.suffixes:
-            formats._BY_SUFFIX[suffix] = html_v1.READER
+    html_v1.read_in_process(args["reader"] == "v1")
     settings = Settings(corpus_dir=Path(args["corpus_dir"]), index_dir=Path(args["index_dir"]))
     engine = DSQA(Settings(corpus_dir=settings.corpus_dir, index_dir=settings.index_dir, auto_reindex=False))
     engine.embedder.embed(["load the model before timing"])

@@ -39,3 +39,19 @@ def test_wrapped_line_fragments():
     assert html_quality.fragments(started_inside, sentence_spans(started_inside)) == 0
     quoted = "> ```\n> for key in cache the loop runs\n> over every entry it holds\n> ```\n"
     assert html_quality.fragments(quoted, sentence_spans(quoted)) == 0
+
+
+def test_the_before_rows_really_read_with_the_version_1_reader(monkeypatch):
+    """The bench's "before" reindex reads every page with bench/html_v1.py in
+    its own process (dsqa's reader worker process would import today's)."""
+    from bench import html_v1
+    from dsqa.sources import formats
+    from dsqa.sources.formats import worker
+    from tests.sources.test_html_reader import DOCBOOK
+
+    monkeypatch.setattr(worker, "_ISOLATE", worker._ISOLATE)
+    monkeypatch.setattr(formats, "_BY_SUFFIX", dict(formats._BY_SUFFIX))
+    html_v1.read_in_process(True)
+    assert "| Prev |" in worker.extract("ddl.html", DOCBOOK.encode()).text
+    html_v1.read_in_process(False)
+    assert "Prev" not in worker.extract("ddl.html", DOCBOOK.encode()).text
