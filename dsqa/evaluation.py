@@ -37,7 +37,6 @@ import numpy as np
 from .errors import InvalidInputError
 from .query.retrieval import Fusion, Method
 from .results import WEAK, Answer, Passage
-from .sources.markup import HEADING_SEPARATOR
 from .sources.sentences import sentence_spans
 
 DEVSETS = Path(__file__).resolve().parent / "devsets"
@@ -169,25 +168,13 @@ def note_reader(corpus_dir: Path) -> Callable[[str], NoteSentences | None]:
 
 
 def note_sentences(text: str, layout: Any = None) -> list[tuple[int, int]]:
-    """The sentences of a note's whole text, as :func:`dsqa.sources.sentences.sentence_spans`
-    cuts them; a note whose reader gives its sections (a PDF's pages and
-    titles, ``dsqa.sources.formats.Layout``) is cut section by section, each
-    section's title line left out, as the chunker reads it."""
-    sections = getattr(layout, "sections", None)
-    if not sections:
-        return sentence_spans(text)
-    lines = text.split("\n")
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line) + 1)
-    out: list[tuple[int, int]] = []
-    for first, end, heading in sections:
-        title = heading.split(HEADING_SEPARATOR)[-1].strip() if heading else ""
-        while first < end and (not lines[first].strip() or lines[first].strip() == title):
-            first += 1
-        begin, stop = starts[first], min(starts[end], len(text))
-        out += [(a + begin, b + begin) for a, b in sentence_spans(text[begin:stop])]
-    return out
+    """The sentences of a note's whole text, exactly as the chunker finds
+    them for the chunks' quotes (:func:`dsqa.build.chunking.note_sentences`:
+    a note whose reader gives its sections, a PDF's, read section by
+    section, its title lines left out)."""
+    from .build.chunking import note_sentences as chunker_sentences
+
+    return chunker_sentences(text, layout)
 
 
 def _place(passage: Passage, note: str) -> int | None:

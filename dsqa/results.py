@@ -277,7 +277,8 @@ def verdict_reason(coverage: str, confidence: float, threshold: float, passages:
     calibrated scale, not a probability)."""
     if not passages:
         return "no passage of the notes matches the question"
-    where = f"confidence {confidence:.2f} against the refusal threshold {threshold:.2f}"
+    # the confidence as the JSON gives it (to 4 places), so both round alike
+    where = f"confidence {round(confidence, 4):.2f} against the refusal threshold {threshold:.2f}"
     if coverage == ANSWERED:
         return f"{where}: the top passages answer the question"
     if coverage == WEAK:

@@ -29,7 +29,10 @@ def test_navigation_rows_tables_of_contents_and_boilerplate_are_chrome():
 def test_wrapped_line_fragments():
     wrapped = "Data types are a way to limit the kind of data that can be\nstored in a table. Constraints give more control.\n"
     joined = "Data types are a way to limit the kind of data that can be stored in a table. Constraints give more control.\n"
-    assert html_quality.fragments(wrapped, sentence_spans(wrapped)) == 2  # both halves of the cut sentence
+    # spans cut at the line break, as line-based sentences were: both halves count
+    assert html_quality.fragments(wrapped, [(0, 58), (59, 77), (78, 108)]) == 2
+    # dsqa's own sentences join a hard-wrapped paragraph's lines (issue 26)
+    assert html_quality.fragments(wrapped, sentence_spans(wrapped)) == 0
     assert html_quality.fragments(joined, sentence_spans(joined)) == 0
     listed = "- the first item of a list is one line\n- the second item is another line\n"
     assert html_quality.fragments(listed, sentence_spans(listed)) == 0

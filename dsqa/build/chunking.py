@@ -1,47 +1,48 @@
 """Cutting notes into citable chunks.
 
-Two steps, both from langchain-text-splitters: ``MarkdownHeaderTextSplitter``
-finds the sections and their heading paths, then each section is packed into
-chunks of at most ``chunk_tokens`` word pieces of the embedding model. Packing
-works on whole lines and whole fenced code blocks, prefers to break at blank
-lines, and only cuts inside a line (with ``RecursiveCharacterTextSplitter``, at
-sentence ends first) when one line alone is too long. Chunks are bounded in
-characters too (``MAX_CHARS_PER_TOKEN``), so a megabyte line without a space
-still becomes chunks of a readable size.
+A note is read as CommonMark by markdown-it-py (:func:`dsqa.sources.markup.parse`):
+its headings, paragraphs, list items with their nesting, blockquotes, code
+blocks and tables, each with its source lines. Headings, and the one-line
+labels authors title parts with (a bold line, a short blockquote, "Section 3
+- X": :func:`dsqa.sources.markup.label_text`), cut the note into sections with their
+heading paths. Each section's blocks are then packed into chunks of at most
+``chunk_tokens`` word pieces of the embedding model, cut where the structure
+says to (:meth:`Chunker._pack`): between top-level blocks and items rather
+than between the items of a deeper level, so that a list item stays with the
+items nested under it, and inside a block only when one block alone is too
+long (between its sentences, then its lines, then inside a line with
+``RecursiveCharacterTextSplitter``). A chunk that starts inside a list item,
+or is mostly one item's nested items, carries that item's text in its
+heading path. Chunks are bounded in characters too (``MAX_CHARS_PER_TOKEN``),
+so a megabyte line without a space still becomes chunks of a readable size.
 
 Every chunk is an exact slice ``note.text[start_char:end_char]``, so its line
 numbers are computed, not guessed, and a citation always points at the words
-shown. For a PDF the line numbers count within the chunk's page, and the
+shown; so are its sentences (:mod:`dsqa.sources.sentences`), found once in the whole
+note. For a PDF the line numbers count within the chunk's page, and the
 reader's sections keep every chunk on one page (see ``dsqa.sources.formats``). The
-embedded text is the heading path plus the chunk, and is never longer than
-the model's ``max_seq_length``: the encoder would silently drop the rest.
+embedded text is the heading path plus the chunk without its image links
+and code-span backticks, and is never longer than the model's ``max_seq_length``: the encoder would
+silently drop the rest.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..sources import markup
+from ..sources import markup, sentences
+from ..sources.formats import Layout
 from ..sources.loading import Note
 from ..sources.markup import HEADING_SEPARATOR
 
 #: Bump when the chunking algorithm changes: indexes built by another
 #: version are then stale, since their chunks would differ.
-CHUNKER_VERSION = 4
-#: ``**Title**`` or ``> **Title**`` alone on a line: how many authors title
-#: sections without heading syntax.
-_BOLD_TITLE = re.compile(r"^\s*(?:>\s*)?\*\*([^*]{2,80})\*\*\s*$")
-#: In a plain-text note (a copied web page), a short line without closing
-#: punctuation between blank lines is a title.
-_PLAIN_TITLE = re.compile(r"^(?!\w+:\s*\d)[A-Z0-9][^.;!?]{1,70}(?<!:)$")
-#: Such pseudo-headings rank below every real heading.
-_PSEUDO_LEVEL = markup.MAX_LEVEL + 1
-_PSEUDO = "#" * _PSEUDO_LEVEL
-_HEADERS = [("#" * n, f"h{n}") for n in range(1, _PSEUDO_LEVEL + 1)]
+CHUNKER_VERSION = 5
 #: The heading path may take at most this share of the model's window; longer
 #: paths keep only their innermost headings when embedded.
 _MAX_HEADING_SHARE = 0.25
@@ -55,6 +56,9 @@ MAX_CHARS_PER_TOKEN = 40
 #: Each heading of a heading path is cut to this many characters (a whole
 #: note can be one heading line); longer than any real heading.
 MAX_HEADING_CHARS = 500
+#: A list item's text, when a chunk's heading path carries it, is cut to
+#: this many characters.
+MAX_ITEM_CHARS = 100
 
 TokenCounter = Callable[[str], int]
 
@@ -75,6 +79,15 @@ class Chunk:
     #: Notebooks: the cells of the first and the last line.
     cell: int | None = None
     end_cell: int | None = None
+    #: The sentences an answer may quote, as offsets into ``text``
+    #: (:mod:`dsqa.sources.sentences`, found in the whole note).
+    sentences: tuple[tuple[int, int], ...] = ()
+    #: Per sentence, the text of the list item it is nested in ("" for
+    #: none): context for the sentence's window, as the item's own line is.
+    contexts: tuple[str, ...] = ()
+    #: The label lines among its lines (titles, never quoted): its sentences'
+    #: windows read them as the neighbours they are.
+    titles: tuple[tuple[int, int], ...] = ()
 
     @property
     def key(self) -> str:
@@ -85,26 +98,60 @@ class Chunk:
 
 @dataclass(frozen=True)
 class _Unit:
-    """An unbreakable piece of a section: a line, a fenced code block, or a
-    piece of an over-long line."""
+    """An unbreakable piece of a section: a block, or a sentence, line or
+    piece of a block too long for one chunk.
+
+    ``rank`` says how good a place the boundary before it is for a chunk to
+    end (lower is better): before a heading, then between top-level blocks
+    and top-level list items, then between the items of each deeper level,
+    then inside an item, and last inside a block. ``items`` are the list
+    items holding it, outermost first: a chunk that starts inside an item
+    carries the item's text in its heading path."""
 
     start: int
     end: int
     tokens: int
-    paragraph_start: bool  # a blank line (or the section start) precedes it
+    rank: float
     whole_lines: bool
+    items: tuple[int, ...] = ()
+    #: A blank line (or the section start) precedes it.
+    after_blank: bool = True
+    #: It starts a chunk that opens with units repeated from the one before.
+    own_start: bool = False
+
+
+#: Ranks of :class:`_Unit` boundaries.
+_RANK_HEADING = 0.0
+_RANK_INSIDE_BLOCK = 20.0
+#: Added when the unit before introduces this one (it ends in a colon).
+_RANK_INTRODUCED = 1.5
+#: What each chunk costs the packing, and a chunk under a quarter of the
+#: target size costs more: fewer, fuller chunks unless the structure says
+#: otherwise.
+_CHUNK_COST = 1.0
+_SCRAP_COST = 2.0
 
 
 @dataclass(frozen=True)
-class _Block:
-    """A non-blank line, or a fenced code block, of a section: lines
-    ``first:last``, characters ``begin:stop`` of the note."""
+class _Sentences:
+    """A note's quotable sentences (offsets), each one's item context, and
+    its title lines."""
+
+    spans: list[tuple[int, int]]
+    contexts: list[str]
+    titles: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class _Section:
+    """Lines ``first:end`` of a note under one heading path, and their blocks."""
 
     first: int
-    last: int
-    begin: int
-    stop: int
-    paragraph_start: bool
+    end: int
+    heading: str
+    blocks: tuple[markup.Block, ...]
+    #: The list items the blocks' ``item`` indexes point into.
+    items: tuple[markup.Item, ...]
 
 
 class _TokenCounts:
@@ -135,101 +182,96 @@ class _TokenCounts:
         return n
 
 
-def _normalise(line: str) -> str:
-    """The form in which MarkdownHeaderTextSplitter reports a line."""
-    return "".join(filter(str.isprintable, line.strip()))
-
-
 def _line_starts(text: str) -> list[int]:
     return [0] + [m.end() for m in re.finditer("\n", text)]
-
-
-def _heading_view(lines: list[str]) -> list[str]:
-    """The lines as the heading splitter should see them.
-
-    A bare ``#`` used as a spacer is not a heading (it would reset the
-    heading path); bold title lines, and title lines of a note with no
-    Markdown headings at all, become headings one level below the deepest
-    real one. Only section boundaries and paths come from this view: chunk
-    text is always the note's own.
-    """
-    view = ["" if _is_spacer(line) else line for line in lines]
-    plain = not any(markup.heading_level(line) for line in view)
-    for i, line in enumerate(view):
-        bold = _BOLD_TITLE.match(line)
-        if bold:
-            view[i] = f"{_PSEUDO} {bold.group(1).strip()}"
-        elif (
-            plain
-            and _PLAIN_TITLE.match(line)
-            and len(line.split()) <= markup.TITLE_WORDS
-            and (i == 0 or not view[i - 1].strip())
-            and (i + 1 == len(view) or not view[i + 1].strip())
-        ):
-            view[i] = f"{_PSEUDO} {line.strip()}"
-    return view
-
-
-def _is_spacer(line: str) -> bool:
-    """A heading mark without text (``#`` alone), at any indent: the heading
-    splitter strips lines, so it would take it for an empty heading."""
-    h = markup.heading(line)
-    return h is not None and h.level <= markup.MAX_LEVEL and not h.text
-
-
-def _is_view_heading(line: str) -> bool:
-    """A heading of the heading view, a pseudo-heading included."""
-    h = markup.heading(line)
-    return h is not None and h.level <= _PSEUDO_LEVEL and bool(h.rest)
 
 
 def _cut(heading: str) -> str:
     return heading if len(heading) <= MAX_HEADING_CHARS else heading[: MAX_HEADING_CHARS - 1] + "…"
 
 
-def split_sections(text: str) -> list[tuple[int, int, str]]:
-    """Sections as (first line index, end line index exclusive, heading path).
+def _is_title(block: markup.Block) -> bool:
+    return block.kind in (markup.HEADING, markup.LABEL) and bool(block.content.strip())
 
-    The splitter returns normalised line text without positions; each
-    section's first line is found again by walking the note in order.
+
+def note_sections(text: str, layout: Layout | None = None) -> list[_Section]:
+    """The note's sections with their blocks (:func:`dsqa.sources.markup.parse`).
+
+    A heading or a label (:func:`dsqa.sources.markup.label_text`) starts a section;
+    its path is the headings above it, a label ranking below every heading.
+    A heading without text (``#`` used as a spacer) starts nothing. A title
+    with nothing under it is kept with what follows. A reader may fix the
+    sections itself (a PDF's never cross a page): each is then read on its
+    own, its leading lines that spell its title taken as that title.
     """
-    # Imported here, not at the top: langchain-core is slow to import and only
-    # reindex needs it, never ``ask``.
-    from langchain_text_splitters import MarkdownHeaderTextSplitter
-
-    lines = _heading_view(text.split("\n"))
-    docs = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=False).split_text("\n".join(lines))
-    norm = [_normalise(line) for line in lines]
-    starts: list[tuple[int, str]] = []
-    pos = 0
-    for doc in docs:
-        pieces = [p.rstrip(" ") for p in doc.page_content.split("\n")]
-        first = next((p for p in pieces if p), None)
-        if first is None:
+    lines = text.split("\n")
+    if layout is not None and layout.sections is not None:
+        return [_layout_section(lines, first, end, heading) for first, end, heading in layout.sections]
+    structure = markup.parse(text)
+    blocks = structure.blocks
+    starts: list[tuple[int, str, int]] = []  # (first line, heading path, first block)
+    path: list[tuple[int, str]] = []
+    for n, block in enumerate(blocks):
+        if not _is_title(block):
             continue
-        at = pos
-        while at < len(lines) and norm[at] != first:
-            at += 1
-        if at == len(lines):  # should not happen; never lose text over it
-            return [(0, len(lines), "")]
-        heading = HEADING_SEPARATOR.join(_cut(doc.metadata[name]) for _, name in _HEADERS if name in doc.metadata)
-        starts.append((at, heading))
-        pos = at + 1
-    if not starts:
-        return [(0, len(lines), "")]
-    starts[0] = (0, starts[0][1])  # leading blank lines belong to the first section
-    sections: list[tuple[int, int, str]] = []
-    carry: int | None = None  # start of a heading-only section waiting for a body
-    for i, (at, heading) in enumerate(starts):
-        end = starts[i + 1][0] if i + 1 < len(starts) else len(lines)
+        level = block.level
+        path = [(lv, t) for lv, t in path if lv < level] + [(level, _cut(" ".join(block.content.split())))]
+        starts.append((block.first, HEADING_SEPARATOR.join(t for _, t in path), n))
+    if not starts or starts[0][0] > 0:
+        starts.insert(0, (0, "", 0))
+    sections: list[_Section] = []
+    carry: int | None = None
+    for i, (at, heading, first_block) in enumerate(starts):
+        last = i + 1 == len(starts)
+        end = len(lines) if last else starts[i + 1][0]
+        stop_block = len(blocks) if last else starts[i + 1][2]
+        body = blocks[first_block:stop_block]
         begin = at if carry is None else carry
-        if i + 1 < len(starts) and all(_is_view_heading(line) for line in lines[at:end] if line.strip()):
-            # A title with nothing under it says what follows: keep it with that.
-            carry = begin
+        if not last and all(_is_title(b) for b in body):
+            carry = begin  # a title with nothing under it says what follows: keep it with that
             continue
+        carry_blocks = () if carry is None else tuple(b for b in blocks if carry <= b.first < at)
         carry = None
-        sections.append((begin, end, heading))
+        if not body and not carry_blocks and sections:
+            continue
+        sections.append(_Section(begin, end, heading, carry_blocks + tuple(body), structure.items))
     return sections
+
+
+def _layout_section(lines: list[str], first: int, end: int, heading: str) -> _Section:
+    """A section a reader fixed: its text parsed alone, the leading lines
+    that spell its title (a PDF's title lines) made one heading block."""
+    title = _squash(heading.split(HEADING_SEPARATOR)[-1]) if heading else ""
+    k, spelled = first, ""
+    while k < end and title and lines[k].strip() and k - first < 4:
+        candidate = spelled + _squash(lines[k])
+        if not title.startswith(candidate):
+            break
+        spelled, k = candidate, k + 1
+    if spelled != title:
+        k = first
+    blocks: list[markup.Block] = []
+    if k > first:
+        blocks.append(markup.Block(markup.HEADING, first, k, level=1, content=heading.split(HEADING_SEPARATOR)[-1]))
+    body = markup.parse("\n".join(lines[k:end]))
+    blocks.extend(markup.shift(b, k) for b in body.blocks)
+    return _Section(first, end, heading, tuple(blocks), body.items)
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
+def note_sentences(text: str, layout: Layout | None = None) -> list[tuple[int, int]]:
+    """The quotable sentences of a whole note (offsets into ``text``), read
+    as the chunker reads it (a reader's sections parsed one by one): the
+    spans a chunk's ``sentences`` are taken from."""
+    return sentences.block_sentence_spans(text, [b for sec in note_sections(text, layout) for b in sec.blocks])
+
+
+def split_sections(text: str) -> list[tuple[int, int, str]]:
+    """Sections as (first line index, end line index exclusive, heading path)."""
+    return [(s.first, s.end, s.heading) for s in note_sections(text)]
 
 
 class Chunker:
@@ -260,26 +302,35 @@ class Chunker:
         starts = _line_starts(text)
         count = self.count
         count.clear()
+        sections = note_sections(text, note.layout)
+        # The sentences a chunk can quote, found once in the whole note.
+        leads = _item_leads(sections, starts)
+        spans, contexts = _sentences_and_contexts(text, sections, leads)
+        titles = sentences.title_spans(text, [b for sec in sections for b in sec.blocks])
         # Each step counts all it needs in one batch: headings, then every
-        # line or block of every section, then every chunk's embedded text.
-        layout = note.layout
-        # A reader may fix the sections itself: a PDF's never cross a page.
-        sections = list(layout.sections) if layout is not None and layout.sections is not None else split_sections(text)
-        count.prime([heading for _, _, heading in sections])
-        prefixes = [self._embed_prefix(heading) for _, _, heading in sections]
+        # block of every section, then every chunk's embedded text.
+        count.prime([sec.heading for sec in sections])
+        prefixes = [self._embed_prefix(sec.heading) for sec in sections]
         count.prime(prefixes)
-        blocks = [self._blocks(lines, starts, first, end) for first, end, _ in sections]
-        count.prime([text[b.begin : b.stop] for section in blocks for b in section if b.stop - b.begin <= self.max_chars])
+        count.prime([text[starts[b.first] : _block_stop(lines, starts, b)] for sec in sections for b in sec.blocks
+                     if _block_stop(lines, starts, b) - starts[b.first] <= self.max_chars])
         packed = []
-        for (_, _, heading), prefix, section in zip(sections, prefixes, blocks, strict=True):
+        for sec, prefix in zip(sections, prefixes, strict=True):
             budget = min(self.chunk_tokens, self.window - count(prefix))
-            groups = self._pack(self._units(text, lines, starts, section, budget), budget)
-            packed.append((heading, prefix, budget, groups))
-        count.prime([prefix + text[g[0].start : g[-1].end] for _, prefix, _, groups in packed for g in groups if len(g) > 1])
+            groups = self._pack(self._units(text, lines, starts, sec, budget), budget, self.window - count(prefix))
+            packed.append((sec, prefix, budget, groups))
+        # A chunk that starts inside a list item carries the item's text in its path.
+        # (Its context comes from where it starts, not from the units it
+        # repeats of the chunk before.)
+        headings = [[self._group_heading(sec, group[_own_start(group):], leads) for group in groups] for sec, _, _, groups in packed]
+        count.prime([self._embed_prefix(h) for hs in headings for h in hs])
+        count.prime([self._embed_prefix(h) + _embeddable(text[g[0].start : g[-1].end])
+                     for (_, _, _, groups), hs in zip(packed, headings, strict=True) for g, h in zip(groups, hs, strict=True) if len(g) > 1])
         chunks: list[Chunk] = []
-        for heading, prefix, budget, groups in packed:
-            for group in groups:
-                chunks.extend(self._make_chunks(note, starts, heading, prefix, group, budget))
+        found = _Sentences(spans, contexts, titles)
+        for (_, _, budget, groups), hs in zip(packed, headings, strict=True):
+            for group, heading in zip(groups, hs, strict=True):
+                chunks.extend(self._make_chunks(note, starts, heading, self._embed_prefix(heading), group, budget, found))
         count.clear()
         return chunks
 
@@ -296,58 +347,86 @@ class Chunker:
         return HEADING_SEPARATOR.join(parts) + "\n"
 
     @staticmethod
-    def _blocks(lines: list[str], starts: list[int], first: int, end: int) -> list[_Block]:
-        """The lines ``first:end`` as blocks: one per non-blank line, one per
-        fenced code block."""
-        blocks: list[_Block] = []
-        i = first
-        paragraph = True
-        while i < end:
-            stripped = lines[i].strip()
-            if not stripped:
-                paragraph = True
-                i += 1
+    def _group_heading(sec: _Section, group: list[_Unit], leads: dict[tuple[int, int], tuple[int, str]]) -> str:
+        """The section's heading path, then the text of each list item that
+        is the group's context: one it starts inside of (its first line is
+        in an earlier chunk), or one whose nested items make up most of the
+        group (an item that introduces nested items titles them, as a
+        heading would; a short last item folded in does not change that)."""
+        parts = [sec.heading] if sec.heading else []
+        total = sum(u.tokens for u in group)
+        for item in group[0].items:
+            lead = leads.get((id(sec.items), item))
+            if lead is None or not lead[1]:
                 continue
-            j = i + 1
-            marker = markup.fence(stripped)
-            if marker and stripped.count(marker) == 1:
-                while j < end and markup.fence(lines[j]) != marker:
-                    j += 1
-                j = min(j + 1, end)
-            blocks.append(_Block(i, j, starts[i], starts[j - 1] + len(lines[j - 1]), paragraph))
-            paragraph = False
-            i = j
-        return blocks
+            inside = sum(u.tokens for u in group[1:] if item in u.items)
+            if lead[0] < group[0].start or (len(group) > 1 and inside >= total * 3 // 4):
+                parts.append(lead[1])
+        return HEADING_SEPARATOR.join(parts)
 
-    def _units(self, text: str, lines: list[str], starts: list[int], blocks: list[_Block], budget: int) -> list[_Unit]:
+    def _units(self, text: str, lines: list[str], starts: list[int], sec: _Section, budget: int) -> list[_Unit]:
         units: list[_Unit] = []
-        for b in blocks:
-            too_wide = b.stop - b.begin > self.max_chars  # not counted: it may be megabytes
-            tokens = 0 if too_wide else self.count(text[b.begin : b.stop])
+        introduced = False
+        for b in sec.blocks:
+            begin, stop = starts[b.first], _block_stop(lines, starts, b)
+            if stop <= begin:
+                continue
+            items = tuple(reversed(_chain(sec.items, b.item)))
+            rank = _block_rank(sec.items, b) + (_RANK_INTRODUCED if introduced else 0.0)
+            introduced = b.kind in (markup.PARAGRAPH, markup.LABEL) and text[begin:stop].rstrip().endswith(":")
+            too_wide = stop - begin > self.max_chars  # not counted: it may be megabytes
+            tokens = 0 if too_wide else self.count(text[begin:stop])
             if not too_wide and tokens <= budget:
-                units.append(_Unit(b.begin, b.stop, tokens, b.paragraph_start, True))
-            elif b.last - b.first > 1:  # a code block too long for one chunk: fall back to its lines
-                for k in range(b.first, b.last):
-                    first_line = b.paragraph_start and k == b.first
-                    units.extend(self._line_units(text, starts[k], starts[k] + len(lines[k]), budget, first_line))
-            else:
-                units.extend(self._line_units(text, b.begin, b.stop, budget, b.paragraph_start))
+                units.append(_Unit(begin, stop, tokens, rank, True, items, _after_blank(text, begin)))
+                continue
+            if b.kind == markup.PARAGRAPH:
+                # a line of its own (a bullet glyph's, after a hard break) is
+                # cut before as between an item's blocks; other sentences last
+                pieces = [(a, z, False, line) for a, z, line in sentences.sentence_cuts(text, lines, starts, b)]
+            else:  # code, a table, anything else too long: its lines
+                pieces = [(starts[k], starts[k] + len(lines[k]), True, False) for k in range(b.first, b.end) if lines[k].strip()]
+            first_piece = True
+            for a, z, whole, own_line in pieces:
+                piece_rank = rank if first_piece else (_block_rank(sec.items, b) + 0.5 if own_line else _RANK_INSIDE_BLOCK)
+                for u in self._piece_units(text, lines, starts, a, z, budget, whole):
+                    units.append(_Unit(u.start, u.end, u.tokens, piece_rank, u.whole_lines, items, _after_blank(text, u.start)))
+                    piece_rank = _RANK_INSIDE_BLOCK
+                first_piece = False
         return units
 
-    def _line_units(self, text: str, begin: int, stop: int, budget: int, paragraph: bool) -> list[_Unit]:
+    def _piece_units(self, text: str, lines: list[str], starts: list[int], begin: int, stop: int, budget: int,
+                     whole: bool) -> list[_Unit]:
+        """A sentence or line as units: itself when it fits, else its lines,
+        else pieces cut inside it."""
+        if stop - begin <= self.max_chars and self.count(text[begin:stop]) <= budget:
+            return [_Unit(begin, stop, self.count(text[begin:stop]), 0.0, whole)]
+        if "\n" in text[begin:stop]:
+            out: list[_Unit] = []
+            at = begin
+            while at < stop:
+                nl = text.find("\n", at, stop)
+                end = stop if nl < 0 else nl
+                if text[at:end].strip():
+                    whole_line = at == 0 or text[at - 1] == "\n"
+                    out.extend(self._piece_units(text, lines, starts, at, end, budget, whole_line))
+                at = end + 1
+            return out
+        return self._line_units(text, begin, stop, budget, False)
+
+    def _line_units(self, text: str, begin: int, stop: int, budget: int, whole: bool) -> list[_Unit]:
+        """``text[begin:stop]`` (one line or one sentence) as units of at most
+        ``budget`` tokens: cut at sentence ends, then clauses, then words."""
         if stop - begin > self.max_chars:
             units: list[_Unit] = []
             for at, end in self._char_pieces(text, begin, stop):
-                pieces = self._line_units(text, at, end, budget, paragraph)
-                units.extend(_Unit(u.start, u.end, u.tokens, u.paragraph_start, False) for u in pieces)
-                paragraph = paragraph and not pieces
+                units.extend(_Unit(u.start, u.end, u.tokens, 0.0, False) for u in self._line_units(text, at, end, budget, False))
             return units
         piece = text[begin:stop]
         if not piece.strip():
             return []
         tokens = self.count(piece)
         if tokens <= budget:
-            return [_Unit(begin, stop, tokens, paragraph, True)]
+            return [_Unit(begin, stop, tokens, 0.0, whole)]
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         splitter = RecursiveCharacterTextSplitter(
@@ -361,8 +440,7 @@ class Chunker:
         units = []
         for doc in splitter.create_documents([piece]):
             at = begin + doc.metadata["start_index"]
-            units.append(_Unit(at, at + len(doc.page_content), self.count(doc.page_content), paragraph, False))
-            paragraph = False
+            units.append(_Unit(at, at + len(doc.page_content), self.count(doc.page_content), 0.0, False))
         return units
 
     def _char_pieces(self, text: str, begin: int, stop: int) -> list[tuple[int, int]]:
@@ -381,66 +459,66 @@ class Chunker:
         pieces.append((at, stop))
         return pieces
 
-    def _pack(self, units: list[_Unit], budget: int) -> list[list[_Unit]]:
-        """Greedy packing that prefers paragraph breaks and repeats a few
-        trailing lines of a chunk at the start of the next."""
-        groups: list[list[_Unit]] = []
-        i = 0
-        while i < len(units):
-            total, j = 0, i
-            while j < len(units) and (
-                j == i or (total + units[j].tokens <= budget and units[j].end - units[i].start <= self.max_chars)
-            ):
-                total += units[j].tokens
-                j += 1
-            if j < len(units) and not units[j].paragraph_start:
-                j = self._paragraph_cut(units, i, j, budget)
-            group = units[i:j]
-            if j >= len(units) and groups and self._fits_with_previous(groups[-1], group):
-                groups[-1] = groups[-1] + [u for u in group if u.start >= groups[-1][-1].end]
-                break
-            groups.append(group)
-            if j >= len(units):
-                break
-            nxt = j
-            if not units[j].paragraph_start:
-                overlap = 0
-                while nxt - 1 > i and units[nxt - 1].whole_lines and overlap + units[nxt - 1].tokens <= self.overlap_tokens:
-                    nxt -= 1
-                    overlap += units[nxt].tokens
-            i = nxt
+    def _pack(self, units: list[_Unit], budget: int, room: int) -> list[list[_Unit]]:
+        """The units cut into chunks of at most ``budget`` tokens where the
+        structure says to (:class:`_Unit` ``rank``): of all the ways to cut
+        them, the one whose boundaries cost least (the square of their rank),
+        each chunk costing :data:`_CHUNK_COST` more and a scrap of a chunk
+        more again. The last chunk of a section may take up to a quarter more
+        (within ``room``, what the model's window leaves) rather than leave a
+        scrap. Then a chunk that does not start after a blank line (inside a
+        list, a paragraph, a run of lines) repeats a few trailing units of the
+        one before (``overlap_tokens``)."""
+        n = len(units)
+        if n == 0:
+            return []
+        best = [0.0] + [float("inf")] * n
+        back = [0] * (n + 1)
+        last_budget = min(room, budget * 5 // 4)
+        for j in range(1, n + 1):
+            end_cost = units[j].rank ** 2 if j < n else 0.0
+            limit = budget if j < n else last_budget
+            tokens = 0
+            for i in range(j - 1, -1, -1):
+                tokens += units[i].tokens
+                if i < j - 1 and (tokens > limit or units[j - 1].end - units[i].start > self.max_chars):
+                    break
+                cost = best[i] + end_cost + _CHUNK_COST + (_SCRAP_COST if tokens < budget // 4 and n > 1 else 0.0)
+                if cost < best[j]:
+                    best[j], back[j] = cost, i
+        cuts = [n]
+        while cuts[-1] > 0:
+            cuts.append(back[cuts[-1]])
+        cuts.reverse()
+        groups = []
+        for i, j in zip(cuts, cuts[1:], strict=False):
+            start = self._overlap_start(units, i, j, room) if i > 0 and not units[i].after_blank else i
+            if start < i:
+                units[i] = dataclasses.replace(units[i], own_start=True)
+            groups.append(units[start:j])
         return groups
 
-    def _fits_with_previous(self, previous: list[_Unit], tail: list[_Unit]) -> bool:
-        """A section's last chunk that is only a scrap is folded into the one
-        before, as long as that stays within the target size plus a quarter."""
-        new = sum(u.tokens for u in tail if u.start >= previous[-1].end)
-        return (
-            new < self.chunk_tokens // 4
-            and sum(u.tokens for u in previous) + new <= self.chunk_tokens * 5 // 4
-            and tail[-1].end - previous[0].start <= self.max_chars
-        )
+    def _overlap_start(self, units: list[_Unit], i: int, j: int, room: int) -> int:
+        """Where the chunk of ``units[i:j]`` starts once it repeats the whole
+        trailing units of the chunk before that fit in ``overlap_tokens``."""
+        start, total, overlap = i, sum(u.tokens for u in units[i:j]), 0
+        while (start - 1 > 0 and units[start - 1].whole_lines and overlap + units[start - 1].tokens <= self.overlap_tokens
+               and total + units[start - 1].tokens <= room and units[j - 1].end - units[start - 1].start <= self.max_chars):
+            start -= 1
+            overlap += units[start].tokens
+            total += units[start].tokens
+        return start
 
-    @staticmethod
-    def _paragraph_cut(units: list[_Unit], i: int, j: int, budget: int) -> int:
-        """The last paragraph start in units[i:j] that leaves the chunk at
-        least half full, or ``j`` when there is none."""
-        cut, running = j, 0
-        for k in range(i, j):
-            if k > i and units[k].paragraph_start and running >= budget // 2:
-                cut = k
-            running += units[k].tokens
-        return cut
-
-    def _make_chunks(self, note: Note, starts: list[int], heading: str, prefix: str, group: list[_Unit], budget: int) -> list[Chunk]:
+    def _make_chunks(self, note: Note, starts: list[int], heading: str, prefix: str, group: list[_Unit], budget: int,
+                     found: _Sentences) -> list[Chunk]:
         begin, stop = group[0].start, group[-1].end
         text = note.text[begin:stop]
-        embed_text = prefix + text
+        embed_text = prefix + _embeddable(text)
         if len(group) > 1 and self.count(embed_text) > self.window:
             # Token counts of lines do not always add up exactly; halve and retry.
             half = len(group) // 2
-            return self._make_chunks(note, starts, heading, prefix, group[:half], budget) + self._make_chunks(
-                note, starts, heading, prefix, group[half:], budget
+            return self._make_chunks(note, starts, heading, prefix, group[:half], budget, found) + self._make_chunks(
+                note, starts, heading, prefix, group[half:], budget, found
             )
         first, last = _line_of(starts, begin), _line_of(starts, max(stop - 1, begin))
         where = note.layout.locate(first, last) if note.layout is not None else {"start_line": first, "end_line": last}
@@ -452,9 +530,113 @@ class Chunker:
                 end_char=stop,
                 text=text,
                 embed_text=embed_text,
+                sentences=_spans_within(found.spans, begin, stop),
+                contexts=tuple(c for (a, b), c in zip(found.spans, found.contexts, strict=True) if a >= begin and b <= stop),
+                titles=_spans_within(found.titles, begin, stop),
                 **where,
             )
         ]
+
+
+#: What a note shows but does not say: image links and empty HTML anchors.
+_NOT_SAID = re.compile(r"!\[[^\]]*\]\([^)]*\)|<a\s[^>]*>\s*</a>", re.IGNORECASE)
+
+
+def _embeddable(text: str) -> str:
+    """A chunk's text as the encoder should read it: without image links
+    and empty anchors (a URL says nothing of what the note says, and takes
+    word pieces from what does) and without the backticks of code spans
+    (the words inside are what counts); lines left empty are dropped. The
+    chunk's own text, which is cited and shown, keeps all of it."""
+    cleaned = _NOT_SAID.sub("", text).replace("`", "")
+    return "\n".join(line for line in cleaned.split("\n") if line.strip()) or text
+
+
+def _own_start(group: list[_Unit]) -> int:
+    """Where a chunk's own units start, after those it repeats (overlap)."""
+    return next((k for k, u in enumerate(group) if u.own_start), 0)
+
+
+def _spans_within(spans: list[tuple[int, int]], begin: int, stop: int) -> tuple[tuple[int, int], ...]:
+    """The sentences lying wholly in ``begin:stop``, relative to ``begin``."""
+    lo = bisect.bisect_left(spans, (begin, begin))
+    out = []
+    for a, b in spans[lo:]:
+        if a >= stop:
+            break
+        if b <= stop:
+            out.append((a - begin, b - begin))
+    return tuple(out)
+
+
+def _after_blank(text: str, at: int) -> bool:
+    """Whether the line before offset ``at``'s line is blank (or there is none)."""
+    line_start = text.rfind("\n", 0, at) + 1
+    if text[line_start:at].strip():
+        return False  # ``at`` is inside a line
+    if line_start == 0:
+        return True
+    prev_start = text.rfind("\n", 0, line_start - 1) + 1
+    return not text[prev_start : line_start - 1].strip()
+
+
+def _sentences_and_contexts(
+    text: str, sections: list[_Section], leads: dict[tuple[int, int], tuple[int, str]]
+) -> tuple[list[tuple[int, int]], list[str]]:
+    """The note's quotable sentences, and for each the text of the list item
+    it is nested in: the item holding its block, or for an item's own first
+    block the item above it ("" when there is none)."""
+    lines = text.split("\n")
+    starts = _line_starts(text)
+    spans: list[tuple[int, int]] = []
+    contexts: list[str] = []
+    for sec in sections:
+        for b in sec.blocks:
+            found = sentences.block_sentence_spans(text, [b], lines, starts)
+            item = (sec.items[b.item].parent if b.lead else b.item) if b.item >= 0 else -1
+            lead = leads.get((id(sec.items), item)) if item >= 0 else None
+            spans.extend(found)
+            contexts.extend([lead[1] if lead else ""] * len(found))
+    return spans, contexts
+
+
+def _block_stop(lines: list[str], starts: list[int], block: markup.Block) -> int:
+    """The character offset where ``block``'s last line ends."""
+    last = min(block.end, len(lines)) - 1
+    return starts[last] + len(lines[last])
+
+
+def _chain(items: tuple[markup.Item, ...], item: int) -> list[int]:
+    """``item`` and the items it is nested in, innermost first."""
+    chain = []
+    while item >= 0:
+        chain.append(item)
+        item = items[item].parent
+    return chain
+
+
+def _block_rank(items: tuple[markup.Item, ...], block: markup.Block) -> float:
+    """How good a chunk boundary is just before ``block`` (see :class:`_Unit`)."""
+    if _is_title(block):
+        return _RANK_HEADING
+    if block.item < 0:
+        return 1.0
+    depth = items[block.item].depth
+    return float(depth) if block.lead else depth + 0.5
+
+
+def _item_leads(sections: list[_Section], starts: list[int]) -> dict[tuple[int, int], tuple[int, str]]:
+    """For each list item (keyed by its structure and index), the offset
+    of its first line and its first line's text, as a heading path shows it."""
+    leads: dict[tuple[int, int], tuple[int, str]] = {}
+    for sec in sections:
+        for b in sec.blocks:
+            if b.lead and b.item >= 0 and (id(sec.items), b.item) not in leads:
+                text = " ".join(b.content.split("\n", 1)[0].split())
+                if len(text) > MAX_ITEM_CHARS:
+                    text = text[: MAX_ITEM_CHARS - 1] + "…"
+                leads[(id(sec.items), b.item)] = (starts[b.first], text if b.kind == markup.PARAGRAPH else "")
+    return leads
 
 
 def _line_of(starts: list[int], offset: int) -> int:

@@ -378,7 +378,7 @@ class _Build:
         self.windows.append((row, -1, -1))
         self.pending_chunks.append((len(self.vectors), chunk.embed_text))
         self.vectors.append(None)
-        for start, end, group in sentence_windows(chunk.text, window_sentences):
+        for start, end, group in sentence_windows(chunk.text, window_sentences, chunk.sentences, chunk.contexts, chunk.titles):
             self.windows.append((row, start, end))
             self.pending_windows.append((len(self.vectors), group))
             self.vectors.append(None)
