@@ -233,7 +233,7 @@ def part_answers(run: Run) -> None:
     t.notes.append(
         "The answer states the fact: a labelled phrase is in the short answer, or a sentence it quotes lies inside one (share of the "
         "answerable questions). A quoted sentence is cut off when it does not start or end where a sentence of the note does "
-        "(the note read from its file, cut into sentences by dsqa.sentences.sentence_spans). Reproduce one set with "
+        "(the note read from its file and cut into sentences as the chunker cuts it: dsqa.evaluation.note_sentences). Reproduce one set with "
         "`dsqa eval QUESTIONS --corpus FOLDER --index INDEX` (the study notes: `dsqa eval --study`)."
     )
     run.table(t)
