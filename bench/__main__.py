@@ -29,6 +29,11 @@ Parts (all by default, in this order):
                reader before issue 29 and with today's: chunks, vectors,
                index size, reindex CPU, chrome chunks, wrapped-line
                fragments, hit@1/hit@5/MRR, side by side.
+* ``large``    big folders (bench/large.py): the KEPs indexed by the code
+               before issue 27 and by this checkout in the same run (full
+               reindex time and peak RSS, index on disk, cold ask, one note
+               changed / added / removed), and the vector codes (float32,
+               float16, 8-bit) against exact search on the real vectors.
 
 Each measurement runs in a fresh interpreter (``bench.worker``). A full run
 (no ``--only``, no ``--quick``) writes ``bench/RESULTS.md`` and the README's
@@ -68,6 +73,7 @@ from bench.common import (
     run_measured,
     worker,
 )
+from bench.large import part_large
 from bench.results_file import (
     PartResult,
     ResultsError,
@@ -77,7 +83,7 @@ from bench.results_file import (
     update,
 )
 
-PARTS = ("query", "answers", "indexing", "kep", "baseline", "scale", "ray", "html")
+PARTS = ("query", "answers", "indexing", "kep", "baseline", "scale", "ray", "html", "large")
 QUESTION = "how do overlay networks do service discovery"
 
 
@@ -602,6 +608,7 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
     "scale": part_scale,
     "ray": part_ray,
     "html": part_html,
+    "large": part_large,
 }
 RESULTS = ROOT / "bench" / "RESULTS.md"
 

@@ -535,6 +535,57 @@ def ray_embed(args: dict[str, Any]) -> dict[str, Any]:
     return measure(args)
 
 
+@task
+def codes(args: dict[str, Any]) -> dict[str, Any]:
+    """The vector codes against float32 on an index's real vectors: for
+    float32, float16 and 8-bit codes, an index of the type dsqa builds for
+    their number, recall@10 of its search against exact float32 search, the
+    largest cosine error, and the dev-set figures ranking with the decoded
+    vectors (refusal recalibrated on each)."""
+    import faiss
+
+    from dsqa import DSQA, Settings, evaluation
+    from dsqa.query.calibration import calibrate
+    from dsqa.storage import ann
+
+    engine = DSQA(Settings(auto_reindex=False, corpus_dir=Path(args["corpus_dir"]), index_dir=Path(args["index_dir"])))
+    retriever = engine.retriever()
+    index = retriever.index
+    exact = np.ascontiguousarray(np.asarray(index.vectors), dtype=np.float32)
+    devset = _questions(KEP_DEVSET)
+    qv = engine.embedder.embed([q.question for q in devset] + [q.question for q in _questions(DEVSET)])
+    scores = qv @ exact.T
+    tenth = -np.sort(-scores, axis=1)[:, 9]
+    unique, rows = ann.distinct(exact)
+    rows = rows or ann.identity(len(exact))
+    kind = ann.choose(len(unique))
+    out = []
+    for codes in ("float32", ann.FLAT_CODE, ann.HNSW_CODE):
+        dim = exact.shape[1]
+        if kind == ann.HNSW:
+            built = faiss.IndexHNSWFlat(dim, ann.HNSW_M, faiss.METRIC_INNER_PRODUCT) if codes == "float32" else faiss.IndexHNSWSQ(dim, ann._qtype(codes), ann.HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            built.hnsw.efConstruction, built.hnsw.efSearch = ann.HNSW_EF_CONSTRUCTION, ann.HNSW_EF_SEARCH
+        else:
+            built = faiss.IndexFlatIP(dim) if codes == "float32" else faiss.IndexScalarQuantizer(dim, ann._qtype(codes), faiss.METRIC_INNER_PRODUCT)
+        ann._add(built, unique)
+        decoded = np.asarray(ann.StoredVectors(built, rows))
+        recall = [float(np.mean(scores[i, ann.search(built, q, 10, rows=rows)[1][:10]] >= tenth[i] - 1e-6)) for i, q in enumerate(qv)]
+        path = Path(args["index_dir"]).parent / f"codes-{codes}.faiss"
+        faiss.write_index(built, str(path))
+        mb = path.stat().st_size / 1e6
+        path.unlink()
+        index.faiss_index, index.vectors = built, ann.StoredVectors(built, rows)
+        index.manifest["calibration"] = calibrate(retriever)
+        report = evaluation.evaluate(codes, devset, lambda q: engine.ask(q, k=10)).to_dict()
+        out.append({
+            "codes": f"{ann.describe(built)}", "mb": mb, "recall@10": float(np.mean(recall)),
+            "max_err": float(np.abs(qv @ decoded.T - scores).max()), "hit@1": report["hit@1"], "hit@5": report["hit@5"],
+            "mrr@10": report["mrr@10"], "answerable_refused": report["refusal"]["answerable_refused"],
+            "unanswerable_refused": report["refusal"]["unanswerable_refused"],
+        })
+    return {"vectors": len(exact), "queries": len(qv), "variants": out}
+
+
 def main() -> None:
     name, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
     if name not in TASKS:

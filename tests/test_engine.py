@@ -130,7 +130,7 @@ def test_reindex_writes_manifest_and_no_pickle(built):
     assert set(manifest["notes"]) == {p for p in (c.source for c in built.retriever().index.chunks)}
     assert all(len(e["sha256"]) == 64 for e in manifest["notes"].values())
     assert {p.name for p in gen.iterdir()} == {
-        "manifest.json", "chunks.jsonl", "windows.npy", "vectors.npy", "vectors.faiss", "bm25"
+        "manifest.json", "chunks.jsonl", "windows.npy", "ann_entries.npy", "vectors.faiss", "bm25"
     }
     for path in gen.rglob("*"):
         if path.is_file():

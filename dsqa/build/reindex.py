@@ -4,7 +4,12 @@
 Reindexing is incremental by default: notes whose bytes did not change keep
 their chunks, and any chunk whose embedded text is unchanged keeps its vector
 (looked up by the chunk's key), so editing one paragraph re-embeds one or two
-chunks. ``full=True`` rebuilds everything. Vectors of two models are never
+chunks. The write costs what changed too: the new vectors are added to the
+previous generation's vector index (``ann.update``: the ones no chunk uses
+any more are masked, and the index is compacted when they pass a share of
+it), BM25 tokenizes only the new chunks (``LexicalIndex.updated``), and the
+refusal calibration is redone on the schedule of :func:`_calibration`.
+``full=True`` rebuilds everything. Vectors of two models are never
 mixed: old vectors are reused only when the model identity matches.
 """
 
@@ -30,7 +35,7 @@ from ..errors import (
     IndexWriteError,
     LockedError,
 )
-from ..query.calibration import calibrate
+from ..query.calibration import CALIBRATION_VERSION, calibrate
 from ..query.retrieval import Retriever
 from ..settings import Settings
 from ..sources.formats import reader_version
@@ -42,6 +47,7 @@ from ..storage import ChunkRecord, ann
 from ..storage.lexical import LexicalIndex, lexical_text
 from .chunking import Chunk, Chunker
 from .freshness import (
+    calibration_change,
     check_corpus,
     chunking_identity,
     model_identity,
@@ -199,7 +205,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, repor
         if not report.reason and unchanged and _same_skipped(old.manifest.get("skipped", {}), skipped_manifest):
             # Content is the same; differing mtimes (a fresh clone) are not worth a write.
             return report
-    _write_generation(settings, embedder, build, report, report_step, notes=notes_manifest, skipped=skipped_manifest)
+    _write_generation(settings, embedder, old, build, report, report_step, notes=notes_manifest, skipped=skipped_manifest)
     return report
 
 
@@ -262,6 +268,7 @@ def _assemble(
 def _write_generation(
     settings: Settings,
     embedder: Embedder,
+    old: storage.StoredIndex | None,
     build: _Build,
     report: ReindexReport,
     report_step: Reporter,
@@ -271,7 +278,8 @@ def _write_generation(
 ) -> None:
     """Embed what ``build`` still lacks, then write it as the new live
     generation, with its manifest (``notes`` and ``skipped`` entries
-    included) and refusal calibration."""
+    included) and refusal calibration; ``old`` is the generation it updates,
+    if any."""
     try:
         storage.check_writable(settings.index_dir)  # fail before the embedding, not after
     except OSError as exc:
@@ -291,8 +299,8 @@ def _write_generation(
     report.embedded = build.new_chunks
     if build.new_chunks:
         report.encoder = encoder.last_encoder
-    matrix = build.matrix(embedder.dimension, spill=spill and spill.with_name(spill.name + "-vectors.npy"))
-    faiss_index, distinct = ann.build(matrix)
+    faiss_index, rows = _vector_index(old, build, embedder.dimension, spill and spill.with_name(spill.name + "-vectors.npy"))
+    lexical = _lexical_index(old, build)
     manifest = {
         "format": storage.FORMAT_VERSION,
         "dsqa_version": __version__,
@@ -302,22 +310,87 @@ def _write_generation(
         "corpus": paths.corpus_record(settings.corpus_dir, settings.index_dir),
         "index_type": ann.describe(faiss_index),
         "chunk_count": len(build.records),
-        "vector_count": len(matrix),
+        "vector_count": len(build.windows),
         "ann_entries": int(faiss_index.ntotal),
+        "ann_masked": rows.dead,
         "notes": notes,
         "skipped": skipped,
     }
-    lexical = LexicalIndex.build([lexical_text(c.heading, c.text) for c in build.records])
+    windows = build.window_table()
     # The refusal scale of this corpus, measured on the new index in memory
-    # before it is written (see dsqa.query.calibration).
-    built = storage.StoredIndex(settings.index_dir, manifest, build.records, matrix, build.window_table(), faiss_index, lexical, distinct)
-    manifest["calibration"] = calibrate(Retriever(built, embedder, settings)) if build.records else {}
+    # before it is written (see dsqa.query.calibration), or kept (_calibration).
+    built = storage.StoredIndex(
+        settings.index_dir, manifest, build.records, ann.StoredVectors(faiss_index, rows), windows, faiss_index, lexical, rows
+    )
+    manifest["calibration"] = _calibration(settings, embedder, old, built, report)
     try:
-        storage.write(settings.index_dir, manifest, build.records, matrix, build.window_table(), faiss_index, lexical, distinct)
+        storage.write(settings.index_dir, manifest, build.records, windows, faiss_index, lexical, rows)
     except OSError as exc:
         raise _write_error(settings.index_dir, exc) from None
     report.wrote = True
     storage.collect_garbage(settings.index_dir)
+
+
+def _updatable(old: storage.StoredIndex | None) -> bool:
+    """Whether ``old`` is a generation of the current format, whose vector
+    index and BM25 counts a write can update instead of rebuilding."""
+    return old is not None and old.manifest["format"] == storage.FORMAT_VERSION and old.distinct is not None
+
+
+def _vector_index(old: storage.StoredIndex | None, build: _Build, dimension: int, spill: Path | None) -> tuple[Any, ann.Distinct]:
+    """The new generation's vector index: ``old``'s with the new vectors
+    added (``ann.update``), or one built from all of them."""
+    if old is not None and old.distinct is not None and _updatable(old):
+        old_windows = np.asarray(build.old_windows, dtype=np.int64)
+        reused = np.full(len(old_windows), -1, dtype=np.int64)
+        keep = old_windows >= 0
+        reused[keep] = old.distinct.entry_of_row[old_windows[keep]]
+        # A copy in memory: the loaded one is mapped from its file, and FAISS
+        # cannot add to a mapped index.
+        writable = ann.read(old.path / storage.FAISS, writable=True)
+        index, rows, _ = ann.update(writable, reused, build.new_vectors(dimension))
+        return index, rows
+    return ann.build(build.matrix(old, dimension, spill=spill))
+
+
+def _lexical_index(old: storage.StoredIndex | None, build: _Build) -> LexicalIndex:
+    """BM25 over the new chunks: ``old``'s term counts with only the new
+    chunks tokenized, or built from every chunk's text."""
+    texts = [lexical_text(c.heading, c.text) for c in build.records]
+    if old is not None and _updatable(old) and old.lexical.counts is not None:
+        old_chunks = np.asarray(build.old_chunks, dtype=np.int64)
+        return old.lexical.updated(old_chunks, [texts[r] for r in np.flatnonzero(old_chunks < 0)])
+    return LexicalIndex.build(texts)
+
+
+#: The refusal scale describes the corpus as a whole, which a few notes do
+#: not move: a write keeps the previous calibration until the chunks embedded
+#: anew or removed since it was made pass this share of the index, and
+#: always recalibrates an index of fewer than :data:`RECALIBRATE_ALWAYS`
+#: chunks, where calibrating costs little.
+RECALIBRATE_SHARE = 0.02
+RECALIBRATE_ALWAYS = 5_000
+
+
+def _calibration(
+    settings: Settings, embedder: Embedder, old: storage.StoredIndex | None, built: storage.StoredIndex, report: ReindexReport
+) -> dict[str, Any]:
+    """The refusal scale of the new generation (see :data:`RECALIBRATE_SHARE`),
+    with ``drift``: the chunks changed since it was measured."""
+    if not built.chunks:
+        return {}
+    drift = report.embedded + sum(report.removed.values())
+    previous = old.manifest.get("calibration") if old is not None else None
+    if (
+        previous
+        and len(built.chunks) >= RECALIBRATE_ALWAYS
+        and previous.get("version") == CALIBRATION_VERSION
+        and calibration_change(old.manifest["chunking"], chunking_identity(settings)) is None  # type: ignore[union-attr]
+    ):
+        drift += int(previous.get("drift", 0))
+        if drift <= RECALIBRATE_SHARE * len(built.chunks):
+            return {**previous, "drift": drift}
+    return {**calibrate(Retriever(built, embedder, settings)), "drift": 0}
 
 
 class _Build:
@@ -336,7 +409,11 @@ class _Build:
     def __init__(self) -> None:
         self.records: list[ChunkRecord] = []
         self.windows: list[tuple[int, int, int]] = []
-        self.vectors: list[np.ndarray | None] = []
+        #: Per window, the old generation's window whose vector it keeps, or
+        #: -1: to embed.
+        self.old_windows: list[int] = []
+        #: Per chunk, the old generation's chunk with the same BM25 terms, or -1.
+        self.old_chunks: list[int] = []
         #: Vector slots still to fill: the whole chunk's text, or the
         #: sentences whose vectors are averaged.
         self.pending_chunks: list[tuple[int, str]] = []
@@ -348,10 +425,13 @@ class _Build:
 
     def reuse(self, old: storage.StoredIndex, old_row: int, record: ChunkRecord | None = None) -> None:
         row = len(self.records)
-        self.records.append(record if record is not None else old.chunks[old_row])
+        was = old.chunks[old_row]
+        self.records.append(record if record is not None else was)
+        same_terms = record is None or lexical_text(record.heading, record.text) == lexical_text(was.heading, was.text)
+        self.old_chunks.append(old_row if same_terms else -1)
         for w in old.window_rows(old_row):
             self.windows.append((row, int(old.windows[w, 1]), int(old.windows[w, 2])))
-            self.vectors.append(old.vectors[w])
+            self.old_windows.append(w)
 
     def add_chunks(
         self, chunks: list[Chunk], old: storage.StoredIndex | None, key_to_row: dict[str, int], window_sentences: int
@@ -372,16 +452,17 @@ class _Build:
     def add(self, chunk: Chunk, window_sentences: int) -> None:
         row = len(self.records)
         self.records.append(_chunk_record(chunk))
+        self.old_chunks.append(-1)
         self.new_chunks += 1
         # The whole chunk (heading included) first, then one window per
         # quotable sentence: retrieval scores a chunk by both.
         self.windows.append((row, -1, -1))
-        self.pending_chunks.append((len(self.vectors), chunk.embed_text))
-        self.vectors.append(None)
+        self.pending_chunks.append((len(self.old_windows), chunk.embed_text))
+        self.old_windows.append(-1)
         for start, end, group in sentence_windows(chunk.text, window_sentences, chunk.sentences, chunk.contexts, chunk.titles):
             self.windows.append((row, start, end))
-            self.pending_windows.append((len(self.vectors), group))
-            self.vectors.append(None)
+            self.pending_windows.append((len(self.old_windows), group))
+            self.old_windows.append(-1)
 
     def texts_to_embed(self) -> list[str]:
         """Each distinct text once: the new chunks, then their sentences (a
@@ -418,23 +499,33 @@ class _Build:
             embedder.embed_into(texts, self.embedded, progress=texts_done)
         report_step(Step("embed", "embedding", total, total))
 
-    def matrix(self, dimension: int, spill: Path | None = None) -> np.ndarray:
+    def new_vectors(self, dimension: int) -> np.ndarray:
+        """The vectors of the windows to embed, in window order: new chunks'
+        as embedded, new windows' the normalised mean of their sentences'."""
+        slots = {slot: i for i, slot in enumerate(w for w, old in enumerate(self.old_windows) if old < 0)}
+        out = np.empty((len(slots), dimension), dtype=np.float32)
+        for slot, text in self.pending_chunks:
+            out[slots[slot]] = self.embedded[self.row_of[text]]
+        for slot, group in self.pending_windows:
+            mean = np.mean(self.embedded[[self.row_of[s] for s in group]], axis=0)
+            out[slots[slot]] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return out
+
+    def matrix(self, old: storage.StoredIndex | None, dimension: int, spill: Path | None = None) -> np.ndarray:
         """All vectors, one row per window (in a memory map at ``spill`` when
-        given): reused ones as they were, new chunks' as embedded, new
-        windows' the normalised mean of their sentences'."""
-        shape = (len(self.vectors), dimension)
-        if spill is None or not self.vectors:
+        given): kept ones as ``old`` has them, the others new."""
+        shape = (len(self.old_windows), dimension)
+        if spill is None or not self.old_windows:
             out = np.empty(shape, dtype=np.float32)
         else:
             out = np.lib.format.open_memmap(spill, mode="w+", dtype=np.float32, shape=shape)
-        for slot, vector in enumerate(self.vectors):
-            if vector is not None:
-                out[slot] = vector
-        for slot, text in self.pending_chunks:
-            out[slot] = self.embedded[self.row_of[text]]
-        for slot, group in self.pending_windows:
-            mean = np.mean(self.embedded[[self.row_of[s] for s in group]], axis=0)
-            out[slot] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        old_windows = np.asarray(self.old_windows, dtype=np.int64)
+        kept = np.flatnonzero(old_windows >= 0)
+        if len(kept) and old is not None:
+            for at in range(0, len(kept), 65_536):
+                part = kept[at : at + 65_536]
+                out[part] = old.vectors[old_windows[part]]
+        out[old_windows < 0] = self.new_vectors(dimension)
         return out
 
     def window_table(self) -> np.ndarray:

@@ -18,12 +18,24 @@ Why HNSW and not IVF: on the real KEP vectors HNSW reached a higher recall
 at a lower cost than IVF (``python -m bench --only kep`` compares them, with
 an IVF index built by ``bench/ivf.py``).
 
-Updates: dsqa never edits an index in place. Every reindex that writes
-rebuilds the FAISS index from the whole ``vectors.npy`` (the source of truth)
-in a new generation, so additions, changes and deletions work the same for
-every type: HNSW cannot delete a node, and never has to. The price is the
-build time on every write: negligible for flat, minutes per million vectors
-for HNSW (the scale benchmark's "build s").
+Storage: the index holds the only copy of the vectors, each distinct vector
+once (:class:`Distinct` maps the rows of a generation onto its entries),
+as codes: float16 in a flat index (:data:`FLAT_CODE`), 8-bit scalar
+quantisation in HNSW (:data:`HNSW_CODE`; ``python -m bench --only large``
+measures both against float32: recall@10 against exact search and the
+dev-set figures). Half the size of float32 costs a flat index nothing
+measurable and keeps its codes independent of the other vectors, so an
+updated index holds exactly the codes a rebuilt one would; HNSW's 8-bit
+codes are a quarter of float32 and are trained on the vectors the graph is
+built from (each dimension's range, widened by :data:`SQ_MARGIN` for
+vectors added later). Readers map the file (:func:`read`), so a query reads
+the graph and only the codes it visits.
+
+Updates (:func:`update`): new vectors are added to the existing index and
+the entries no row uses any more are masked out of every search; the index
+is rebuilt from its live vectors (no re-embedding) only when the masked
+share would pass :data:`COMPACT_DEAD_SHARE`, or when the number of vectors
+crosses :data:`FLAT_MAX_VECTORS` and the type changes.
 """
 
 from __future__ import annotations
@@ -49,6 +61,15 @@ FLAT_MAX_VECTORS = 20_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512
+#: The codes each type stores (FAISS scalar quantiser names), and the
+#: share of each dimension's trained range added on both sides for HNSW's
+#: 8-bit codes (room for vectors added later; beyond it a value is clipped).
+FLAT_CODE = "fp16"
+HNSW_CODE = "sq8"
+SQ_MARGIN = 0.1
+#: An update rebuilds the index from its live vectors once more than this
+#: share of its entries would be masked (vectors no row uses any more).
+COMPACT_DEAD_SHARE = 0.2
 #: A filtered search (``--note``) over at most this many allowed vectors is
 #: exact: HNSW scores the allowed vectors directly. A graph walk finds too
 #: few when the allowed vectors are rare.
@@ -60,41 +81,89 @@ def choose(n_vectors: int, flat_max: int = FLAT_MAX_VECTORS) -> str:
     return FLAT if n_vectors <= flat_max else HNSW
 
 
+def _qtype(code: str) -> int:
+    import faiss
+
+    return {"fp16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}[code]
+
+
 def build_index(vectors: np.ndarray, *, flat_max: int = FLAT_MAX_VECTORS, kind: str | None = None) -> Any:
     """A FAISS inner-product index over ``vectors`` (unit rows), of the type
-    :func:`choose` picks for their number unless ``kind`` says."""
+    :func:`choose` picks for their number unless ``kind`` says, storing them
+    as that type's codes."""
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     kind = kind or choose(len(vectors), flat_max)
     dim = vectors.shape[1]
     if kind == FLAT:
-        index = faiss.IndexFlatIP(dim)
+        index = faiss.IndexScalarQuantizer(dim, _qtype(FLAT_CODE), faiss.METRIC_INNER_PRODUCT)
     elif kind == HNSW:
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWSQ(dim, _qtype(HNSW_CODE), HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
+        faiss.downcast_index(index.storage).sq.rangestat_arg = SQ_MARGIN
     else:
         raise ValueError(f"unknown index type {kind!r} (known: {FLAT}, {HNSW})")
-    if len(vectors):
-        index.add(vectors)
+    _add(index, vectors)
     return index
 
 
+def _add(index: Any, vectors: np.ndarray) -> None:
+    """Add ``vectors``, training the codes on them first if the index has
+    never been trained (an index built empty)."""
+    if not len(vectors):
+        return
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if not index.is_trained:
+        index.train(vectors)
+    index.add(vectors)
+
+
+def kind_of(index: Any) -> str:
+    """``"flat-ip"`` or ``"hnsw"``: the type of a FAISS index dsqa built."""
+    import faiss
+
+    return HNSW if isinstance(faiss.downcast_index(index), faiss.IndexHNSW) else FLAT
+
+
 def describe(index: Any) -> str:
-    """The index type as the manifest records it: ``"flat-ip"`` or
-    ``"hnsw-ip M=32 efConstruction=80 efSearch=512"`` (another FAISS type:
-    its class name)."""
+    """The index type as the manifest records it: ``"flat-ip fp16"``, or
+    ``"hnsw-ip sq8 M=32 efConstruction=80 efSearch=512"``; an index of the
+    earlier formats (float32): ``"flat-ip"``, ``"hnsw-ip M=32 ..."``;
+    another FAISS type: its class name."""
     import faiss
 
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexFlatIP):
         return FLAT
-    if isinstance(index, faiss.IndexHNSWFlat):
+    if isinstance(index, faiss.IndexScalarQuantizer):
+        return f"{FLAT} {_code_name(index.sq.qtype)}"
+    if isinstance(index, faiss.IndexHNSW):
         h = index.hnsw
         m = (h.nb_neighbors(1) if hasattr(h, "nb_neighbors") else HNSW_M)
-        return f"hnsw-ip M={m} efConstruction={h.efConstruction} efSearch={h.efSearch}"
+        storage = faiss.downcast_index(index.storage)
+        code = f" {_code_name(storage.sq.qtype)}" if isinstance(storage, faiss.IndexScalarQuantizer) else ""
+        return f"hnsw-ip{code} M={m} efConstruction={h.efConstruction} efSearch={h.efSearch}"
     return type(index).__name__
+
+
+def _code_name(qtype: int) -> str:
+    import faiss
+
+    names = {faiss.ScalarQuantizer.QT_fp16: "fp16", faiss.ScalarQuantizer.QT_8bit: "sq8"}
+    return names.get(qtype, f"sq-type-{qtype}")
+
+
+def read(path: Any, *, writable: bool = False) -> Any:
+    """An index from its file, ready to search: memory-mapped (its codes are
+    read from disk as a search visits them), or, when ``writable``, read into
+    memory so that vectors can be added (FAISS aborts the process on adding
+    to a mapped index)."""
+    import faiss
+
+    flags = 0 if writable else faiss.IO_FLAG_MMAP_IFC
+    return prepare_for_search(faiss.read_index(str(path), flags))
 
 
 def prepare_for_search(index: Any) -> Any:
@@ -111,29 +180,41 @@ def prepare_for_search(index: Any) -> Any:
 
 @dataclass
 class Distinct:
-    """Rows that share one vector, stored once in the approximate index.
+    """How the rows of a generation map onto the entries of its index.
 
-    Why: a corpus that repeats template text (the KEP corpus does, one text
-    hundreds of times) has many identical vectors. Copies crowd an HNSW
-    node's neighbour list with each other, and the graph walks into them and
-    stops, so recall against exact search drops (``python -m bench --only
-    kep`` shows both), and the graph has fewer nodes to build without them.
-    A search returns every row of each entry found, so the copies are all
-    still there.
+    Rows that share one vector share one entry. Why: a corpus that repeats
+    template text (the KEP corpus does, one text hundreds of times) has many
+    identical vectors. Copies crowd an HNSW node's neighbour list with each
+    other, and the graph walks into them and stops, so recall against exact
+    search drops (``python -m bench --only kep`` shows both), and the graph
+    has fewer nodes to build without them. A search returns every row of each
+    entry found, so the copies are all still there.
+
+    An entry no row maps to any more (its chunk was changed or removed since
+    the index was built) is dead: searches skip it (:attr:`live`).
     """
 
-    #: Per row of vectors.npy, its entry (row) in the approximate index.
+    #: Per row, its entry in the index.
     entry_of_row: np.ndarray
-    #: Number of entries (distinct vectors).
-    entries: int = field(init=False)
+    #: Number of entries in the index (default: one past the highest used).
+    entries: int = -1
+    #: Per entry, whether a row maps to it.
+    live: np.ndarray = field(init=False, repr=False)
     _order: np.ndarray = field(init=False, repr=False)
     _bounds: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.entry_of_row = np.asarray(self.entry_of_row, dtype=np.int64)
-        self.entries = int(self.entry_of_row.max()) + 1 if len(self.entry_of_row) else 0
+        if self.entries < 0:
+            self.entries = int(self.entry_of_row.max()) + 1 if len(self.entry_of_row) else 0
         self._order = np.argsort(self.entry_of_row, kind="stable")
         self._bounds = np.searchsorted(self.entry_of_row[self._order], np.arange(self.entries + 1))
+        self.live = np.diff(self._bounds) > 0
+
+    @property
+    def dead(self) -> int:
+        """Entries no row maps to."""
+        return int(self.entries - np.count_nonzero(self.live))
 
     def rows_of(self, entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rows of ``entries``, entry by entry (rows ascending within
@@ -145,6 +226,11 @@ class Distinct:
 
     def entries_of(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         return np.unique(self.entry_of_row[np.asarray(rows, dtype=np.int64)])
+
+
+def identity(n: int) -> Distinct:
+    """One entry per row."""
+    return Distinct(np.arange(n, dtype=np.int64), n)
 
 
 def distinct(vectors: np.ndarray) -> tuple[np.ndarray, Distinct | None]:
@@ -183,16 +269,97 @@ def _same_rows(vectors: np.ndarray, source: np.ndarray, block: int = 65_536) -> 
     )
 
 
-def build(vectors: np.ndarray, *, flat_max: int | None = None) -> tuple[Any, Distinct | None]:
+def build(vectors: np.ndarray, *, flat_max: int | None = None) -> tuple[Any, Distinct]:
     """The index dsqa uses for ``vectors``: exact up to ``flat_max``
-    (:data:`FLAT_MAX_VECTORS`; copies cost an exact scan nothing but their
-    share of the reading), else an approximate index over the distinct
-    vectors (see :class:`Distinct`)."""
-    kind = choose(len(vectors), FLAT_MAX_VECTORS if flat_max is None else flat_max)
-    if kind == FLAT:
-        return build_index(vectors, kind=kind), None
+    (:data:`FLAT_MAX_VECTORS`), else approximate, over the distinct vectors
+    (see :class:`Distinct`), and how the rows map onto its entries."""
     unique, rows = distinct(vectors)
-    return build_index(unique, kind=kind), rows
+    kind = choose(len(unique), FLAT_MAX_VECTORS if flat_max is None else flat_max)
+    return build_index(unique, kind=kind), rows or identity(len(vectors))
+
+
+def update(
+    index: Any, reused: np.ndarray, new_vectors: np.ndarray, *, flat_max: int | None = None
+) -> tuple[Any, Distinct, bool]:
+    """The index for a new list of rows: row ``r`` keeps entry
+    ``reused[r]`` of ``index``, or, where that is -1, takes the next of
+    ``new_vectors``. The new vectors are added to ``index`` (which must be
+    writable, see :func:`read`) unless a rebuild is due: then a new index is
+    built from the live vectors, decoded from ``index``. Returns the index,
+    the rows' map onto it, and whether it was rebuilt."""
+    reused = np.asarray(reused, dtype=np.int64)
+    flat_max = FLAT_MAX_VECTORS if flat_max is None else flat_max
+    if int(np.count_nonzero(reused < 0)) != len(new_vectors):
+        raise ValueError(f"{len(new_vectors)} new vectors for {int(np.count_nonzero(reused < 0))} new rows")
+    unique, new_rows = distinct(np.asarray(new_vectors, dtype=np.float32).reshape(-1, index.d))
+    new_map = new_rows.entry_of_row if new_rows is not None else np.arange(len(unique), dtype=np.int64)
+    live_old = len(np.unique(reused[reused >= 0]))
+    entries = index.ntotal + len(unique)
+    dead = entries - live_old - len(unique)
+    same_kind = kind_of(index) == choose(live_old + len(unique), flat_max)
+    if same_kind and dead <= COMPACT_DEAD_SHARE * entries and _fits(index, unique):
+        base = index.ntotal
+        _add(index, unique)
+        entry_of_row = reused.copy()
+        entry_of_row[reused < 0] = base + new_map
+        return index, Distinct(entry_of_row, entries), False
+    matrix = np.empty((len(reused), index.d), dtype=np.float32)
+    old = reused >= 0
+    if old.any():
+        matrix[old] = StoredVectors(index, Distinct(reused[old], index.ntotal))[np.arange(int(old.sum()))]
+    matrix[~old] = unique[new_map]
+    rebuilt, rows = build(matrix, flat_max=flat_max)
+    return rebuilt, rows, True
+
+
+def _fits(index: Any, vectors: np.ndarray) -> bool:
+    """Whether ``index``'s codes hold ``vectors`` without clipping them: an
+    8-bit code covers the range it was trained on (widened by
+    :data:`SQ_MARGIN`), and a vector beyond it would be stored wrong."""
+    import faiss
+
+    inner = faiss.downcast_index(index)
+    storage = faiss.downcast_index(inner.storage) if isinstance(inner, faiss.IndexHNSW) else inner
+    if not len(vectors) or not isinstance(storage, faiss.IndexScalarQuantizer) or not storage.is_trained:
+        return True
+    sq = storage.sq
+    if sq.qtype != faiss.ScalarQuantizer.QT_8bit:
+        return True
+    trained = faiss.vector_to_array(sq.trained).reshape(2, -1)
+    low, span = trained[0], trained[1]
+    return bool(np.all(vectors >= low) and np.all(vectors <= low + span))
+
+
+class StoredVectors:
+    """The vectors of a generation, one per row, decoded from its index's
+    codes when asked for (``vectors[rows]``): the index is their only copy."""
+
+    def __init__(self, index: Any, rows: Distinct):
+        self.index = index
+        self.rows = rows
+        self.dtype = np.dtype(np.float32)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.rows.entry_of_row), int(self.index.d))
+
+    def __len__(self) -> int:
+        return len(self.rows.entry_of_row)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self[np.array([key])][0]
+        rows = np.arange(len(self))[key] if isinstance(key, slice) else np.asarray(key, dtype=np.int64)
+        entries = self.rows.entry_of_row[rows.reshape(-1)]
+        out = np.empty((len(entries), self.index.d), dtype=np.float32)
+        for at in range(0, len(entries), 65_536):  # FAISS decodes into a buffer of its own per call
+            part = entries[at : at + 65_536]
+            out[at : at + len(part)] = self.index.reconstruct_batch(part)
+        return out.reshape(rows.shape + (self.index.d,))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[np.arange(len(self))]
+        return out if dtype is None else out.astype(dtype)
 
 
 def search(
@@ -201,14 +368,15 @@ def search(
     """Top ``k`` (scores, ids) for one query vector, optionally only among
     the ``allowed`` ids; ids of -1 (fewer hits than ``k``) are dropped.
 
-    With ``rows`` (the index holds each distinct vector once), ids and
-    ``allowed`` are rows of the vectors, and every row of an entry found is
-    returned, copies in row order: ``k`` entries give at least ``k`` rows."""
+    With ``rows`` (how rows map onto the index's entries), ids and
+    ``allowed`` are rows, every row of an entry found is returned, copies in
+    row order (``k`` entries give at least ``k`` rows), and dead entries are
+    never found."""
     if rows is None:
         return _search(index, query, k, allowed)
     allowed_rows = None if allowed is None else np.asarray(allowed, dtype=np.int64)
     entries = None if allowed_rows is None else rows.entries_of(allowed_rows)
-    scores, found = _search(index, query, k, entries)
+    scores, found = _search(index, query, k, entries, rows.live if rows.dead and entries is None else None)
     ids, at = rows.rows_of(found)
     if allowed_rows is not None:
         keep = np.isin(ids, allowed_rows)
@@ -217,26 +385,37 @@ def search(
 
 
 def _search(
-    index: Any, query: np.ndarray, k: int, allowed: Sequence[int] | np.ndarray | None = None
+    index: Any,
+    query: np.ndarray,
+    k: int,
+    allowed: Sequence[int] | np.ndarray | None = None,
+    live: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` entries, among ``allowed`` ones, or the ``live`` ones (a
+    mask over all entries) when given."""
     import faiss
 
-    k = min(k, index.ntotal if allowed is None else len(allowed))
+    k = min(k, index.ntotal if allowed is None else len(allowed), index.ntotal if live is None else int(live.sum()))
     if k <= 0:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
     q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-    params = None
+    inner = faiss.downcast_index(index)
+    params, selector, bitmap = None, None, None
     if allowed is not None:
         ids = np.asarray(allowed, dtype=np.int64)
+        if isinstance(inner, faiss.IndexHNSW) and len(ids) <= EXACT_FILTER_MAX:
+            return _exact_among(inner, q[0], k, ids)
         selector = faiss.IDSelectorBatch(ids)
-        inner = faiss.downcast_index(index)
+    elif live is not None:
+        bitmap = np.packbits(live, bitorder="little")  # kept alive until the search is done
+        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+    if selector is not None:
         if isinstance(inner, faiss.IndexHNSW):
-            if len(ids) <= EXACT_FILTER_MAX:
-                return _exact_among(inner, q[0], k, ids)
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(inner.hnsw.efSearch, k))
         else:
             params = faiss.SearchParameters(sel=selector)
     scores, found = index.search(q, k, params=params)
+    del bitmap
     keep = found[0] >= 0
     return scores[0][keep], found[0][keep]
 

@@ -8,12 +8,13 @@ Layout of the index folder::
         chunks.jsonl    one chunk record per line
         windows.npy     per vector: chunk row, start and end of its sentence
                         in the chunk text (-1 for a whole-chunk vector)
-        vectors.npy     the unit vectors (float32), the source of truth
-        vectors.faiss   the FAISS index built from them
-        ann_entries.npy per vector, its entry in vectors.faiss, when an
-                        approximate index holds repeated vectors once
-                        (format 3; see ``ann.Distinct``)
-        bm25/           the keyword index over the chunks (bm25s format)
+        vectors.faiss   the FAISS index, the only copy of the vectors (as
+                        float16 or 8-bit codes, see ``ann``)
+        ann_entries.npy per vector, its entry in vectors.faiss (repeated
+                        vectors share one; an entry no vector maps to is
+                        masked, see ``ann.Distinct``)
+        bm25/           the keyword index over the chunks (bm25s format, plus
+                        the term counts it was computed from)
     .lock               held by the one process that writes
 
 A writer builds a new generation in a temporary folder, renames it into place
@@ -82,12 +83,14 @@ class StoredIndex:
     path: Path
     manifest: dict[str, Any]
     chunks: list[ChunkRecord]
-    vectors: np.ndarray
+    #: One vector per window: float32 rows (formats 2 and 3), or decoded
+    #: from ``faiss_index`` as they are read (``ann.StoredVectors``).
+    vectors: np.ndarray | ann.StoredVectors
     windows: np.ndarray  # (n_vectors, 3) int32: chunk row, sentence start, end
     faiss_index: Any
     lexical: LexicalIndex
-    #: How vectors map onto the entries of ``faiss_index`` when it holds
-    #: repeated vectors once; ``None``: one entry per vector.
+    #: How vectors map onto the entries of ``faiss_index``; ``None`` (formats
+    #: 2 and 3 without repeats): one entry per vector.
     distinct: ann.Distinct | None = None
 
     def __post_init__(self) -> None:
@@ -123,10 +126,35 @@ def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
     files = manifest.get(FILES)
     chunks = _load_chunks(gen, files, manifest)
     windows = _load_windows(gen, files, chunks)
-    vectors = _load_vectors(gen, files, manifest["model"]["dimension"], len(windows))
-    faiss_index, distinct = _load_faiss(gen, files, manifest, vectors)
     lexical = _load_lexical(gen, files, len(chunks))
-    return StoredIndex(gen, manifest, chunks, vectors, windows, faiss_index, lexical, distinct)
+    if manifest["format"] < 4:
+        vectors = _load_vectors(gen, files, manifest["model"]["dimension"], len(windows))
+        faiss_index, distinct = _load_faiss(gen, files, manifest, vectors)
+        return StoredIndex(gen, manifest, chunks, vectors, windows, faiss_index, lexical, distinct)
+    faiss_index, rows = _load_codes(gen, files, manifest, len(windows))
+    return StoredIndex(gen, manifest, chunks, ann.StoredVectors(faiss_index, rows), windows, faiss_index, lexical, rows)
+
+
+def _load_codes(gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any], w: int) -> tuple[Any, ann.Distinct]:
+    """A format-4 FAISS index, memory-mapped, and the map of the ``w``
+    vectors onto its entries: every vector maps to an entry."""
+    dim = manifest["model"]["dimension"]
+    faiss_path = gen / FAISS
+    verify(gen, FAISS, files)
+    try:
+        faiss_index = ann.read(faiss_path)
+    except Exception as exc:  # faiss raises RuntimeError, or MemoryError on a garbled size
+        raise IndexCorruptError(faiss_path, describe_error(exc)) from None
+    if faiss_index.d != dim:
+        raise IndexCorruptError(faiss_path, f"vectors of dimension {faiss_index.d}, expected {dim}")
+    path = gen / ANN_ENTRIES
+    verify(gen, ANN_ENTRIES, files)
+    entry = read_npy(path, np.int64, 1)[:, 0]
+    if len(entry) != w:
+        raise IndexCorruptError(path, f"{len(entry)} entries for {w} vectors")
+    if w and (entry.min() < 0 or entry.max() >= faiss_index.ntotal):
+        raise IndexCorruptError(path, f"maps vectors onto entries outside the index's {faiss_index.ntotal}")
+    return faiss_index, ann.Distinct(entry, int(faiss_index.ntotal))
 
 
 def _load_chunks(gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any]) -> list[ChunkRecord]:
@@ -279,13 +307,13 @@ def write(
     index_dir: Path,
     manifest: dict[str, Any],
     chunks: list[ChunkRecord],
-    vectors: np.ndarray,
     windows: np.ndarray,
     faiss_index: Any,
     lexical: LexicalIndex,
-    distinct: ann.Distinct | None = None,
+    rows: ann.Distinct,
 ) -> Path:
-    """Write a new generation and make it live; return its folder.
+    """Write a new generation (the current format) and make it live; return
+    its folder.
 
     The manifest written gets a ``files`` entry: size and CRC-32 of every
     other file, so that a damaged file is caught on load and named.
@@ -312,11 +340,9 @@ def write(
     try:
         put(CHUNKS, "".join(json.dumps(c.to_json(), ensure_ascii=False) + "\n" for c in chunks).encode("utf-8"))
         save_npy(WINDOWS, np.ascontiguousarray(windows, dtype=np.int32))
-        save_npy(VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
         faiss.write_index(faiss_index, str(tmp / FAISS))
         files[FAISS] = file_entry(tmp / FAISS)
-        if distinct is not None:
-            save_npy(ANN_ENTRIES, distinct.entry_of_row.reshape(-1, 1))
+        save_npy(ANN_ENTRIES, rows.entry_of_row.reshape(-1, 1))
         (tmp / BM25).mkdir()
         lexical.save(tmp / BM25)
         for path in sorted((tmp / BM25).iterdir()):

@@ -13,13 +13,15 @@ from typing import Any
 from ..errors import IndexCorruptError, IndexMissingError, IndexNotAFolderError
 from .files import CHECKSUMS, describe_error, read_regular
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
-#: Formats this dsqa reads. Format 3 added ann_entries.npy; a format-2
-#: index is read as one entry per vector, and its vectors are reused by the
-#: next reindex (which writes format 3).
-READABLE_FORMATS = (2, 3)
+#: Formats this dsqa reads. Format 4 keeps the vectors only in the FAISS
+#: index, as codes, and adds the term counts to bm25/. Formats 2 and 3 hold
+#: float32 vectors.npy beside a FAISS index (3 added ann_entries.npy); they
+#: are read as they are, and the next reindex writes format 4 reusing their
+#: vectors (no note is embedded again).
+READABLE_FORMATS = (2, 3, 4)
 
 
 POINTER = "CURRENT"
@@ -31,6 +33,7 @@ MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 
 
+#: Formats 2 and 3 only: the float32 vectors beside the FAISS index.
 VECTORS = "vectors.npy"
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 
+import numpy as np
 import pytest
 from _helpers import (
     BIG,
@@ -23,6 +24,7 @@ from _helpers import (
     invoke,
     read_only,
     rewrite_manifest,
+    write_format3,
 )
 from conftest import FakeEmbedder
 
@@ -189,16 +191,20 @@ def test_confidence_settings_change_recalibrates_without_reembedding(built, fake
 
 
 def test_older_format_is_brought_up_to_date(built):
-    """Format 2 (before ann_entries.npy) has the same vectors: it is read,
-    reported stale, and rewritten without re-embedding; format 1 is rebuilt."""
-    rewrite_manifest(built.settings.index_dir, format=2)
-    assert DSQA(built.settings, auto_reindex=False).status().format == 2
-    with pytest.raises(StaleIndexError, match="index format 2"):
+    """Format 3 (float32 vectors.npy beside the FAISS index) is read as it
+    is, reported stale, and rewritten as format 4 without re-embedding;
+    format 1 is rebuilt."""
+    write_format3(built.settings.index_dir)
+    old = storage.load(built.settings.index_dir)
+    assert DSQA(built.settings, auto_reindex=False).status().format == 3 and isinstance(old.vectors, np.ndarray)
+    with pytest.raises(StaleIndexError, match="index format 3"):
         DSQA(built.settings, auto_reindex=False).ask("docker")
     report = DSQA(built.settings).reindex()
     assert report.wrote and not report.full and report.embedded == 0
-    assert str(report).endswith(f"because the index had format 2, this dsqa writes {storage.FORMAT_VERSION}")
-    assert storage.read_manifest(built.settings.index_dir)["format"] == storage.FORMAT_VERSION
+    assert str(report).endswith(f"because the index had format 3, this dsqa writes {storage.FORMAT_VERSION}")
+    new = storage.load(built.settings.index_dir)
+    assert new.manifest["format"] == storage.FORMAT_VERSION == 4 and not (new.path / "vectors.npy").exists()
+    np.testing.assert_allclose(np.asarray(new.vectors), old.vectors, atol=1e-3)
     rewrite_manifest(built.settings.index_dir, format=1)
     assert DSQA(built.settings).ask("docker").passages
     assert storage.read_manifest(built.settings.index_dir)["format"] == storage.FORMAT_VERSION

@@ -36,14 +36,21 @@ def test_default_threshold_keeps_the_bundled_notes_exact():
     assert ann.choose(1_000_000) == "hnsw"
 
 
+def decoded(index) -> np.ndarray:
+    """The vectors an index holds, as its codes give them back."""
+    return index.reconstruct_n(0, index.ntotal)
+
+
 def test_small_set_gets_an_exact_index():
     x = unit_vectors(300)
     index = ann.build_index(x, flat_max=300)
-    assert isinstance(index, faiss.IndexFlatIP)
-    assert ann.describe(index) == "flat-ip"
+    assert isinstance(index, faiss.IndexScalarQuantizer)
+    assert ann.describe(index) == "flat-ip fp16"
     scores, ids = ann.search(index, x[7], 5)
-    assert list(ids) == exact_top(x, x[7], 5)
-    np.testing.assert_allclose(scores, (x @ x[7])[ids], rtol=1e-5)
+    held = decoded(index)
+    assert list(ids) == exact_top(held, x[7], 5)
+    np.testing.assert_allclose(scores, (held @ x[7])[ids], rtol=1e-5)
+    np.testing.assert_allclose(held, x, atol=5e-4)  # float16 codes
 
 
 def _recall(index, x, queries) -> float:
@@ -53,9 +60,9 @@ def _recall(index, x, queries) -> float:
 def test_large_set_gets_hnsw_with_good_recall():
     x = unit_vectors(3000, seed=1)
     index = ann.build_index(x, flat_max=1000)
-    assert isinstance(index, faiss.IndexHNSWFlat)
+    assert isinstance(index, faiss.IndexHNSWSQ)
     assert ann.describe(index) == (
-        f"hnsw-ip M={ann.HNSW_M} efConstruction={ann.HNSW_EF_CONSTRUCTION} efSearch={ann.HNSW_EF_SEARCH}"
+        f"hnsw-ip sq8 M={ann.HNSW_M} efConstruction={ann.HNSW_EF_CONSTRUCTION} efSearch={ann.HNSW_EF_SEARCH}"
     )
     assert _recall(index, x, unit_vectors(50, seed=2)) >= 0.95
 
@@ -76,7 +83,7 @@ def test_filtered_search_is_exact_among_allowed(kind):
     allowed = list(range(100, 160))  # a "note": a few rows only
     q = x[500]  # a query whose nearest neighbours are mostly not allowed
     scores, ids = ann.search(index, q, 10, allowed)
-    assert list(ids) == exact_top(x, q, 10, allowed)
+    assert list(ids) == exact_top(decoded(index), q, 10, allowed)
     assert all(100 <= i < 160 for i in ids)
     assert len(ann.search(index, q, 100, allowed)[1]) == 60  # k capped at what is allowed
 
@@ -92,18 +99,68 @@ def test_filtered_search_on_a_large_allowed_set_stays_approximate(monkeypatch):
     assert len(set(ids) & set(exact_top(x, q, 10, allowed))) >= 8
 
 
-def test_incremental_update_is_a_rebuild_from_the_vectors():
-    """Each write rebuilds from vectors.npy: after rows are removed and added
-    the new index holds exactly the new vectors, for either type."""
+@pytest.mark.parametrize("flat_max", [20_000, 100])
+def test_update_adds_new_vectors_and_masks_the_unused(flat_max):
+    """An update adds the new vectors to the index and keeps the old
+    entries; the ones no row uses any more are never found, and every row
+    holds what a rebuild would give it (float16: the very codes)."""
+    x, new = np.split(unit_vectors(650, seed=5), [600])
+    new = np.clip(new, x.min(axis=0), x.max(axis=0))  # inside the range the 8-bit codes were trained on
+    new /= np.linalg.norm(new, axis=1, keepdims=True)
+    new = np.clip(new, x.min(axis=0), x.max(axis=0))
+    index, rows = ann.build(x, flat_max=flat_max)
+    reused = np.concatenate([rows.entry_of_row[:200], rows.entry_of_row[300:], np.full(50, -1)])
+    after, after_rows, rebuilt = ann.update(index, reused, new, flat_max=flat_max)
+    expected = np.vstack([x[:200], x[300:], new])
+    assert not rebuilt and after is index and after.ntotal == 650
+    assert after_rows.dead == 100 and not after_rows.live[200:300].any()
+    held = np.asarray(ann.StoredVectors(after, after_rows))
+    if flat_max > 600:
+        fresh, fresh_rows = ann.build(expected, flat_max=flat_max)
+        np.testing.assert_array_equal(held, np.asarray(ann.StoredVectors(fresh, fresh_rows)))
+    np.testing.assert_allclose(held, expected, atol=1e-2)
+    for i in (0, 199, 200, 520, 549):
+        scores, found = ann.search(after, expected[i], 5, rows=after_rows)
+        assert found[0] == i and len(found) == 5
+    for gone in range(200, 300, 20):  # a removed vector as the query: skipped, k rows all the same
+        scores, found = ann.search(after, x[gone], 20, rows=after_rows)
+        assert len(found) == 20 and scores[0] < 0.999
+
+
+def test_update_rebuilds_once_the_masked_share_passes_the_bound():
+    x = unit_vectors(600, seed=7)
+    index, rows = ann.build(x)
+    keep = int(600 * (1 - ann.COMPACT_DEAD_SHARE)) - 10  # masks more than the bound
+    after, after_rows, rebuilt = ann.update(index, rows.entry_of_row[:keep], np.zeros((0, 32), np.float32))
+    assert rebuilt and after is not index and after.ntotal == keep and after_rows.dead == 0
+    np.testing.assert_array_equal(np.asarray(ann.StoredVectors(after, after_rows)), decoded(index)[:keep])
+
+
+def test_update_retrains_8bit_codes_for_vectors_outside_their_range():
     x = unit_vectors(600, seed=5)
+    index, rows = ann.build(x, flat_max=100)
+    new = unit_vectors(50, seed=6)  # other topics: other ranges
+    after, after_rows, rebuilt = ann.update(index, np.concatenate([rows.entry_of_row, np.full(50, -1)]), new, flat_max=100)
+    assert rebuilt and after_rows.dead == 0
+    np.testing.assert_allclose(np.asarray(ann.StoredVectors(after, after_rows))[600:], new, atol=1e-2)
+
+
+def test_update_changes_the_type_with_the_size():
+    x = unit_vectors(300, seed=8)
+    index, rows = ann.build(x, flat_max=400)
+    after, after_rows, rebuilt = ann.update(index, np.concatenate([rows.entry_of_row, np.full(200, -1)]), unit_vectors(200, seed=9), flat_max=400)
+    assert rebuilt and ann.kind_of(after) == ann.HNSW and ann.kind_of(index) == ann.FLAT
+
+
+def test_a_mapped_index_is_read_in_place_and_a_writable_copy_takes_additions(tmp_path):
+    x = unit_vectors(500)
     for kind in ("flat-ip", "hnsw"):
-        before = ann.build_index(x, kind=kind)
-        after_vectors = np.vstack([x[:200], x[300:], unit_vectors(50, seed=6)])
-        after = ann.build_index(after_vectors, kind=kind)
-        assert before.ntotal == 600 and after.ntotal == 550
-        assert ann.describe(after).split()[0] == ann.describe(before).split()[0]
-        _, ids = ann.search(after, after_vectors[520], 1)
-        assert ids[0] == 520
+        faiss.write_index(ann.build_index(x, kind=kind), str(tmp_path / "v.faiss"))
+        mapped = ann.read(tmp_path / "v.faiss")
+        assert list(ann.search(mapped, x[3], 3)[1])[0] == 3
+        writable = ann.read(tmp_path / "v.faiss", writable=True)
+        writable.add(unit_vectors(2, seed=9))
+        assert writable.ntotal == 502 and mapped.ntotal == 500
 
 
 @pytest.mark.parametrize("kind", ["flat-ip", "hnsw"])
@@ -176,22 +233,25 @@ def test_search_over_distinct_vectors_returns_rows_like_exact_search():
     x = with_copies()
     index, rows = ann.build(x, flat_max=100)
     assert rows is not None and index.ntotal == rows.entries
+    held = decoded(index)[rows.entry_of_row]  # 8-bit codes: ranked by what they hold
     allowed = list(range(0, len(x), 3))
     for i in (0, 7, 50, 333, 900):
         q = x[i]
         scores, ids = ann.search(index, q, 10, rows=rows)
-        assert tie_aware_top(x, q, ids, 10)
-        np.testing.assert_allclose(scores, x[ids] @ q, rtol=1e-5)
+        assert tie_aware_top(held, q, ids, 10)
+        np.testing.assert_allclose(scores, held[ids] @ q, atol=1e-4)
         scores, ids = ann.search(index, q, 10, allowed, rows)
-        assert tie_aware_top(x, q, ids, 10, allowed)
-        np.testing.assert_allclose(scores, x[ids] @ q, rtol=1e-5)
+        assert tie_aware_top(held, q, ids, 10, allowed)
+        np.testing.assert_allclose(scores, held[ids] @ q, atol=1e-4)
     # A copied vector as query: every copy is found, in row order.
     copied = np.flatnonzero(rows.entry_of_row == rows.entry_of_row[np.argmax(np.bincount(rows.entry_of_row)[rows.entry_of_row])])
     _, ids = ann.search(index, x[copied[0]], len(copied), rows=rows)
     assert list(ids) == list(copied)
 
 
-def test_small_sets_keep_every_row_in_an_exact_index():
+def test_small_sets_keep_each_vector_once_in_an_exact_index():
     x = with_copies(300)
     index, rows = ann.build(x)
-    assert rows is None and index.ntotal == 300 and ann.describe(index) == ann.FLAT
+    assert index.ntotal == rows.entries < 300 and ann.describe(index) == f"{ann.FLAT} {ann.FLAT_CODE}"
+    no_copies, identity = ann.build(unit_vectors(50))
+    assert identity.entries == no_copies.ntotal == 50 and list(identity.entry_of_row) == list(range(50))

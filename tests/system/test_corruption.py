@@ -28,7 +28,7 @@ BM25_FILES = ["bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "bm25/ind
               "bm25/params.index.json", "bm25/vocab.index.json"]
 
 
-FILES = ["chunks.jsonl", "vectors.npy", "windows.npy", "vectors.faiss", *BM25_FILES]
+FILES = ["chunks.jsonl", "ann_entries.npy", "windows.npy", "vectors.faiss", *BM25_FILES]
 
 
 def _garble(path: Path, how: str) -> None:
@@ -278,7 +278,7 @@ def test_nothing_is_unpickled(damaged, monkeypatch):
     monkeypatch.undo()
     _drop_checksums(damaged.index_dir)
     gen = storage.current_generation(damaged.index_dir)
-    for name in ("vectors.npy", "bm25/data.csc.index.npy"):
+    for name in ("ann_entries.npy", "bm25/data.csc.index.npy"):
         saved = (gen / name).read_bytes()
         np.save(gen / name, np.array([{"x": 1}, None], dtype=object), allow_pickle=True)
         with pytest.raises(IndexCorruptError, match=re.escape(name.split("/")[0])):

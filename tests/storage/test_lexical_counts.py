@@ -1,0 +1,84 @@
+"""BM25 from stored term counts (issue 27): the same scores as bm25s's own
+build, and an update that tokenizes only new chunks gives what a build of
+the whole new list gives (the bm25s parity pattern: against a reference)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+
+from dsqa.storage.lexical import (
+    COUNTS_FILE,
+    LENGTHS_FILE,
+    LexicalIndex,
+    document_tokens,
+    tokenize,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+QUERIES = ["overlay network service discovery", "docker run --rm -p 8080:80", "kafka partitions", "s3 bucket", "zzzz"]
+
+
+@pytest.fixture(scope="module")
+def paragraphs() -> list[str]:
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "corpus" / "notes").glob("*.md"))]
+    return [p for t in texts for p in t.split("\n\n") if p.strip()]
+
+
+def test_scores_equal_bm25s_own_build(paragraphs):
+    reference = bm25s.BM25()
+    reference.index([document_tokens(p) for p in paragraphs], show_progress=False)
+    ours = LexicalIndex.build(paragraphs)
+    assert set(ours.vocabulary) == set(reference.vocab_dict)
+    for q in QUERIES:
+        ids = [reference.vocab_dict[t] for t in tokenize(q) if t in reference.vocab_dict]
+        expected = np.asarray(reference.get_scores_from_ids(ids), np.float32) if ids else np.zeros(len(paragraphs), np.float32)
+        np.testing.assert_array_equal(ours.scores(q), expected)
+
+
+def test_update_equals_a_build_of_the_new_list(paragraphs, tmp_path):
+    LexicalIndex.build(paragraphs).save(tmp_path)
+    old = LexicalIndex.load(tmp_path)  # as a reindex finds it: counts from disk
+    new_texts, old_row = [], []
+    for i, p in enumerate(paragraphs):
+        if i % 7 == 0:
+            continue  # removed
+        if i % 11 == 0:
+            new_texts.append(p + " with a gossip protocol")  # changed
+            old_row.append(-1)
+        else:
+            new_texts.append(p)
+            old_row.append(i)
+        if i % 50 == 0:
+            new_texts.append("a new paragraph on raft elections")
+            old_row.append(-1)
+    new_texts.append(paragraphs[3])  # one old chunk twice
+    old_row.append(3)
+    updated = old.updated(np.array(old_row), [t for t, r in zip(new_texts, old_row, strict=True) if r < 0])
+    rebuilt = LexicalIndex.build(new_texts)
+    assert set(updated.vocabulary) == set(rebuilt.vocabulary)  # words of removed chunks only are gone
+    for q in QUERIES + ["gossip protocol", "raft elections"] + new_texts[::40]:
+        np.testing.assert_array_equal(updated.scores(q), rebuilt.scores(q))
+    np.testing.assert_array_equal(updated.counts.lengths, rebuilt.counts.lengths)
+
+
+def test_counts_are_checked_on_load(paragraphs, tmp_path):
+    LexicalIndex.build(paragraphs[:20]).save(tmp_path)
+    assert LexicalIndex.load(tmp_path).problem(20) is None
+    np.save(tmp_path / COUNTS_FILE, np.load(tmp_path / COUNTS_FILE)[:-1])
+    assert LexicalIndex.load(tmp_path).problem(20) == "its term counts do not match its scores"
+    (tmp_path / COUNTS_FILE).unlink()
+    (tmp_path / LENGTHS_FILE).unlink()
+    without = LexicalIndex.load(tmp_path)  # an index written before the counts
+    assert without.problem(20) is None and without.counts is None
+    with pytest.raises(ValueError, match="no term counts"):
+        without.updated(np.arange(20), [])
+
+
+def test_an_empty_index_round_trips(tmp_path):
+    LexicalIndex.build([]).save(tmp_path)
+    empty = LexicalIndex.load(tmp_path)
+    assert empty.size == 0 and empty.problem(0) is None and len(empty.scores("anything")) == 0
