@@ -366,6 +366,7 @@ def mcp_(http: bool, host: str, port: int, **opts: Any) -> None:
     from .mcp import serve as serve_mcp
 
     engine = _engine(opts)
+    engine.check_corpus_folder()
     engine.progress = None  # no console bar: stderr is the client's log
     if http:
         from .mcp.http import serve_http

@@ -61,15 +61,19 @@ def test_an_index_folder_with_an_index_or_with_notes_given_is_used(cli_built, mo
     assert r.exit_code == 0, r.output
 
 
-@pytest.mark.parametrize("command", [["ask", "what is a pod"], ["search", "pod"], ["status"], ["reindex"], ["watch"], ["serve", "--port", "0"]])
+@pytest.mark.parametrize("command", [["ask", "what is a pod"], ["search", "pod"], ["status"], ["reindex"], ["watch"], ["serve", "--port", "0"], ["mcp"]])
 def test_a_missing_notes_folder_is_one_line_and_leaves_nothing(command, tmp_path, monkeypatch, fake_model):
     """No "building it in …" before the error, no empty index folder or lock
-    left in the per-user data directory, and ``serve`` refuses to start."""
+    left in the per-user data directory, and neither ``serve`` nor ``mcp``
+    starts a server."""
     pytest.importorskip("gradio")  # serve imports the page
+    pytest.importorskip("mcp")
+    import dsqa.mcp
     import dsqa.web.server
 
     served: list[object] = []
     monkeypatch.setattr(dsqa.web.server, "serve", lambda *a, **k: served.append(a))
+    monkeypatch.setattr(dsqa.mcp, "serve", lambda *a, **k: served.append(a))
     data = Path(os.environ["XDG_DATA_HOME"])
     before = _files_under(data)
     missing = tmp_path / "no-such-notes"
