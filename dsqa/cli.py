@@ -269,36 +269,17 @@ def status(as_json: bool, **opts: Any) -> None:
 def eval_(questions: Path | None, kep: bool, study: bool, compare: bool, as_json: bool, misses: bool, **opts: Any) -> None:
     """Measure ranking, refusal, the short answers and latency on a labelled
     question set (default: the bundled notes' dev set)."""
-    from . import evaluation, paths
+    from . import evaluation
 
-    runs = [(questions or evaluation.DEFAULT_DEVSET, _engine(dict(opts)))]
-    extra = []
-    if kep:
-        extra.append(("KEP", evaluation.KEP_DEVSET, evaluation.prepare_kep_corpus(paths.cache_dir() / "kep-corpus"), "kep-index"))
-    if study:
-        extra.append(("study", evaluation.STUDY_DEVSET, evaluation.STUDY_CORPUS, "study-index"))
-    for name, devset, corpus, index in extra:
-        from . import get_engine
-
-        eng = get_engine(
-            corpus_dir=corpus,
-            index_dir=paths.cache_dir() / index,
-            model=opts.get("model"),
-            refusal_threshold=_threshold(opts.get("refusal_threshold")),
-        )
-        click.echo(f"{name} index: {eng.reindex(progress=_console_progress())}", err=True)
-        runs.append((devset, eng))
-    results = []
-    for path, eng in runs:
-        qs = evaluation.load_questions(path)
-        methods = tuple(evaluation.COMPARED) if compare else ("hybrid",)
-        eng.ask(qs[0].question)  # load model and index before timing
-        notes = evaluation.note_reader(eng.settings.corpus_dir)
-        reports = [
-            evaluation.evaluate(f"{path.stem}:{m}", qs, functools.partial(eng.ask, k=10, method=evaluation.COMPARED[m]), note_text=notes)
-            for m in methods
-        ]
-        results.append((path, reports))
+    results = evaluation.evaluate_all(
+        _engine(dict(opts)),
+        questions,
+        kep=kep,
+        study=study,
+        compare=compare,
+        progress=_console_progress(),
+        on_reindex=lambda name, report: click.echo(f"{name} index: {report}", err=True),
+    )
     if as_json:
         _echo(json.dumps([r.to_dict() for _, reports in results for r in reports], indent=2))
         return

@@ -31,7 +31,8 @@ from .errors import (
 )
 from .query import answering, topics
 from .query.confidence import confidence as calibrated_confidence
-from .query.retrieval import METHODS, Fusion, Hit, Method, Retriever
+from .query.retrieval import Hit, Retriever
+from .query.scorers import HYBRID, Scorer
 from .results import ANSWERED, NOT_COVERED, Answer, NoteText, Passage, verdict_reason
 from .settings import Settings
 from .sources import note_text
@@ -124,37 +125,32 @@ class DSQA:
         #: The notes (path -> content hash) of the generations this engine
         #: loaded, the latest few: what :meth:`changes_since` compares.
         self._notes_seen: dict[str, dict[str, Any]] = {}
+        #: What ranks the passages of ``ask`` and ``search``: the product's
+        #: hybrid score; ``dsqa.evaluation.evaluate_all`` swaps in the other
+        #: named scorers (:mod:`dsqa.query.scorers`) to compare them.
+        self.scorer: Scorer = HYBRID
 
     # -- public API --------------------------------------------------------
-    def search(
-        self, query: str, k: int | None = None, notes: Iterable[str] | None = None, method: Method | Fusion = "hybrid"
-    ) -> list[Passage]:
-        """The ``k`` passages that best match ``query``, best first.
-
-        ``method`` is ``"hybrid"`` (the default ranking), or ``"dense"`` or
-        ``"bm25"`` alone, or another fusion of both (``dsqa.evaluation.rrf``),
-        for comparison.
-        """
-        query, k, retriever, allowed = self._prepare(query, k, notes, method)
-        hits = retriever.rank(query, k, allowed, method=method)
+    def search(self, query: str, k: int | None = None, notes: Iterable[str] | None = None) -> list[Passage]:
+        """The ``k`` passages that best match ``query``, best first."""
+        query, k, retriever, allowed = self._prepare(query, k, notes)
+        hits = retriever.rank(query, k, allowed, scorer=self.scorer)
         return [self._passage(retriever.index, hit) for hit in hits]
 
-    def ask(
-        self, question: str, k: int | None = None, notes: Iterable[str] | None = None, method: Method | Fusion = "hybrid"
-    ) -> Answer:
+    def ask(self, question: str, k: int | None = None, notes: Iterable[str] | None = None) -> Answer:
         """Passages that answer ``question`` and, where the notes cover it, a
         short answer quoted from them with ``[n]`` citation markers (``[n]``
         is ``passages[n - 1]``). Where the evidence is weak (``coverage ==
         "weak"``) the text is the one best sentence of the top passages, the closest
         match; where the notes do not cover the question it is empty."""
-        question, k, retriever, allowed = self._prepare(question, k, notes, method)
+        question, k, retriever, allowed = self._prepare(question, k, notes)
         index = retriever.index
         st = self.settings
         qv = retriever.embed_query(question)
         # The verdict and the confidence are taken from a fixed number of top
         # passages, however many are shown.
         judged = max(st.confidence_passages, st.quote_passages)
-        hits = retriever.rank(question, max(k, judged), allowed, method=method, query_vector=qv)
+        hits = retriever.rank(question, max(k, judged), allowed, scorer=self.scorer, query_vector=qv)
         verdict = topics.assess(question, [h.row for h in hits[: st.confidence_passages]], index.chunks, index.lexical)
         shown = hits[:k]
         passages = [self._passage(index, hit, verdict.terms) for hit in shown]
@@ -183,11 +179,9 @@ class DSQA:
         text = answering.answer_text(quotes, [p.text for p in passages])
         return said(question, passages, coverage == ANSWERED, text, confidence, coverage)
 
-    def _prepare(self, query: str, k: int | None, notes: Iterable[str] | None, method: Method | Fusion):
+    def _prepare(self, query: str, k: int | None, notes: Iterable[str] | None):
         query = clean_question(query, self.settings.max_question_chars)
         k = check_k(self.settings.k if k is None else k, self.settings.max_k)
-        if not callable(method) and method not in METHODS:
-            raise InvalidInputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         names = cast("list[str] | None", check_notes(notes))  # each name is checked by resolve_note
         retriever = self.retriever()
         return query, k, retriever, self._allowed_rows(retriever.index, names)

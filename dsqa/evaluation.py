@@ -21,6 +21,7 @@ many answerable ones are refused.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -32,10 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from . import paths
+from .build.progress import Reporter
+from .build.report import ReindexReport
+from .engine import DSQA
 from .errors import InvalidInputError
-from .query.retrieval import Fusion, Method
+from .query.scorers import SCORERS
 from .results import WEAK, Answer, Passage
 from .sources.sentences import sentence_spans
 
@@ -56,31 +59,6 @@ HIT_CUTOFFS = (1, 3, 5, 10)
 #: The median passage length is taken over each answer's first this many
 #: passages: the ones a reader sees.
 READ_PASSAGES = 5
-
-#: Reciprocal rank fusion's constant: a rank r counts 1 / (RRF_K + r).
-RRF_K = 60
-
-
-def rrf(semantic: np.ndarray, lexical: np.ndarray) -> np.ndarray:
-    """Reciprocal rank fusion of the candidates' dense and BM25 rankings: the
-    usual alternative to dsqa's score, which ``dsqa eval --compare`` shows
-    beside it (a :data:`dsqa.query.retrieval.Fusion`)."""
-    return 1 / (RRF_K + _ranks(semantic)) + 1 / (RRF_K + _ranks(lexical))
-
-
-def _ranks(scores: np.ndarray) -> np.ndarray:
-    """1-based rank of each score, best first."""
-    order = np.argsort(-scores, kind="stable")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    return ranks
-
-
-#: The rankings ``dsqa eval --compare`` puts side by side, by column name.
-COMPARED: dict[str, Method | Fusion] = {
-    "hybrid": "hybrid", "no-concepts": "no-concepts", "dense": "dense", "bm25": "bm25", "rrf": rrf,
-}
-
 
 @dataclass(frozen=True)
 class Question:
@@ -378,6 +356,51 @@ def calibrate(confidences: list[tuple[float, bool]], max_answerable_refused: flo
         "unanswerable_refused": sum(c < threshold for c in unanswerable),
         "unanswerable": len(unanswerable),
     }
+
+
+def evaluate_all(
+    engine: DSQA,
+    questions: Path | None = None,
+    *,
+    kep: bool = False,
+    study: bool = False,
+    compare: bool = False,
+    progress: Reporter | None = None,
+    on_reindex: Callable[[str, ReindexReport], None] | None = None,
+) -> list[tuple[Path, list[Report]]]:
+    """What ``dsqa eval`` reports: per question set (``questions``, default
+    the bundled notes' dev set, on ``engine``; with ``kep``/``study`` also
+    those dev sets, each on its own corpus and index, built first and told to
+    ``on_reindex``) one report per named scorer (only ``hybrid`` unless
+    ``compare``), ranked and answered through ``engine.ask`` with the engine's
+    scorer swapped (:mod:`dsqa.query.scorers`)."""
+    runs = [(questions or DEFAULT_DEVSET, engine)]
+    extra = []
+    if kep:
+        extra.append(("KEP", KEP_DEVSET, prepare_kep_corpus(paths.cache_dir() / "kep-corpus"), "kep-index"))
+    if study:
+        extra.append(("study", STUDY_DEVSET, STUDY_CORPUS, "study-index"))
+    for name, devset, corpus, index in extra:
+        other = DSQA(engine.settings.with_(corpus_dir=corpus, index_dir=paths.cache_dir() / index))
+        report = other.reindex(progress=progress)
+        if on_reindex is not None:
+            on_reindex(name, report)
+        runs.append((devset, other))
+    names = tuple(SCORERS) if compare else ("hybrid",)
+    results = []
+    for path, eng in runs:
+        qs = load_questions(path)
+        eng.ask(qs[0].question)  # load model and index before timing
+        notes = note_reader(eng.settings.corpus_dir)
+        reports = []
+        try:
+            for name in names:
+                eng.scorer = SCORERS[name]
+                reports.append(evaluate(f"{path.stem}:{name}", qs, functools.partial(eng.ask, k=10), note_text=notes))
+        finally:
+            eng.scorer = SCORERS["hybrid"]
+        results.append((path, reports))
+    return results
 
 
 def kep_source() -> Path:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT
+from dsqa.query.scorers import SCORERS
 from experiments.qgen import kep_source
 
 OUT = ROOT / "bench" / "data" / "adapt"
@@ -284,7 +285,8 @@ def evaluate(model: str, kep: bool, work: Path, only: set[str] | None = None) ->
         qs = evaluation.load_questions(questions)
         eng.ask(qs[0].question)
         for method in ("hybrid", "dense"):
-            rep = evaluation.evaluate(f"{name}:{method}", qs, functools.partial(eng.ask, k=10, method=evaluation.COMPARED[method]))
+            eng.scorer = SCORERS[method]
+            rep = evaluation.evaluate(f"{name}:{method}", qs, functools.partial(eng.ask, k=10))
             d = rep.to_dict()
             d["model"] = model
             out.append(d)

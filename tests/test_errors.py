@@ -76,7 +76,6 @@ def test_each_mistake_raises_invalid_input_from_the_library(indexed, tmp_path):
         lambda: engine.search("docker", notes=["notes/"]),
         lambda: engine.search("docker", notes=[""]),
         lambda: engine.search("docker", notes=123),
-        lambda: engine.search("docker", method="nope"),
         lambda: Settings(k=0),
         lambda: Settings(k=101),
         lambda: Settings(k=8, max_k=5),

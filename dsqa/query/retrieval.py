@@ -21,8 +21,8 @@ louder concept outvotes the other: the cosines and BM25 reward a passage
 that says "overlay network" five times and never "discovery". The window
 term finds the one bullet that answers in a list of notes; the whole-chunk
 term, with its heading path, keeps long documents on topic. ``dsqa eval
---compare`` ranks with this score, without concept coverage, with each
-retriever alone and with reciprocal rank fusion, side by side (the weights
+--compare`` ranks with this score and the other named scorers of
+:mod:`dsqa.query.scorers` side by side (the weights
 were chosen on both dev sets; figures in bench/RESULTS.md).
 
 The retriever works on row numbers of the loaded index; turning rows into
@@ -31,9 +31,8 @@ The retriever works on row numbers of the loaded index; turning rows into
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -41,15 +40,8 @@ from ..encoders import Embedder
 from ..settings import Settings
 from ..storage import StoredIndex, ann
 from ..storage.lexical import LexicalIndex, concepts
+from .scorers import HYBRID, Scorer, Signals
 
-#: "no-concepts" (the hybrid score without concept coverage) is kept only so
-#: that ``dsqa eval --compare`` shows what concept coverage adds.
-Method = Literal["hybrid", "no-concepts", "dense", "bm25"]
-METHODS: tuple[Method, ...] = ("hybrid", "no-concepts", "dense", "bm25")
-#: Another way to score the candidates of both retrievers, for comparison
-#: (``dsqa.evaluation.rrf``): their semantic scores and raw BM25 scores in,
-#: one score each out.
-Fusion = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: Nearest vectors asked of the vector index per chunk wanted: a chunk has a
 #: vector per sentence window, and several of one chunk are often near.
 WINDOW_OVERFETCH = 4
@@ -79,11 +71,11 @@ class Retriever:
         query: str,
         k: int,
         allowed: Sequence[int] | None = None,
-        method: Method | Fusion = "hybrid",
+        scorer: Scorer = HYBRID,
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The best ``k`` chunks for ``query``, best first, among ``allowed``
-        chunk rows when given; ``method`` a :data:`Method` or a :data:`Fusion`."""
+        chunk rows when given, as ``scorer`` (:mod:`dsqa.query.scorers`) scores them."""
         index = self.index
         if not index.chunks:
             return []
@@ -96,9 +88,9 @@ class Retriever:
             mask[np.asarray(allowed, dtype=np.int64)] = True
             lexical = np.where(mask, lexical, 0.0)
         candidates: list[int] = []
-        if method != "bm25":
+        if scorer.dense:
             candidates.extend(self._dense_candidates(qv, n_cand, allowed))
-        if method != "dense":
+        if scorer.lexical:
             candidates.extend(int(r) for r in top_rows(lexical, n_cand))
         if not candidates:
             return []
@@ -112,17 +104,9 @@ class Retriever:
         has_window = index.windows[best_window, 1] >= 0
         semantic = st.chunk_weight * chunk + st.window_weight * np.where(has_window, dense, 0.0)
         top_lexical = float(lexical.max()) if len(lexical) else 0.0
-        norm_lexical = lexical[rows] / top_lexical if top_lexical > 0 else np.zeros(len(rows))
-        if method == "dense":
-            scores = semantic
-        elif method == "bm25":
-            scores = lexical[rows].astype(np.float64)
-        elif callable(method):
-            scores = method(semantic, lexical[rows])
-        else:
-            scores = semantic + st.bm25_weight * norm_lexical
-            if st.concept_weight and method == "hybrid":
-                scores = scores + st.concept_weight * concept_coverage(index.lexical, query, rows)
+        scores = scorer.score(
+            Signals(semantic, lexical[rows], top_lexical, lambda: concept_coverage(index.lexical, query, rows), st)
+        )
         order = np.lexsort((rows, -scores))[:k]
         return [
             Hit(

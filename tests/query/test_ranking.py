@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from dsqa import DSQA, Settings
-from dsqa.evaluation import rrf
 from dsqa.query.answering import coverage, pick_quotes
 from dsqa.query.confidence import confidence, raw_confidence
 from dsqa.query.retrieval import top_rows
+from dsqa.query.scorers import SCORERS
 from dsqa.storage.lexical import LexicalIndex, concepts, lexical_text, tokenize
 
 QUERIES = [
@@ -95,9 +95,9 @@ def test_filter_restricts_to_allowed_rows(built):
     assert [h.row for h in hits] == [r for r, _ in expected]
 
 
-@pytest.mark.parametrize("method", ["no-concepts", "dense", "bm25", rrf])
-def test_single_retriever_methods(built, method):
-    hits = built.retriever().rank("docker run --rm", 5, method=method)
+@pytest.mark.parametrize("name", ["no-concepts", "dense", "bm25", "rrf"])
+def test_single_retriever_methods(built, name):
+    hits = built.retriever().rank("docker run --rm", 5, scorer=SCORERS[name])
     assert len(hits) == 5 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
@@ -144,8 +144,8 @@ def test_bm25s_debug_lines_stay_out_of_the_users_terminal(caplog):
 
 
 def test_exact_flag_query_ranks_the_note_with_it_first(built):
-    hit = built.search("--rm", k=1, method="bm25")[0]
-    assert "--rm" in hit.text
+    hit = built.retriever().rank("--rm", 1, scorer=SCORERS["bm25"])[0]
+    assert "--rm" in built.retriever().index.chunks[hit.row].text
 
 
 # -- answers ------------------------------------------------------------------
