@@ -209,10 +209,10 @@ def search(query: tuple[str, ...], k: int | None, notes: tuple[str, ...], as_jso
     if as_json:
         _emit([p.to_dict() for p in passages], True)
         return
-    for n, p in enumerate(passages, 1):
-        _echo(f"[{n}] {p.citation}  (score {p.score:.3f})")
-        _echo("    " + p.text.strip().replace("\n", "\n    "))
-        _echo()
+    from .results import passage_lines
+
+    for line in passage_lines(passages):
+        _echo(line)
 
 
 @cli.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from typing_extensions import (
@@ -218,11 +219,7 @@ class Answer:
             out += [self.text, ""]
         if self.scale_line():
             out += [self.scale_line(), ""]
-        for n, p in enumerate(self.passages, 1):
-            out.append(f"[{n}] {p.citation}  (score {p.score:.3f})")
-            body = p.text.strip()
-            out.append(textwrap.indent(body, "    "))
-            out.append("")
+        out += passage_lines(self.passages)
         return "\n".join(out).rstrip() + "\n"
 
     def scale_line(self) -> str:
@@ -340,3 +337,12 @@ class NoteText:
             end_cell=self.end_cell,
             citation=self.citation,
         )
+
+
+def passage_lines(passages: Sequence[Passage]) -> list[str]:
+    """Numbered passages as ``dsqa ask`` and ``dsqa search`` print them: the
+    citation and score, the text indented under it, a blank line."""
+    out: list[str] = []
+    for n, p in enumerate(passages, 1):
+        out += [f"[{n}] {p.citation}  (score {p.score:.3f})", textwrap.indent(p.text.strip(), "    "), ""]
+    return out
