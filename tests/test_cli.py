@@ -38,6 +38,16 @@ def test_reindex_ask_search_json(cli_settings):
     assert "index up to date" in r.output
 
 
+def test_search_prints_passages_as_ask_does(cli_built):
+    """One printer for both: the passages ``search`` lists are the tail of
+    what ``ask`` prints for the same query and k."""
+    searched = invoke(cli_built, "search", "docker", "swarm", "-k", "3")
+    asked = invoke(cli_built, "ask", "docker swarm", "-k", "3")
+    assert searched.exit_code == 0 and asked.exit_code == 0, searched.output + asked.output
+    assert searched.output.startswith("[1] notes/") and "\n[3] notes/" in searched.output
+    assert asked.output.endswith(searched.output.rstrip("\n") + "\n")
+
+
 def test_errors_are_one_line_and_nonzero(cli_built, tmp_path):
     r = invoke(cli_built.with_(index_dir=tmp_path / "none"), "ask", "docker", "--no-auto-reindex")
     assert r.exit_code == 1
