@@ -358,9 +358,11 @@ class DSQA:
         live = self._live_generation()
         current = self._current
         now = time.monotonic()
-        if current is not None and live == current[0] and now - self._checked < STALE_CHECK_SECONDS:
+        if current is not None and live.name == current[0] and now - self._checked < STALE_CHECK_SECONDS:
             return current[1]  # refreshed by another thread meanwhile
-        manifest = storage.read_manifest(self.settings.index_dir)
+        # The generation is resolved once: the manifest checked here is the
+        # one loaded below, unless a reindex wrote a new generation.
+        manifest = storage.read_manifest(self.settings.index_dir, live)
         freshness.check_corpus(self.settings, manifest)  # another folder's index: never rewritten, nor read
         problems = freshness.stale_reasons(self.settings, manifest, self.embedder)
         self._checked = now
@@ -370,19 +372,20 @@ class DSQA:
             answering_meanwhile = self._reindex_stale(manifest, problems, current)
             if answering_meanwhile is not None:
                 return answering_meanwhile
-        return self._load()
+            return self._load()
+        return self._load(live, manifest)
 
-    def _live_generation(self) -> str:
-        """The live generation's name, building the folder's first index
-        when there is none and ``auto_reindex`` is on."""
+    def _live_generation(self) -> Path:
+        """The live generation, building the folder's first index when
+        there is none and ``auto_reindex`` is on."""
         try:
-            return self._generation_or_missing().name
+            return self._generation_or_missing()
         except IndexMissingError:
             if not self.settings.auto_reindex:
                 raise
             paths.require_corpus_dir(self.settings.corpus_dir)  # before saying it builds anything
             self._build()
-            return self._generation_or_missing().name
+            return self._generation_or_missing()
 
     def _reindex_stale(
         self, manifest: dict[str, Any], problems: list[str], current: tuple[str, Retriever] | None
@@ -416,14 +419,17 @@ class DSQA:
             self._build_lock.release()
         return None
 
-    def _load(self) -> Retriever:
+    def _load(self, live: Path | None = None, manifest: dict[str, Any] | None = None) -> Retriever:
         """The retriever over the live generation, loading it unless it is
-        the one already loaded; the caller holds ``_refresh_lock``."""
-        live = storage.current_generation(self.settings.index_dir).name
+        the one already loaded; the caller holds ``_refresh_lock``. ``live``
+        and its ``manifest`` are the generation the caller has just read,
+        so that they are not read again."""
+        if live is None:
+            live = storage.current_generation(self.settings.index_dir)
         current = self._current
-        if current is not None and current[0] == live:
+        if current is not None and current[0] == live.name:
             return current[1]
-        index = storage.load(self.settings.index_dir)
+        index = storage.load(self.settings.index_dir, live, manifest)
         retriever = Retriever(index, self.embedder, self.settings)
         self._current = (index.path.name, retriever)
         self._notes_seen[index.path.name] = {name: entry.get("sha256") for name, entry in index.manifest["notes"].items()}

@@ -105,12 +105,22 @@ class StoredIndex:
         return range(int(self.offsets[chunk_row]), int(self.offsets[chunk_row + 1]))
 
 
-def load(index_dir: Path) -> StoredIndex:
+def load(index_dir: Path, gen: Path | None = None, manifest: dict[str, Any] | None = None) -> StoredIndex:
     """Load and cross-check the live generation.
+
+    ``gen`` and its ``manifest``, when the caller has just read them (the
+    engine reads them once to check freshness), are loaded without reading
+    ``CURRENT`` or the manifest again.
 
     A writer deletes the previous generation right after switching; a reader
     caught loading it in that instant simply loads the new one.
     """
+    if gen is not None:
+        try:
+            return _load_generation(index_dir, gen, manifest)
+        except IndexCorruptError:
+            if current_generation(index_dir) == gen:
+                raise
     for _ in range(3):
         gen = current_generation(index_dir)
         try:
@@ -121,8 +131,9 @@ def load(index_dir: Path) -> StoredIndex:
     return _load_generation(index_dir, current_generation(index_dir))
 
 
-def _load_generation(index_dir: Path, gen: Path) -> StoredIndex:
-    manifest = read_manifest(index_dir, gen)
+def _load_generation(index_dir: Path, gen: Path, manifest: dict[str, Any] | None = None) -> StoredIndex:
+    if manifest is None:
+        manifest = read_manifest(index_dir, gen)
     files = manifest.get(FILES)
     chunks = _load_chunks(gen, files, manifest)
     windows = _load_windows(gen, files, chunks)
