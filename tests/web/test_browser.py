@@ -434,7 +434,7 @@ def test_a_note_saved_a_moment_ago_is_in_the_next_answer(fake_engine, chromium):
         box.fill("zebragossip protocols spread news")
         box.press("Enter")
         page.wait_for_function(
-            "document.querySelector('#dsqa-passages .dsqa-citation').innerText.includes('notes/gossip.md')", timeout=30_000
+            "document.querySelector('#dsqa-passages .dsqa-citation').innerText.includes('notes/gossip.md')", timeout=90_000
         )
         page.wait_for_function("document.querySelector('#dsqa-reindex-report').innerText.includes('gossip.md')", timeout=10_000)
         assert "added" in page.locator("#dsqa-reindex-report").inner_text()
