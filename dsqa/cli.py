@@ -55,14 +55,13 @@ def _index_without_corpus(corpus: Path | None, index: Path | None) -> None:
     """Refuse an index folder that holds no index, given (``--index`` or
     ``$DSQA_INDEX``) without a notes folder: dsqa would build the demo notes
     into it, which is almost never what was meant."""
-    import os
 
-    from . import paths, storage
+    from . import environment, paths, storage
     from .errors import IndexMissingError
 
-    if corpus is not None or os.environ.get("DSQA_CORPUS"):
+    if corpus is not None or environment.CORPUS.get():
         return
-    given = index if index is not None else os.environ.get("DSQA_INDEX")
+    given = index if index is not None else environment.INDEX.get()
     if not given:
         return
     folder = Path(given).expanduser()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import re
 import statistics
 import time
@@ -33,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import environment, paths
 from .build.progress import Reporter
 from .build.report import ReindexReport
 from .engine import DSQA
@@ -406,7 +405,7 @@ def evaluate_all(
 def kep_source() -> Path:
     """The ``keps/`` folder of a kubernetes/enhancements checkout, which the
     KEP dev set asks about: ``$DSQA_KEP_SOURCE`` (dsqa does not ship it)."""
-    value = os.environ.get("DSQA_KEP_SOURCE", "").strip()
+    value = environment.KEP_SOURCE.get().strip()
     if not value:
         raise InvalidInputError(
             "the KEP dev set needs the Kubernetes design documents: set DSQA_KEP_SOURCE to the keps/ folder of a "

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import platformdirs
 
+from . import environment
 from .errors import CorpusError
 
 #: The package folder; the demo data sits in it when dsqa is installed.
@@ -53,7 +54,7 @@ def cache_dir() -> Path:
     """Where derived files that can be made again are kept (the ONNX export of
     the model, the KEP dev set's corpus and index): ``$DSQA_CACHE``, else the
     per-user cache directory (``$XDG_CACHE_HOME/dsqa``, ``~/.cache/dsqa``)."""
-    env = os.environ.get("DSQA_CACHE")
+    env = environment.CACHE.get()
     if env:
         return Path(env).expanduser()
     return platformdirs.user_cache_path("dsqa")

@@ -8,7 +8,6 @@ index was built with (see :func:`dsqa.build.freshness.chunking_identity`).
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -16,12 +15,12 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from . import paths
+from . import environment, paths
 from .errors import InvalidInputError
 
 
 def _default_corpus() -> Path:
-    env = os.environ.get("DSQA_CORPUS")
+    env = environment.CORPUS.get()
     return Path(env) if env else paths.bundled_corpus()
 
 
@@ -29,7 +28,7 @@ def default_index(corpus_dir: Path) -> Path:
     """The index a corpus uses unless told otherwise: ``$DSQA_INDEX``, else the
     bundled index for the demo notes and the folder's own index in the
     per-user data directory for any other (:func:`dsqa.paths.index_dir_for`)."""
-    env = os.environ.get("DSQA_INDEX")
+    env = environment.INDEX.get()
     return Path(env).expanduser() if env else paths.index_dir_for(corpus_dir)
 
 
@@ -55,8 +54,8 @@ def parse_threshold(value: str, where: str) -> float:
 
 
 def _default_refusal_threshold() -> float:
-    value = os.environ.get("DSQA_REFUSAL_THRESHOLD", "").strip()
-    return parse_threshold(value, "DSQA_REFUSAL_THRESHOLD") if value else REFUSAL_THRESHOLD
+    value = environment.REFUSAL_THRESHOLD.get().strip()
+    return parse_threshold(value, environment.REFUSAL_THRESHOLD.name) if value else REFUSAL_THRESHOLD
 
 
 def normalise_origin(origin: str) -> str:
@@ -83,11 +82,11 @@ def normalise_origins(origins: Iterable[str] | None) -> tuple[str, ...]:
 
 
 def _default_allow_origins() -> tuple[str, ...]:
-    value = os.environ.get("DSQA_ALLOW_ORIGINS", "")
+    value = environment.ALLOW_ORIGINS.get()
     try:
         return normalise_origins(o for o in re.split(r"[\s,]+", value) if o)
     except InvalidInputError as exc:
-        raise InvalidInputError(f"DSQA_ALLOW_ORIGINS: {exc}") from None
+        raise InvalidInputError(f"{environment.ALLOW_ORIGINS.name}: {exc}") from None
 
 
 def _check_whole(name: str, value: object, low: int, high: int | None = None) -> None:
@@ -107,10 +106,18 @@ class Settings:
     own gets its own index in the per-user data directory, never the demo's).
     """
 
+    # -- where the notes and the index are
+    #: The notes folder.
     corpus_dir: Path = field(default_factory=_default_corpus)
-    #: Always a Path once constructed; leaving it out (or passing ``None``)
+    #: The index folder. Always a Path once constructed; leaving it out (or passing ``None``)
     #: gives :func:`default_index` of ``corpus_dir``.
     index_dir: Path = field(default=cast(Path, None))
+    #: When the index no longer matches the corpus, model or chunking
+    #: settings, bring it up to date before answering (else raise
+    #: ``StaleIndexError``).
+    auto_reindex: bool = True
+
+    # -- the model and the chunks (part of an index's identity: see ``chunking``)
     #: Name of a registered embedding model (see ``dsqa.register_model``).
     model: str = "all-MiniLM-L6-v2"
     #: Target chunk size in the model's own word pieces. Smaller than the
@@ -126,6 +133,8 @@ class Settings:
     #: Besides the whole chunk, each sentence is embedded with its
     #: neighbours, this many sentences in all.
     window_sentences: int = 3
+
+    # -- ranking passages (``dsqa.query.retrieval``)
     #: A chunk's score: chunk_weight * cosine of the whole chunk
     #: + window_weight * cosine of its best sentence window
     #: + bm25_weight * BM25 / the query's best BM25. Chosen on both dev sets
@@ -140,6 +149,8 @@ class Settings:
     concept_weight: float = 0.2
     #: Chunks taken from each retriever before the final scoring.
     candidates: int = 50
+
+    # -- refusing: when the notes do not cover a question
     #: Below this confidence the notes are taken not to cover the question.
     #: The confidence is on each index's own scale (0: off-topic questions,
     #: 1: questions the rest of the corpus nearly answers; see
@@ -152,10 +163,9 @@ class Settings:
     #: eval`` counts the weak answers, answerable and not). Chosen before the
     #: confidence moved to each index's calibrated scale; not yet re-tuned on it.
     weak_margin: float = 0.06
-    #: Sentences quoted in the short answer, at most.
-    answer_sentences: int = 3
+
     # -- the confidence (``dsqa.query.confidence.raw_confidence``); each index's
-    # calibration is measured with these (``dsqa.query.calibration``).
+    # calibration is measured with these (``dsqa.query.calibration``)
     #: Weight of the share of the question's terms found in the top passages.
     coverage_weight: float = 0.2
     #: How many top passages that share is taken over.
@@ -164,7 +174,10 @@ class Settings:
     unknown_term_penalty: float = 0.9
     #: Missing terms counted at most: a long question must not sink on its rare words alone.
     max_unknown_terms: int = 2
-    # -- the quotes of the short answer (``dsqa.query.answering.pick_quotes``).
+
+    # -- the quotes of the short answer (``dsqa.query.answering.pick_quotes``)
+    #: Sentences quoted in the short answer, at most.
+    answer_sentences: int = 3
     #: How many top passages the quoted sentences are taken from.
     quote_passages: int = 3
     #: Weight of the IDF-weighted share of the question's terms in a sentence.
@@ -181,18 +194,18 @@ class Settings:
     quote_overlap: float = 0.5
     #: The quotes together are at most this long, in characters (the first is always kept).
     max_answer_chars: int = 600
+
+    # -- questions: how many passages, how long
     #: Passages a question returns unless it asks for another number.
     k: int = 5
-    #: When the index no longer matches the corpus, model or chunking
-    #: settings, bring it up to date before answering (else raise
-    #: ``StaleIndexError``).
-    auto_reindex: bool = True
-    #: Longer questions are almost always a paste accident; they would be
-    #: truncated by the encoder anyway.
-    max_question_chars: int = 2000
     #: The most passages a question may ask for: the one limit that the
     #: library, the CLI (``-k``) and the page (its slider's maximum) share.
     max_k: int = 100
+    #: Longer questions are almost always a paste accident; they would be
+    #: truncated by the encoder anyway.
+    max_question_chars: int = 2000
+
+    # -- walking the notes folder
     #: Walk into folders on other filesystems (mount points) inside the
     #: corpus. Kernel pseudo-filesystems (/proc, /sys, /dev) are never walked.
     cross_mounts: bool = False
@@ -206,6 +219,8 @@ class Settings:
     max_corpus_files: int = 20_000
     max_corpus_bytes: int = 1_000_000_000
     allow_large_corpus: bool = False
+
+    # -- reading one note (``dsqa.sources.formats.limits``)
     #: Bounds on reading one note (see ``dsqa.sources.formats.limits``):
     #: seconds, MiB of memory, characters of extracted text (PDFs, web pages,
     #: notebooks) and nesting depth (a page's elements, a notebook's JSON).
@@ -215,6 +230,14 @@ class Settings:
     reader_memory_mb: int = 2048
     reader_max_chars: int = 10_000_000
     reader_max_depth: int = 500
+
+    # -- embedding: the encoder, and a Ray cluster (``dsqa.encoders.ray``)
+    #: Let a large reindex (a million characters of text to embed or more)
+    #: run the model with torch in bfloat16 on CPUs that report AMX tiles
+    #: (``amx_bf16`` in /proc/cpuinfo): the same model, checked against fp32
+    #: before use, faster there. Off by default: it loads torch, and it was
+    #: measured on one kind of CPU only. ``DSQA_ENCODER=bf16`` forces it.
+    bf16_encoder: bool = False
     #: Embed a reindex's new texts on a Ray cluster (``dsqa reindex --ray``,
     #: :mod:`dsqa.encoders.ray`): ``"auto"`` ($RAY_ADDRESS, else the cluster
     #: started on this machine with ``ray start``), ``"ray://HEAD:10001"``,
@@ -238,12 +261,8 @@ class Settings:
     #: stops with ``ClusterError`` (an open port of another server would
     #: otherwise keep ``ray.init`` retrying, and the index locked, until killed).
     ray_connect_timeout: float = 30.0
-    #: Let a large reindex (a million characters of text to embed or more)
-    #: run the model with torch in bfloat16 on CPUs that report AMX tiles
-    #: (``amx_bf16`` in /proc/cpuinfo): the same model, checked against fp32
-    #: before use, faster there. Off by default: it loads torch, and it was
-    #: measured on one kind of CPU only. ``DSQA_ENCODER=bf16`` forces it.
-    bf16_encoder: bool = False
+
+    # -- the web page
     #: Origins (``scheme://host[:port]``, e.g. ``http://localhost:3000``)
     #: whose pages may call the web page's API from the browser (``dsqa serve
     #: --allow-origin``); every other cross-origin request is refused.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "dsqa"
 
-LEAVES = ("dsqa._version", "dsqa.errors", "dsqa.settings", "dsqa.paths", "dsqa.results", "dsqa.devsets")
+LEAVES = ("dsqa._version", "dsqa.errors", "dsqa.settings", "dsqa.paths", "dsqa.results", "dsqa.devsets", "dsqa.environment", "dsqa.configuration")
 LAYERS = {
     "leaves": 0,
     "dsqa.sources": 1,

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import environment
+
 #: Texts tokenised per call to tokenizers (see :func:`padded_batches`).
 TOKENIZE_BLOCK = 4096
 
@@ -27,8 +29,9 @@ TOKENIZE_BLOCK = 4096
 def cpu_count() -> int:
     """Cores the encoders use: ``$DSQA_THREADS`` when set (a Ray actor sets
     it to the CPUs reserved for it), else every core this process may run on."""
-    if os.environ.get("DSQA_THREADS", "").isdigit() and int(os.environ["DSQA_THREADS"]) > 0:
-        return int(os.environ["DSQA_THREADS"])
+    threads = environment.THREADS.get()
+    if threads.isdigit() and int(threads) > 0:
+        return int(threads)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

@@ -23,9 +23,9 @@ setting; fail if it does not pass its check).
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Sequence
 
+from .. import environment
 from ..errors import ModelError
 from .onnx import QUERY_TEXTS
 
@@ -37,7 +37,7 @@ BF16_MIN_CHARS = 1_000_000
 
 
 def encoder_mode() -> str:
-    mode = os.environ.get("DSQA_ENCODER", "auto").strip().lower() or "auto"
+    mode = environment.ENCODER.get().strip().lower() or "auto"
     if mode not in ENCODERS:
         raise ModelError(f"DSQA_ENCODER must be one of {', '.join(ENCODERS)}, not {mode!r}")
     return mode

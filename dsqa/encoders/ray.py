@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import environment
 from .._version import __version__
 from ..errors import ClusterError
 from .interface import Embedder
@@ -69,8 +70,8 @@ class _EmbedBatches:
         if version != __version__:
             raise ClusterError(f"this Ray worker has dsqa {__version__}, the driver {version}: install the same on every node")
         if mode:
-            os.environ["DSQA_ENCODER"] = mode  # the driver's encoder choice
-        os.environ["DSQA_THREADS"] = str(threads)
+            environment.ENCODER.set(mode)  # the driver's encoder choice
+        environment.THREADS.set(str(threads))
         self.embedder = factory()
         mine = (self.embedder.name, self.embedder.dimension, self.embedder.max_tokens)
         if mine != tuple(identity):
@@ -275,7 +276,7 @@ class RayEmbedder(Embedder):
         saved = context.enable_progress_bars, context.print_on_execution_start
         context.enable_progress_bars, context.print_on_execution_start = progress is True, False
         identity = (self.name, self.dimension, self.max_tokens)
-        mode = os.environ.get("DSQA_ENCODER")
+        mode = environment.ENCODER.get() or None
         threads = max(1, math.ceil(self.cpus_per_actor))
         with warnings.catch_warnings():
             # Ray 2.60 deprecates passing max_restarts and max_task_retries

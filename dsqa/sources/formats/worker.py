@@ -47,6 +47,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ... import environment
 from . import Extracted, reader_for
 from .limits import (
     DEFAULT_LIMITS,
@@ -60,7 +61,7 @@ from .limits import (
 log = logging.getLogger("dsqa")
 
 #: Set to ``1`` (the test suite does) to raise a reader's own failures.
-STRICT_ENV = "DSQA_STRICT_READERS"
+STRICT_ENV = environment.STRICT_READERS.name
 #: Idle workers kept for the next notes (a reindex and the page may read at once).
 MAX_IDLE = 2
 #: Seconds a new worker has to import the readers and say it is ready.
@@ -91,7 +92,7 @@ def extract(name: str, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Ex
     if kind in ("refused", "memory"):
         raise (LimitExceeded if rest[1] else ValueError)(rest[0])
     summary, details = rest
-    if os.environ.get(STRICT_ENV) == "1":
+    if environment.STRICT_READERS.get() == "1":
         raise ReaderError(f"the {reader.kind} reader failed on {name}: {summary}\n{details}")
     log.debug("the %s reader failed on %s:\n%s", reader.kind, name, details)
     raise ValueError(f"the {reader.kind} reader failed ({summary}); dsqa -v shows where")
