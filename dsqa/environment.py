@@ -3,7 +3,7 @@
 Each variable has its name, what it means, and the :class:`dsqa.settings.Settings`
 field it gives the default of (if any). The modules that honour one read it
 through :meth:`Variable.get`, so this is the one list of them; the README's
-configuration table is generated from it (``python -m dsqa.settings``).
+configuration table is generated from it (``python -m dsqa.configuration``).
 
 A leaf module: it imports nothing of dsqa.
 """
