@@ -104,9 +104,18 @@ def answer_quotes_it(answer: Answer, question: Question) -> bool:
     it, or a quoted sentence lies inside an answer phrase."""
     if not answer.text:
         return False
-    said = _norm(answer.text)
-    quotes = [_norm(p.text[a:b]) for p in answer.passages for a, b in p.highlights]
-    return any(_norm(phrase) in said or any(q and q in _norm(phrase) for q in quotes) for _, phrase in question.answers)
+    said = _shown(answer.text)
+    quotes = [_shown(p.text[a:b]) for p in answer.passages for a, b in p.highlights]
+    return any(_shown(phrase) in said or any(q and q in _shown(phrase) for q in quotes) for _, phrase in question.answers)
+
+
+def _shown(text: str) -> str:
+    """``text`` compared as the answer shows it: case and spacing ignored, and
+    a code span's run of backticks as one (the answer writes ```x``` as `x`)."""
+    return _norm(_BACKTICK_RUN.sub("`", text))
+
+
+_BACKTICK_RUN = re.compile(r"`+")
 
 
 #: Markup that may stand between where a sentence of the note starts or ends and

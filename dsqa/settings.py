@@ -182,7 +182,8 @@ class Settings:
     quote_passages: int = 3
     #: Weight of the IDF-weighted share of the question's terms in a sentence.
     term_weight: float = 0.3
-    #: Added to a sentence holding code when the question asks how to do something: the command is the answer.
+    #: Added to a sentence holding code when the question asks how to do something (the command is the
+    #: answer), or holding a number when it asks how many, how much or how long (the amount is).
     command_weight: float = 0.1
     #: A sentence this much below the best one is not worth quoting. Sentence
     #: scores of the top passages lie within about 1 of each other, so the

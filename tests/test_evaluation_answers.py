@@ -125,3 +125,14 @@ def test_a_pdf_is_cut_into_sentences_section_by_section_without_its_titles():
     layout = Layout(sections=((0, 2, "PACELC"),), unit="page", unit_starts=(0,), unit_numbers=(1,))
     sentences = [text[a:b] for a, b in note_sentences(text, layout)]
     assert sentences[0] == "Abadi's extension of CAP says more than CAP."
+
+
+def test_an_answer_states_a_fact_whose_code_span_the_note_writes_with_three_backticks():
+    from dsqa.evaluation import Question, answer_quotes_it
+
+    body = "SageMaker trains TensorFlow with the ```sagemaker.tensorflow.TensorFlow``` estimator class."
+    question = Question("q1", "which estimator class", "fact", (("n.md", "```sagemaker.tensorflow.TensorFlow``` estimator class"),))
+    # The answer shows code spans with one backtick (dsqa.query.answering.answer_text).
+    shown = Answer("q", [Passage(text=body, source="n.md", heading="T", start_line=1, end_line=1, score=1.0)], True,
+                   "SageMaker trains TensorFlow with the `sagemaker.tensorflow.TensorFlow` estimator class. [1]", 1.0)
+    assert answer_quotes_it(shown, question)

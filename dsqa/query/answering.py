@@ -49,6 +49,11 @@ _COMMAND_QUESTION = re.compile(
     r"\bhow\s+(?:(?:do|can|could|should|would|shall)\s+(?:i|you|we|one)|to)\b|\b(?:commands?|flags?|options?)\b",
     re.IGNORECASE,
 )
+#: A question that asks for an amount ("how many shards", "how much does it
+#: cost", "how long does it bake"): its answer is most likely a sentence
+#: holding a number.
+_QUANTITY_QUESTION = re.compile(r"\bhow\s+(?:many|much|long|often|big|large|old)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d")
 _META_TERMS = frozenset(tokenize("command flag option"))
 _HAS_CODE = re.compile(r"`|(?<![\w-])--?[a-z]")
 #: Labels and glued dashes that open a line of notes without being part of
@@ -105,16 +110,27 @@ def _scored_sentences(
 ) -> list[tuple[float, int, int, int]]:
     """(score, passage, start, end) of every quotable sentence of the top
     passages, best first: its window's cosine, plus ``term_weight`` times the
-    IDF-weighted share of the question's terms it holds, plus
-    ``command_weight`` when the question asks for a command and it holds code."""
+    IDF-weighted share of the question's terms it holds, read under its
+    passage's heading path, plus ``command_weight`` when the question asks
+    for a command and it holds code, or asks for an amount and it holds a
+    number.
+
+    A sentence means what it says under its headings, its labels and the
+    list item it is nested in (the heading path holds all three): "Autoscaling
+    based on factors such as CPU utilization." under "Kubernetes" answers "can
+    kubernetes autoscale", and the sub-items of "Test the service discovery."
+    are about service discovery though they never say so."""
     weights = _term_weights(question, index)
     terms = set(tokenize(question))
     total = sum(weights.values())
     wants_command = asks_for_command(question)
+    wants_amount = bool(_QUANTITY_QUESTION.search(question))
     scored: list[tuple[float, int, int, int]] = []
     for pos, hit in enumerate(hits[: settings.quote_passages]):
         text = index.chunks[hit.row].text
-        titles = {_plain(h) for h in index.chunks[hit.row].heading.split(HEADING_SEPARATOR)}
+        path = index.chunks[hit.row].heading.split(HEADING_SEPARATOR)
+        titles = {_plain(h) for h in path}
+        under = set(tokenize(" ".join(path)))
         for w in index.window_rows(hit.row):
             start, end = int(index.windows[w, 1]), int(index.windows[w, 2])
             if start < 0 or _plain(text[start:end]) in titles:
@@ -131,8 +147,9 @@ def _scored_sentences(
                 # for "how do I create an ECS cluster"): a step's name, not how.
                 continue
             cos = float(index.vectors[w] @ query_vector)
-            overlap = sum(weights[t] for t in words & weights.keys()) / total if total else 0.0
-            code = settings.command_weight if wants_command and _HAS_CODE.search(text[start:end]) else 0.0
+            overlap = sum(weights[t] for t in (words | under) & weights.keys()) / total if total else 0.0
+            sentence = text[start:end]
+            code = settings.command_weight if (wants_command and _HAS_CODE.search(sentence)) or (wants_amount and _NUMBER.search(sentence)) else 0.0
             scored.append((cos + settings.term_weight * overlap + code, pos, start, end))
     scored.sort(key=lambda s: (-s[0], s[1], s[2]))
     return scored

@@ -102,3 +102,15 @@ def test_citations_read_in_passage_order_on_the_bundled_notes(bundled):
     answer = bundled.ask("how do I scale a service to 5 replicas")
     markers = [int(m) for m in re.findall(r"\[(\d+)\]", answer.text)]
     assert markers[:2] == [1, 2], answer.text
+
+
+@pytest.mark.real_model
+def test_the_design_cards_question_quotes_the_service_discovery_lines(bundled):
+    # Its first passage is the list item "Test the service discovery." with
+    # its sub-items (DNS through the embedded resolver, ping by name): they
+    # never say "service discovery", their heading path does.
+    answer = bundled.ask("how do overlay networks do service discovery")
+    first = answer.passages[0]
+    assert first.heading.endswith("Test the service discovery."), first.heading
+    assert first.highlights and "[1]" in answer.text, answer.text
+    assert any(first.text[a:b] in answer.text for a, b in first.highlights)

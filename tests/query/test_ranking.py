@@ -401,3 +401,35 @@ def test_window_scores_match_a_per_chunk_loop(built):
             assert best_row[i] in windows and float(index.vectors[best_row[i]] @ qv) == pytest.approx(top, abs=1e-6)
             assert best[i] == pytest.approx(top, abs=1e-6)
             assert chunk[i] == pytest.approx(max(whole) if whole else best[i], abs=1e-6)
+
+
+def test_a_sentence_is_read_under_its_heading_path(tmp_path, fake_model):
+    # The sentences under "Service discovery" never say "service" or
+    # "discovery"; their heading path does, so they answer the question, not
+    # a sentence that only repeats "overlay networks".
+    notes = {
+        "lab.md": (
+            "# Overlay networks\n\n## Service discovery\n\n"
+            "- Run cat /etc/resolv.conf to see the embedded DNS resolver at 127.0.0.11.\n"
+            "- Ping the other task by its name and get back its virtual IP address.\n"
+        ),
+        "more.md": (
+            "# Networks\n\nOverlay networks are created with docker network create on a manager node of the swarm, "
+            "and listed with docker network ls.\n"
+        ),
+    }
+    engine = indexed(tmp_path, notes, refusal_threshold=0.0, answer_sentences=1)
+    answer = engine.ask("how do overlay networks do service discovery", k=2)
+    lab = next(i for i, p in enumerate(answer.passages, 1) if p.source == "lab.md")
+    assert answer.text.endswith(f"[{lab}]"), answer.text
+
+
+def test_a_question_that_asks_how_many_quotes_the_sentence_with_the_number(tmp_path, fake_model):
+    note = (
+        "# Kinesis lab\n\n"
+        "- The stream holds the shards that carry the records of the unicorn fleet.\n"
+        "- We created the stream with 1 shard for the whole lab.\n"
+    )
+    engine = indexed(tmp_path, {"k.md": note}, refusal_threshold=0.0, answer_sentences=1)
+    answer = engine.ask("how many shards did the stream have", k=1)
+    assert answer.text == "We created the stream with 1 shard for the whole lab. [1]"
