@@ -8,11 +8,12 @@ notes were added, changed or removed since (:func:`corpus_diff`). An index
 built from another notes folder is never stale: it is not this folder's at
 all (:func:`check_corpus`).
 
-Here too the decisions that follow: which old vectors a reindex may reuse
-(:func:`reuse_problem`), why it writes an index whose notes are unchanged
-(:func:`rewrite_reason`), whether an engine reindexes before answering
-(:func:`reindex_first`), and whether it may answer from a stale index it
-could not update (:func:`answerable_as_is`). Building the index is
+Here too the decisions that follow. A reindex makes them once, in its
+:func:`plan` (a :class:`ReindexPlan`: which generation's chunks and vectors
+it reuses, or why none, why it writes even if no note changed, whether the
+refusal calibration may be kept); an engine asks whether to reindex before
+answering (:func:`reindex_first`), and whether it may answer from a stale
+index it could not update (:func:`answerable_as_is`). Building the index is
 :mod:`dsqa.build.reindex`; the reports' wording is :mod:`dsqa.build.report`.
 """
 
@@ -20,13 +21,19 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import paths, storage
 from ..encoders import Embedder
-from ..errors import CorpusMismatchError, IndexCorruptError, StaleIndexError
+from ..errors import (
+    CorpusMismatchError,
+    IndexCorruptError,
+    IndexMissingError,
+    StaleIndexError,
+)
 from ..query.calibration import CALIBRATION_VERSION
 from ..settings import CONFIDENCE_FIELDS, Settings, default_index
 from ..sources.formats import reader_version
@@ -297,3 +304,83 @@ def answerable_as_is(manifest: dict[str, Any], embedder: Embedder) -> bool:
     and answering from it beats failing, unless its vectors are another
     model's or its format is one this dsqa does not read."""
     return model_change(manifest["model"], model_identity(embedder)) is None and unreadable_format(manifest) is None
+
+
+#: Why a reindex reuses nothing of an index it could not read.
+UNUSABLE = "the old index was unusable"
+
+
+@dataclass(frozen=True)
+class ReindexPlan:
+    """What a reindex does with the index it finds, decided once from the
+    live generation's manifest (:func:`plan`) before a note is read, then
+    carried out by :func:`dsqa.build.reindex.reindex`."""
+
+    #: The live generation when the reindex planned (``None``: no index, or
+    #: its ``CURRENT`` unreadable); a writer that switched it since makes the
+    #: plan out of date.
+    generation: Path | None
+    #: Its manifest, when its chunks and vectors are reused; ``None``: every
+    #: chunk is made and embedded anew.
+    manifest: dict[str, Any] | None
+    #: Why nothing is reused (``""``: a first build, ``full``, or reusing).
+    reason: str = ""
+    #: Why the index is written even if no note changed (``""``: nothing
+    #: asks for a write): see :func:`rewrite_reason`.
+    rewrite: str = ""
+    #: The notes whose chunks are taken whole when their bytes are unchanged:
+    #: note -> the SHA-256 it had, for the notes read by the reader this dsqa
+    #: has for them (:func:`reusable_entry`).
+    reusable: Mapping[str, str] = field(default_factory=dict)
+    #: Whether the reused generation's refusal calibration may be kept (it is
+    #: of this dsqa's calibration version, measured with these confidence
+    #: settings), if few enough chunks changed.
+    keep_calibration: bool = False
+    #: The model and the chunking the new generation records.
+    model: dict[str, Any] = field(default_factory=dict)
+    chunking: dict[str, Any] = field(default_factory=dict)
+    #: What made the old index unusable (reason :data:`UNUSABLE`), which the
+    #: reindex warns about when it carries the plan out.
+    problem: str = ""
+
+    def from_scratch(self, problem: str) -> ReindexPlan:
+        """This plan reusing nothing, because the old index turned out
+        unusable (``problem``)."""
+        return ReindexPlan(self.generation, None, UNUSABLE, model=self.model, chunking=self.chunking, problem=problem)
+
+
+def plan(settings: Settings, embedder: Embedder, *, full: bool = False) -> ReindexPlan:
+    """The :class:`ReindexPlan` of a reindex of these settings with this
+    model: reads ``CURRENT`` and the live manifest once. Raises
+    ``CorpusMismatchError`` when the index belongs to another notes folder
+    (``full`` included: another folder's index is never rebuilt either).
+    An index of a format this dsqa cannot read, or of another model or
+    chunking, is rebuilt; one whose manifest cannot be read is rebuilt too,
+    (:data:`UNUSABLE`) unless ``full`` asked for a rebuild anyway."""
+    model, chunking = model_identity(embedder), chunking_identity(settings)
+    generation = None
+    try:
+        generation = storage.current_generation(settings.index_dir)
+        manifest = storage.read_manifest(settings.index_dir, generation)
+    except IndexMissingError:  # nothing to protect: a new index
+        return ReindexPlan(None, None, model=model, chunking=chunking)
+    except IndexCorruptError as exc:  # nothing to protect: an index rebuilt from scratch
+        scratch = ReindexPlan(generation, None, model=model, chunking=chunking)
+        return scratch if full else scratch.from_scratch(str(exc))
+    check_corpus(settings, manifest)
+    # Never mix vectors of two models: another model means re-embedding all.
+    why = "" if full else unreadable_format(manifest) or reuse_problem(manifest, settings, embedder) or ""
+    if full or why:
+        return ReindexPlan(generation, None, why, model=model, chunking=chunking)
+    calibration = manifest.get("calibration") or {}
+    return ReindexPlan(
+        generation,
+        manifest,
+        rewrite=rewrite_reason(manifest, settings),
+        reusable={src: e["sha256"] for src, e in manifest["notes"].items() if reusable_entry(src, e)},
+        keep_calibration=bool(calibration)
+        and calibration.get("version") == CALIBRATION_VERSION
+        and calibration_change(manifest["chunking"], chunking) is None,
+        model=model,
+        chunking=chunking,
+    )

@@ -35,7 +35,7 @@ from ..errors import (
     IndexWriteError,
     LockedError,
 )
-from ..query.calibration import CALIBRATION_VERSION, calibrate
+from ..query.calibration import calibrate
 from ..query.retrieval import Retriever
 from ..settings import Settings
 from ..sources.formats import reader_version
@@ -46,17 +46,7 @@ from ..sources.sentences import sentence_windows
 from ..storage import ChunkRecord, ann
 from ..storage.lexical import LexicalIndex, lexical_text
 from .chunking import Chunk, Chunker
-from .freshness import (
-    calibration_change,
-    check_corpus,
-    chunking_identity,
-    model_identity,
-    reindex_command,
-    reusable_entry,
-    reuse_problem,
-    rewrite_reason,
-    unreadable_format,
-)
+from .freshness import ReindexPlan, plan, reindex_command
 from .progress import Reporter, Step, reporter
 from .report import ReindexReport, counted
 
@@ -98,24 +88,24 @@ def _chunk_record(chunk: Chunk) -> ChunkRecord:
     return ChunkRecord(**{f.name: getattr(chunk, f.name) for f in dataclasses.fields(ChunkRecord)})
 
 
-def _load_previous(settings: Settings, embedder: Embedder) -> tuple[storage.StoredIndex | None, str]:
-    """The current index if its vectors can be reused, else ``None`` and why
-    not (an empty reason when there is no index yet)."""
+def _live_generation(index_dir: Path) -> Path | None:
     try:
-        unreadable = unreadable_format(storage.read_manifest(settings.index_dir))
-        if unreadable is not None:
-            return None, unreadable
-        old = storage.load(settings.index_dir)
-    except IndexMissingError:
-        return None, ""
-    except IndexCorruptError as exc:
-        log.warning("rebuilding the index from scratch: %s", exc)
-        return None, "the old index was unusable"
-    # Never mix vectors of two models: another model means re-embedding all.
-    why = reuse_problem(old.manifest, settings, embedder)
-    if why is not None:
-        return None, why
-    return old, ""
+        return storage.current_generation(index_dir)
+    except (IndexMissingError, IndexCorruptError):
+        return None
+
+
+def _load_previous(settings: Settings, plan: ReindexPlan) -> tuple[storage.StoredIndex | None, ReindexPlan]:
+    """The generation whose chunks and vectors ``plan`` reuses, loaded, or
+    ``None`` and the plan of a reindex from scratch when it cannot be read."""
+    if plan.manifest is not None and plan.generation is not None:
+        try:
+            return storage.load(settings.index_dir, plan.generation, plan.manifest), plan
+        except IndexCorruptError as exc:
+            plan = plan.from_scratch(str(exc))
+    if plan.problem:
+        log.warning("rebuilding the index from scratch: %s", plan.problem)
+    return None, plan
 
 
 def _write_error(index_dir: Path, exc: OSError) -> IndexWriteError:
@@ -154,18 +144,15 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter
     if index_dir.exists() and not index_dir.is_dir():
         raise IndexNotAFolderError(index_dir)
     paths.require_corpus_dir(settings.corpus_dir)
-    try:
-        check_corpus(settings, storage.read_manifest(index_dir))
-    except (IndexMissingError, IndexCorruptError):
-        pass  # nothing to protect: a new index, or one rebuilt from scratch
+    report_step(Step("model", "loading model…"))
+    embedder = get_embedder(settings.model, bf16=settings.bf16_encoder)
+    planned = plan(settings, embedder, full=full)
     if paths.is_package_data(index_dir):
         mine = settings.with_(index_dir=paths.data_dir() / "indexes" / "demo")
         raise IndexWriteError(
             f"the demo index in {index_dir} belongs to the installed dsqa package and is never rewritten; "
             f"build a copy of your own with `{reindex_command(mine)}` (and ask with the same flags)"
         )
-    report_step(Step("model", "loading model…"))
-    embedder = get_embedder(settings.model, bf16=settings.bf16_encoder)
     created = _missing_folders(index_dir)
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +167,9 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter
         _remove_if_empty(created, index_dir)
         raise _write_error(index_dir, exc) from None
     try:
-        report = _reindex_locked(settings, embedder, full=full, report_step=report_step)
+        if _live_generation(index_dir) != planned.generation:  # another writer switched it meanwhile
+            planned = plan(settings, embedder, full=full)
+        report = _reindex_locked(settings, embedder, planned, report_step=report_step)
     except BaseException:
         lock.release()
         _remove_if_empty(created, index_dir)  # a failed first build leaves no folder behind
@@ -191,31 +180,30 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter
     return report
 
 
-def _reindex_locked(settings: Settings, embedder: Embedder, *, full: bool, report_step: Reporter) -> ReindexReport:
+def _reindex_locked(settings: Settings, embedder: Embedder, plan: ReindexPlan, *, report_step: Reporter) -> ReindexReport:
     storage.collect_garbage(settings.index_dir)  # what a killed writer left behind
-    old, reason = (None, "") if full else _load_previous(settings, embedder)
-    corpus = _read_corpus(settings, old)
+    old, plan = _load_previous(settings, plan)
+    corpus = _read_corpus(settings, old, plan)
     report_step(Step("read", f"reading {counted(len(corpus.notes), 'note')}…"))
-    report = ReindexReport(full=old is None, reason=reason, skipped=corpus.skipped, warnings=corpus.warnings)
-    build, notes_manifest = _assemble(settings, embedder, old, corpus.notes, report)
+    report = ReindexReport(full=old is None, reason=plan.reason, skipped=corpus.skipped, warnings=corpus.warnings)
+    build, notes_manifest = _assemble(settings, embedder, old, plan, corpus.notes, report)
     skipped_manifest = _skipped_entries(settings.corpus_dir, corpus.skipped)
     if old is not None:
-        report.reason = rewrite_reason(old.manifest, settings)
+        report.reason = plan.rewrite
         unchanged = not (report.added or report.changed or report.removed)
         if not report.reason and unchanged and _same_skipped(old.manifest.get("skipped", {}), skipped_manifest):
             # Content is the same; differing mtimes (a fresh clone) are not worth a write.
             return report
-    _write_generation(settings, embedder, old, build, report, report_step, notes=notes_manifest, skipped=skipped_manifest)
+    _write_generation(settings, embedder, old, plan, build, report, report_step, notes=notes_manifest, skipped=skipped_manifest)
     return report
 
 
-def _read_corpus(settings: Settings, old: storage.StoredIndex | None) -> LoadedCorpus:
+def _read_corpus(settings: Settings, old: storage.StoredIndex | None, plan: ReindexPlan) -> LoadedCorpus:
     limits = {} if settings.allow_large_corpus else {
         "max_files": settings.max_corpus_files, "max_total_bytes": settings.max_corpus_bytes
     }
-    old_notes: dict[str, Any] = old.manifest["notes"] if old else {}
     # Notes whose chunks can be reused need no text: a PDF is not re-read.
-    known = {src: e["sha256"] for src, e in old_notes.items() if reusable_entry(src, e)}
+    known = dict(plan.reusable)
     # Nor is a note that took the whole time or memory bound last time, unchanged.
     skipped = {src: (e.get("sha256"), e.get("reason", "")) for src, e in (old.manifest.get("skipped", {}) if old else {}).items()}
     return load_corpus(
@@ -225,7 +213,12 @@ def _read_corpus(settings: Settings, old: storage.StoredIndex | None) -> LoadedC
 
 
 def _assemble(
-    settings: Settings, embedder: Embedder, old: storage.StoredIndex | None, notes: list[Note], report: ReindexReport
+    settings: Settings,
+    embedder: Embedder,
+    old: storage.StoredIndex | None,
+    plan: ReindexPlan,
+    notes: list[Note],
+    report: ReindexReport,
 ) -> tuple[_Build, dict[str, Any]]:
     """The new generation's chunks and vectors, and its manifest's notes
     entry: an unchanged note's chunks are taken whole from ``old``, a new or
@@ -244,7 +237,7 @@ def _assemble(
     notes_manifest: dict[str, Any] = {}
     for note in notes:
         previous = old_notes.get(note.source)
-        if old is not None and previous and previous["sha256"] == note.sha256 and reusable_entry(note.source, previous):
+        if old is not None and previous and plan.reusable.get(note.source) == note.sha256:
             rows = old_rows.get(note.source, [])
             for r in rows:
                 build.reuse(old, r)
@@ -269,6 +262,7 @@ def _write_generation(
     settings: Settings,
     embedder: Embedder,
     old: storage.StoredIndex | None,
+    plan: ReindexPlan,
     build: _Build,
     report: ReindexReport,
     report_step: Reporter,
@@ -279,7 +273,7 @@ def _write_generation(
     """Embed what ``build`` still lacks, then write it as the new live
     generation, with its manifest (``notes`` and ``skipped`` entries
     included) and refusal calibration; ``old`` is the generation it updates,
-    if any."""
+    if any, as ``plan`` says."""
     try:
         storage.check_writable(settings.index_dir)  # fail before the embedding, not after
     except OSError as exc:
@@ -305,8 +299,8 @@ def _write_generation(
         "format": storage.FORMAT_VERSION,
         "dsqa_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "model": model_identity(embedder),
-        "chunking": chunking_identity(settings),
+        "model": plan.model,
+        "chunking": plan.chunking,
         "corpus": paths.corpus_record(settings.corpus_dir, settings.index_dir),
         "index_type": ann.describe(faiss_index),
         "chunk_count": len(build.records),
@@ -322,7 +316,7 @@ def _write_generation(
     built = storage.StoredIndex(
         settings.index_dir, manifest, build.records, ann.StoredVectors(faiss_index, rows), windows, faiss_index, lexical, rows
     )
-    manifest["calibration"] = _calibration(settings, embedder, old, built, report)
+    manifest["calibration"] = _calibration(settings, embedder, old, plan, built, report)
     try:
         storage.write(settings.index_dir, manifest, build.records, windows, faiss_index, lexical, rows)
     except OSError as exc:
@@ -373,20 +367,21 @@ RECALIBRATE_ALWAYS = 5_000
 
 
 def _calibration(
-    settings: Settings, embedder: Embedder, old: storage.StoredIndex | None, built: storage.StoredIndex, report: ReindexReport
+    settings: Settings,
+    embedder: Embedder,
+    old: storage.StoredIndex | None,
+    plan: ReindexPlan,
+    built: storage.StoredIndex,
+    report: ReindexReport,
 ) -> dict[str, Any]:
     """The refusal scale of the new generation (see :data:`RECALIBRATE_SHARE`),
-    with ``drift``: the chunks changed since it was measured."""
+    with ``drift``: the chunks changed since it was measured (``plan`` says
+    whether ``old``'s may be kept)."""
     if not built.chunks:
         return {}
     drift = report.embedded + sum(report.removed.values())
     previous = old.manifest.get("calibration") if old is not None else None
-    if (
-        previous
-        and len(built.chunks) >= RECALIBRATE_ALWAYS
-        and previous.get("version") == CALIBRATION_VERSION
-        and calibration_change(old.manifest["chunking"], chunking_identity(settings)) is None  # type: ignore[union-attr]
-    ):
+    if previous and plan.keep_calibration and len(built.chunks) >= RECALIBRATE_ALWAYS:
         drift += int(previous.get("drift", 0))
         if drift <= RECALIBRATE_SHARE * len(built.chunks):
             return {**previous, "drift": drift}
