@@ -40,6 +40,7 @@ crosses :data:`FLAT_MAX_VECTORS` and the type changes.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,14 @@ import numpy as np
 
 FLAT = "flat-ip"
 HNSW = "hnsw"
+
+
+def faiss_module() -> Any:
+    """The ``faiss`` module, imported when first needed, as an untyped
+    module: the stubs it bundles are SWIG's partial ones (no
+    ``SearchParametersHNSW``, constructors with the wrong signatures), so
+    type-checking against them would only report their gaps."""
+    return importlib.import_module("faiss")
 
 #: Exact search up to this many vectors: below it a flat scan costs about
 #: what an HNSW query does (``python -m bench --only scale``, the table
@@ -82,7 +91,7 @@ def choose(n_vectors: int, flat_max: int = FLAT_MAX_VECTORS) -> str:
 
 
 def _qtype(code: str) -> int:
-    import faiss
+    faiss = faiss_module()
 
     return {"fp16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}[code]
 
@@ -91,7 +100,7 @@ def build_index(vectors: np.ndarray, *, flat_max: int = FLAT_MAX_VECTORS, kind: 
     """A FAISS inner-product index over ``vectors`` (unit rows), of the type
     :func:`choose` picks for their number unless ``kind`` says, storing them
     as that type's codes."""
-    import faiss
+    faiss = faiss_module()
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     kind = kind or choose(len(vectors), flat_max)
@@ -122,7 +131,7 @@ def _add(index: Any, vectors: np.ndarray) -> None:
 
 def kind_of(index: Any) -> str:
     """``"flat-ip"`` or ``"hnsw"``: the type of a FAISS index dsqa built."""
-    import faiss
+    faiss = faiss_module()
 
     return HNSW if isinstance(faiss.downcast_index(index), faiss.IndexHNSW) else FLAT
 
@@ -132,7 +141,7 @@ def describe(index: Any) -> str:
     ``"hnsw-ip sq8 M=32 efConstruction=80 efSearch=512"``; an index of the
     earlier formats (float32): ``"flat-ip"``, ``"hnsw-ip M=32 ..."``;
     another FAISS type: its class name."""
-    import faiss
+    faiss = faiss_module()
 
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexFlatIP):
@@ -149,7 +158,7 @@ def describe(index: Any) -> str:
 
 
 def _code_name(qtype: int) -> str:
-    import faiss
+    faiss = faiss_module()
 
     names = {faiss.ScalarQuantizer.QT_fp16: "fp16", faiss.ScalarQuantizer.QT_8bit: "sq8"}
     return names.get(qtype, f"sq-type-{qtype}")
@@ -160,7 +169,7 @@ def read(path: Any, *, writable: bool = False) -> Any:
     read from disk as a search visits them), or, when ``writable``, read into
     memory so that vectors can be added (FAISS aborts the process on adding
     to a mapped index)."""
-    import faiss
+    faiss = faiss_module()
 
     flags = 0 if writable else faiss.IO_FLAG_MMAP_IFC
     return prepare_for_search(faiss.read_index(str(path), flags))
@@ -170,7 +179,7 @@ def prepare_for_search(index: Any) -> Any:
     """Give an index read from disk today's search breadth: efSearch is a
     query-time setting, but a FAISS file keeps the one it was built with,
     so a tuned setting would otherwise wait for the next full rebuild."""
-    import faiss
+    faiss = faiss_module()
 
     inner = faiss.downcast_index(index)
     if isinstance(inner, faiss.IndexHNSW):
@@ -316,7 +325,7 @@ def _fits(index: Any, vectors: np.ndarray) -> bool:
     """Whether ``index``'s codes hold ``vectors`` without clipping them: an
     8-bit code covers the range it was trained on (widened by
     :data:`SQ_MARGIN`), and a vector beyond it would be stored wrong."""
-    import faiss
+    faiss = faiss_module()
 
     inner = faiss.downcast_index(index)
     storage = faiss.downcast_index(inner.storage) if isinstance(inner, faiss.IndexHNSW) else inner
@@ -393,7 +402,7 @@ def _search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top ``k`` entries, among ``allowed`` ones, or the ``live`` ones (a
     mask over all entries) when given."""
-    import faiss
+    faiss = faiss_module()
 
     k = min(k, index.ntotal if allowed is None else len(allowed), index.ntotal if live is None else int(live.sum()))
     if k <= 0:

@@ -235,7 +235,7 @@ def _load_faiss(
     """The FAISS index and its vector-to-entry map: as many entries as
     distinct vectors, of the model's dimension; a flat index holds the very
     vectors of ``vectors.npy``."""
-    import faiss
+    faiss = ann.faiss_module()
 
     dim, w = manifest["model"]["dimension"], len(vectors)
     faiss_path = gen / FAISS
@@ -330,7 +330,7 @@ def write(
     other file, so that a damaged file is caught on load and named.
     Must be called with the index lock held (see ``dsqa.build.reindex``).
     """
-    import faiss
+    faiss = ann.faiss_module()
 
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
