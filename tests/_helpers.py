@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,22 @@ EDITED = "This could be a fish script or a custom app."
 
 def dsqa_logs(caplog, level=logging.INFO):
     return [r for r in caplog.records if r.name == "dsqa" and r.levelno >= level]
+
+
+def count_index_reads(monkeypatch) -> Counter[str]:
+    """Count every read of ``CURRENT`` and of a manifest from now on, by file
+    name: both go through the one checked read of :mod:`dsqa.storage.manifest`."""
+    from dsqa.storage import manifest
+
+    reads: Counter[str] = Counter()
+    original = manifest.read_regular
+
+    def counting(path, *args, **kwargs):
+        reads[path.name] += 1
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(manifest, "read_regular", counting)
+    return reads
 
 
 def invoke(settings, command, *args, **kwargs):

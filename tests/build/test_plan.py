@@ -4,10 +4,8 @@ is decided once, from the live generation's manifest
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
-from _helpers import rewrite_manifest, write_format3
+from _helpers import count_index_reads, rewrite_manifest, write_format3
 from conftest import FakeEmbedder
 
 from dsqa import DSQA, CorpusMismatchError, storage
@@ -123,14 +121,7 @@ def test_an_unreadable_manifest_is_rebuilt(built):
 def test_a_reindex_reads_the_manifest_once(built, monkeypatch):
     """Planned once: before, a reindex read the manifest three times (its
     corpus check, the format check, the load)."""
-    reads: Counter[str] = Counter()
-    original = manifest_module.read_regular
-
-    def counting(path, *args, **kwargs):
-        reads[path.name] += 1
-        return original(path, *args, **kwargs)
-
-    monkeypatch.setattr(manifest_module, "read_regular", counting)
+    reads = count_index_reads(monkeypatch)
     assert DSQA(built.settings).reindex().wrote is False
     assert reads[manifest_module.MANIFEST] == 1
 

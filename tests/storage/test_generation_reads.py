@@ -4,29 +4,15 @@ generation it checked for freshness is the one it loads (issue 25)."""
 
 from __future__ import annotations
 
-from collections import Counter
+from _helpers import count_index_reads
 
 from dsqa import DSQA
 from dsqa.storage import manifest as manifest_module
 
 
-def _count_reads(monkeypatch) -> Counter[str]:
-    """Count every read of ``CURRENT`` and of a manifest, by file name: both
-    go through the one checked read of :mod:`dsqa.storage.manifest`."""
-    reads: Counter[str] = Counter()
-    original = manifest_module.read_regular
-
-    def counting(path, *args, **kwargs):
-        reads[path.name] += 1
-        return original(path, *args, **kwargs)
-
-    monkeypatch.setattr(manifest_module, "read_regular", counting)
-    return reads
-
-
 def test_cold_question_reads_current_and_manifest_once(built, monkeypatch):
     engine = DSQA(built.settings)
-    reads = _count_reads(monkeypatch)
+    reads = count_index_reads(monkeypatch)
     answer = engine.ask("how do overlay networks do service discovery")
     assert answer.passages
     assert reads[manifest_module.POINTER] == 1
