@@ -22,6 +22,24 @@ def _plan(settings, *, full: bool = False) -> ReindexPlan:
     return plan(settings, get_embedder(settings.model), full=full)
 
 
+@pytest.fixture
+def small(settings, tmp_path):
+    """``settings`` over a folder of four short notes, indexed: the tests
+    that carry a plan out write an index this size in a moment."""
+    corpus = tmp_path / "small"
+    corpus.mkdir()
+    for name, text in {
+        "raft.md": "# Raft\n\nRaft elects a leader by majority vote.\n",
+        "gossip.md": "# Gossip\n\nNodes spread membership by gossip.\n",
+        "quorum.md": "# Quorum\n\nA quorum is a majority of replicas.\n",
+        "clocks.md": "# Clocks\n\nLamport clocks order events.\n",
+    }.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    small = settings.with_(corpus_dir=corpus, index_dir=tmp_path / "small-index")
+    reindex(small)
+    return small
+
+
 def test_an_up_to_date_index_is_reused_whole(built):
     settings = built.settings
     manifest = storage.read_manifest(settings.index_dir)
@@ -34,11 +52,11 @@ def test_an_up_to_date_index_is_reused_whole(built):
     assert reindex(settings).wrote is False
 
 
-def test_changed_added_and_removed_notes(built):
+def test_changed_added_and_removed_notes(small):
     """The plan reuses a note's chunks only while its bytes are the ones it
     had: a changed note is re-chunked, an added one chunked, a removed one
     dropped; the others are taken whole."""
-    settings = built.settings
+    settings = small
     notes = sorted(settings.corpus_dir.rglob("*.md"))
     changed, removed = notes[0], notes[1]
     changed.write_text(changed.read_text(encoding="utf-8") + "\n\nZebrafinch overlay appendix.\n", encoding="utf-8")
@@ -109,27 +127,27 @@ def test_confidence_change_reuses_vectors_but_recalibrates(built):
     assert planned.rewrite == "the refusal calibration was outdated"
 
 
-def test_an_unreadable_manifest_is_rebuilt(built):
-    (storage.current_generation(built.settings.index_dir) / storage.MANIFEST).write_text("{not json")
-    planned = _plan(built.settings)
+def test_an_unreadable_manifest_is_rebuilt(small):
+    (storage.current_generation(small.index_dir) / storage.MANIFEST).write_text("{not json")
+    planned = _plan(small)
     assert planned.manifest is None and planned.reason == UNUSABLE and "manifest" in planned.problem
-    assert _plan(built.settings, full=True).problem == ""
-    report = reindex(built.settings)
+    assert _plan(small, full=True).problem == ""
+    report = reindex(small)
     assert report.full and report.reason == UNUSABLE
 
 
-def test_a_reindex_reads_the_manifest_once(built, monkeypatch):
+def test_a_reindex_reads_the_manifest_once(small, monkeypatch):
     """Planned once: before, a reindex read the manifest three times (its
     corpus check, the format check, the load)."""
     reads = count_index_reads(monkeypatch)
-    assert DSQA(built.settings).reindex().wrote is False
+    assert DSQA(small).reindex().wrote is False
     assert reads[manifest_module.MANIFEST] == 1
 
 
-def test_a_writer_that_switched_the_generation_meanwhile_is_planned_for(built, monkeypatch):
+def test_a_writer_that_switched_the_generation_meanwhile_is_planned_for(small, monkeypatch):
     """A plan made before the lock is made again under it when another
     writer switched the live generation in between."""
-    settings = built.settings
+    settings = small
     made = []
     real = freshness.plan
 
