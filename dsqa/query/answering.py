@@ -42,7 +42,7 @@ from ..sources.sentences import MIN_WORDS
 from ..storage import StoredIndex
 from ..storage.lexical import tokenize
 from ..storage.records import ChunkRecord
-from .retrieval import Hit
+from .retrieval import Hit, concept_coverage
 from .topics import TopicVerdict
 
 _COMMAND_QUESTION = re.compile(
@@ -96,13 +96,36 @@ def pick_quotes(
     ``settings.answer_sentences``), in the order of the passages (so ``[1]``
     comes before ``[2]``) and, within a passage, in reading order; without
     near-duplicates (notes copy each other) and without lines that say
-    nothing (see :func:`quotable`)."""
+    nothing (see :func:`quotable`). When some of those passages cover every
+    concept of the question and others do not, only the former are quoted
+    (:func:`_covering_passages`)."""
     scored = _scored_sentences(question, hits, index, query_vector, settings)
+    covering = _covering_passages(question, hits[: settings.quote_passages], index)
+    if covering:
+        scored = [s for s in scored if s[1] in covering]
     limit = settings.answer_sentences if max_sentences is None else max_sentences
     quotes = _best_quotes(scored, hits, index, settings, limit)
     # Citations read [1] before [2]: [n] is the n-th passage listed under the
     # answer, so the quotes follow the passages rather than renumbering them.
     return sorted(quotes, key=lambda q: (q.passage, q.start))
+
+
+def _covering_passages(question: str, hits: list[Hit], index: StoredIndex) -> set[int]:
+    """The positions of the passages among ``hits`` that cover every concept
+    of the question (its runs of words between stop words, heading path
+    included: :func:`dsqa.query.retrieval.concept_coverage`), when some do
+    and some do not; else the empty set (quote from all of them).
+
+    A passage that never names one of the things asked about does not answer
+    the question beside one that names them all: for "how do overlay networks
+    do service discovery", the passage "… › Test the service discovery." does,
+    the one on creating an overlay network does not, however well its
+    sentences match "overlay networks"."""
+    if len(hits) < 2:
+        return set()
+    coverage = concept_coverage(index.lexical, question, np.array([h.row for h in hits], dtype=np.int64))
+    full = {pos for pos, c in enumerate(coverage) if c >= 1.0}
+    return full if len(full) < len(hits) else set()
 
 
 def _scored_sentences(

@@ -98,19 +98,25 @@ def test_short_answers_on_the_bundled_notes(bundled, question, holds, lacks):
 
 @pytest.mark.real_model
 def test_citations_read_in_passage_order_on_the_bundled_notes(bundled):
-    # The best sentence is in the second passage; the answer still opens with [1].
-    answer = bundled.ask("how do I scale a service to 5 replicas")
-    markers = [int(m) for m in re.findall(r"\[(\d+)\]", answer.text)]
-    assert markers[:2] == [1, 2], answer.text
+    # Whichever passages hold the best sentences, the answer reads [1]
+    # before [2]: [n] stays the n-th passage listed.
+    cited = set()
+    for question in ("how do I scale a service to 5 replicas", "why use microservices", "how do I push an image to docker hub"):
+        answer = bundled.ask(question)
+        markers = [int(m) for m in re.findall(r"\[(\d+)\]", answer.text)]
+        assert markers and markers == sorted(markers), answer.text
+        cited.add(len(set(markers)))
+    assert max(cited) > 1  # some answer quotes more than one passage
 
 
 @pytest.mark.real_model
 def test_the_design_cards_question_quotes_the_service_discovery_lines(bundled):
     # Its first passage is the list item "Test the service discovery." with
     # its sub-items (DNS through the embedded resolver, ping by name): they
-    # never say "service discovery", their heading path does.
+    # never say "service discovery", their heading path does, and the other
+    # top passages never name it (they only create the overlay network).
     answer = bundled.ask("how do overlay networks do service discovery")
     first = answer.passages[0]
     assert first.heading.endswith("Test the service discovery."), first.heading
-    assert first.highlights and "[1]" in answer.text, answer.text
-    assert any(first.text[a:b] in answer.text for a, b in first.highlights)
+    assert set(re.findall(r"\[(\d+)\]", answer.text)) == {"1"}, answer.text
+    assert "embedded DNS resolver" in answer.text and "ping the gwuservice by name" in answer.text, answer.text

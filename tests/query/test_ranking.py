@@ -319,7 +319,7 @@ def test_how_to_questions_quote_the_line_with_the_command(tmp_path, fake_model):
 
 def test_citations_follow_the_order_of_the_passages(tmp_path, fake_model):
     notes = {
-        "a.md": "# Swarm\n\nA swarm keeps the replicas of a service running on its nodes.\n",
+        "a.md": "# Swarm\n\nA swarm keeps the replicas of a service running on its nodes however you scale it.\n",
         "b.md": "# Scale\n\nScale a swarm service to five replicas with docker service scale web=5 here.\n",
     }
     retriever = indexed(tmp_path, notes, refusal_threshold=0.0).retriever()
@@ -433,3 +433,16 @@ def test_a_question_that_asks_how_many_quotes_the_sentence_with_the_number(tmp_p
     engine = indexed(tmp_path, {"k.md": note}, refusal_threshold=0.0, answer_sentences=1)
     answer = engine.ask("how many shards did the stream have", k=1)
     assert answer.text == "We created the stream with 1 shard for the whole lab. [1]"
+
+
+def test_quotes_come_from_the_passages_that_cover_every_concept(tmp_path, fake_model):
+    # The networks note matches "overlay networks" word for word but never
+    # names service discovery; the lab's passage covers both concepts.
+    notes = {
+        "lab.md": "# Service discovery on overlay networks\n\nEach task finds the others by name through the embedded DNS resolver.\n",
+        "more.md": "# Overlay networks\n\nOverlay networks connect the hosts of a swarm: overlay networks span hosts.\n",
+    }
+    engine = indexed(tmp_path, notes, refusal_threshold=-10.0, answer_sentences=2)
+    answer = engine.ask("how do overlay networks do service discovery", k=2)
+    lab = next(i for i, p in enumerate(answer.passages, 1) if p.source == "lab.md")
+    assert answer.text == f"Each task finds the others by name through the embedded DNS resolver. [{lab}]", (answer.coverage, answer.gap)
