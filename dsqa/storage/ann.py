@@ -423,7 +423,16 @@ def _search(
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(inner.hnsw.efSearch, k))
         else:
             params = faiss.SearchParameters(sel=selector)
-    scores, found = index.search(q, k, params=params)
+    # One query on one thread: FAISS would split a flat index's scan among
+    # OpenMP threads, and on a busy machine waiting for all of them to be
+    # scheduled costs more than the scan saves (an HNSW walk is one thread's
+    # work anyway). Building an index keeps every thread.
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        scores, found = index.search(q, k, params=params)
+    finally:
+        faiss.omp_set_num_threads(threads)
     del bitmap
     keep = found[0] >= 0
     return scores[0][keep], found[0][keep]

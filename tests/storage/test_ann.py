@@ -255,3 +255,25 @@ def test_small_sets_keep_each_vector_once_in_an_exact_index():
     assert index.ntotal == rows.entries < 300 and ann.describe(index) == f"{ann.FLAT} {ann.FLAT_CODE}"
     no_copies, identity = ann.build(unit_vectors(50))
     assert identity.entries == no_copies.ntotal == 50 and list(identity.entry_of_row) == list(range(50))
+
+
+def test_one_query_is_searched_on_one_thread(monkeypatch):
+    """A flat index's scan of one query is not split among OpenMP threads
+    (on a busy machine waiting for the second thread cost far more than the
+    scan), and the thread count is given back for the builds after it."""
+    index = ann.build_index(unit_vectors(300), flat_max=300)
+    seen = []
+    search = type(index).search
+
+    def recording(self, *args, **kwargs):
+        seen.append(faiss.omp_get_max_threads())
+        return search(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(index), "search", recording)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        assert len(ann.search(index, unit_vectors(1, seed=1)[0], 5)[1]) == 5
+        assert seen == [1] and faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(before)
