@@ -124,3 +124,59 @@ def read_in_process(version_1: bool) -> None:
     worker._ISOLATE = False
     for suffix in READER.suffixes:
         formats._BY_SUFFIX[suffix] = READER if version_1 else html.READER
+
+
+# -- the windows before issue 29 ---------------------------------------------------------
+
+
+def _windows_v1(text, size, spans, contexts, titles):  # noqa: ANN001, ANN202
+    """One window per quotable sentence: the sentence with its neighbours,
+    ``size`` sentences in all (dsqa.sources.sentences.sentence_windows
+    before issue 29)."""
+    from dsqa.sources.sentences import sentence_text
+
+    spans = list(spans)
+    merged = sorted([(a, b, True) for a, b in spans] + [(a, b, False) for a, b in titles])
+    at = {(a, b): i for i, (a, b, quotable) in enumerate(merged) if quotable}
+    before = (size - 1) // 2
+    after = size - 1 - before
+    out = []
+    for n, (start, end) in enumerate(spans):
+        i = at[(start, end)]
+        lo, hi = max(0, i - before), min(len(merged), i + after + 1)
+        group = [sentence_text(text, a, b) for a, b, _ in merged[lo:hi]]
+        context = contexts[n] if n < len(contexts) else ""
+        if context and not any(context in g for g in group):
+            group = [context] + group
+        out.append((start, end, group))
+    return out
+
+
+def _add_v1(self, chunk, window_tokens, count_many):  # noqa: ANN001, ANN202, ARG001
+    """``dsqa.build.reindex._Build.add`` before issue 29: the whole chunk,
+    then a vector per quotable sentence, the mean of its window of three."""
+    from dsqa.build import reindex
+
+    row = len(self.records)
+    self.records.append(reindex._chunk_record(chunk))
+    self.old_chunks.append(-1)
+    self.new_chunks += 1
+    self.windows.append((row, -1, -1))
+    self.pending_chunks.append((len(self.old_windows), chunk.embed_text))
+    self.old_windows.append(-1)
+    for start, end, group in _windows_v1(chunk.text, 3, chunk.sentences, chunk.contexts, chunk.titles):
+        self.windows.append((row, start, end))
+        self.pending_windows.append(([len(self.old_windows)], tuple(group)))
+        self.old_windows.append(-1)
+
+
+def before_issue_29(before: bool) -> None:
+    """Index in this process as dsqa did before issue 29 when ``before``
+    (the version-1 reader, and a window centred on every quotable sentence),
+    else as today's dsqa does; either way every note is read in this process
+    (:func:`read_in_process`)."""
+    from dsqa.build import reindex
+
+    read_in_process(before)
+    if before:
+        reindex._Build.add = _add_v1  # type: ignore[method-assign]
