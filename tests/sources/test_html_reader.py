@@ -434,3 +434,43 @@ def test_a_page_without_a_declared_charset_is_read_as_utf8():
     page = "<html><body><h1>Café ‣ menus</h1><p>Crème brûlée — 5 €, naïve façade.</p></body></html>"
     assert text_of(page) == "# Café ‣ menus\n\nCrème brûlée — 5 €, naïve façade.\n"
     assert formats.read("bom.html", b"\xef\xbb\xbf" + page.encode()).text == text_of(page)
+
+
+# Sphinx's command-line reference (Python's using/cmdline.html): options as a
+# definition list whose terms are placeholders in angle brackets.
+SPHINX_OPTIONS = """<!DOCTYPE html><html><body><div class="document"><div class="body" role="main">
+<section id="command-line"><h2>1.1. Command line<a class="headerlink" href="#command-line">¶</a></h2>
+<section id="interface-options"><h3>1.1.1. Interface options<a class="headerlink" href="#interface-options">¶</a></h3>
+<dl class="std option">
+<dt class="sig sig-object std" id="cmdoption-c"><span class="sig-name descname"><span class="pre">-c</span></span>
+<span class="sig-prename descclassname"> <span class="pre">&lt;command&gt;</span></span></dt>
+<dd><p>Execute the Python code in <em>command</em>.</p></dd></dl>
+<dl class="std option">
+<dt class="sig sig-object std" id="cmdoption-arg-script">
+<span class="sig-name descname"><span class="pre">&lt;script&gt;</span></span></dt>
+<dd><p>Execute the Python code contained in <em>script</em>, which must be a filesystem path.</p></dd></dl>
+<dl class="std option">
+<dt class="sig sig-object std" id="cmdoption-arg-module">
+<span class="sig-name descname"><span class="pre">&lt;module&gt;</span></span></dt>
+<dd><p>Run the named module as a script from the module search path.</p></dd></dl>
+</section>
+<section id="misc"><h3>1.1.3. Miscellaneous options</h3>
+<p>The development mode enables additional runtime checks that are too expensive by default.</p>
+</section></section>
+<section id="envvars"><h2>1.2. Environment variables</h2>
+<p>Extension modules cannot be imported from zipfiles on the module search path.</p>
+</section></div></div></body></html>"""
+
+
+def test_a_placeholder_in_angle_brackets_opening_a_line_is_text_not_html():
+    """``<script>`` opening a line is, to CommonMark, an HTML block that runs
+    to ``</script>``: it took the rest of Python's command-line page, every
+    heading after it and every sentence in it. Placeholders stay text (as
+    code), and the sections after them keep their headings."""
+    text = text_of(SPHINX_OPTIONS)
+    assert heading_of(text, "too expensive by default") == "1.1. Command line › 1.1.3. Miscellaneous options"
+    assert heading_of(text, "cannot be imported from zipfiles") == "1.2. Environment variables"
+    quotable = [text[a:b] for a, b in sentence_spans(text)]
+    for said in ("Execute the Python code contained in *script*", "Run the named module as a script", "too expensive by default"):
+        assert any(said in q for q in quotable), said
+    assert "`<script>`" in text and "`<module>`" in text

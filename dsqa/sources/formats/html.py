@@ -46,6 +46,7 @@ import re
 import warnings
 from typing import Any
 
+from ..markup import fence
 from .extracted import Extracted
 from .limits import DEFAULT_LIMITS, CharBudget, ReaderLimits, over_depth
 
@@ -120,6 +121,9 @@ _ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
 _GLUED_NUMBER = re.compile(r"^((?:(?:Appendix|Chapter|Part|Section)\s*[A-Z0-9]+|\d+)(?:\.[0-9A-Z]+)*\.)(?=[^\s\d.])")
 _GLUED_WORD = re.compile(r"^(Appendix|Chapter|Part|Section)(?=[A-Z0-9]+\.)")
 _BLANKS = re.compile(r"\n{3,}")
+#: A tag (or what looks like one) opening a line, after any indent, block
+#: quote or list marker: what CommonMark would start an HTML block with.
+_LINE_TAG = re.compile(r"^([ \t]*(?:>[ \t]?)*[ \t]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+)?)(</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>`\n]*)?/?>)")
 _NOT_LETTERS = re.compile(r"[\W_]+")
 
 
@@ -128,7 +132,8 @@ class HtmlReader:
     suffixes: tuple[str, ...] = (".html", ".htm")
     #: 2: page chrome by role, class words and link density; one line per
     #: paragraph; headings keep their spaces; admonitions are labelled boxes.
-    version = 2
+    #: 3: a tag-like word opening a line is code, not an HTML block.
+    version = 3
 
     def read(self, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Extracted:
         if b"\x00" in data[:1024]:
@@ -196,7 +201,7 @@ def markdown_of(soup: Any) -> str:
         wrap_width=None,
     )
     lines = [_heading_spacing(line.rstrip()) for line in markdown.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    return _BLANKS.sub("\n\n", "\n".join(lines)).strip("\n")
+    return _BLANKS.sub("\n\n", "\n".join(_tags_as_code(lines))).strip("\n")
 
 
 def _main(soup: Any) -> Any:
@@ -359,6 +364,31 @@ def _spaces(main: Any) -> None:
         fixed = _ZERO_WIDTH.sub("", _ODD_SPACES.sub(" ", str(string)))
         if fixed != str(string):
             string.replace_with(fixed)
+
+
+def _tags_as_code(lines: list[str]) -> list[str]:
+    """The Markdown lines with a tag-like word that opens a line outside code
+    (an option's placeholder such as ``<script>`` or ``<command>``, a tag
+    named in the text) set as a code span. Left bare, CommonMark reads it as
+    raw HTML that opens an HTML block: ``<script>``, ``<pre>`` or ``<style>``
+    run to their closing tag, so to the end of the page, taking every
+    heading and sentence after them; any other tag alone on its line runs to
+    the next blank line. The page said it as text; it stays text."""
+    out = []
+    open_fence: str | None = None
+    for line in lines:
+        marker = fence(line)
+        if open_fence is not None:
+            if marker == open_fence and not line.strip().strip(open_fence[0]):
+                open_fence = None
+        elif marker is not None:
+            open_fence = marker
+        else:
+            m = _LINE_TAG.match(line)
+            if m:
+                line = f"{m.group(1)}`{m.group(2)}`{line[m.end():]}"
+        out.append(line)
+    return out
 
 
 def _heading_spacing(line: str) -> str:
