@@ -86,6 +86,9 @@ _NUMBERED_TITLE = re.compile(
 #: closing punctuation between blank lines is a title.
 _PLAIN_TITLE = re.compile(r"^(?!\w+:\s*\d)[A-Z0-9][^.;!?]{1,70}(?<!:)$")
 _LABEL_CONTAINER = re.compile(r"^[ \t]*(?:>[ \t]?[ \t]*)*")
+#: A bold label run into the text after it ("**Note:** ...", "**See also:**
+#: ..."): a labelled box's text, not a title of what follows.
+_RUN_IN_LABEL = re.compile(r"^(\*\*|__)[^*_\n]{1,40}?(?::\1|\1:)[ \t]+\S")
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ def label_text(block: Block, lines: list[str]) -> str | None:
         return bold.group(2).strip()
     if block.end - block.first != 1 or len(first) > MAX_LABEL_CHARS or len(first.split()) > TITLE_WORDS:
         return None
-    if block.quote and block.quote_lines == 1 and not first.endswith((".", "!", "?", ",", ";")):
+    if block.quote and block.quote_lines == 1 and not first.endswith((".", "!", "?", ",", ";")) and not _RUN_IN_LABEL.match(first):
         return first.rstrip(":").strip() or None
     if _NUMBERED_TITLE.match(first):
         return first

@@ -474,3 +474,16 @@ def test_a_placeholder_in_angle_brackets_opening_a_line_is_text_not_html():
     for said in ("Execute the Python code contained in *script*", "Run the named module as a script", "too expensive by default"):
         assert any(said in q for q in quotable), said
     assert "`<script>`" in text and "`<module>`" in text
+
+
+def test_a_one_line_admonition_is_no_heading_of_what_follows():
+    """A box holding one short line ("See also: Invoking the Interpreter")
+    is a labelled quote, and the paragraph after it stays in its section."""
+    page = """<html><body><div class="body" role="main"><section><h2>1.1. Command line</h2>
+<p>If no interface option is given, the interactive mode is implied.</p>
+<div class="admonition seealso"><p class="admonition-title">See also</p><p>Invoking the Interpreter</p></div>
+<p>Changed in version 3.4: automatic enabling of tab-completion and history editing.</p>
+</section></div></body></html>"""
+    text = text_of(page)
+    assert "> **See also:** Invoking the Interpreter" in text
+    assert heading_of(text, "automatic enabling of tab-completion") == "1.1. Command line"
