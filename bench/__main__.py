@@ -372,7 +372,7 @@ def _window_sample(corpus: Path, n: int) -> list[str]:
     from dsqa.build.chunking import Chunker
     from dsqa.encoders import get_embedder
     from dsqa.sources.loading import load_corpus
-    from dsqa.sources.sentences import sentence_spans, sentence_text
+    from dsqa.sources.sentences import sentence_windows
 
     model = get_embedder("all-MiniLM-L6-v2")
     chunker = Chunker(model.count_tokens, model.max_tokens, 200, 24, True)
@@ -381,7 +381,7 @@ def _window_sample(corpus: Path, n: int) -> list[str]:
     texts: list[str] = []
     for note in notes[:60]:
         for chunk in chunker.chunk(note):
-            texts.extend(sentence_text(chunk.text, a, b) for a, b in sentence_spans(chunk.text))
+            texts.extend(" ".join(group) for _, _, group in sentence_windows(chunk.text, 3))
     random.Random(1).shuffle(texts)
     return texts[:n]
 
@@ -546,9 +546,8 @@ HTML_CORPORA: tuple[tuple[str, str, Path, tuple[str, ...], str], ...] = (
 
 
 def part_html(run: Run) -> None:
-    """Each HTML dev corpus indexed as dsqa did before issue 29 (the
-    version-1 HTML reader and a window centred on every sentence, frozen in
-    bench/html_v1.py) and as it does today, in the same run: the index, its
+    """Each HTML dev corpus indexed with the HTML reader before issue 29
+    (bench/html_v1.py) and with today's, in the same run: the index, its
     build and the dev-set figures side by side."""
     for name, about, source, folders, devset in HTML_CORPORA:
         if not all((source / f).is_dir() for f in folders):
@@ -571,11 +570,10 @@ def part_html(run: Run) -> None:
             })
         t = Table(
             f"Saved documentation: {about} ({pages} pages, {mb:.1f} MB of HTML; {results['current']['questions']} dev questions, bench/data/html/{devset})",
-            ["index", "pages indexed", "chunks", "vectors stored", "vectors per chunk", "index MB", "reindex s", "reindex CPU s",
+            ["HTML reader", "pages indexed", "chunks", "window vectors", "vectors per chunk", "index MB", "reindex s", "reindex CPU s",
              "chrome chunks", "fragment spans", "hit@1", "hit@5", "MRR@10"],
         )
-        for reader, label in (("v1", "before issue 29 (HTML reader 1, a window per sentence: bench/html_v1.py)"),
-                              ("current", "after (dsqa.sources.formats.html, windows of whole sentences)")):
+        for reader, label in (("v1", "before (version 1, bench/html_v1.py)"), ("current", "after (dsqa.sources.formats.html)")):
             r = results[reader]
             q = r["quality"]
             t.add(label, r["notes"], r["chunks"], r["vectors"], r["vectors_per_chunk"], r["index_mb"], r["seconds"], r["cpu_s"],
@@ -589,9 +587,8 @@ def part_html(run: Run) -> None:
               ratio("cpu_s"), "-", "-", "-", "-", "-")
         t.notes.append(
             "Chrome chunks: chunks at least half of whose words are on navigation lines; fragment spans: quotable sentences "
-            "cut at a wrapped source line (both defined in bench/html_quality.py). Vectors stored: the distinct vectors of the "
-            "vector index (whole chunks and windows; the sentences of one window share its vector). CPU: user + system time "
-            "of the reindex in its process (the model already loaded)."
+            "cut at a wrapped source line (both defined in bench/html_quality.py). CPU: user + system time of the reindex "
+            "in its process (the model already loaded)."
         )
         run.table(t)
         bq, aq = before["quality"], after["quality"]

@@ -26,7 +26,7 @@ def sample(n_chunks: int = 600, n_sentences: int = 2000) -> list[str]:
     from dsqa.encoders import get_embedder
     from dsqa.settings import Settings
     from dsqa.sources.loading import load_corpus
-    from dsqa.sources.sentences import sentence_spans, sentence_text
+    from dsqa.sources.sentences import sentence_windows
 
     settings = Settings(corpus_dir=KEP_SOURCE)
     model = get_embedder(settings.model)
@@ -40,7 +40,7 @@ def sample(n_chunks: int = 600, n_sentences: int = 2000) -> list[str]:
     for note in rng.sample(notes, 60):
         for chunk in chunker.chunk(note):
             chunks.append(chunk.embed_text)
-            sentences += [sentence_text(chunk.text, a, b) for a, b in sentence_spans(chunk.text)]
+            sentences += [s for _, _, group in sentence_windows(chunk.text, 1) for s in group]
     return rng.sample(chunks, min(n_chunks, len(chunks))) + rng.sample(sentences, min(n_sentences, len(sentences)))
 
 

@@ -39,7 +39,7 @@ def sample(corpus: Path, n_chunks: int) -> tuple[list[str], list[str]]:
     from dsqa.encoders import get_embedder
     from dsqa.settings import Settings
     from dsqa.sources.loading import load_corpus
-    from dsqa.sources.sentences import sentence_spans, sentence_text
+    from dsqa.sources.sentences import sentence_windows
 
     settings = Settings(corpus_dir=corpus)
     model = get_embedder(settings.model)
@@ -50,7 +50,7 @@ def sample(corpus: Path, n_chunks: int) -> tuple[list[str], list[str]]:
     for note in rng.sample(notes, min(len(notes), 80)):
         for chunk in chunker.chunk(note):
             chunks.append(chunk.embed_text)
-            sentences += [sentence_text(chunk.text, a, b) for a, b in sentence_spans(chunk.text)]
+            sentences += [s for _, _, group in sentence_windows(chunk.text, 1) for s in group]
     chunks = rng.sample(chunks, min(n_chunks, len(chunks)))
     sentences = rng.sample(sentences, min(int(n_chunks * SENTENCES_PER_CHUNK), len(sentences)))
     return chunks, sentences

@@ -351,9 +351,8 @@ def _ann_variants(vectors: np.ndarray, qv: np.ndarray, exact: np.ndarray) -> lis
 
 @task
 def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
-    """A full reindex of a folder of saved pages as dsqa indexed them before
-    issue 29 (``reader``: ``"v1"``, the version-1 HTML reader and a window
-    per sentence) or as it does now (``"current"``),
+    """A full reindex of a folder of saved pages with one HTML reader
+    (``reader``: ``"v1"``, the reader before issue 29, or ``"current"``),
     its wall and CPU time, and what the index holds: chunks, vectors, size,
     chrome chunks and wrapped-line fragments (bench/html_quality.py), and
     the dev-set figures of ``devset``."""
@@ -365,7 +364,7 @@ def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
     from dsqa.evaluation import evaluate
     from dsqa.sources.sentences import sentence_spans
 
-    html_v1.before_issue_29(args["reader"] == "v1")
+    html_v1.read_in_process(args["reader"] == "v1")
     settings = Settings(corpus_dir=Path(args["corpus_dir"]), index_dir=Path(args["index_dir"]))
     engine = DSQA(Settings(corpus_dir=settings.corpus_dir, index_dir=settings.index_dir, auto_reindex=False))
     engine.embedder.embed(["load the model before timing"])
@@ -389,8 +388,7 @@ def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
         fragments += html_quality.fragments(c.text, found)
     questions = _questions(Path(args["devset"]))
     quality = _quality(evaluate("dsqa", questions, lambda q: engine.ask(q, k=10)))
-    # The vectors the index stores: the sentences of one window share one.
-    vectors = int(manifest.get("ann_entries") or manifest.get("vector_count") or 0)
+    vectors = int(manifest.get("vector_count") or 0)
     return {
         "reader": args["reader"],
         "notes": len(report.added),

@@ -130,12 +130,9 @@ class Settings:
     #: under "Lab: Docker Networking" is about networking even if it does not
     #: say so.
     embed_headings: bool = True
-    #: Besides the whole chunk, its sentences are embedded in windows of
-    #: whole sentences next to each other, about this many word pieces each
-    #: (``dsqa.sources.sentences.sentence_windows``): a window finds the
-    #: bullet that answers inside a long chunk, and scores the sentences it
-    #: holds for the quotes.
-    window_tokens: int = 48
+    #: Besides the whole chunk, each sentence is embedded with its
+    #: neighbours, this many sentences in all.
+    window_sentences: int = 3
 
     # -- ranking passages (``dsqa.query.retrieval``)
     #: A chunk's score: chunk_weight * cosine of the whole chunk
@@ -283,8 +280,8 @@ class Settings:
         _check_whole("k", self.k, 1, self.max_k)
         if self.chunk_tokens < 16:
             raise InvalidInputError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
-        if self.window_tokens < 1:
-            raise InvalidInputError(f"window_tokens must be at least 1, got {self.window_tokens}")
+        if self.window_sentences < 1:
+            raise InvalidInputError("window_sentences must be at least 1")
         for name in ("refusal_threshold", "weak_margin"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -345,7 +342,7 @@ class Settings:
             "chunk_tokens": self.chunk_tokens,
             "chunk_overlap_tokens": self.chunk_overlap_tokens,
             "embed_headings": self.embed_headings,
-            "window_tokens": self.window_tokens,
+            "window_sentences": self.window_sentences,
         }
 
     def confidence(self) -> dict[str, object]:

@@ -58,29 +58,3 @@ def test_the_before_rows_really_read_with_the_version_1_reader(monkeypatch):
     assert "| Prev |" in worker.extract("ddl.html", DOCBOOK.encode()).text
     html_v1.read_in_process(False)
     assert "Prev" not in worker.extract("ddl.html", DOCBOOK.encode()).text
-
-
-def test_the_before_rows_index_a_window_per_sentence(monkeypatch, tmp_path, fake_model):
-    """The bench's "before" reindex stores a vector per quotable sentence, as
-    dsqa did before issue 29; today's stores one per window of sentences."""
-    from bench import html_v1
-    from dsqa import Settings, storage
-    from dsqa.build import reindex
-    from dsqa.sources import formats
-    from dsqa.sources.formats import worker
-
-    monkeypatch.setattr(worker, "_ISOLATE", worker._ISOLATE)
-    monkeypatch.setattr(formats, "_BY_SUFFIX", dict(formats._BY_SUFFIX))
-    monkeypatch.setattr(reindex._Build, "add", reindex._Build.add)
-    (tmp_path / "notes").mkdir()
-    sentences = [f"Sentence number {i} of the page says a thing about caches." for i in range(12)]
-    (tmp_path / "notes" / "page.md").write_text("# Caches\n\n" + " ".join(sentences) + "\n", encoding="utf-8")
-    stored = {}
-    for before in (False, True):
-        html_v1.before_issue_29(before)
-        settings = Settings(corpus_dir=tmp_path / "notes", index_dir=tmp_path / f"index-{before}", model="fake-hash")
-        reindex.reindex(settings, full=True)
-        index = storage.load(settings.index_dir)
-        assert int((index.windows[:, 1] >= 0).sum()) == len(sentences)
-        stored[before] = index.manifest["ann_entries"] - len(index.chunks)
-    assert stored[True] == len(sentences) and stored[False] <= len(sentences) / 2

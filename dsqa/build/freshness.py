@@ -52,7 +52,7 @@ def model_identity(embedder: Embedder) -> dict[str, Any]:
 #: How a sentence window's vector is made (see
 #: :class:`dsqa.build.reindex._Build`); recorded with the chunking settings, so an
 #: index whose window vectors were made another way is stale.
-WINDOW_VECTORS = "window-mean"
+WINDOW_VECTORS = "sentence-mean"
 
 
 def chunking_identity(settings: Settings) -> dict[str, Any]:

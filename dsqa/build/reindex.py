@@ -19,7 +19,6 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +245,7 @@ def _assemble(
             n_chunks = len(rows)
         else:
             chunks = chunker.chunk(note)
-            reused_here = build.add_chunks(chunks, old, key_to_row, settings.window_tokens, _counter(chunker))
+            reused_here = build.add_chunks(chunks, old, key_to_row, settings.window_sentences)
             n_chunks = len(chunks)
             if previous is None:
                 report.added[note.source] = n_chunks
@@ -389,28 +388,16 @@ def _calibration(
     return {**calibrate(Retriever(built, embedder, settings)), "drift": 0}
 
 
-def _counter(chunker: Chunker) -> Callable[[list[str]], list[int]]:
-    """The chunker's token counter, asked for many texts at once."""
-
-    def count_many(texts: list[str]) -> list[int]:
-        chunker.count.prime(texts)
-        return [chunker.count(t) for t in texts]
-
-    return count_many
-
-
 class _Build:
     """The new generation as it is assembled: chunk records, and per chunk its
     vectors (the whole chunk, then one per sentence window), either reused
     from the old index or still to embed.
 
-    Each quotable sentence has a row in the window table, holding the vector
-    of the window it sits in (:func:`dsqa.sources.sentences.sentence_windows`):
-    the sentences of one window share one vector, which the vector index
-    stores once. A window's vector is the normalised mean of its sentences'
-    vectors, not an embedding of the window's text: each sentence is
-    embedded once, which cuts the text the encoder reads, at the same
-    dev-set quality within a question or two (see
+    A window's vector is the normalised mean of its sentences' vectors, not an
+    embedding of the window's text: each sentence is then embedded once
+    instead of once per window it sits in (three times with 3-sentence
+    windows), which cuts the text the encoder reads substantially, at the
+    same dev-set quality within a question or two (see
     :data:`dsqa.build.freshness.WINDOW_VECTORS`).
     """
 
@@ -425,9 +412,7 @@ class _Build:
         #: Vector slots still to fill: the whole chunk's text, or the
         #: sentences whose vectors are averaged.
         self.pending_chunks: list[tuple[int, str]] = []
-        #: Per window to embed: the slots of its sentences' rows, and the
-        #: texts whose vectors' mean they hold.
-        self.pending_windows: list[tuple[list[int], tuple[str, ...]]] = []
+        self.pending_windows: list[tuple[int, list[str]]] = []
         self.new_chunks = 0
         #: The new texts' vectors, one row per distinct text (``row_of``).
         self.embedded: np.ndarray = np.zeros((0, 0), dtype=np.float32)
@@ -444,12 +429,7 @@ class _Build:
             self.old_windows.append(w)
 
     def add_chunks(
-        self,
-        chunks: list[Chunk],
-        old: storage.StoredIndex | None,
-        key_to_row: dict[str, int],
-        window_tokens: int,
-        count_many: Callable[[list[str]], list[int]],
+        self, chunks: list[Chunk], old: storage.StoredIndex | None, key_to_row: dict[str, int], window_sentences: int
     ) -> int:
         """Add a new or changed note's chunks: each one whose key ``old``
         has keeps its vectors, the others are to embed. Returns how many
@@ -461,28 +441,23 @@ class _Build:
                 self.reuse(old, row, _chunk_record(chunk))
                 reused += 1
             else:
-                self.add(chunk, window_tokens, count_many)
+                self.add(chunk, window_sentences)
         return reused
 
-    def add(self, chunk: Chunk, window_tokens: int, count_many: Callable[[list[str]], list[int]]) -> None:
+    def add(self, chunk: Chunk, window_sentences: int) -> None:
         row = len(self.records)
         self.records.append(_chunk_record(chunk))
         self.old_chunks.append(-1)
         self.new_chunks += 1
-        # The whole chunk (heading included) first, then a row per quotable
-        # sentence with its window's vector: retrieval scores a chunk by both.
+        # The whole chunk (heading included) first, then one window per
+        # quotable sentence: retrieval scores a chunk by both.
         self.windows.append((row, -1, -1))
         self.pending_chunks.append((len(self.old_windows), chunk.embed_text))
         self.old_windows.append(-1)
-        for window in sentence_windows(chunk.text, window_tokens, count_many, chunk.sentences, chunk.contexts, chunk.titles):
-            slots = []
-            for k in window.sentences:
-                start, end = chunk.sentences[k]
-                self.windows.append((row, start, end))
-                slots.append(len(self.old_windows))
-                self.old_windows.append(-1)
-            if slots:
-                self.pending_windows.append((slots, window.texts))
+        for start, end, group in sentence_windows(chunk.text, window_sentences, chunk.sentences, chunk.contexts, chunk.titles):
+            self.windows.append((row, start, end))
+            self.pending_windows.append((len(self.old_windows), group))
+            self.old_windows.append(-1)
 
     def texts_to_embed(self) -> list[str]:
         """Each distinct text once: the new chunks, then their sentences (a
@@ -526,9 +501,9 @@ class _Build:
         out = np.empty((len(slots), dimension), dtype=np.float32)
         for slot, text in self.pending_chunks:
             out[slots[slot]] = self.embedded[self.row_of[text]]
-        for window_slots, group in self.pending_windows:
+        for slot, group in self.pending_windows:
             mean = np.mean(self.embedded[[self.row_of[s] for s in group]], axis=0)
-            out[[slots[slot] for slot in window_slots]] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            out[slots[slot]] = mean / max(float(np.linalg.norm(mean)), 1e-12)
         return out
 
     def matrix(self, old: storage.StoredIndex | None, dimension: int, spill: Path | None = None) -> np.ndarray:

@@ -17,9 +17,8 @@ image link or an HTML tag says nothing. A hard line break (two trailing
 spaces, a backslash) and an image end a sentence as a blank line would.
 
 :func:`sentence_spans` is the one place sentences come from: the chunker
-records each chunk's sentences with it, the index embeds them in windows of
-whole sentences (:func:`sentence_windows`), and the answer quotes and the
-page highlights exactly those spans.
+records each chunk's sentences with it, the index embeds a window around
+each, and the answer quotes and the page highlights exactly those spans.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from . import markup
 
@@ -310,6 +308,43 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return [(a - start, b - start) for a, b in _all_spans(text) if a >= start and b <= stop]
 
 
+def sentence_windows(
+    text: str,
+    size: int = 3,
+    spans: Sequence[tuple[int, int]] | None = None,
+    contexts: Sequence[str] = (),
+    titles: Sequence[tuple[int, int]] = (),
+) -> list[tuple[int, int, list[str]]]:
+    """One window per quotable sentence: the sentence with its neighbours
+    (``size`` sentences in all), as (sentence start, sentence end, the
+    window's sentences). ``spans`` are the sentences of ``text`` when the
+    caller has them (a chunk's, found in its whole note), else
+    :func:`sentence_spans` finds them. ``titles`` (label lines) count as
+    neighbours but are never a window's centre; ``contexts`` (per sentence,
+    the list item it is nested in) open a window that lacks its item's line.
+
+    Scoring a chunk by its best window finds the one bullet that answers a
+    question inside a long passage, where a single vector for the whole chunk
+    blurs it; the neighbours supply the context a lone bullet lacks. The
+    window's centre sentence is then the natural quote for the answer.
+    """
+    spans = list(sentence_spans(text) if spans is None else spans)
+    merged = sorted([(a, b, True) for a, b in spans] + [(a, b, False) for a, b in titles])
+    at = {(a, b): i for i, (a, b, quotable) in enumerate(merged) if quotable}
+    before = (size - 1) // 2
+    after = size - 1 - before
+    out = []
+    for n, (start, end) in enumerate(spans):
+        i = at[(start, end)]
+        lo, hi = max(0, i - before), min(len(merged), i + after + 1)
+        group = [sentence_text(text, a, b) for a, b, _ in merged[lo:hi]]
+        context = contexts[n] if n < len(contexts) else ""
+        if context and not any(context in g for g in group):
+            group = [context] + group
+        out.append((start, end, group))
+    return out
+
+
 _LINE_PREFIX = re.compile(r"\n[ \t]*(?:>[ \t]?[ \t]*)*")
 
 
@@ -318,114 +353,3 @@ def sentence_text(text: str, start: int, end: int) -> str:
     blockquote markers of its continuation lines left out, whitespace runs
     made one space."""
     return " ".join(_LINE_PREFIX.sub(" ", text[start:end]).split())
-
-
-@dataclass(frozen=True)
-class SentenceWindow:
-    """A stretch of a passage embedded as one vector: whole sentences next
-    to each other."""
-
-    start: int  # offsets of the stretch of text it covers
-    end: int
-    #: Indices (into the passage's sentence spans) of the quotable sentences it holds.
-    sentences: tuple[int, ...]
-    #: What its vector is the mean of: its title lines and sentences, in
-    #: order, after the list item they are nested in when it lacks that line.
-    texts: tuple[str, ...]
-
-
-def sentence_windows(
-    text: str,
-    budget: int,
-    count_many: Callable[[list[str]], list[int]],
-    spans: Sequence[tuple[int, int]] | None = None,
-    contexts: Sequence[str] = (),
-    titles: Sequence[tuple[int, int]] = (),
-) -> list[SentenceWindow]:
-    """``text`` cut into windows of whole sentences next to each other, each
-    about ``budget`` word pieces long (``count_many`` counts them), which
-    together cover all of it. ``spans`` are the quotable sentences of
-    ``text`` when the caller has them (a chunk's, found in its whole note),
-    else :func:`sentence_spans` finds them; ``titles`` (label lines) are read
-    with the sentences next to them; ``contexts`` (per sentence, the list
-    item it is nested in) open a window that lacks its item's line.
-
-    Scoring a chunk by its best window finds the one bullet that answers a
-    question inside a long passage, where a single vector for the whole
-    chunk blurs it; the sentences around it supply the context a lone
-    bullet lacks, and each quotable sentence is scored by its window. A
-    window per sentence with its neighbours would give every sentence its
-    own vector (and each sentence three windows): windows that do not
-    overlap store about half as many vectors, each sentence read once.
-
-    A window ends only where a quotable sentence or a title line starts (at
-    the start of its line when only indent and list markers precede it
-    there), so no sentence is split; text that is no sentence (a short line,
-    a heading) stays in the window around it. The text is shared out into
-    ``ceil(total / budget)`` windows of about equal length, each cut made at
-    the best place near its share: between blocks, else at a line's start,
-    else between two sentences of a paragraph.
-    """
-    spans = list(sentence_spans(text) if spans is None else spans)
-    marks = sorted({0} | {_line_start_if_first(text, a) for a, _ in [*spans, *titles] if a > 0})
-    bounds = [m for m in marks if m < len(text)] + [len(text)]
-    segments = list(zip(bounds, bounds[1:], strict=False))
-    cuts = _even_cuts(text, segments, count_many([text[a:b] for a, b in segments]) if segments else [], budget)
-    label_lines = sorted(titles)
-    out = []
-    k = 0
-    for start, end in zip(cuts, [*cuts[1:], len(text)], strict=True):
-        held = []
-        while k < len(spans) and spans[k][0] < end:
-            held.append(k)
-            k += 1
-        parts = sorted([spans[i] for i in held] + [t for t in label_lines if start <= t[0] < end])
-        texts = [sentence_text(text, a, b) for a, b in parts]
-        context = contexts[held[0]] if held and held[0] < len(contexts) else ""
-        if context and not any(context in t for t in texts):
-            texts.insert(0, context)
-        if texts:
-            out.append(SentenceWindow(start, end, tuple(held), tuple(texts)))
-    return out
-
-
-def _even_cuts(text: str, segments: list[tuple[int, int]], tokens: list[int], budget: int) -> list[int]:
-    """Where the windows over ``segments`` (consecutive, ``tokens`` word
-    pieces each) start: the first at the first segment's start, then one per
-    share of the text, each at the best place (:func:`_cut_strength`) within
-    half a share of where the share ends, nearer being better."""
-    if not segments:
-        return [0]
-    total = sum(tokens)
-    n = max(1, -(-total // max(1, budget)))
-    share = total / n
-    before = [0]
-    for t in tokens[:-1]:
-        before.append(before[-1] + t)
-    cuts = [segments[0][0]]
-    last = 0
-    for k in range(1, n):
-        target = share * k
-        best: tuple[int, float] | None = None
-        pick = 0
-        for i in range(last + 1, len(segments)):
-            if before[i] > target + share / 2:
-                break
-            if before[i] >= target - share / 2:
-                key = (_cut_strength(text, segments[i][0]), -abs(before[i] - target))
-                if best is None or key > best:
-                    best, pick = key, i
-        if pick:
-            cuts.append(segments[pick][0])
-            last = pick
-    return cuts
-
-
-def _cut_strength(text: str, at: int) -> int:
-    """How good a place ``at`` is for a window to start: after a blank line
-    or a heading line (between blocks) 2, at a line's start (a list item, a
-    line of code) 1, between two sentences of a paragraph 0."""
-    if at == 0 or text[at - 1] != "\n":
-        return 0
-    prev = text[text.rfind("\n", 0, at - 1) + 1 : at - 1].strip()
-    return 2 if not prev or prev.startswith("#") else 1

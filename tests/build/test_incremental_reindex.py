@@ -146,22 +146,3 @@ def test_incremental_equals_full_rebuild(built, fake_model):
             assert a.ask(q).to_dict() == b.ask(q).to_dict()
         assert not any(p.name.startswith(".tmp") for p in settings.index_dir.iterdir())
         assert len(list(settings.index_dir.glob("gen-*"))) == 1
-
-
-def test_the_sentences_of_a_window_share_one_stored_vector(built):
-    """Windows of whole sentences that do not overlap (issue 29): every
-    quotable sentence keeps its row in the window table (the quotes score
-    it), the rows of one window hold its one vector, and the vector index
-    stores that vector once: far fewer vectors than sentences, where a
-    window centred on each sentence stored one per sentence."""
-    index = storage.load(built.settings.index_dir)
-    sentence_rows = np.flatnonzero(index.windows[:, 1] >= 0)
-    assert len(sentence_rows) > len(index.chunks)
-    stored = index.manifest["ann_entries"]
-    assert stored - len(index.chunks) <= 0.7 * len(sentence_rows)
-    shared = 0
-    for r in range(len(index.chunks)):
-        rows = [w for w in index.window_rows(r) if index.windows[w, 1] >= 0]
-        vectors = {index.vectors[w].tobytes() for w in rows}
-        shared += len(rows) - len(vectors)
-    assert shared >= len(sentence_rows) / 3

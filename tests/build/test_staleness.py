@@ -44,7 +44,7 @@ def test_manifest_records_identity_and_checksums(built):
     m = json.loads((gen / storage.MANIFEST).read_text())
     assert m["format"] == storage.FORMAT_VERSION
     assert m["model"] == {"name": "fake-hash", "dimension": 64, "max_tokens": 128}
-    assert {"chunk_tokens", "chunk_overlap_tokens", "embed_headings", "window_tokens", "chunker_version"} <= set(
+    assert {"chunk_tokens", "chunk_overlap_tokens", "embed_headings", "window_sentences", "chunker_version"} <= set(
         m["chunking"]
     )
     listed = set(m["files"])

@@ -133,72 +133,10 @@ def test_a_passage_cut_from_a_nested_list_is_read_as_a_list():
     assert got == ["A deeply nested item says this.", "Its parent's sibling says that."]
 
 
-def _words(texts: list[str]) -> list[int]:
-    return [len(t.split()) for t in texts]
-
-
 def test_windows_are_whole_sentences():
     text = "First sentence of the note.\nSecond one is\nwrapped here. Third sentence ends it.\n"
-    (window,) = sentence_windows(text, 48, _words)
-    assert window.texts == ("First sentence of the note.", "Second one is wrapped here.", "Third sentence ends it.")
-    assert window.sentences == (0, 1, 2)
-
-
-PROSE = textwrap.dedent(
-    """\
-    ## Overlay networks
-
-    An overlay network spans every node of the swarm. Containers on it reach each other by name.
-    The embedded DNS server answers those names. Each service also gets a virtual IP address.
-
-    * Ingress is the overlay network that publishes ports on every node.
-    * A published port routes to a task on any node through the routing mesh.
-    * Short bullet.
-
-    Encryption of overlay traffic is off by default. Turn it on with the encrypted option.
-    The key rotates every twelve hours.
-    """
-)
-
-
-def test_windows_cover_the_text_and_hold_each_sentence_once():
-    """The windows of a passage cover it end to end, cut only where a
-    sentence starts: every sentence lies in exactly one window, and text
-    that is no sentence ("Short bullet.", the heading) in the one around it."""
-    spans = sentence_spans(PROSE)
-    for budget in (8, 16, 30, 60, 500):
-        windows = sentence_windows(PROSE, budget, _words, spans)
-        assert windows[0].start == 0 and windows[-1].end == len(PROSE)
-        assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
-        assert [k for w in windows for k in w.sentences] == list(range(len(spans)))
-        for w in windows:
-            for k in w.sentences:
-                a, b = spans[k]
-                assert w.start <= a < b <= w.end
-                assert sentence_text(PROSE, a, b) in w.texts
-
-
-def test_windows_are_about_the_budget_and_end_between_blocks():
-    """About ``total / budget`` windows of about equal length; a cut near
-    a blank line falls on it rather than inside a paragraph or a list."""
-    total = len(PROSE.split())
-    windows = sentence_windows(PROSE, 30, _words)
-    assert len(windows) == -(-total // 30)
-    for w in windows[1:]:
-        assert PROSE[w.start - 2 : w.start] == "\n\n", PROSE[w.start : w.start + 40]
-    # Half as many windows as sentences or fewer: each sentence is no longer
-    # the centre of a window of its own.
-    assert len(sentence_windows(PROSE, 24, _words)) <= len(sentence_spans(PROSE)) / 2
-
-
-def test_a_window_opens_with_the_list_item_it_is_nested_in():
-    text = "* Parent item says what follows.\n  * A nested bullet says one thing here.\n  * Another nested bullet says more.\n"
-    spans = sentence_spans(text)
-    contexts = ["", "Parent item says what follows.", "Parent item says what follows."]
-    windows = sentence_windows(text, 7, _words, spans, contexts)
-    assert [w.sentences for w in windows] == [(0,), (1,), (2,)]
-    assert windows[0].texts == ("Parent item says what follows.",)
-    assert windows[1].texts == ("Parent item says what follows.", "A nested bullet says one thing here.")
+    windows = sentence_windows(text, 3)
+    assert [w[2] for w in windows][1] == ["First sentence of the note.", "Second one is wrapped here.", "Third sentence ends it."]
 
 
 # -- chunks ---------------------------------------------------------------

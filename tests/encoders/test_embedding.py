@@ -26,7 +26,7 @@ from dsqa.encoders import check as encoder_check
 from dsqa.encoders import minilm_path as _minilm_path
 from dsqa.errors import ModelError
 from dsqa.evaluation import DEFAULT_DEVSET, load_questions
-from dsqa.sources.sentences import sentence_spans, sentence_text
+from dsqa.sources.sentences import sentence_windows
 
 HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime", "faiss")
 
@@ -139,7 +139,7 @@ def _note_windows(limit: int) -> list[str]:
     text = (CORPUS / "notes" / "unlimitediw-dist-sys-notes.md").read_text(encoding="utf-8")
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     long = [p for p in paragraphs if len(p) > 600][:10]  # whole chunks, some past 256 tokens
-    windows = [sentence_text(p, a, b) for p in paragraphs for a, b in sentence_spans(p)]
+    windows = [" ".join(group) for p in paragraphs for _, _, group in sentence_windows(p)]
     return long + windows[: limit - len(long)]
 
 
