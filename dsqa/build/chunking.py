@@ -13,7 +13,11 @@ items nested under it, and inside a block only when one block alone is too
 long (between its sentences, then its lines, then inside a line with
 ``RecursiveCharacterTextSplitter``). A chunk that starts inside a list item,
 or is mostly one item's nested items, carries that item's text in its
-heading path. Chunks are bounded in characters too (``MAX_CHARS_PER_TOKEN``),
+heading path. A section too small to stand alone (a title with a line or
+two under it) shares a chunk with the start of the subsections it
+introduces, under its own heading path, rather than becoming a scrap whose
+vector is mostly its headings; a section is never packed with the one
+before it, nor with a sibling. Chunks are bounded in characters too (``MAX_CHARS_PER_TOKEN``),
 so a megabyte line without a space still becomes chunks of a readable size.
 
 Every chunk is an exact slice ``note.text[start_char:end_char]``, so its line
@@ -42,7 +46,7 @@ from ..sources.markup import HEADING_SEPARATOR
 
 #: Bump when the chunking algorithm changes: indexes built by another
 #: version are then stale, since their chunks would differ.
-CHUNKER_VERSION = 5
+CHUNKER_VERSION = 6
 #: The heading path may take at most this share of the model's window; longer
 #: paths keep only their innermost headings when embedded.
 _MAX_HEADING_SHARE = 0.25
@@ -118,6 +122,14 @@ class _Unit:
     after_blank: bool = True
     #: It starts a chunk that opens with units repeated from the one before.
     own_start: bool = False
+    #: The section it is in (an index into the note's sections), and whether
+    #: it is that section's first unit.
+    section: int = 0
+    opens_section: bool = False
+    #: Its section's chunk size, and what the model's window leaves beside
+    #: that section's heading path.
+    budget: int = 0
+    room: int = 0
 
 
 #: Ranks of :class:`_Unit` boundaries.
@@ -130,6 +142,11 @@ _RANK_INTRODUCED = 1.5
 #: otherwise.
 _CHUNK_COST = 1.0
 _SCRAP_COST = 2.0
+#: What a chunk costs for each section that starts inside it (after its
+#: first): more than another chunk, less than another chunk that is a
+#: scrap, so a section shares a chunk with the subsections under it only
+#: when it is too small to stand alone.
+_SECTION_COST = 1.5
 
 
 @dataclass(frozen=True)
@@ -314,21 +331,33 @@ class Chunker:
         count.prime(prefixes)
         count.prime([text[starts[b.first] : _block_stop(lines, starts, b)] for sec in sections for b in sec.blocks
                      if _block_stop(lines, starts, b) - starts[b.first] <= self.max_chars])
+        # A note's sections are packed together, so that a section too small
+        # to stand alone can share a chunk with the subsections under it;
+        # those a reader fixed (a PDF's never cross a page) each alone.
+        runs = [list(range(len(sections)))] if note.layout is None else [[k] for k in range(len(sections))]
+        ancestors = _ancestors(sections)
         packed = []
-        for sec, prefix in zip(sections, prefixes, strict=True):
-            budget = min(self.chunk_tokens, self.window - count(prefix))
-            groups = self._pack(self._units(text, lines, starts, sec, budget), budget, self.window - count(prefix))
-            packed.append((sec, prefix, budget, groups))
+        for run in runs:
+            units: list[_Unit] = []
+            for k in run:
+                room = self.window - count(prefixes[k])
+                budget = min(self.chunk_tokens, room)
+                sec_units = self._units(text, lines, starts, sections[k], budget)
+                if sec_units:
+                    sec_units[0] = dataclasses.replace(sec_units[0], opens_section=True)
+                units.extend(dataclasses.replace(u, section=k, budget=budget, room=room) for u in sec_units)
+            groups = self._pack(units, ancestors)
+            packed.append((min((u.budget for u in units), default=self.chunk_tokens), groups))
         # A chunk that starts inside a list item carries the item's text in its path.
         # (Its context comes from where it starts, not from the units it
         # repeats of the chunk before.)
-        headings = [[self._group_heading(sec, group[_own_start(group):], leads) for group in groups] for sec, _, _, groups in packed]
+        headings = [[self._run_heading(sections, group[_own_start(group):], leads) for group in groups] for _, groups in packed]
         count.prime([self._embed_prefix(h) for hs in headings for h in hs])
         count.prime([self._embed_prefix(h) + _embeddable(text[g[0].start : g[-1].end])
-                     for (_, _, _, groups), hs in zip(packed, headings, strict=True) for g, h in zip(groups, hs, strict=True) if len(g) > 1])
+                     for (_, groups), hs in zip(packed, headings, strict=True) for g, h in zip(groups, hs, strict=True) if len(g) > 1])
         chunks: list[Chunk] = []
         found = _Sentences(spans, contexts, titles)
-        for (_, _, budget, groups), hs in zip(packed, headings, strict=True):
+        for (budget, groups), hs in zip(packed, headings, strict=True):
             for group, heading in zip(groups, hs, strict=True):
                 chunks.extend(self._make_chunks(note, starts, heading, self._embed_prefix(heading), group, budget, found))
         count.clear()
@@ -345,6 +374,17 @@ class Chunker:
         if not parts:
             return ""
         return HEADING_SEPARATOR.join(parts) + "\n"
+
+    @classmethod
+    def _run_heading(cls, sections: list[_Section], group: list[_Unit], leads: dict[tuple[int, int], tuple[int, str]]) -> str:
+        """A chunk's heading path: its section's (:meth:`_group_heading`);
+        for a chunk that holds a small section and the start of the
+        subsections under it, that section's path (theirs go on from it, and
+        their titles are in the chunk's text)."""
+        first = sections[group[0].section]
+        if any(u.section != group[0].section for u in group):
+            return first.heading
+        return cls._group_heading(first, group, leads)
 
     @staticmethod
     def _group_heading(sec: _Section, group: list[_Unit], leads: dict[tuple[int, int], tuple[int, str]]) -> str:
@@ -459,31 +499,43 @@ class Chunker:
         pieces.append((at, stop))
         return pieces
 
-    def _pack(self, units: list[_Unit], budget: int, room: int) -> list[list[_Unit]]:
+    def _pack(self, units: list[_Unit], ancestors: dict[int, set[int]]) -> list[list[_Unit]]:
         """The units cut into chunks of at most ``budget`` tokens where the
         structure says to (:class:`_Unit` ``rank``): of all the ways to cut
         them, the one whose boundaries cost least (the square of their rank),
         each chunk costing :data:`_CHUNK_COST` more and a scrap of a chunk
-        more again. The last chunk of a section may take up to a quarter more
-        (within ``room``, what the model's window leaves) rather than leave a
-        scrap. Then a chunk that does not start after a blank line (inside a
-        list, a paragraph, a run of lines) repeats a few trailing units of the
-        one before (``overlap_tokens``)."""
+        more again. The units are a whole note's (its sections one after the
+        other, each unit with its section's ``budget`` and ``room``): a
+        heading is always the best place to cut (rank 0), but a chunk may hold
+        a section whole and then the start of the subsections under it
+        (``ancestors``), at :data:`_SECTION_COST` for each, which pays only
+        where cutting would leave a scrap. The last chunk of a section may
+        take up to a quarter more (within ``room``, what the model's window
+        leaves) rather than leave a scrap. Then a chunk that does not start
+        after a blank line (inside a list, a paragraph, a run of lines)
+        repeats a few trailing units of the one before (``overlap_tokens``),
+        never across the start of a section."""
         n = len(units)
         if n == 0:
             return []
         best = [0.0] + [float("inf")] * n
         back = [0] * (n + 1)
-        last_budget = min(room, budget * 5 // 4)
         for j in range(1, n + 1):
             end_cost = units[j].rank ** 2 if j < n else 0.0
-            limit = budget if j < n else last_budget
+            last = j == n or units[j].opens_section
             tokens = 0
+            inner: list[int] = []  # the sections that start inside the chunk, after its first unit
+            budget, room = units[j - 1].budget, units[j - 1].room
             for i in range(j - 1, -1, -1):
                 tokens += units[i].tokens
+                if i < j - 1 and units[i + 1].opens_section:
+                    inner.append(units[i + 1].section)
+                budget, room = min(budget, units[i].budget), min(room, units[i].room)
+                limit = min(room, budget * 5 // 4) if last else budget
                 if i < j - 1 and (tokens > limit or units[j - 1].end - units[i].start > self.max_chars):
                     break
                 cost = best[i] + end_cost + _CHUNK_COST + (_SCRAP_COST if tokens < budget // 4 and n > 1 else 0.0)
+                cost += _sections_cost(units[i], inner, ancestors)
                 if cost < best[j]:
                     best[j], back[j] = cost, i
         cuts = [n]
@@ -492,7 +544,7 @@ class Chunker:
         cuts.reverse()
         groups = []
         for i, j in zip(cuts, cuts[1:], strict=False):
-            start = self._overlap_start(units, i, j, room) if i > 0 and not units[i].after_blank else i
+            start = self._overlap_start(units, i, j, min(u.room for u in units[i:j])) if i > 0 and not units[i].after_blank else i
             if start < i:
                 units[i] = dataclasses.replace(units[i], own_start=True)
             groups.append(units[start:j])
@@ -502,7 +554,7 @@ class Chunker:
         """Where the chunk of ``units[i:j]`` starts once it repeats the whole
         trailing units of the chunk before that fit in ``overlap_tokens``."""
         start, total, overlap = i, sum(u.tokens for u in units[i:j]), 0
-        while (start - 1 > 0 and units[start - 1].whole_lines and overlap + units[start - 1].tokens <= self.overlap_tokens
+        while (start - 1 > 0 and not units[start].opens_section and units[start - 1].whole_lines and overlap + units[start - 1].tokens <= self.overlap_tokens
                and total + units[start - 1].tokens <= room and units[j - 1].end - units[start - 1].start <= self.max_chars):
             start -= 1
             overlap += units[start].tokens
@@ -550,6 +602,30 @@ def _embeddable(text: str) -> str:
     chunk's own text, which is cited and shown, keeps all of it."""
     cleaned = _NOT_SAID.sub("", text).replace("`", "")
     return "\n".join(line for line in cleaned.split("\n") if line.strip()) or text
+
+
+def _sections_cost(first: _Unit, inner: list[int], ancestors: dict[int, set[int]]) -> float:
+    """What a chunk starting with ``first`` costs for the sections that
+    start inside it (``inner``): :data:`_SECTION_COST` each when it holds a
+    section whole and then only subsections under it, else it may not be."""
+    if not inner:
+        return 0.0
+    if first.opens_section and all(first.section in ancestors[k] for k in inner):
+        return _SECTION_COST * len(inner)
+    return float("inf")
+
+
+def _ancestors(sections: list[_Section]) -> dict[int, set[int]]:
+    """For each section, the sections before it that it is nested under:
+    the latest one of each heading path its own path goes on from."""
+    latest: dict[str, int] = {}
+    out: dict[int, set[int]] = {}
+    for k, sec in enumerate(sections):
+        parts = sec.heading.split(HEADING_SEPARATOR) if sec.heading else []
+        prefixes = (HEADING_SEPARATOR.join(parts[:n]) for n in range(1, len(parts)))
+        out[k] = {latest[p] for p in prefixes if p in latest}
+        latest[sec.heading] = k
+    return out
 
 
 def _own_start(group: list[_Unit]) -> int:

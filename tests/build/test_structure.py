@@ -194,6 +194,25 @@ def test_labels_title_sections():
     ]
 
 
+def test_a_small_section_shares_a_chunk_with_the_subsections_it_introduces():
+    body = " ".join(f"word{i}" for i in range(12))
+    text = (
+        "# Lab\n\nA short intro.\n\n## Task 1\n\n" + body + ".\n\n## Task 2\n\n" + body + ".\n\n"
+        "# FAQ\n\n## Can it run on PyPy?\n\nYes, it can.\n\n## Why is it slow?\n\n" + body + ".\n"
+    )
+    chunks = _chunker(chunk_tokens=40).chunk(_note(text))
+    # the intro is too small to stand alone: it goes with the start of the
+    # subsections under it, under its own heading path
+    (first,) = [c for c in chunks if "A short intro." in c.text]
+    assert first.heading == "Lab" and "## Task 1" in first.text
+    # a small section with no subsections of its own stays alone: never
+    # packed with a sibling, nor with the section before it
+    (answer,) = [c for c in chunks if "Yes, it can." in c.text]
+    assert answer.heading == f"FAQ{HEADING_SEPARATOR}Can it run on PyPy?"
+    assert "Why is it slow" not in answer.text
+    assert not any("Task 2" in c.text and "FAQ" in c.text for c in chunks)
+
+
 def test_a_long_paragraph_is_cut_between_sentences():
     sentence = "Every replica applies the committed entries of the log in order"
     text = "\n".join(textwrap.wrap(". ".join(f"{sentence} {i}" for i in range(20)) + ".", 80))
