@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +78,7 @@ def test_noop_and_touch_write_nothing(built, fake_model):
     for path in (built.settings.corpus_dir / NOTES).iterdir():
         os.utime(path, None)  # a fresh clone: new mtimes, same bytes
     assert built.status().up_to_date
-    started = time.perf_counter()
     report = built.reindex()
-    assert time.perf_counter() - started < 1.0
     assert not report.wrote and str(report).startswith("index up to date: 5 notes unchanged")
     assert storage.current_generation(built.settings.index_dir) == gen and fake_model.calls == calls
 
