@@ -33,7 +33,12 @@ Parts (all by default, in this order):
                before issue 27 and by this checkout in the same run (full
                reindex time and peak RSS, index on disk, cold ask, one note
                changed / added / removed), and the vector codes (float32,
-               float16, 8-bit) against exact search on the real vectors.
+               float16, 8-bit) against exact search on the real vectors;
+* ``adds``     1,000 chunks added to a 1M-vector HNSW index as a reindex
+               adds them (the index built once, kept in $DSQA_BENCH_CACHE);
+* ``linux``    a full reindex of Debian's linux-doc-6.1 HTML pages (all, or
+               $DSQA_BENCH_LINUX_FOLDERS): time, peak RSS, chunks, index
+               size, what the HTML reader skipped or warned about.
 
 Each measurement runs in a fresh interpreter (``bench.worker``). A full run
 (no ``--only``, no ``--quick``) writes ``bench/RESULTS.md`` and the README's
@@ -73,7 +78,7 @@ from bench.common import (
     run_measured,
     worker,
 )
-from bench.large import part_large
+from bench.large import part_adds, part_large, part_linux
 from bench.results_file import (
     PartResult,
     ResultsError,
@@ -83,7 +88,7 @@ from bench.results_file import (
     update,
 )
 
-PARTS = ("query", "answers", "indexing", "kep", "baseline", "scale", "ray", "html", "large")
+PARTS = ("query", "answers", "indexing", "kep", "baseline", "scale", "ray", "html", "large", "adds", "linux")
 QUESTION = "how do overlay networks do service discovery"
 
 
@@ -609,6 +614,8 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
     "ray": part_ray,
     "html": part_html,
     "large": part_large,
+    "adds": part_adds,
+    "linux": part_linux,
 }
 RESULTS = ROOT / "bench" / "RESULTS.md"
 

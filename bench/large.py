@@ -11,12 +11,14 @@ default every folder; ``--quick``: sig-apps). Measured for each:
   the index on disk and its ratio to the text;
 * a cold ``dsqa ask`` (median of three processes): wall time, peak RSS;
 * ``dsqa reindex`` after one note is changed (a paragraph appended), one
-  added (a copy of a bundled note), and that one removed, twice each:
-  medians, and the new code's time as a share of the old's.
+  added (a copy of a bundled note), and that one removed, twice each
+  (``$DSQA_BENCH_LARGE_ROUNDS`` times): medians, and the new code's time as
+  a share of the old's.
 
 Then, on the new index: the vector codes (float32, float16, 8-bit) against
 exact float32 search (recall@10, on the index's real vectors) and the
-dev-set figures with each (bench worker task ``codes``).
+dev-set figures with each (bench worker task ``codes``;
+``DSQA_BENCH_LARGE_CODES=0`` leaves them out).
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def _measure(run: Any, sides: list[Side], folders: list[str]) -> None:
         side.results["full"] = (seconds, rss, _index_bytes(side.index))
         asks = [side.dsqa("ask", QUESTION, "--no-auto-reindex") for _ in range(3)]
         side.results["ask"] = (median([a[0] for a in asks]), max(a[1] for a in asks))
-    rounds = 1 if run.quick else 2
+    rounds = 1 if run.quick else int(os.environ.get("DSQA_BENCH_LARGE_ROUNDS", "2"))
     for round_ in range(rounds):
         for side in sides:  # alternating, so that both see the same load
             run.log(f"large: one-note changes, round {round_ + 1}, {side.name}")
@@ -140,6 +142,8 @@ def _measure(run: Any, sides: list[Side], folders: list[str]) -> None:
         f"index {fn[2] / 1e6:.0f} MB on disk ({fn[2] / text:.1f}x the text; before {fo[2] / text:.1f}x); full reindex peak RSS "
         f"{fn[1]:,.0f} MB (before {fo[1]:,.0f}); one note changed {median([r[0] for r in new.results.get('one note changed', [(float('nan'), 0)])]):.1f} s; cold ask {an[0]:.2f} s, {an[1]:.0f} MB"
     )
+    if os.environ.get("DSQA_BENCH_LARGE_CODES", "1") == "0":
+        return
     run.log("large: vector codes on the new index")
     r = worker("codes", {"corpus_dir": str(new.corpus), "index_dir": str(new.index)})
     c = Table(
@@ -150,3 +154,85 @@ def _measure(run: Any, sides: list[Side], folders: list[str]) -> None:
         c.add(v["codes"], v["mb"], v["recall@10"], v["max_err"], v["hit@1"], v["hit@5"], v["mrr@10"], f"{v['answerable_refused']} / {v['unanswerable_refused']}")
     c.notes.append("Each row rebuilds the index with those codes, ranks with the decoded vectors, and recalibrates refusal on it.")
     run.table(c)
+
+
+#: Where ``python -m bench --only adds`` keeps its big synthetic index between
+#: runs (``$DSQA_BENCH_CACHE``): building it is the slow part, and the
+#: measurement is what adding to it costs.
+CACHE = Path(os.environ.get("DSQA_BENCH_CACHE") or Path.home() / ".cache" / "dsqa-bench")
+
+
+def part_adds(run: Any) -> None:
+    """1,000 chunks (6,000 vectors) added to a 1M-vector index of the type
+    dsqa builds for that many, as a reindex adds them (``ann.update``)."""
+    n = 100_000 if run.quick else 1_000_000
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cache = CACHE / f"hnsw-sq8-{n}.faiss"
+    run.log(f"adds: {n:,} synthetic vectors ({'kept from an earlier run' if cache.is_file() else 'building them first'})")
+    r = worker("million_add", {"n": n, "cache": str(cache), "chunks": 1000, "per_chunk": 6, "rounds": 3})
+    t = Table(
+        f"Adding 1,000 chunks ({r['added_vectors']:,} vectors) to an index of {n:,} synthetic vectors ({r['kind']}, {r['file_mb']:.0f} MB on disk)",
+        ["step of the write", "median s", "min s", "max s"],
+    )
+    steps = (("read_s", "read the index file into memory"), ("add_s", "`ann.update`: add the new vectors to the graph"),
+             ("write_s", "write the new index file and fsync it"), ("total_s", "total"))
+    for key, label in steps:
+        xs = [x[key] for x in r["rounds"]]
+        t.add(label, median(xs), min(xs), max(xs))
+    built = f"building it took {r['build_s']:.0f} s in this run" if r["build_s"] else f"it was built in an earlier run and kept in {CACHE}"
+    t.notes.append(
+        f"{len(r['rounds'])} rounds, each from the same saved index, in one process (peak RSS {r['peak_rss_mb']:,.0f} MB); "
+        f"rebuilt in any round: {any(x['rebuilt'] for x in r['rounds'])}. Before issue 27 every write rebuilt the whole index "
+        f"(the scale part's 'build s' at 1M); {built}."
+    )
+    run.table(t)
+    total = median([x["total_s"] for x in r["rounds"]])
+    run.headlines[f"adding 1,000 chunks to {n:,} vectors"] = f"{total:.1f} s (read {median([x['read_s'] for x in r['rounds']]):.1f} s, add {median([x['add_s'] for x in r['rounds']]):.1f} s)"
+
+
+#: Debian's linux-doc-6.1 pages (installed by the bench's set-up with apt,
+#: never by dsqa); ``$DSQA_BENCH_LINUX_FOLDERS`` takes some of its folders
+#: (comma-separated, default all).
+LINUX_DOCS = Path("/usr/share/doc/linux-doc-6.1/html")
+
+
+def part_linux(run: Any) -> None:
+    """A full reindex of the Linux kernel documentation's HTML pages: time,
+    peak RSS, chunks, index size, and what the HTML reader skipped or
+    warned about."""
+    if not LINUX_DOCS.is_dir():
+        run.log(f"skipping linux: no pages at {LINUX_DOCS} (apt-get install linux-doc-6.1)")
+        return
+    wanted = [f.strip() for f in os.environ.get("DSQA_BENCH_LINUX_FOLDERS", "").split(",") if f.strip()]
+    if run.quick and not wanted:
+        wanted = ["filesystems"]
+    corpus = run.tmp / "linux"
+    sources = [LINUX_DOCS / f for f in wanted] if wanted else [LINUX_DOCS]
+    for source in sources:
+        for page in source.rglob("*.html"):
+            target = corpus / page.relative_to(LINUX_DOCS)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(page, target)
+    pages = list(corpus.rglob("*.html"))
+    mb = sum(p.stat().st_size for p in pages) / 1e6
+    where = ", ".join(wanted) if wanted else "every page"
+    run.log(f"linux: full reindex of {len(pages):,} pages ({mb:.0f} MB, {where})")
+    r = worker("linux_reindex", {"corpus_dir": str(corpus), "index_dir": str(run.tmp / "linux-index")})
+    t = Table(
+        f"Linux 6.1 kernel documentation (Debian linux-doc-6.1, {where}: {len(pages):,} HTML pages, {mb:.0f} MB): full reindex, default encoder",
+        ["pages indexed", "skipped", "pages with warnings", "chunks", "window vectors", "text MB", "index MB", "index / text",
+         "seconds", "peak RSS MB"],
+    )
+    t.add(r["notes"], len(r["skipped"]), len(r["warned"]), r["chunks"], r["vectors"], r["text_mb"], r["index_mb"],
+          r["index_mb"] / r["text_mb"] if r["text_mb"] else 0.0, r["seconds"], r["peak_rss_mb"])
+    for label, items in (("skipped", r["skipped"]), ("warned about", r["warned"])):
+        kinds: dict[str, int] = {}
+        for item in items:
+            kinds[item["why"]] = kinds.get(item["why"], 0) + 1
+        if kinds:
+            t.notes.append(f"The HTML reader {label}: " + "; ".join(f"{why} ({n})" for why, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:8]) + ".")
+    t.notes.append("One `reindex` in a fresh process (model loading included); text MB: the chunks' text (their small overlaps counted twice).")
+    run.table(t)
+    run.headlines[f"Linux docs ({where})"] = (
+        f"{r['notes']:,} pages, {r['chunks']:,} chunks, index {r['index_mb']:.0f} MB, {r['seconds'] / 60:.1f} min, peak RSS {r['peak_rss_mb']:,.0f} MB"
+    )

@@ -586,6 +586,86 @@ def codes(args: dict[str, Any]) -> dict[str, Any]:
     return {"vectors": len(exact), "queries": len(qv), "variants": out}
 
 
+@task
+def million_add(args: dict[str, Any]) -> dict[str, Any]:
+    """What adding chunks to a big index costs: an index of ``n`` synthetic
+    vectors of the type dsqa builds for that many (HNSW with 8-bit codes and
+    dsqa's parameters), built once and kept at ``cache`` (built now if that
+    file is missing), then ``rounds`` times what a reindex that adds
+    ``chunks`` chunks (``per_chunk`` vectors each) does with it: read the file
+    into memory (``ann.read(writable=True)``), ``ann.update`` with every old
+    entry kept, write the new file and fsync it."""
+    import faiss
+
+    from bench import synthetic
+    from dsqa.storage import ann
+
+    n, cache = int(args["n"]), Path(args["cache"])
+    build_s = None
+    if not cache.is_file():
+        x, _ = synthetic.vectors(n)
+        started = time.perf_counter()
+        index = ann.build_index(x, kind=ann.choose(n))
+        build_s = time.perf_counter() - started
+        del x
+        faiss.write_index(index, str(cache) + ".tmp")
+        os.replace(str(cache) + ".tmp", cache)
+        del index
+    # New chunks of the same corpus: vectors drawn as the index's were.
+    new = synthetic.vectors(0, n_queries=int(args["chunks"]) * int(args["per_chunk"]))[1]
+    rounds = []
+    out = cache.with_name(cache.name + ".updated")
+    for _ in range(int(args.get("rounds", 3))):
+        started = time.perf_counter()
+        index = ann.read(cache, writable=True)
+        read_s = time.perf_counter() - started
+        reused = np.concatenate([np.arange(index.ntotal, dtype=np.int64), np.full(len(new), -1, dtype=np.int64)])
+        started = time.perf_counter()
+        updated, rows, rebuilt = ann.update(index, reused, new)
+        add_s = time.perf_counter() - started
+        started = time.perf_counter()
+        faiss.write_index(updated, str(out))
+        fd = os.open(out, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+        write_s = time.perf_counter() - started
+        rounds.append({"read_s": read_s, "add_s": add_s, "write_s": write_s, "total_s": read_s + add_s + write_s, "rebuilt": rebuilt})
+        del index, updated
+    out.unlink(missing_ok=True)
+    kept = ann.read(cache)
+    return {
+        "n": n, "kind": ann.describe(kept), "build_s": build_s, "file_mb": cache.stat().st_size / 1e6,
+        "added_vectors": len(new), "rounds": rounds,
+    }
+
+
+@task
+def linux_reindex(args: dict[str, Any]) -> dict[str, Any]:
+    """A full reindex (default settings and encoder) of a folder of web
+    pages: its report, the index's size and what the readers extracted."""
+    import re
+
+    from dsqa import Settings, storage
+    from dsqa.build.reindex import reindex
+
+    settings = Settings(corpus_dir=Path(args["corpus_dir"]), index_dir=Path(args["index_dir"]), allow_large_corpus=True)
+    report = reindex(settings, full=True)
+    index = storage.load(settings.index_dir)
+    gen = storage.current_generation(settings.index_dir)
+    text = sum(len(c.text.encode()) for c in index.chunks)  # chunk texts overlap a little: an upper bound
+    digits = re.compile(r"\d+")
+    return {
+        "notes": len(index.manifest["notes"]),
+        "chunks": len(index.chunks),
+        "vectors": len(index.windows),
+        "text_mb": text / 1e6,
+        "index_mb": sum(p.stat().st_size for p in gen.rglob("*") if p.is_file()) / 1e6,
+        "seconds": report.seconds,
+        "skipped": [{"note": n, "why": digits.sub("N", why)} for n, why in report.skipped],
+        "warned": [{"note": n, "why": digits.sub("N", w)} for n, w in report.warnings],
+    }
+
+
 def main() -> None:
     name, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
     if name not in TASKS:

@@ -11,14 +11,20 @@ it), BM25 tokenizes only the new chunks (``LexicalIndex.updated``), and the
 refusal calibration is redone on the schedule of :func:`_calibration`.
 ``full=True`` rebuilds everything. Vectors of two models are never
 mixed: old vectors are reused only when the model identity matches.
+
+A reindex that reuses nothing (``full=True``, the first one, another model)
+streams (:func:`_stream_generation`): notes are read, chunked, embedded and
+written in bounded batches, so its memory does not grow with the folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 import uuid
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +46,11 @@ from ..query.retrieval import Retriever
 from ..settings import Settings
 from ..sources.formats import reader_version
 from ..sources.formats.limits import ReaderLimits
-from ..sources.loading import LoadedCorpus, Note, content_hash, load_corpus
+from ..sources.loading import CorpusStream, Note, content_hash, open_corpus
 from ..sources.reading import MAX_NOTE_BYTES, OUTSIDE, read_corpus_file
 from ..sources.sentences import sentence_windows
 from ..storage import ChunkRecord, ann
-from ..storage.lexical import LexicalIndex, lexical_text
+from ..storage.lexical import CountsBuilder, LexicalIndex, document_tokens, lexical_text
 from .chunking import Chunk, Chunker
 from .freshness import ReindexPlan, plan, reindex_command
 from .progress import Reporter, Step, reporter
@@ -100,7 +106,9 @@ def _load_previous(settings: Settings, plan: ReindexPlan) -> tuple[storage.Store
     ``None`` and the plan of a reindex from scratch when it cannot be read."""
     if plan.manifest is not None and plan.generation is not None:
         try:
-            return storage.load(settings.index_dir, plan.generation, plan.manifest), plan
+            old = storage.load(settings.index_dir, plan.generation, plan.manifest)
+            old.chunks = list(old.chunks)  # every record is read to be kept or replaced: parse each once
+            return old, plan
         except IndexCorruptError as exc:
             plan = plan.from_scratch(str(exc))
     if plan.problem:
@@ -183,10 +191,13 @@ def reindex(settings: Settings, *, full: bool = False, progress: bool | Reporter
 def _reindex_locked(settings: Settings, embedder: Embedder, plan: ReindexPlan, *, report_step: Reporter) -> ReindexReport:
     storage.collect_garbage(settings.index_dir)  # what a killed writer left behind
     old, plan = _load_previous(settings, plan)
-    corpus = _read_corpus(settings, old, plan)
-    report_step(Step("read", f"reading {counted(len(corpus.notes), 'note')}…"))
+    corpus = _open_corpus(settings, old, plan)
+    report_step(Step("read", f"reading {counted(len(corpus), 'note')}…"))
     report = ReindexReport(full=old is None, reason=plan.reason, skipped=corpus.skipped, warnings=corpus.warnings)
-    build, notes_manifest = _assemble(settings, embedder, old, plan, corpus.notes, report)
+    if old is None:
+        _stream_generation(settings, embedder, plan, corpus, report, report_step)
+        return report
+    build, notes_manifest = _assemble(settings, embedder, old, plan, list(corpus), report)
     skipped_manifest = _skipped_entries(settings.corpus_dir, corpus.skipped)
     if old is not None:
         report.reason = plan.rewrite
@@ -198,7 +209,7 @@ def _reindex_locked(settings: Settings, embedder: Embedder, plan: ReindexPlan, *
     return report
 
 
-def _read_corpus(settings: Settings, old: storage.StoredIndex | None, plan: ReindexPlan) -> LoadedCorpus:
+def _open_corpus(settings: Settings, old: storage.StoredIndex | None, plan: ReindexPlan) -> CorpusStream:
     limits = {} if settings.allow_large_corpus else {
         "max_files": settings.max_corpus_files, "max_total_bytes": settings.max_corpus_bytes
     }
@@ -206,7 +217,7 @@ def _read_corpus(settings: Settings, old: storage.StoredIndex | None, plan: Rein
     known = dict(plan.reusable)
     # Nor is a note that took the whole time or memory bound last time, unchanged.
     skipped = {src: (e.get("sha256"), e.get("reason", "")) for src, e in (old.manifest.get("skipped", {}) if old else {}).items()}
-    return load_corpus(
+    return open_corpus(
         settings.corpus_dir, cross_mounts=settings.cross_mounts, known=known, limits=ReaderLimits.of(settings),
         known_skipped=skipped, allow_whole=settings.allow_large_corpus, **limits
     )
@@ -295,21 +306,7 @@ def _write_generation(
         report.encoder = encoder.last_encoder
     faiss_index, rows = _vector_index(old, build, embedder.dimension, spill and spill.with_name(spill.name + "-vectors.npy"))
     lexical = _lexical_index(old, build)
-    manifest = {
-        "format": storage.FORMAT_VERSION,
-        "dsqa_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "model": plan.model,
-        "chunking": plan.chunking,
-        "corpus": paths.corpus_record(settings.corpus_dir, settings.index_dir),
-        "index_type": ann.describe(faiss_index),
-        "chunk_count": len(build.records),
-        "vector_count": len(build.windows),
-        "ann_entries": int(faiss_index.ntotal),
-        "ann_masked": rows.dead,
-        "notes": notes,
-        "skipped": skipped,
-    }
+    manifest = _manifest(settings, plan, faiss_index, rows, len(build.records), notes=notes, skipped=skipped)
     windows = build.window_table()
     # The refusal scale of this corpus, measured on the new index in memory
     # before it is written (see dsqa.query.calibration), or kept (_calibration).
@@ -323,6 +320,156 @@ def _write_generation(
         raise _write_error(settings.index_dir, exc) from None
     report.wrote = True
     storage.collect_garbage(settings.index_dir)
+
+
+def _manifest(
+    settings: Settings, plan: ReindexPlan, faiss_index: Any, rows: ann.Distinct, chunks: int, *,
+    notes: dict[str, Any], skipped: dict[str, Any]
+) -> dict[str, Any]:
+    """The new generation's manifest (its calibration is added after)."""
+    return {
+        "format": storage.FORMAT_VERSION,
+        "dsqa_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": plan.model,
+        "chunking": plan.chunking,
+        "corpus": paths.corpus_record(settings.corpus_dir, settings.index_dir),
+        "index_type": ann.describe(faiss_index),
+        "chunk_count": chunks,
+        "vector_count": len(rows.entry_of_row),
+        "ann_entries": int(faiss_index.ntotal),
+        "ann_masked": rows.dead,
+        "notes": notes,
+        "skipped": skipped,
+    }
+
+
+#: A full reindex embeds at most about this many distinct texts at a time
+#: (one batch of chunks: their texts and sentences), and holds no more than
+#: one batch's texts and vectors (see :func:`_stream_generation`).
+STREAM_TEXTS = 4096
+
+
+def _stream_generation(
+    settings: Settings, embedder: Embedder, plan: ReindexPlan, corpus: CorpusStream, report: ReindexReport, report_step: Reporter
+) -> None:
+    """A full reindex in bounded memory: the notes are read and chunked one
+    at a time, each chunk's record written to the new generation as it is
+    made and its texts to embed to a file beside it; then those texts are
+    embedded a batch at a time, each batch's vectors going into the vector
+    index's builder, which keeps them on disk (``ann.StreamBuilder``). What
+    stays in memory grows only by a few numbers per chunk (its windows,
+    term counts and vector entries), never by its text or vectors. The
+    generation is written whole in a temporary folder and made live at the
+    end, as every write is (``storage.GenerationWriter``)."""
+    index_dir = settings.index_dir
+    try:
+        writer = storage.GenerationWriter(index_dir)
+    except OSError as exc:
+        raise _write_error(index_dir, exc) from None
+    spill = index_dir / f".tmp-{uuid.uuid4().hex[:8]}"
+    pending = spill.with_name(spill.name + "-texts.jsonl")
+    vectors = ann.StreamBuilder(embedder.dimension, spill.with_name(spill.name + "-vectors.f32"))
+    try:
+        windows, counts, notes = _chunk_notes(settings, embedder, corpus, writer, pending, report)
+        _embed_pending(settings, embedder, pending, report, report_step, spill, vectors)
+        report_step(Step("write", "writing the index…"))
+        faiss_index, rows = vectors.finish()
+        lexical = LexicalIndex.of_counts(counts.counts())
+        skipped = _skipped_entries(settings.corpus_dir, corpus.skipped)
+        manifest = _manifest(settings, plan, faiss_index, rows, writer.chunk_count, notes=notes, skipped=skipped)
+        built = storage.StoredIndex(
+            writer.tmp, manifest, writer.chunks(), ann.StoredVectors(faiss_index, rows), windows, faiss_index, lexical, rows
+        )
+        manifest["calibration"] = _calibration(settings, embedder, None, plan, built, report)
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        pending.unlink(missing_ok=True)
+        vectors.close()
+    try:
+        writer.finish(manifest, windows, faiss_index, lexical, rows)
+    except OSError as exc:
+        raise _write_error(index_dir, exc) from None
+    report.wrote = True
+    storage.collect_garbage(index_dir)
+
+
+def _chunk_notes(
+    settings: Settings, embedder: Embedder, corpus: CorpusStream, writer: storage.GenerationWriter, pending: Path,
+    report: ReindexReport,
+) -> tuple[np.ndarray, CountsBuilder, dict[str, Any]]:
+    """Read and chunk every note: the records go to ``writer``, each chunk's
+    texts to embed (its own, then each window's sentences) as a line of
+    ``pending``; returns the window table, the BM25 term counts and the
+    manifest's notes entry."""
+    chunker = chunker_for(settings, embedder)
+    windows = array("i")
+    counts = CountsBuilder()
+    notes: dict[str, Any] = {}
+    with open(pending, "w", encoding="utf-8") as out:
+        for note in corpus:
+            chunks = chunker.chunk(note)
+            row = writer.chunk_count
+            for chunk in chunks:
+                groups = []
+                windows.extend((row, -1, -1))
+                for start, end, group in sentence_windows(
+                    chunk.text, settings.window_sentences, chunk.sentences, chunk.contexts, chunk.titles
+                ):
+                    windows.extend((row, start, end))
+                    groups.append(group)
+                out.write(json.dumps([chunk.embed_text, groups]) + "\n")
+                row += 1
+            try:
+                writer.add_chunks(_chunk_record(c) for c in chunks)
+            except OSError as exc:
+                raise _write_error(settings.index_dir, exc) from None
+            counts.add([document_tokens(lexical_text(c.heading, c.text)) for c in chunks])
+            report.added[note.source] = len(chunks)
+            notes[note.source] = _note_entry(note, len(chunks))
+    report.total_chunks = report.embedded = writer.chunk_count
+    return np.frombuffer(windows, dtype=np.int32).reshape(-1, 3).copy(), counts, notes
+
+
+def _embed_pending(
+    settings: Settings, embedder: Embedder, pending: Path, report: ReindexReport, report_step: Reporter, spill: Path,
+    vectors: ann.StreamBuilder,
+) -> None:
+    """Embed the chunks listed in ``pending`` a batch of about
+    :data:`STREAM_TEXTS` distinct texts at a time; each batch's vectors (one
+    per window) go to ``vectors``."""
+    encoder: Embedder = embedder
+    if settings.ray_address:  # the only place Ray is imported
+        from ..encoders.ray import RayEmbedder
+
+        encoder = RayEmbedder.from_settings(settings, embedder)
+    total, done = report.total_chunks, 0
+
+    def flush(batch: _Build) -> None:
+        nonlocal done
+        # Ray's vectors go to a memory map as they arrive (see _write_generation).
+        embedded = spill.with_name(f"{spill.name}-{done}-embedded.npy") if settings.ray_address else None
+        batch.embed(encoder, report_step, spill=embedded, before=done, total=total)
+        vectors.add(batch.new_vectors(embedder.dimension))
+        done += batch.new_chunks
+        batch.embedded = np.zeros((0, 0), dtype=np.float32)  # lets go of the memory map
+        if embedded is not None:
+            embedded.unlink(missing_ok=True)
+
+    batch = _Build()
+    with open(pending, encoding="utf-8") as lines:
+        for line in lines:
+            text, groups = json.loads(line)
+            batch.add_texts(text, groups)
+            if batch.distinct_texts >= STREAM_TEXTS:
+                flush(batch)
+                batch = _Build()
+    if batch.new_chunks:
+        flush(batch)
+    if total:
+        report.encoder = encoder.last_encoder
 
 
 def _updatable(old: storage.StoredIndex | None) -> bool:
@@ -417,6 +564,7 @@ class _Build:
         #: The new texts' vectors, one row per distinct text (``row_of``).
         self.embedded: np.ndarray = np.zeros((0, 0), dtype=np.float32)
         self.row_of: dict[str, int] = {}
+        self._distinct: set[str] = set()
 
     def reuse(self, old: storage.StoredIndex, old_row: int, record: ChunkRecord | None = None) -> None:
         row = len(self.records)
@@ -448,16 +596,31 @@ class _Build:
         row = len(self.records)
         self.records.append(_chunk_record(chunk))
         self.old_chunks.append(-1)
-        self.new_chunks += 1
         # The whole chunk (heading included) first, then one window per
         # quotable sentence: retrieval scores a chunk by both.
         self.windows.append((row, -1, -1))
-        self.pending_chunks.append((len(self.old_windows), chunk.embed_text))
-        self.old_windows.append(-1)
+        groups = []
         for start, end, group in sentence_windows(chunk.text, window_sentences, chunk.sentences, chunk.contexts, chunk.titles):
             self.windows.append((row, start, end))
+            groups.append(group)
+        self.add_texts(chunk.embed_text, groups)
+
+    def add_texts(self, text: str, groups: list[list[str]]) -> None:
+        """A new chunk's vectors to embed: its whole ``text``, then one per
+        window, the mean of its sentences' (``groups``)."""
+        self.new_chunks += 1
+        self.pending_chunks.append((len(self.old_windows), text))
+        self.old_windows.append(-1)
+        self._distinct.add(text)
+        for group in groups:
             self.pending_windows.append((len(self.old_windows), group))
             self.old_windows.append(-1)
+            self._distinct.update(group)
+
+    @property
+    def distinct_texts(self) -> int:
+        """How many distinct texts the new chunks have to embed."""
+        return len(self._distinct)
 
     def texts_to_embed(self) -> list[str]:
         """Each distinct text once: the new chunks, then their sentences (a
@@ -468,23 +631,28 @@ class _Build:
             texts.update(dict.fromkeys(group))
         return list(texts)
 
-    def embed(self, embedder: Embedder, report_step: Reporter, spill: Path | None = None) -> None:
+    def embed(
+        self, embedder: Embedder, report_step: Reporter, spill: Path | None = None, *, before: int = 0, total: int | None = None
+    ) -> None:
         """Embed the texts still to embed, reporting progress in chunks: the
-        texts embedded so far, as a share of all the texts to embed. With
-        ``spill`` (a file name), the vectors
+        texts embedded so far, as a share of all the texts to embed (after
+        ``before`` chunks of ``total``, when this is one batch of a larger
+        run). With ``spill`` (a file name), the vectors
         are written to a memory map there as they arrive, so they need not
         fit in memory."""
         texts = self.texts_to_embed()
         if not texts:
             return
-        total, done = self.new_chunks, 0
+        mine, done = self.new_chunks, 0
+        total = mine if total is None else total
 
         def texts_done(n: int) -> None:
             nonlocal done
             done += n
-            report_step(Step("embed", "embedding", min(total, total * done // len(texts)), total))
+            report_step(Step("embed", "embedding", before + min(mine, mine * done // len(texts)), total))
 
-        report_step(Step("embed", "embedding", 0, total))
+        if not before:
+            report_step(Step("embed", "embedding", 0, total))
         self.row_of = {text: row for row, text in enumerate(texts)}
         if spill is None:
             self.embedded = embedder.embed(texts, progress=texts_done)
@@ -492,7 +660,7 @@ class _Build:
             shape = (len(texts), embedder.dimension)
             self.embedded = np.lib.format.open_memmap(spill, mode="w+", dtype=np.float32, shape=shape)
             embedder.embed_into(texts, self.embedded, progress=texts_done)
-        report_step(Step("embed", "embedding", total, total))
+        report_step(Step("embed", "embedding", before + mine, total))
 
     def new_vectors(self, dimension: int) -> np.ndarray:
         """The vectors of the windows to embed, in window order: new chunks'

@@ -25,6 +25,7 @@ stored in the index manifest, recomputed at every reindex that writes.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -128,7 +129,7 @@ OFF_TOPIC = (
 )
 
 
-def pseudo_questions(chunks: list[ChunkRecord], n: int = PSEUDO_QUESTIONS) -> list[tuple[str, int]]:
+def pseudo_questions(chunks: Sequence[ChunkRecord], n: int = PSEUDO_QUESTIONS) -> list[tuple[str, int]]:
     """Up to ``n`` (question, chunk row) pairs: the first key words of
     sentences spread evenly over the corpus, one question per sentence."""
     from bm25s.stopwords import STOPWORDS_EN

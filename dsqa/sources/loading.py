@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,12 +93,36 @@ def load_corpus(
     why). ``known_skipped`` maps files skipped before to (content hash,
     reason): one that took the whole time or memory bound and still hashes
     the same is skipped again for that reason without reading it anew."""
+    stream = open_corpus(
+        corpus_dir, max_bytes, cross_mounts=cross_mounts, max_files=max_files, max_total_bytes=max_total_bytes,
+        known=known, limits=limits, known_skipped=known_skipped, allow_whole=allow_whole,
+    )
+    notes = list(stream)
+    return LoadedCorpus(notes=notes, skipped=stream.skipped, warnings=stream.warnings)
+
+
+def open_corpus(
+    corpus_dir: Path,
+    max_bytes: int = MAX_NOTE_BYTES,
+    *,
+    cross_mounts: bool = False,
+    max_files: int | None = None,
+    max_total_bytes: int | None = None,
+    known: dict[str, str] | None = None,
+    limits: ReaderLimits = DEFAULT_LIMITS,
+    known_skipped: dict[str, tuple[str | None, str]] | None = None,
+    allow_whole: bool = False,
+) -> CorpusStream:
+    """The notes of :func:`load_corpus`, read one at a time as they are
+    iterated (a full reindex keeps one batch of notes at a time). The folder
+    is walked here, and the same errors raised before any note is read; a
+    folder with nothing to index raises ``CorpusError`` at the end of the
+    iteration."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist (set --corpus or DSQA_CORPUS)")
     if not allow_whole:
         refuse_whole_machine(corpus_dir)
-    result = LoadedCorpus(notes=[])
     passed: list[tuple[str, str]] = []
     paths = iter_note_paths(
         corpus_dir,
@@ -107,29 +132,52 @@ def load_corpus(
         max_total_bytes=max_total_bytes,
         max_note_bytes=max_bytes,
     )
+    stream = CorpusStream(corpus_dir, [rel for _path, rel in paths], max_bytes, known or {}, known_skipped or {}, limits)
     for rel, why in sorted(passed):
         log.warning("skipped %s: %s", rel, why)
-        result.skipped.append((rel, why))
-    costly = {str(over_time(limits)), str(over_memory(limits))}
-    for _path, rel in paths:
-        try:
-            note, warnings = _load_note(corpus_dir, rel, max_bytes, (known or {}).get(rel),
-                                        (known_skipped or {}).get(rel), costly, limits)
-        except (OSError, ValueError) as exc:
-            why = str(exc) if isinstance(exc, ValueError) else (exc.strerror or str(exc))
-            log.warning("skipped %s: %s", rel, why)
-            result.skipped.append((rel, why))
-            continue
-        for warning in warnings:
-            log.warning("%s: %s", rel, warning)
-            result.warnings.append((rel, warning))
-        result.notes.append(note)
-    if not result.notes:
-        why = f" ({len(result.skipped)} files skipped)" if result.skipped else ""
-        raise CorpusError(
-            f"no notes to index in {corpus_dir}{why}: add {', '.join(NOTE_SUFFIXES)} files and run `dsqa reindex`"
-        )
-    return result
+        stream.skipped.append((rel, why))
+    return stream
+
+
+@dataclass
+class CorpusStream:
+    """The candidate notes of a folder (``sources``), read as they are
+    iterated; :attr:`skipped` and :attr:`warnings` fill as they are read."""
+
+    corpus_dir: Path
+    sources: list[str]
+    max_bytes: int
+    known: dict[str, str]
+    known_skipped: dict[str, tuple[str | None, str]]
+    limits: ReaderLimits
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __iter__(self) -> Iterator[Note]:
+        costly = {str(over_time(self.limits)), str(over_memory(self.limits))}
+        read = 0
+        for rel in self.sources:
+            try:
+                note, warnings = _load_note(self.corpus_dir, rel, self.max_bytes, self.known.get(rel),
+                                            self.known_skipped.get(rel), costly, self.limits)
+            except (OSError, ValueError) as exc:
+                why = str(exc) if isinstance(exc, ValueError) else (exc.strerror or str(exc))
+                log.warning("skipped %s: %s", rel, why)
+                self.skipped.append((rel, why))
+                continue
+            for warning in warnings:
+                log.warning("%s: %s", rel, warning)
+                self.warnings.append((rel, warning))
+            read += 1
+            yield note
+        if not read:
+            why = f" ({len(self.skipped)} files skipped)" if self.skipped else ""
+            raise CorpusError(
+                f"no notes to index in {self.corpus_dir}{why}: add {', '.join(NOTE_SUFFIXES)} files and run `dsqa reindex`"
+            )
 
 
 def _load_note(

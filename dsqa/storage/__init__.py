@@ -10,8 +10,10 @@ the keyword index. What the rest of dsqa uses is exported here.
 
 from __future__ import annotations
 
+from .chunk_file import ChunkFile
 from .files import check_writable
 from .generations import (
+    GenerationWriter,
     StoredIndex,
     collect_garbage,
     load,
@@ -39,10 +41,12 @@ __all__ = [
     "BM25",
     "CHUNKS",
     "CHUNK_FIELDS",
+    "ChunkFile",
     "ChunkRecord",
     "FAISS",
     "FILES",
     "FORMAT_VERSION",
+    "GenerationWriter",
     "MANIFEST",
     "OPTIONAL_CHUNK_FIELDS",
     "POINTER",

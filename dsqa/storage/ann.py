@@ -40,9 +40,11 @@ crosses :data:`FLAT_MAX_VECTORS` and the type changes.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,11 +102,16 @@ def build_index(vectors: np.ndarray, *, flat_max: int = FLAT_MAX_VECTORS, kind: 
     """A FAISS inner-product index over ``vectors`` (unit rows), of the type
     :func:`choose` picks for their number unless ``kind`` says, storing them
     as that type's codes."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = empty_index(vectors.shape[1], kind or choose(len(vectors), flat_max))
+    _add(index, vectors)
+    return index
+
+
+def empty_index(dim: int, kind: str) -> Any:
+    """An empty FAISS inner-product index of type ``kind`` with its codes."""
     faiss = faiss_module()
 
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    kind = kind or choose(len(vectors), flat_max)
-    dim = vectors.shape[1]
     if kind == FLAT:
         index = faiss.IndexScalarQuantizer(dim, _qtype(FLAT_CODE), faiss.METRIC_INNER_PRODUCT)
     elif kind == HNSW:
@@ -114,7 +121,6 @@ def build_index(vectors: np.ndarray, *, flat_max: int = FLAT_MAX_VECTORS, kind: 
         faiss.downcast_index(index.storage).sq.rangestat_arg = SQ_MARGIN
     else:
         raise ValueError(f"unknown index type {kind!r} (known: {FLAT}, {HNSW})")
-    _add(index, vectors)
     return index
 
 
@@ -143,18 +149,20 @@ def describe(index: Any) -> str:
     another FAISS type: its class name."""
     faiss = faiss_module()
 
-    index = faiss.downcast_index(index)
-    if isinstance(index, faiss.IndexFlatIP):
+    # A new name for the downcast view: it does not own the index, ``index`` does
+    # (rebinding ``index`` would free a temporary caller's index under it).
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexFlatIP):
         return FLAT
-    if isinstance(index, faiss.IndexScalarQuantizer):
-        return f"{FLAT} {_code_name(index.sq.qtype)}"
-    if isinstance(index, faiss.IndexHNSW):
-        h = index.hnsw
+    if isinstance(inner, faiss.IndexScalarQuantizer):
+        return f"{FLAT} {_code_name(inner.sq.qtype)}"
+    if isinstance(inner, faiss.IndexHNSW):
+        h = inner.hnsw
         m = (h.nb_neighbors(1) if hasattr(h, "nb_neighbors") else HNSW_M)
-        storage = faiss.downcast_index(index.storage)
+        storage = faiss.downcast_index(inner.storage)
         code = f" {_code_name(storage.sq.qtype)}" if isinstance(storage, faiss.IndexScalarQuantizer) else ""
         return f"hnsw-ip{code} M={m} efConstruction={h.efConstruction} efSearch={h.efSearch}"
-    return type(index).__name__
+    return type(inner).__name__
 
 
 def _code_name(qtype: int) -> str:
@@ -285,6 +293,70 @@ def build(vectors: np.ndarray, *, flat_max: int | None = None) -> tuple[Any, Dis
     unique, rows = distinct(vectors)
     kind = choose(len(unique), FLAT_MAX_VECTORS if flat_max is None else flat_max)
     return build_index(unique, kind=kind), rows or identity(len(vectors))
+
+
+class StreamBuilder:
+    """The index of vectors given a block at a time, as a full reindex
+    embeds them, without holding them all: each distinct vector goes once,
+    in order of first appearance, to a file (``spill``) as it arrives, and
+    :meth:`finish` builds the index :func:`build` would build from them all,
+    reading that file a block at a time. The same :class:`Distinct` map and
+    codes: repeats are found by a 128-bit hash of each vector's bytes, and
+    8-bit codes are trained on each dimension's range, which is all that
+    training on every vector reads."""
+
+    #: Vectors read back from the file at a time.
+    BLOCK = 8192
+
+    def __init__(self, dimension: int, spill: Path):
+        self.d = dimension
+        self.spill = Path(spill)
+        self._fh = open(self.spill, "wb")  # noqa: SIM115 (closed by finish)
+        self._seen: dict[bytes, int] = {}
+        self._entries: list[np.ndarray] = []
+        self._low = np.full(dimension, np.inf, dtype=np.float32)
+        self._high = np.full(dimension, -np.inf, dtype=np.float32)
+
+    def add(self, vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.d)
+        entry = np.empty(len(vectors), dtype=np.int64)
+        fresh = []
+        for row, vector in enumerate(vectors):
+            key = hashlib.blake2b(vector.tobytes(), digest_size=16).digest()
+            found = self._seen.get(key)
+            if found is None:
+                found = self._seen[key] = len(self._seen)
+                fresh.append(row)
+            entry[row] = found
+        self._entries.append(entry)
+        new = vectors[fresh]
+        if len(new):
+            self._fh.write(new.tobytes())
+            np.minimum(self._low, new.min(axis=0), out=self._low)
+            np.maximum(self._high, new.max(axis=0), out=self._high)
+
+    def close(self) -> None:
+        """Remove the file (done by :meth:`finish`; for a build given up)."""
+        self._fh.close()
+        self.spill.unlink(missing_ok=True)
+
+    def finish(self, *, flat_max: int | None = None) -> tuple[Any, Distinct]:
+        """The index and the map of the vectors added onto its entries; the
+        file is removed."""
+        self._fh.close()
+        try:
+            n = len(self._seen)
+            self._seen = {}
+            index = empty_index(self.d, choose(n, FLAT_MAX_VECTORS if flat_max is None else flat_max))
+            if n and not index.is_trained:
+                index.train(np.stack([self._low, self._high]))
+            with open(self.spill, "rb") as fh:
+                while len(block := np.fromfile(fh, dtype=np.float32, count=self.BLOCK * self.d)):
+                    index.add(block.reshape(-1, self.d))
+        finally:
+            self.spill.unlink(missing_ok=True)
+        entry_of_row = np.concatenate(self._entries) if self._entries else np.zeros(0, dtype=np.int64)
+        return index, Distinct(entry_of_row, n)
 
 
 def update(

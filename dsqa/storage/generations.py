@@ -31,6 +31,12 @@ against windows and the FAISS index, BM25 arrays against the chunks). A
 damaged file is therefore an ``IndexCorruptError`` naming it, never a crash or
 a wrong answer later. Indexes written before checksums were recorded are
 checked by structure alone.
+
+A cold question reads little of a big generation: a file found as its
+writer left it (size, inode, modification and change times, see
+``manifest.STAT``) is not read again for its CRC, and chunk records vouched
+for by their checksum are parsed one by one as they are read
+(:class:`~dsqa.storage.chunk_file.ChunkFile`), each checked then.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -48,12 +55,13 @@ import numpy as np
 
 from ..errors import IndexCorruptError, IndexMissingError
 from . import ann
+from .chunk_file import ChunkFile, ChunkWriter, LineEnds, chunk_problem
 from .files import (
-    data_entry,
     describe_error,
     file_entry,
     fsync_dir,
     read_npy,
+    stat_identity,
     verify,
     write_file,
 )
@@ -66,13 +74,13 @@ from .manifest import (
     FILES,
     MANIFEST,
     POINTER,
+    STAT,
     VECTORS,
     WINDOWS,
     current_generation,
-    is_int,
     read_manifest,
 )
-from .records import CHUNK_FIELDS, OPTIONAL_CHUNK_FIELDS, ChunkRecord
+from .records import ChunkRecord
 
 
 @dataclass
@@ -82,7 +90,9 @@ class StoredIndex:
 
     path: Path
     manifest: dict[str, Any]
-    chunks: list[ChunkRecord]
+    #: The chunk records: a list, or read from ``chunks.jsonl`` as they are
+    #: asked for (:class:`~dsqa.storage.chunk_file.ChunkFile`).
+    chunks: Sequence[ChunkRecord]
     #: One vector per window: float32 rows (formats 2 and 3), or decoded
     #: from ``faiss_index`` as they are read (``ann.StoredVectors``).
     vectors: np.ndarray | ann.StoredVectors
@@ -136,7 +146,7 @@ def _load_generation(index_dir: Path, gen: Path, manifest: dict[str, Any] | None
         manifest = read_manifest(index_dir, gen)
     files = manifest.get(FILES)
     chunks = _load_chunks(gen, files, manifest)
-    windows = _load_windows(gen, files, chunks)
+    windows = _load_windows(gen, files, chunks if isinstance(chunks, list) else None, len(chunks))
     lexical = _load_lexical(gen, files, len(chunks))
     if manifest["format"] < 4:
         vectors = _load_vectors(gen, files, manifest["model"]["dimension"], len(windows))
@@ -168,10 +178,14 @@ def _load_codes(gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any
     return faiss_index, ann.Distinct(entry, int(faiss_index.ntotal))
 
 
-def _load_chunks(gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any]) -> list[ChunkRecord]:
-    """The chunk records, each well-formed, as many per note as the
-    manifest lists."""
+def _load_chunks(gen: Path, files: dict[str, Any] | None, manifest: dict[str, Any]) -> Sequence[ChunkRecord]:
+    """The chunk records: as many as the manifest counts, read when asked
+    for (:class:`ChunkFile`) when the file's checksum vouches that it is the
+    file its writer wrote; else parsed whole here, each well-formed, as many
+    per note as the manifest lists."""
     chunks_path = gen / CHUNKS
+    if files is not None and CHUNKS in files:
+        return _chunk_file(gen, files, manifest["chunk_count"])
     try:
         text = cast(bytes, verify(gen, CHUNKS, files, keep=True)).decode("utf-8")
         chunks = [json.loads(line) for line in text.split("\n") if line.strip()]  # not splitlines: U+2028 is data
@@ -180,7 +194,7 @@ def _load_chunks(gen: Path, files: dict[str, Any] | None, manifest: dict[str, An
     except RecursionError:
         raise IndexCorruptError(chunks_path, "a record is nested too deeply to be a chunk") from None
     for row, c in enumerate(chunks):
-        problem = _chunk_problem(c)
+        problem = chunk_problem(c)
         if problem:
             raise IndexCorruptError(chunks_path, f"record {row + 1}: {problem}")
     n = len(chunks)
@@ -195,21 +209,37 @@ def _load_chunks(gen: Path, files: dict[str, Any] | None, manifest: dict[str, An
     return [ChunkRecord.from_json(c) for c in chunks]
 
 
-def _load_windows(gen: Path, files: dict[str, Any] | None, chunks: list[ChunkRecord]) -> np.ndarray:
-    """The window table: every chunk has windows, in chunk order, each
-    inside its chunk's text."""
+def _chunk_file(gen: Path, files: dict[str, Any], count: int) -> ChunkFile:
+    """The records of a checksummed ``chunks.jsonl``, parsed as they are
+    read; here only the checksum and the number of lines are checked."""
+    path = gen / CHUNKS
+    lines = LineEnds()
+    verify(gen, CHUNKS, files, scan=lines.update)
+    offsets = lines.offsets()
+    if offsets[-1] != lines.size:
+        raise IndexCorruptError(path, "its last record is cut off")
+    if count != len(offsets) - 1:
+        raise IndexCorruptError(path, f"{len(offsets) - 1} chunk records, the manifest says {count}")
+    return ChunkFile(path, offsets)
+
+
+def _load_windows(gen: Path, files: dict[str, Any] | None, chunks: list[ChunkRecord] | None, n: int) -> np.ndarray:
+    """The window table: every one of the ``n`` chunks has windows, in chunk
+    order, each inside its chunk's text (checked against ``chunks`` when
+    they are parsed already; else their checksums vouch for both files)."""
     windows_path = gen / WINDOWS
     verify(gen, WINDOWS, files)
     windows = read_npy(windows_path, np.int32, 3)
-    n, w = len(chunks), len(windows)
+    w = len(windows)
     if n and w:
         rows = windows[:, 0]
         if rows.min() < 0 or rows.max() >= n or np.any(np.diff(rows) < 0) or len(np.unique(rows)) != n:
             raise IndexCorruptError(windows_path, "the window table does not match the chunk records")
-        lengths = np.array([len(c.text) for c in chunks], dtype=np.int64)[rows]
         starts, ends = windows[:, 1].astype(np.int64), windows[:, 2].astype(np.int64)
         whole = (starts == -1) & (ends == -1)
-        inside = (starts >= 0) & (starts < ends) & (ends <= lengths)
+        inside = (starts >= 0) & (starts < ends)
+        if chunks is not None:
+            inside &= ends <= np.array([len(c.text) for c in chunks], dtype=np.int64)[rows]
         if not np.all(whole | inside):
             raise IndexCorruptError(windows_path, "a sentence window lies outside its chunk")
     elif n or w:
@@ -280,24 +310,6 @@ def _load_distinct(gen: Path, files: dict[str, Any] | None, w: int) -> ann.Disti
 _FLAT_HEADER = 4 + 4 + 8 + 8 + 8 + 1 + 4 + 8
 
 
-def _chunk_problem(c: Any) -> str | None:
-    if not isinstance(c, dict):
-        return "not a JSON object"
-    missing = [f for f in CHUNK_FIELDS if f not in c]
-    if missing:
-        return f"lacks {', '.join(missing)}"
-    if not all(isinstance(c[f], str) for f in ("source", "heading", "text", "key")):
-        return "source, heading, text and key must be strings"
-    if not all(is_int(c[f]) for f in ("start_line", "end_line", "start_char", "end_char")):
-        return "line and character positions must be whole numbers"
-    if not (1 <= c["start_line"] <= c["end_line"] and 0 <= c["start_char"] <= c["end_char"]):
-        return "its line or character range is reversed"
-    for f in OPTIONAL_CHUNK_FIELDS:
-        if f in c and not (is_int(c[f]) and c[f] >= 1):
-            return f"{f} must be a whole number from 1"
-    return None
-
-
 def _load_lexical(gen: Path, files: dict[str, Any] | None, n: int) -> LexicalIndex:
     """The BM25 index, checked so that no query can index past its arrays."""
     folder = gen / BM25
@@ -308,7 +320,7 @@ def _load_lexical(gen: Path, files: dict[str, Any] | None, n: int) -> LexicalInd
         lexical = LexicalIndex.load(folder)
     except Exception as exc:  # bm25s on garbage: JSON, numpy or constructor errors
         raise IndexCorruptError(folder, describe_error(exc)) from None
-    problem = lexical.problem(n)
+    problem = lexical.problem(n, words=not any(rel.startswith(BM25 + "/") for rel in files or {}))
     if problem:
         raise IndexCorruptError(folder, problem)
     return lexical
@@ -317,66 +329,115 @@ def _load_lexical(gen: Path, files: dict[str, Any] | None, n: int) -> LexicalInd
 def write(
     index_dir: Path,
     manifest: dict[str, Any],
-    chunks: list[ChunkRecord],
+    chunks: Iterable[ChunkRecord],
     windows: np.ndarray,
     faiss_index: Any,
     lexical: LexicalIndex,
     rows: ann.Distinct,
 ) -> Path:
     """Write a new generation (the current format) and make it live; return
-    its folder.
+    its folder (see :class:`GenerationWriter`, which writes it).
+
+    Must be called with the index lock held (see ``dsqa.build.reindex``).
+    """
+    writer = GenerationWriter(index_dir)
+    try:
+        writer.add_chunks(chunks)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish(manifest, windows, faiss_index, lexical, rows)
+
+
+class GenerationWriter:
+    """A new generation, written in a temporary folder of the index folder:
+    its chunk records as they are made (:meth:`add_chunks`), then the rest,
+    the manifest last, and only then renamed into place and made live by
+    :meth:`finish`. Until then the live generation is untouched; after a
+    crash the next writer's :func:`collect_garbage` removes the folder.
 
     The manifest written gets a ``files`` entry: size and CRC-32 of every
     other file, so that a damaged file is caught on load and named.
-    Must be called with the index lock held (see ``dsqa.build.reindex``).
+    Must be used with the index lock held (see ``dsqa.build.reindex``).
     """
-    faiss = ann.faiss_module()
 
-    index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    tmp = index_dir / f".tmp-{name}"
-    tmp.mkdir()
-    files: dict[str, Any] = {}
+    def __init__(self, index_dir: Path):
+        self.index_dir = Path(index_dir)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self.name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self.tmp = self.index_dir / f".tmp-{self.name}"
+        self.tmp.mkdir()
+        self.files: dict[str, Any] = {}
+        try:
+            self._chunks = ChunkWriter(self.tmp / CHUNKS)
+        except BaseException:
+            self.abort()
+            raise
 
-    def put(rel: str, data: bytes) -> None:
-        write_file(tmp / rel, data)
-        files[rel] = data_entry(data)
+    def add_chunks(self, records: Iterable[ChunkRecord]) -> None:
+        self._chunks.add(records)
 
-    def save_npy(rel: str, array: np.ndarray) -> None:
-        with open(tmp / rel, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-        files[rel] = file_entry(tmp / rel)
+    @property
+    def chunk_count(self) -> int:
+        return len(self._chunks)
 
-    try:
-        put(CHUNKS, "".join(json.dumps(c.to_json(), ensure_ascii=False) + "\n" for c in chunks).encode("utf-8"))
-        save_npy(WINDOWS, np.ascontiguousarray(windows, dtype=np.int32))
-        faiss.write_index(faiss_index, str(tmp / FAISS))
-        files[FAISS] = file_entry(tmp / FAISS)
-        save_npy(ANN_ENTRIES, rows.entry_of_row.reshape(-1, 1))
-        (tmp / BM25).mkdir()
-        lexical.save(tmp / BM25)
-        for path in sorted((tmp / BM25).iterdir()):
-            files[f"{BM25}/{path.name}"] = file_entry(path)
-        fsync_dir(tmp / BM25)
-        # The manifest goes last: a generation folder with a manifest is complete.
-        manifest = {**manifest, FILES: files}
-        write_file(tmp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-        fsync_dir(tmp)
-        gen = index_dir / name
-        os.rename(tmp, gen)
-        fsync_dir(index_dir)
-        # A failure from here on leaves at worst an unused generation or
-        # pointer file, which the next writer's collect_garbage removes.
-        pointer_tmp = index_dir / f".tmp-{POINTER}-{uuid.uuid4().hex[:8]}"
-        write_file(pointer_tmp, (name + "\n").encode("utf-8"))
-        # The switch: before it readers get the old generation, after it the new one.
-        os.replace(pointer_tmp, index_dir / POINTER)
-        fsync_dir(index_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return gen
+    def chunks(self) -> ChunkFile:
+        """The chunk records written so far, read back from the new file."""
+        return self._chunks.reader()
+
+    def abort(self) -> None:
+        """Give up: remove the temporary folder."""
+        if hasattr(self, "_chunks"):
+            self._chunks.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def finish(
+        self, manifest: dict[str, Any], windows: np.ndarray, faiss_index: Any, lexical: LexicalIndex, rows: ann.Distinct
+    ) -> Path:
+        """Write the rest of the generation, then switch ``CURRENT`` to it;
+        return its folder. On any failure the temporary folder is removed
+        and the live generation stays as it was."""
+        faiss = ann.faiss_module()
+
+        tmp, files, index_dir = self.tmp, self.files, self.index_dir
+
+        def save_npy(rel: str, array: np.ndarray) -> None:
+            with open(tmp / rel, "wb") as fh:
+                np.save(fh, array, allow_pickle=False)
+            files[rel] = file_entry(tmp / rel)
+
+        try:
+            self._chunks.close()
+            files[CHUNKS] = file_entry(tmp / CHUNKS)
+            save_npy(WINDOWS, np.ascontiguousarray(windows, dtype=np.int32))
+            faiss.write_index(faiss_index, str(tmp / FAISS))
+            files[FAISS] = file_entry(tmp / FAISS)
+            save_npy(ANN_ENTRIES, rows.entry_of_row.reshape(-1, 1))
+            (tmp / BM25).mkdir()
+            lexical.save(tmp / BM25)
+            for path in sorted((tmp / BM25).iterdir()):
+                files[f"{BM25}/{path.name}"] = file_entry(path)
+            fsync_dir(tmp / BM25)
+            for rel, entry in files.items():
+                entry[STAT] = stat_identity(os.stat(tmp / rel))
+            # The manifest goes last: a generation folder with a manifest is complete.
+            manifest = {**manifest, FILES: files}
+            write_file(tmp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+            fsync_dir(tmp)
+            gen = index_dir / self.name
+            os.rename(tmp, gen)
+            fsync_dir(index_dir)
+            # A failure from here on leaves at worst an unused generation or
+            # pointer file, which the next writer's collect_garbage removes.
+            pointer_tmp = index_dir / f".tmp-{POINTER}-{uuid.uuid4().hex[:8]}"
+            write_file(pointer_tmp, (self.name + "\n").encode("utf-8"))
+            # The switch: before it readers get the old generation, after it the new one.
+            os.replace(pointer_tmp, index_dir / POINTER)
+            fsync_dir(index_dir)
+        except BaseException:
+            self.abort()
+            raise
+        return gen
 
 
 def collect_garbage(index_dir: Path) -> None:

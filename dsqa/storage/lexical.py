@@ -59,8 +59,7 @@ def tokenize(text: str) -> list[str]:
 _REMEMBERED_TEXTS = 4096
 
 
-@lru_cache(maxsize=_REMEMBERED_TEXTS)
-def _tokens(text: str) -> tuple[str, ...]:
+def _scan(text: str) -> tuple[str, ...]:
     stem = _stemmer().stemWord
     stop = _stopwords()
     out: list[str] = []
@@ -76,6 +75,9 @@ def _tokens(text: str) -> tuple[str, ...]:
         elif token not in stop:
             out.append(stem(token))
     return tuple(out)
+
+
+_tokens = lru_cache(maxsize=_REMEMBERED_TEXTS)(_scan)
 
 
 #: Words that join the parts of a question without naming anything asked
@@ -129,8 +131,10 @@ def _question_words(question: str) -> Iterator[str | None]:
 
 
 def document_tokens(text: str) -> list[str]:
-    """A chunk's BM25 tokens; bm25s needs at least one per document."""
-    return tokenize(text) or ["\u2205"]
+    """A chunk's BM25 tokens; bm25s needs at least one per document. Not
+    remembered: an index's every chunk would only push out the passages a
+    calibration re-reads."""
+    return list(_scan(text)) or ["\u2205"]
 
 
 def _import_bm25s():
@@ -227,6 +231,43 @@ class TermCounts:
         return (np.repeat(idf, np.diff(self.ptr)) * tfc).astype(np.float32)
 
 
+class CountsBuilder:
+    """The :class:`TermCounts` of chunks given a batch at a time, as a full
+    reindex streams them: equal to ``TermCounts.of`` of all of them, without
+    holding their terms, only each batch's counts."""
+
+    def __init__(self) -> None:
+        self._vocab: dict[str, int] = {}
+        self._rows: list[np.ndarray] = []
+        self._terms: list[np.ndarray] = []
+        self._tf: list[np.ndarray] = []
+        self._lengths: list[np.ndarray] = []
+        self._n = 0
+
+    def add(self, docs: Sequence[Sequence[str]]) -> None:
+        """Count the next chunks, given as their terms."""
+        vocab = self._vocab
+        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in docs for t in doc), dtype=np.int64)
+        sizes = np.fromiter((len(doc) for doc in docs), dtype=np.int64, count=len(docs))
+        width = max(len(vocab), 1)
+        keys, tf = np.unique(np.repeat(np.arange(len(docs), dtype=np.int64), sizes) * width + ids, return_counts=True)
+        self._rows.append((keys // width + self._n).astype(np.int32))
+        self._terms.append((keys % width).astype(np.int32))
+        self._tf.append(tf.astype(np.int32))
+        self._lengths.append(sizes.astype(np.int32))
+        self._n += len(docs)
+
+    def counts(self) -> TermCounts:
+        def joined(parts: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+        rows, terms, tf = joined(self._rows), joined(self._terms), joined(self._tf)
+        order = np.lexsort((rows, terms))
+        ptr = np.zeros(len(self._vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms, minlength=len(self._vocab)), out=ptr[1:])
+        return TermCounts(list(self._vocab), ptr, rows[order], tf[order], joined(self._lengths))
+
+
 class LexicalIndex:
     """BM25 over the chunks, saved beside the vectors as ``.npy`` and JSON
     (bm25s's own format, loaded with ``allow_pickle=False``), with the term
@@ -309,11 +350,12 @@ class LexicalIndex:
     def size(self) -> int:
         return int(self._bm25.scores.get("num_docs", 0)) if self._vocab else 0
 
-    def problem(self, documents: int) -> str | None:
+    def problem(self, documents: int, *, words: bool = True) -> str | None:
         """What makes this index, as loaded from files that may be damaged,
         unfit to score ``documents`` chunks: a document count, vocabulary or
         score arrays that do not fit together (a query would read past
-        them). ``None`` when they fit."""
+        them). ``None`` when they fit. ``words=False`` leaves out the checks
+        word by word of the vocabulary (its files' checksums vouch for it)."""
         if self.size != documents:
             return f"{self.size} documents, expected {documents}"
         if not self._vocab:
@@ -323,13 +365,13 @@ class LexicalIndex:
         data, indices, indptr = arrays
         if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
             return "its score arrays are missing or not flat"
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in self._vocab.values()):
+        if words and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in self._vocab.values()):
             return "its vocabulary maps words to something other than ids"
         if len(indptr) < 1 or indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(data):
             return "its column pointers do not match its scores"
         if len(indices) != len(data) or (len(indices) and (indices.min() < 0 or indices.max() >= documents)):
             return "its document ids do not match the chunk records"
-        if max(v for t, v in self._vocab.items() if t) >= len(indptr) - 1:
+        if words and max(v for t, v in self._vocab.items() if t) >= len(indptr) - 1:
             return "its vocabulary does not match its score arrays"
         return self._counts_problem(documents)
 

@@ -58,6 +58,16 @@ BM25 = "bm25"
 FILES = "files"
 
 
+#: Key of a ``files`` entry: the file's inode, modification and change
+#: times (nanoseconds) when its writer had checksummed it. A reader finding
+#: the file with the same size and these three unchanged knows it is the
+#: file that was checksummed, and does not read it again for its CRC: any
+#: write, truncation or replacement through the filesystem changes its
+#: change time (which no program can set back) or its inode. A copied index
+#: (new inodes) is checked by its CRCs once per load, as before.
+STAT = "stat"
+
+
 #: ``CURRENT`` is read no further than this: a generation's name is short
 #: (the writer's are about 30 characters).
 POINTER_MAX_BYTES = 256

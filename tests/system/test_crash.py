@@ -126,7 +126,7 @@ def test_killed_reindex_leaves_a_consistent_index(baseline, tmp_path):
     steps = [line for line in calibration.lines if not line.startswith("done")]
     assert calibration.lines[-1].startswith("done 1 note unchanged, 1 added"), calibration.lines
     assert sum(s.startswith("embed") for s in steps) >= 5
-    assert {"write chunks.jsonl", "write ann_entries.npy", "write vectors.faiss", "write bm25", "write manifest.json"} <= set(steps)
+    assert {"fsync+checksum chunks.jsonl", "write ann_entries.npy", "write vectors.faiss", "write bm25", "write manifest.json"} <= set(steps)
     assert any(s.startswith("replace .tmp-CURRENT") for s in steps) and any(s.startswith("rmtree gen-") for s in steps)
 
     # A third of the trials over the embedding steps, the rest over the writing.

@@ -306,9 +306,16 @@ def test_a_deeply_nested_chunk_record_is_an_index_error(small):
     DSQA(small).reindex()
     gen = storage.current_generation(small.index_dir)
     manifest = json.loads((gen / storage.MANIFEST).read_text())
-    data = ("[" * 100_000 + "]" * 100_000 + "\n").encode()
+    data = ("[" * 100_000 + "]" * 100_000 + "\n").encode() * manifest["chunk_count"]
     (gen / storage.CHUNKS).write_bytes(data)
     manifest[storage.FILES][storage.CHUNKS] = storage.files.data_entry(data)  # a consistent checksum: only the nesting is wrong
+    (gen / storage.MANIFEST).write_text(json.dumps(manifest))
+    # Records vouched for by their checksum are parsed when read (issue 27).
+    with pytest.raises(IndexCorruptError, match="nested too deeply"):
+        storage.load(small.index_dir).chunks[0]
+    with pytest.raises(IndexCorruptError, match="nested too deeply"):
+        DSQA(small, auto_reindex=False).ask("docker swarm")
+    del manifest[storage.FILES]
     (gen / storage.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptError, match="nested too deeply"):
         storage.load(small.index_dir)

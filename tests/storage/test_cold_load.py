@@ -1,0 +1,85 @@
+"""A cold question reads little of a big index (issue 27): chunk records are
+parsed when a question reads them, and a file that is the very one its
+writer checksummed (same size, inode, modification and change times) is not
+read again for its CRC; a file changed in any way, or a copied index, is
+checked by its CRC as before, so damage is still caught by name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from dsqa import DSQA, IndexCorruptError, storage
+from dsqa.storage import files as files_module
+from dsqa.storage.records import ChunkRecord
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Bytes read for a checksum, per file name; records parsed."""
+    from dsqa.storage import generations
+
+    seen = {"bytes": {}, "records": 0}
+    reading = [""]
+    verify, update, from_json = generations.verify, files_module._Checksums.update, ChunkRecord.from_json
+
+    def counting_verify(gen, rel, *args, **kwargs):
+        reading[0] = rel
+        return verify(gen, rel, *args, **kwargs)
+
+    def counting_update(self, block):
+        seen["bytes"][reading[0]] = seen["bytes"].get(reading[0], 0) + len(block)
+        update(self, block)
+
+    def counting_from_json(data):
+        seen["records"] += 1
+        return from_json(data)
+
+    monkeypatch.setattr(generations, "verify", counting_verify)
+    monkeypatch.setattr(files_module._Checksums, "update", counting_update)
+    monkeypatch.setattr(ChunkRecord, "from_json", staticmethod(counting_from_json))
+    return seen
+
+
+def test_a_cold_question_parses_only_the_chunks_it_reads(built, counted):
+    index_dir = built.settings.index_dir
+    gen = storage.current_generation(index_dir)
+    # The fixture's index is a copy: its first load checks every file by its CRC.
+    storage.load(index_dir)
+    assert counted["bytes"][storage.FAISS] == (gen / storage.FAISS).stat().st_size
+    built.reindex(full=True)  # written here: the files are the ones checksummed
+    gen = storage.current_generation(index_dir)
+    counted["bytes"].clear()
+    counted["records"] = 0
+    engine = DSQA(built.settings)
+    answer = engine.ask("how do overlay networks do service discovery")
+    assert answer.passages
+    index = engine.index()
+    # Only chunks.jsonl is read (for where its records start, and its CRC on the way).
+    assert set(counted["bytes"]) == {storage.CHUNKS}
+    assert 0 < counted["records"] < len(index.chunks) / 2
+
+
+@pytest.mark.parametrize("name", [storage.FAISS, storage.WINDOWS, "bm25/data.csc.index.npy"])
+def test_a_file_changed_in_place_is_caught_though_its_times_are_set_back(built, name):
+    built.reindex(full=True)
+    path = storage.current_generation(built.settings.index_dir) / name
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # the change time cannot be set back
+    with pytest.raises(IndexCorruptError, match=rf"{os.path.basename(name)} is unusable \(contents do not match the checksum"):
+        storage.load(built.settings.index_dir)
+
+
+def test_a_copied_index_is_checked_by_its_checksums(built, tmp_path, counted):
+    built.reindex(full=True)
+    copy = tmp_path / "copy"
+    shutil.copytree(built.settings.index_dir, copy)
+    gen = storage.current_generation(copy)
+    storage.load(copy)
+    for rel, entry in storage.read_manifest(copy)["files"].items():
+        assert counted["bytes"].get(rel, 0) == entry["size"] == (gen / rel).stat().st_size, rel
