@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from bench.results_file import remeasured_runs
+from dsqa import configuration
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -69,11 +70,8 @@ def table(results: str) -> str:
 
 
 def rewrite(readme: str, block: str) -> str:
-    """``readme`` with the text between the markers replaced by ``block``."""
-    start, end = readme.find(START), readme.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"README.md lacks the markers {START} ... {END}")
-    return readme[: start + len(START)] + "\n" + block + "\n" + readme[end:]
+    """``readme`` with the figure table between its markers replaced by ``block``."""
+    return configuration.rewrite(readme, block, START, END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,12 +91,13 @@ def table() -> str:
     return "\n".join(rows)
 
 
-def rewrite(readme: str, block: str) -> str:
-    """``readme`` with the text between the markers replaced by ``block``."""
-    start, end = readme.find(START), readme.find(END)
+def rewrite(readme: str, block: str, start_marker: str = START, end_marker: str = END) -> str:
+    """``readme`` with the text between the two markers replaced by ``block``
+    (also used by ``bench.readme_table`` for the figure table)."""
+    start, end = readme.find(start_marker), readme.find(end_marker)
     if start < 0 or end < start:
-        raise ValueError(f"the README has no {START} ... {END} block")
-    return readme[: start + len(START)] + "\n" + block + "\n" + readme[end:]
+        raise ValueError(f"the README has no {start_marker} ... {end_marker} block")
+    return readme[: start + len(start_marker)] + "\n" + block + "\n" + readme[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
