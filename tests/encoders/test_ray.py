@@ -31,6 +31,7 @@ from conftest import CORPUS, FakeEmbedder
 from dsqa import DSQA, Settings, storage
 from dsqa.build.reindex import reindex
 from dsqa.cli import cli
+from dsqa.storage.manifest import STAT
 
 ray = pytest.importorskip("ray")
 # Ray Data warns about its own deprecated settings when it copies its context.
@@ -109,6 +110,10 @@ def small_corpus(tmp_path: Path, names: tuple[str, ...]) -> Path:
     return dst.parent
 
 
+def _content(entry: dict) -> dict:
+    return {k: v for k, v in entry.items() if k != STAT}
+
+
 def assert_same_index(a_dir: Path, b_dir: Path, *, atol: float = 0.0) -> None:
     """Two indexes hold the same thing: manifest (but its creation time and
     checksums), chunks and windows byte for byte, BM25, vectors within
@@ -125,8 +130,8 @@ def assert_same_index(a_dir: Path, b_dir: Path, *, atol: float = 0.0) -> None:
     np.testing.assert_array_equal(a.windows, b.windows)
     assert a.vectors.shape == b.vectors.shape
     np.testing.assert_allclose(a.vectors, b.vectors, rtol=0, atol=atol)
-    for f in ("chunks.jsonl", "windows.npy"):
-        assert a.manifest["files"][f] == b.manifest["files"][f]
+    for f in ("chunks.jsonl", "windows.npy"):  # size and checksum; "stat" names each copy's own inode and times
+        assert _content(a.manifest["files"][f]) == _content(b.manifest["files"][f])
     # BM25: the same terms with the same scores. (Its files are equal byte
     # for byte only within one process: bm25s numbers the terms in the
     # order of a Python set, which differs with the hash seed.)
@@ -134,7 +139,7 @@ def assert_same_index(a_dir: Path, b_dir: Path, *, atol: float = 0.0) -> None:
     for term in a.lexical.vocabulary:
         np.testing.assert_array_equal(a.lexical.scores(term), b.lexical.scores(term))
     if atol == 0:  # built in this process: every file the same
-        assert a.manifest["files"] == b.manifest["files"]
+        assert {f: _content(e) for f, e in a.manifest["files"].items()} == {f: _content(e) for f, e in b.manifest["files"].items()}
 
 
 def assert_same_answers(a: Settings, b: Settings) -> None:
@@ -246,6 +251,7 @@ sys.path.insert(0, {str(ROOT / 'tests')!r})
 from conftest import FakeEmbedder
 from dsqa import register_model
 from dsqa.cli import cli
+from dsqa.storage.manifest import STAT
 register_model("fake-hash", FakeEmbedder)
 try:
     cli(["reindex", "--corpus", {str(small_corpus(tmp_path, ('anonymous-short-notes.md',)))!r},
