@@ -151,7 +151,9 @@ class DSQA:
         # passages, however many are shown.
         judged = max(st.confidence_passages, st.quote_passages)
         hits = retriever.rank(question, max(k, judged), allowed, scorer=self.scorer, query_vector=qv)
-        verdict = topics.assess(question, [h.row for h in hits[: st.confidence_passages]], index.chunks, index.lexical)
+        verdict = topics.assess(
+            question, [h.row for h in hits[: st.confidence_passages]], index.chunks, index.lexical, index.sentence_spans
+        )
         shown = hits[:k]
         passages = [self._passage(index, hit, verdict.terms) for hit in shown]
         confidence = calibrated_confidence(question, hits, index, st)

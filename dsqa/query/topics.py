@@ -16,6 +16,11 @@ passages, a fixed number of them (``Settings.confidence_passages``) whatever
 * one the folder holds rarely and not in the top passages (their headings
   included) is mentioned only in passing: the evidence is weak, and the
   answer says where it is mentioned;
+* so is one whose every sentence in the folder says that the notes do not
+  cover it ("ZooKeeper uses its own protocol (ZAB), but we did not go into
+  it", "CDN: mentioned in the lecture but not covered"): the notes name the
+  thing and say themselves that they do not explain it, so quoting that
+  sentence as the answer would contradict them (:func:`said_not_covered`);
 * otherwise the verdict is left to the calibrated confidence
   (``dsqa.answering.confidence``).
 
@@ -36,7 +41,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -59,6 +64,17 @@ RARE_PASSAGES = 2
 ROOT_SLACK = 2
 MIN_ROOT = 5
 _PARTS = re.compile(r"[a-z]+")
+#: How notes say that they do not cover something: "not covered", "we did not
+#: go into it", "mentioned only in passing", "we skipped that part", "out of
+#: scope".
+_NOT_COVERED_SAYING = re.compile(
+    r"\bnot\s+(?:covered|discussed|explained)\b"
+    r"|\b(?:did\s+not|didn't|never)\s+(?:go\s+into|cover|discuss|get\s+to)\b"
+    r"|\bin\s+passing\b"
+    r"|\b(?:we|they|i)\s+skipped\b"
+    r"|\b(?:out\s+of|beyond\s+the)\s+scope\b",
+    re.IGNORECASE,
+)
 _LETTER = re.compile(r"[a-z]")
 
 
@@ -93,11 +109,19 @@ class TopicVerdict:
     passing_row: int | None = None
 
 
-def assess(question: str, top_rows: Sequence[int], chunks: Sequence[ChunkRecord], lexical: LexicalIndex) -> TopicVerdict:
+def assess(
+    question: str,
+    top_rows: Sequence[int],
+    chunks: Sequence[ChunkRecord],
+    lexical: LexicalIndex,
+    sentences: Callable[[int], Iterable[tuple[int, int]]] | None = None,
+) -> TopicVerdict:
     """The topic terms of ``question`` and the verdict they give, from the
     folder's keyword index and the chunks of the top passages (``top_rows``,
     best first; the caller fixes how many, so the verdict does not depend on
-    how many passages are shown)."""
+    how many passages are shown). ``sentences`` gives the sentence spans of a
+    chunk row (those the index stores); without it a mention is not read
+    for what it says."""
     terms = topic_terms(question, lexical)
     missing = tuple(t.word for t in terms if t.rare_in_english and t.absent and not _same_root(t, lexical))
     if missing:
@@ -106,7 +130,36 @@ def assess(question: str, top_rows: Sequence[int], chunks: Sequence[ChunkRecord]
     for t in terms:
         if t.rare_in_english and 0 < len(t.rows) <= RARE_PASSAGES and not (set(t.terms) & top):
             return TopicVerdict(WEAK, terms, passing=t.word, passing_row=t.rows[0])
+    if sentences is not None:
+        for t in terms:
+            if 0 < len(t.rows) <= RARE_PASSAGES and said_not_covered(t, chunks, sentences):
+                return TopicVerdict(WEAK, terms, passing=t.word, passing_row=t.rows[0])
     return TopicVerdict(None, terms)
+
+
+def said_not_covered(term: TopicTerm, chunks: Sequence[ChunkRecord], sentences: Callable[[int], Iterable[tuple[int, int]]]) -> bool:
+    """Whether every mention of ``term`` in the folder is in a sentence that
+    says the notes do not cover it (:data:`_NOT_COVERED_SAYING`): none in a
+    heading path, none outside the sentences, at least one."""
+    key = term.terms[0]
+    found = False
+    for row in term.rows:
+        chunk = chunks[row]
+        if key in tokenize(chunk.heading):
+            return False
+        mentions = tokenize(chunk.text).count(key)
+        for start, end in sentences(row):
+            sentence = chunk.text[start:end]
+            held = tokenize(sentence).count(key)
+            if not held:
+                continue
+            if not _NOT_COVERED_SAYING.search(" ".join(sentence.split())):
+                return False
+            mentions -= held
+            found = True
+        if mentions > 0:
+            return False
+    return found
 
 
 def topic_terms(question: str, lexical: LexicalIndex) -> tuple[TopicTerm, ...]:

@@ -114,6 +114,12 @@ class StoredIndex:
     def window_rows(self, chunk_row: int) -> range:
         return range(int(self.offsets[chunk_row]), int(self.offsets[chunk_row + 1]))
 
+    def sentence_spans(self, chunk_row: int) -> list[tuple[int, int]]:
+        """The spans in the chunk's text of the sentences its windows are
+        centred on (its whole-chunk vector has none)."""
+        spans = self.windows[self.offsets[chunk_row] : self.offsets[chunk_row + 1], 1:]
+        return [(int(s), int(e)) for s, e in spans if s >= 0]
+
 
 def load(index_dir: Path, gen: Path | None = None, manifest: dict[str, Any] | None = None) -> StoredIndex:
     """Load and cross-check the live generation.

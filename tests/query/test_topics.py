@@ -59,6 +59,63 @@ def test_a_rare_word_mentioned_rarely_and_not_in_the_top_passages_is_in_passing(
     assert topics.assess("how does paxos elect a leader", [2, 0], CHUNKS, lexical).coverage is None
 
 
+SAID = [
+    _chunk("Raft › Where it is used", "etcd uses Raft. ZooKeeper uses its own protocol (ZAB) instead, but we did not go into it."),
+    _chunk("Caching", "Consistent hashing puts servers on a ring.\nCDN = a cache at the edge; mentioned in the lecture but not\ncovered."),
+    _chunk("Gossip", "Merkle trees let two replicas send only the ranges that differ. Bitcoin was not covered."),
+]
+
+
+def _sentences(chunks):
+    """Sentence spans of each chunk, as the index stores them (split at ". ")."""
+
+    def spans(row):
+        text, at = chunks[row].text, 0
+        for part in text.split(". "):
+            yield at, at + len(part)
+            at += len(part) + 2
+
+    return spans
+
+
+@pytest.mark.parametrize(
+    ("question", "term"),
+    [("how does zookeeper's zab protocol order updates", "zookeeper"), ("how does a CDN decide what to cache", "cdn")],
+)
+def test_a_term_whose_every_mention_says_the_notes_do_not_cover_it_is_in_passing(question, term):
+    # The notes name the thing and say themselves that they do not explain
+    # it: quoting that sentence as the answer would contradict them, even in
+    # the top passage. A sentence wrapped over lines is read as one.
+    lexical = LexicalIndex.build([f"{c.heading}\n{c.text}" for c in SAID])
+    verdict = topics.assess(question, [0, 1, 2], SAID, lexical, _sentences(SAID))
+    assert (verdict.coverage, verdict.passing) == (WEAK, term)
+    # Not read for what it says without the sentences: the scale decides.
+    assert topics.assess(question, [0, 1, 2], SAID, lexical).coverage is None
+
+
+def test_a_term_with_a_mention_that_explains_it_is_not_in_passing():
+    # "merkle" is explained in the sentence that holds it; the disclaimer is
+    # about another thing in the same passage.
+    lexical = LexicalIndex.build([f"{c.heading}\n{c.text}" for c in SAID])
+    assert topics.assess("how are merkle trees used for repair", [2], SAID, lexical, _sentences(SAID)).coverage is None
+    # A mention in the heading path is the passage's subject, whatever its text says.
+    chunks = [_chunk("ZAB", "ZAB orders updates; we did not go into the proof.")]
+    lexical = LexicalIndex.build([f"{c.heading}\n{c.text}" for c in chunks])
+    assert topics.assess("what is zab", [0], chunks, lexical, _sentences(chunks)).coverage is None
+
+
+def test_the_answer_says_a_term_the_notes_say_they_do_not_cover_is_mentioned_in_passing(folder):
+    (folder.settings.corpus_dir / "zk.md").write_text(
+        "# Coordination\n\netcd and Consul use Raft for their logs. The lecturer said that ZooKeeper uses its own\n"
+        "protocol (ZAB) instead, but we did not go into it.\n",
+        encoding="utf-8",
+    )
+    folder.reindex()
+    for k in (1, 3):
+        answer = folder.ask("how does zookeeper's zab protocol order updates", k=k)
+        assert answer.coverage != "answered" and "mention zookeeper only in passing" in answer.gap
+
+
 def test_a_passage_is_strong_only_when_it_holds_every_topic_term(lexical):
     terms = topics.topic_terms("paxos and raft", lexical)
     assert topics.covers(CHUNKS[2], terms) and not topics.covers(CHUNKS[0], terms)
