@@ -2,7 +2,8 @@
 
 A question's *topic terms* are its words that are rare in everyday English
 (``wordfreq``: less often than :data:`RARE_ZIPF` on its Zipf scale, about once
-per million words of ordinary text) or rare in the folder (in at most
+per million words of ordinary text; a hyphenated compound such as "on-demand"
+counts as rare, since wordfreq rates only its parts) or rare in the folder (in at most
 :data:`RARE_PASSAGES` of its passages). "Paxos", "sourdough", "k8s" and
 "docker-compose.yml" are topic terms; "dies", "forever" and "hyped" are the
 user's wording, and a number ("port 8080") is an instance of what notes
@@ -180,7 +181,13 @@ def topic_terms(question: str, lexical: LexicalIndex) -> tuple[TopicTerm, ...]:
             continue
         rows = lexical.rows_with(terms[0])
         parts = [p for p in _PARTS.findall(word) if len(p) > 1]
-        rare = any(p not in common for p in parts) or (not parts and word not in common)
+        # A compound of everyday words ("on-demand", "multi-stage") names one
+        # thing: wordfreq rates its parts, not it, so it counts as rare. Absent
+        # from the folder, it is still taken as present when the folder holds
+        # its parts (:func:`_same_root` tries each search term), as the
+        # keyword index finds "docker-stack.yml" by "docker stack".
+        compound = "-" in word and len(parts) > 1
+        rare = compound or any(p not in common for p in parts) or (not parts and word not in common)
         if rare or 0 < len(rows) <= RARE_PASSAGES:
             out.append(TopicTerm(word, terms, rare, tuple(int(r) for r in rows)))
     return tuple(out)

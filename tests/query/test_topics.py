@@ -59,6 +59,23 @@ def test_a_rare_word_mentioned_rarely_and_not_in_the_top_passages_is_in_passing(
     assert topics.assess("how does paxos elect a leader", [2, 0], CHUNKS, lexical).coverage is None
 
 
+def test_a_hyphenated_compound_of_everyday_words_names_one_thing():
+    # "on-demand" is two everyday words to wordfreq, but one thing to the
+    # question: held by one passage, not a top one, it is mentioned in passing.
+    chunks = [
+        _chunk("EC2", "EC2 instances are virtual machines rented by the hour."),
+        _chunk("EC2 › Launch", "Launch an EC2 instance from the console and pick its type."),
+        _chunk("SageMaker", "Training runs on-demand on managed machines."),
+        _chunk("Kafka", "A customized partitioner picks the partition of each record from its key."),
+    ]
+    lexical = LexicalIndex.build([f"{c.heading}\n{c.text}" for c in chunks])
+    verdict = topics.assess("how are EC2 spot instances priced compared to on-demand", [0, 1], chunks, lexical)
+    assert (verdict.coverage, verdict.passing, verdict.passing_row) == (WEAK, "on-demand", 2)
+    # Absent as a compound while the folder holds a part of it ("record"):
+    # not a word the notes lack, the scale decides.
+    assert topics.assess("how do multi-record batches work", [3], chunks, lexical).coverage is None
+
+
 SAID = [
     _chunk("Raft › Where it is used", "etcd uses Raft. ZooKeeper uses its own protocol (ZAB) instead, but we did not go into it."),
     _chunk("Caching", "Consistent hashing puts servers on a ring.\nCDN = a cache at the edge; mentioned in the lecture but not\ncovered."),
