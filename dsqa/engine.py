@@ -238,7 +238,8 @@ class DSQA:
             added=diff.added,
             changed=diff.changed,
             removed=diff.removed,
-            vectors=int(manifest.get("vector_count", 0)),
+            vectors=stored_vectors(manifest),
+            windows=int(manifest.get("vector_count", 0)),
             generation=gen.name,
             format=manifest["format"],
             fix=self.reindex_command(),
@@ -445,6 +446,8 @@ class DSQA:
         wanted = {resolve_note(n, index.sources) for n in notes}  # a list: _prepare checked it
         if not wanted:
             return None
+        if isinstance(index.chunks, storage.ChunkFile):
+            return index.chunks.rows_of(wanted)  # not every record parsed
         return [row for row, c in enumerate(index.chunks) if c.source in wanted]
 
     @staticmethod
@@ -462,6 +465,17 @@ class DSQA:
             cell=c.cell,
             end_cell=c.end_cell,
         )
+
+
+def stored_vectors(manifest: dict[str, Any]) -> int:
+    """The vectors an index stores (its ANN entries less the masked ones);
+    ``vector_count`` counts window rows, several of which may share one
+    vector. An index written before ANN entries were recorded stores one
+    per window."""
+    windows = int(manifest.get("vector_count", 0))
+    if "ann_entries" not in manifest:
+        return windows
+    return int(manifest["ann_entries"]) - int(manifest.get("ann_masked", 0))
 
 
 def resolve_note(name: str, sources: list[str]) -> str:

@@ -167,11 +167,13 @@ def test_installed_command_on_a_folder_of_ones_own(tmp_path):
 @pytest.mark.real_model
 def test_import_in_a_fresh_interpreter_uses_bundled_index():
     # auto_reindex=False: this test must read the committed index, never rewrite it
-    # and answering imports nothing only reindex needs (torch, the splitters)
+    # and answering imports nothing only reindex needs (torch, the splitters,
+    # bm25s, which writes the keyword index, and the scipy and tqdm it brings)
+    heavy = ("torch", "sentence_transformers", "langchain_text_splitters", "bm25s", "scipy", "tqdm")
     code = (
         "import sys; from dsqa import ask; a = ask('what is docker swarm', k=2, auto_reindex=False); "
         "print(len(a.passages), a.passages[0].citation); "
-        "print([m for m in ('torch', 'sentence_transformers', 'langchain_text_splitters') if m in sys.modules])"
+        f"print([m for m in {heavy!r} if m in sys.modules])"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=300)
     assert r.returncode == 0, r.stderr

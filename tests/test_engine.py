@@ -78,6 +78,27 @@ def test_note_filter(built):
         built.search("docker", notes=["../../etc/passwd"])
 
 
+def test_a_note_filter_parses_only_that_notes_records(built, monkeypatch):
+    """The rows of the notes asked for are found from each record's source
+    field: no other note's record is parsed (it was every record)."""
+    parsed: list[int] = []
+    record = storage.ChunkFile._record
+
+    def counted(self, row):
+        parsed.append(row)
+        return record(self, row)
+
+    monkeypatch.setattr(storage.ChunkFile, "_record", counted)
+    hits = built.search("docker", k=5, notes=["anonymous-short-notes", "notes/unlimitediw-dist-sys-notes.md"])
+    chunks = built.retriever().index.chunks
+    assert isinstance(chunks, storage.ChunkFile)
+    wanted = {"notes/anonymous-short-notes.md", "notes/unlimitediw-dist-sys-notes.md"}
+    assert hits and {h.source for h in hits} <= wanted
+    assert parsed and {record(chunks, r).source for r in parsed} <= wanted
+    rows = [r for r in range(len(chunks)) if record(chunks, r).source in wanted]
+    assert chunks.rows_of(wanted) == rows and len(rows) < len(chunks)
+
+
 def test_missing_index_names_the_command(tmp_path, settings):
     with pytest.raises(IndexMissingError, match=f"`dsqa reindex --corpus {settings.corpus_dir} --index {settings.index_dir} "):
         DSQA(settings, auto_reindex=False).ask("docker")

@@ -101,7 +101,11 @@ class IndexStatus:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    #: Vectors the index stores: one per distinct window, masked ones not
+    #: counted (a window's repeat shares its vector).
     vectors: int = 0
+    #: Sentence windows, each with its row of the window table.
+    windows: int = 0
     generation: str = ""
     format: int = 0
     #: The command that brings the index up to date.
@@ -116,7 +120,7 @@ class IndexStatus:
             f"corpus:   {self.corpus_dir}",
             f"model:    {self.model['name']} ({self.model['dimension']}-d)",
             "chunking: " + ", ".join(f"{k}={v}" for k, v in self.chunking.items()),
-            f"size:     {self.notes} notes, {self.chunks} chunks, {self.vectors} vectors",
+            f"size:     {self.notes} notes, {self.chunks} chunks, {self.windows} windows, {self.vectors} vectors",
             "state:    " + ("up to date" if self.up_to_date else "stale: " + "; ".join(self.problems)),
         ]
         for kind in ("added", "changed", "removed"):

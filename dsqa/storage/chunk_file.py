@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import mmap
+import re
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -46,6 +47,10 @@ def chunk_problem(c: Any) -> str | None:
         if f in c and not (is_int(c[f]) and c[f] >= 1):
             return f"{f} must be a whole number from 1"
     return None
+
+
+#: How a line that :func:`record_line` wrote starts: its source, a JSON string.
+_SOURCE_FIELD = re.compile(rb'\{"source": ("(?:[^"\\\n]|\\.)*")')
 
 
 def record_line(record: ChunkRecord) -> bytes:
@@ -123,6 +128,29 @@ class ChunkFile(Sequence[ChunkRecord]):
         return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
 
     __hash__ = None  # type: ignore[assignment]
+
+    def rows_of(self, sources: Collection[str]) -> list[int]:
+        """The rows whose record's source is one of ``sources``, read from
+        each line's leading source field instead of parsing every record
+        (a line that does not start with it is parsed whole)."""
+        names: dict[bytes, bool] = {}  # each source's JSON string: wanted?
+        rows = []
+        for row in range(len(self)):
+            start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+            match = _SOURCE_FIELD.match(self._map, start, end) if self._map is not None else None
+            if match is None:
+                wanted = self[row].source in sources
+            else:
+                literal = match.group(1)
+                if literal not in names:
+                    try:
+                        names[literal] = json.loads(literal) in sources
+                    except ValueError:
+                        names[literal] = self[row].source in sources  # raises IndexCorruptError
+                wanted = names[literal]
+            if wanted:
+                rows.append(row)
+        return rows
 
     def _record(self, row: int) -> ChunkRecord:
         assert self._map is not None

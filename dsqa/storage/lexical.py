@@ -41,12 +41,18 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+#: Lucene's English stop words, the list bm25s ships as ``STOPWORDS_EN``
+#: (a test holds them equal). Written out here: importing bm25s brings in
+#: scipy.sparse and tqdm, which a question never needs.
+STOPWORDS_EN = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these they this to was will with".split()
+)
+
+
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-
     # Lucene's short list, plus the words every question is made of.
-    return frozenset(STOPWORDS_EN) | _QUESTION_WORDS
+    return STOPWORDS_EN | _QUESTION_WORDS
 
 
 def tokenize(text: str) -> list[str]:
@@ -268,30 +274,70 @@ class CountsBuilder:
         return TermCounts(list(self._vocab), ptr, rows[order], tf[order], joined(self._lengths))
 
 
+def _kinds_problem(data: Any, indices: Any, indptr: Any) -> str | None:
+    """What is wrong with the shapes and types of bm25s's score arrays."""
+    if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
+        return "its score arrays are missing or not flat"
+    if data.dtype != np.float32 or indices.dtype.kind != "i" or indptr.dtype.kind != "i":
+        return "its score arrays are not of bm25s's types"
+    return None
+
+
+#: bm25s's files in the index's ``bm25/`` folder (its ``save`` writes them).
+MATRIX_FILES = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy"}
+VOCAB_FILE = "vocab.index.json"
+PARAMS_FILE = "params.index.json"
+
+
+@dataclass(frozen=True)
+class ScoreMatrix:
+    """bm25s's precomputed scores, term-major: the chunks holding term ``j``
+    are ``indices[indptr[j]:indptr[j + 1]]`` with BM25 scores ``data[...]``."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    num_docs: Any  # an int when the folder is sound (``problem`` checks)
+
+
 class LexicalIndex:
     """BM25 over the chunks, saved beside the vectors as ``.npy`` and JSON
     (bm25s's own format, loaded with ``allow_pickle=False``), with the term
     counts it was computed from (``None`` for an index read from a folder
-    without them: it cannot be updated, only rebuilt)."""
+    without them: it cannot be updated, only rebuilt).
 
-    def __init__(self, retriever, counts: TermCounts | None = None, saved_counts: tuple[Any, Any] | None = None) -> None:
-        self._bm25 = retriever
-        self._vocab: dict[str, int] = retriever.vocab_dict
+    bm25s writes the folder; reading it and scoring a query are done here,
+    on memory-mapped arrays, so that a question neither imports bm25s (and
+    scipy with it) nor reads the columns of terms it does not ask about."""
+
+    def __init__(
+        self,
+        matrix: ScoreMatrix,
+        vocab: dict[str, int],
+        counts: TermCounts | None = None,
+        saved_counts: tuple[Any, Any] | None = None,
+        method: Any = "lucene",
+    ) -> None:
+        self._matrix = matrix
+        self._vocab = vocab
         self._counts = counts
         #: (tf, lengths) as read from disk, made into counts when needed.
         self._saved_counts = saved_counts
+        #: The BM25 variant the folder says its scores are (``problem``
+        #: refuses any but Lucene's, which has no score for absent terms).
+        self._method = method
 
     @property
     def counts(self) -> TermCounts | None:
         """The term counts the scores were computed from, ``None`` if unknown."""
         if self._counts is None and self._saved_counts is not None:
             tf, lengths = self._saved_counts
-            terms = [""] * (len(self._bm25.scores["indptr"]) - 1)
+            terms = [""] * (len(self._matrix.indptr) - 1)
             for term, j in self._vocab.items():
                 if term:
                     terms[j] = term
-            scores = self._bm25.scores
-            self._counts = TermCounts(terms, scores["indptr"].astype(np.int64), scores["indices"], tf, lengths)
+            m = self._matrix
+            self._counts = TermCounts(terms, np.asarray(m.indptr, dtype=np.int64), np.asarray(m.indices), np.asarray(tf), np.asarray(lengths))
         return self._counts
 
     @classmethod
@@ -300,24 +346,14 @@ class LexicalIndex:
 
     @classmethod
     def of_counts(cls, counts: TermCounts) -> LexicalIndex:
-        """The bm25s index of ``counts``: bm25s's score matrix and vocabulary
+        """The BM25 index of ``counts``: bm25s's score matrix and vocabulary
         (its empty word last, as bm25s adds it), computed here from the
         counts."""
-        bm25s = _import_bm25s()
-        retriever = bm25s.BM25()
-        retriever.scores = {
-            "data": counts.scores(),
-            "indices": counts.rows,
-            "indptr": counts.ptr,
-            "num_docs": len(counts.lengths),
-        }
+        matrix = ScoreMatrix(counts.scores(), counts.rows, counts.ptr, len(counts.lengths))
         vocab = {t: i for i, t in enumerate(counts.terms)}
         if vocab:
             vocab[""] = len(vocab)
-        retriever.vocab_dict = vocab
-        retriever.unique_token_ids_set = set(vocab.values())
-        retriever.nonoccurrence_array = None  # Lucene BM25 has none
-        return cls(retriever, counts)
+        return cls(matrix, vocab, counts)
 
     def updated(self, old_row: np.ndarray, texts: Sequence[str]) -> LexicalIndex:
         """The index of a new list of chunks: chunk ``r`` is this index's
@@ -328,19 +364,40 @@ class LexicalIndex:
         return self.of_counts(self.counts.rebuilt(old_row, [document_tokens(t) for t in texts]))
 
     def save(self, folder: Path) -> None:
-        self._bm25.save(str(folder), show_progress=False)
+        """Write the folder with bm25s's own ``save`` (its format, its
+        parameters: Lucene's BM25), and the term counts beside it."""
+        bm25s = _import_bm25s()
+        retriever = bm25s.BM25()
+        m = self._matrix
+        retriever.scores = {"data": m.data, "indices": m.indices, "indptr": m.indptr, "num_docs": m.num_docs}
+        retriever.vocab_dict = self._vocab
+        retriever.unique_token_ids_set = set(self._vocab.values())
+        retriever.nonoccurrence_array = None  # Lucene BM25 has none
+        retriever.save(str(folder), show_progress=False)
         if self.counts is not None:
             np.save(folder / COUNTS_FILE, self.counts.tf, allow_pickle=False)
             np.save(folder / LENGTHS_FILE, self.counts.lengths, allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
-        bm25s = _import_bm25s()
-        retriever = bm25s.BM25.load(str(folder), allow_pickle=False)
+        """The index bm25s saved in ``folder``, its arrays memory-mapped
+        (read as queries touch them); raises on files that are not JSON or
+        ``.npy`` (``problem`` checks that what was read fits together)."""
+        import json
+
+        params = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))
+        vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
+        if not isinstance(params, dict) or not isinstance(vocab, dict):
+            raise ValueError("its parameters or vocabulary are not JSON objects")
+        arrays = {key: np.load(folder / name, allow_pickle=False, mmap_mode="r") for key, name in MATRIX_FILES.items()}
+        matrix = ScoreMatrix(arrays["data"], arrays["indices"], arrays["indptr"], params.get("num_docs"))
         saved = None
         if (folder / COUNTS_FILE).is_file():
-            saved = (np.load(folder / COUNTS_FILE, allow_pickle=False), np.load(folder / LENGTHS_FILE, allow_pickle=False))
-        return cls(retriever, saved_counts=saved)
+            saved = (
+                np.load(folder / COUNTS_FILE, allow_pickle=False, mmap_mode="r"),
+                np.load(folder / LENGTHS_FILE, allow_pickle=False, mmap_mode="r"),
+            )
+        return cls(matrix, vocab, saved_counts=saved, method=params.get("method"))
 
     @property
     def vocabulary(self) -> dict[str, int]:
@@ -348,7 +405,7 @@ class LexicalIndex:
 
     @property
     def size(self) -> int:
-        return int(self._bm25.scores.get("num_docs", 0)) if self._vocab else 0
+        return int(self._matrix.num_docs or 0) if self._vocab else 0
 
     def problem(self, documents: int, *, words: bool = True) -> str | None:
         """What makes this index, as loaded from files that may be damaged,
@@ -356,15 +413,19 @@ class LexicalIndex:
         score arrays that do not fit together (a query would read past
         them). ``None`` when they fit. ``words=False`` leaves out the checks
         word by word of the vocabulary (its files' checksums vouch for it)."""
+        m = self._matrix
+        if isinstance(m.num_docs, bool) or not isinstance(m.num_docs, int):
+            return f"its document count is {m.num_docs!r}"
         if self.size != documents:
             return f"{self.size} documents, expected {documents}"
         if not self._vocab:
             return None
-        scores = getattr(self._bm25, "scores", None) or {}
-        arrays: list[Any] = [scores.get(k) for k in ("data", "indices", "indptr")]
-        data, indices, indptr = arrays
-        if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
-            return "its score arrays are missing or not flat"
+        if self._method != "lucene":
+            return f"its scores are BM25 {self._method!r}, not Lucene's"
+        data, indices, indptr = m.data, m.indices, m.indptr
+        kinds = _kinds_problem(data, indices, indptr)
+        if kinds:
+            return kinds
         if words and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in self._vocab.values()):
             return "its vocabulary maps words to something other than ids"
         if len(indptr) < 1 or indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(data):
@@ -379,7 +440,7 @@ class LexicalIndex:
         if self._saved_counts is None:
             return None
         tf, lengths = self._saved_counts
-        if not (isinstance(tf, np.ndarray) and tf.ndim == 1 and tf.dtype.kind == "i" and len(tf) == len(self._bm25.scores["data"])):
+        if not (isinstance(tf, np.ndarray) and tf.ndim == 1 and tf.dtype.kind == "i" and len(tf) == len(self._matrix.data)):
             return "its term counts do not match its scores"
         if not (isinstance(lengths, np.ndarray) and lengths.dtype.kind == "i" and lengths.shape == (documents,)):
             return "its chunk lengths do not match the chunk records"
@@ -398,11 +459,11 @@ class LexicalIndex:
         out = np.zeros((len(terms), len(rows)), dtype=bool)
         if not self._vocab:
             return out
-        scores = self._bm25.scores
+        m = self._matrix
         for i, term in enumerate(terms):
             j = self._vocab.get(term)
             if j is not None:
-                docs = scores["indices"][scores["indptr"][j] : scores["indptr"][j + 1]]
+                docs = m.indices[m.indptr[j] : m.indptr[j + 1]]
                 out[i] = np.isin(rows, docs)
         return out
 
@@ -411,22 +472,27 @@ class LexicalIndex:
         j = self._vocab.get(term)
         if j is None or not self._vocab:
             return np.zeros(0, dtype=np.int64)
-        scores = self._bm25.scores
-        return np.asarray(scores["indices"][scores["indptr"][j] : scores["indptr"][j + 1]], dtype=np.int64)
+        m = self._matrix
+        return np.asarray(m.indices[m.indptr[j] : m.indptr[j + 1]], dtype=np.int64)
 
     def _df(self, term: str) -> int:
         j = self._vocab.get(term)
         if j is None:
             return 0
-        indptr = self._bm25.scores["indptr"]
+        indptr = self._matrix.indptr
         return int(indptr[j + 1] - indptr[j])
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros if no term is known)."""
         ids = [self._vocab[t] for t in tokenize(query) if t in self._vocab]
-        if not ids:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
+        scores = np.zeros(self.size, dtype=np.float32)
+        m = self._matrix
+        # bm25s's get_scores_from_ids: each of the query's terms (a repeated
+        # one as often as it is repeated) adds its column's scores.
+        for j in ids:
+            start, end = int(m.indptr[j]), int(m.indptr[j + 1])
+            np.add.at(scores, m.indices[start:end], m.data[start:end])
+        return scores
 
 
 def lexical_text(heading: str, text: str) -> str:

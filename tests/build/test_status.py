@@ -20,7 +20,7 @@ def test_status_text_and_json(cli_built):
     r = invoke(cli_built, "status")
     assert r.exit_code == 0, r.output
     assert "model:    fake-hash (64-d)" in r.output and "chunk_tokens=200" in r.output
-    assert re.search(r"size:     5 notes, \d+ chunks, \d+ vectors", r.output)
+    assert re.search(r"size:     5 notes, \d+ chunks, \d+ windows, \d+ vectors", r.output)
     assert "state:    up to date" in r.output and "built 20" in r.output
     notes = cli_built.corpus_dir / NOTES
     (notes / "new.md").write_text("# New\nzookeeper\n")
@@ -57,3 +57,18 @@ def test_status_without_an_index(settings):
     """Not an error: the first question builds it (tests/test_first_run.py)."""
     r = invoke(settings, "status")
     assert r.exit_code == 0 and "not built yet" in r.output and "dsqa reindex" in r.output
+
+
+def test_status_counts_the_vectors_stored_not_the_window_rows(settings):
+    """Windows with the same text share one stored vector: status says how
+    many windows the index has and how many vectors it stores."""
+    repeated = "Raft elects a leader with randomized election timeouts."
+    (settings.corpus_dir / "a.md").write_text(f"# A\n{repeated}\n")
+    (settings.corpus_dir / "b.md").write_text(f"# A\n{repeated}\n")
+    engine = DSQA(settings)
+    engine.reindex()
+    manifest = storage.read_manifest(settings.index_dir)
+    s = engine.status()
+    assert s.windows == manifest["vector_count"]
+    assert s.vectors == manifest["ann_entries"] - manifest["ann_masked"] < s.windows
+    assert f"{s.windows} windows, {s.vectors} vectors" in str(s)

@@ -13,6 +13,10 @@ import pytest
 from dsqa.storage.lexical import (
     COUNTS_FILE,
     LENGTHS_FILE,
+    MATRIX_FILES,
+    PARAMS_FILE,
+    STOPWORDS_EN,
+    VOCAB_FILE,
     LexicalIndex,
     document_tokens,
     tokenize,
@@ -82,3 +86,47 @@ def test_an_empty_index_round_trips(tmp_path):
     LexicalIndex.build([]).save(tmp_path)
     empty = LexicalIndex.load(tmp_path)
     assert empty.size == 0 and empty.problem(0) is None and len(empty.scores("anything")) == 0
+
+
+def test_the_stop_words_are_bm25s_lucene_list():
+    """dsqa writes Lucene's list out so that a question need not import
+    bm25s; it must stay the list bm25s tokenizes with."""
+    from bm25s.stopwords import STOPWORDS_EN as BM25S_STOPWORDS
+
+    assert STOPWORDS_EN == frozenset(BM25S_STOPWORDS)
+
+
+def test_a_saved_index_scores_as_bm25s_reads_it(paragraphs, tmp_path):
+    """Reading bm25s's folder and scoring are dsqa's own (no bm25s on a
+    question's path): the same scores as bm25s's own load of the folder,
+    a repeated query term counted as bm25s counts it."""
+    LexicalIndex.build(paragraphs).save(tmp_path)
+    ours = LexicalIndex.load(tmp_path)
+    reference = bm25s.BM25.load(str(tmp_path), allow_pickle=False)
+    assert ours.vocabulary == reference.vocab_dict and ours.size == len(paragraphs)
+    for q in QUERIES + ["overlay overlay network", "the"]:
+        ids = [reference.vocab_dict[t] for t in tokenize(q) if t in reference.vocab_dict]
+        expected = np.asarray(reference.get_scores_from_ids(ids), np.float32) if ids else np.zeros(len(paragraphs), np.float32)
+        np.testing.assert_array_equal(ours.scores(q), expected)
+
+
+def _bytes_read() -> int:
+    with open("/proc/self/io", encoding="ascii") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts bytes read from /proc/self/io")
+def test_loading_maps_the_score_arrays_instead_of_reading_them(paragraphs, tmp_path):
+    """A cold question on a big index reads the columns of its own terms
+    only: loading reads the JSON files and the arrays' headers, the arrays
+    are memory-mapped."""
+    LexicalIndex.build(paragraphs * 20).save(tmp_path)
+    arrays = sum((tmp_path / name).stat().st_size for name in MATRIX_FILES.values())
+    arrays += (tmp_path / COUNTS_FILE).stat().st_size + (tmp_path / LENGTHS_FILE).stat().st_size
+    json_files = (tmp_path / VOCAB_FILE).stat().st_size + (tmp_path / PARAMS_FILE).stat().st_size
+    assert arrays > 10 * json_files  # else the check below would prove little
+    before = _bytes_read()
+    loaded = LexicalIndex.load(tmp_path)
+    read = _bytes_read() - before
+    assert read < json_files + 5 * 16384, (read, arrays)  # a buffered read of each header
+    assert loaded.problem(len(paragraphs) * 20) is None and loaded.scores("overlay network").max() > 0
