@@ -134,7 +134,9 @@ def assess(
     if sentences is not None:
         for t in terms:
             if 0 < len(t.rows) <= RARE_PASSAGES and said_not_covered(t, chunks, sentences):
-                return TopicVerdict(WEAK, terms, passing=t.word, passing_row=t.rows[0])
+                # Point at the mention among the top passages when there is one.
+                row = next((r for r in top_rows if r in t.rows), t.rows[0])
+                return TopicVerdict(WEAK, terms, passing=t.word, passing_row=row)
     return TopicVerdict(None, terms)
 
 

@@ -106,6 +106,11 @@ def test_a_term_whose_every_mention_says_the_notes_do_not_cover_it_is_in_passing
     lexical = LexicalIndex.build([f"{c.heading}\n{c.text}" for c in SAID])
     verdict = topics.assess(question, [0, 1, 2], SAID, lexical, _sentences(SAID))
     assert (verdict.coverage, verdict.passing) == (WEAK, term)
+    # The reason points at the mention among the top passages when there is one.
+    more = [*SAID, _chunk("Kafka", "Kafka kept its metadata in ZooKeeper, we skipped that part.")]
+    lexical_more = LexicalIndex.build([f"{c.heading}\n{c.text}" for c in more])
+    assert topics.assess("how does zookeeper order updates", [3, 1], more, lexical_more, _sentences(more)).passing_row == 3
+    assert topics.assess("how does zookeeper order updates", [1, 2], more, lexical_more, _sentences(more)).passing_row == 0
     # Not read for what it says without the sentences: the scale decides.
     assert topics.assess(question, [0, 1, 2], SAID, lexical).coverage is None
 
