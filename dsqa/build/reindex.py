@@ -9,7 +9,9 @@ previous generation's vector index (``ann.update``: the ones no chunk uses
 any more are masked, and the index is compacted when they pass a share of
 it), BM25 tokenizes only the new chunks (``LexicalIndex.updated``), and the
 refusal calibration is redone on the schedule of :func:`_calibration`.
-``full=True`` rebuilds everything. Vectors of two models are never
+An unchanged note's chunk records are copied to the new generation as the
+old file's bytes and its windows as arrays (:meth:`_Build.copy`), never
+parsed one by one. ``full=True`` rebuilds everything. Vectors of two models are never
 mixed: old vectors are reused only when the model identity matches.
 
 A reindex that reuses nothing (``full=True``, the first one, another model)
@@ -106,9 +108,9 @@ def _load_previous(settings: Settings, plan: ReindexPlan) -> tuple[storage.Store
     ``None`` and the plan of a reindex from scratch when it cannot be read."""
     if plan.manifest is not None and plan.generation is not None:
         try:
-            old = storage.load(settings.index_dir, plan.generation, plan.manifest)
-            old.chunks = list(old.chunks)  # every record is read to be kept or replaced: parse each once
-            return old, plan
+            # Records stay in their file (read as asked for, see ChunkFile): an
+            # unchanged note's are copied as bytes, never parsed.
+            return storage.load(settings.index_dir, plan.generation, plan.manifest), plan
         except IndexCorruptError as exc:
             plan = plan.from_scratch(str(exc))
     if plan.problem:
@@ -226,37 +228,33 @@ def _open_corpus(settings: Settings, old: storage.StoredIndex | None, plan: Rein
 def _assemble(
     settings: Settings,
     embedder: Embedder,
-    old: storage.StoredIndex | None,
+    old: storage.StoredIndex,
     plan: ReindexPlan,
     notes: list[Note],
     report: ReindexReport,
 ) -> tuple[_Build, dict[str, Any]]:
     """The new generation's chunks and vectors, and its manifest's notes
-    entry: an unchanged note's chunks are taken whole from ``old``, a new or
-    changed note is chunked anew, its chunks keeping their old vectors where
-    their keys are known. ``report`` counts what was done."""
-    old_notes: dict[str, Any] = old.manifest["notes"] if old else {}
-    old_rows: dict[str, list[int]] = {}
-    key_to_row: dict[str, int] = {}
-    if old is not None:
-        for row, c in enumerate(old.chunks):
-            old_rows.setdefault(c.source, []).append(row)
-            key_to_row.setdefault(c.key, row)
-
+    entry: an unchanged note's chunks are taken whole from ``old`` (rows
+    copied, records never parsed), a new or changed note is chunked anew,
+    its chunks keeping their old vectors where their keys are known.
+    ``report`` counts what was done."""
+    old_notes: dict[str, Any] = old.manifest["notes"]
+    old_rows = _note_rows(old)
+    old_keys = _OldKeys(old)
     chunker = chunker_for(settings, embedder)
     build = _Build()
     notes_manifest: dict[str, Any] = {}
     for note in notes:
         previous = old_notes.get(note.source)
-        if old is not None and previous and plan.reusable.get(note.source) == note.sha256:
-            rows = old_rows.get(note.source, [])
-            for r in rows:
-                build.reuse(old, r)
+        if previous and plan.reusable.get(note.source) == note.sha256:
+            runs = old_rows.get(note.source, [])
+            for start, end in runs:
+                build.copy(old, start, end)
             report.unchanged.append(note.source)
-            n_chunks = len(rows)
+            n_chunks = sum(end - start for start, end in runs)
         else:
             chunks = chunker.chunk(note)
-            reused_here = build.add_chunks(chunks, old, key_to_row, settings.window_sentences)
+            reused_here = build.add_chunks(chunks, old, old_keys, settings.window_sentences)
             n_chunks = len(chunks)
             if previous is None:
                 report.added[note.source] = n_chunks
@@ -264,9 +262,59 @@ def _assemble(
                 report.changed[note.source] = n_chunks
                 report.reused += reused_here
         notes_manifest[note.source] = _note_entry(note, n_chunks)
-    report.removed = {s: len(old_rows.get(s, [])) for s in old_notes if s not in notes_manifest}
-    report.total_chunks = len(build.records)
+    report.removed = {
+        s: sum(end - start for start, end in old_rows.get(s, [])) for s in old_notes if s not in notes_manifest
+    }
+    report.total_chunks = build.chunk_count
     return build, notes_manifest
+
+
+def _note_rows(old: storage.StoredIndex) -> dict[str, list[tuple[int, int]]]:
+    """Each note's rows in ``old``, as runs ``(start, end)``. Every writer
+    writes a note's records together, in the order of the manifest's notes,
+    as many as it counts; that is checked at the first and last record of
+    each note (a few records parsed, not all of them). An index that does
+    not hold it is read record by record."""
+    rows: dict[str, list[tuple[int, int]]] = {}
+    at = 0
+    for source, entry in old.manifest["notes"].items():
+        n = int(entry.get("chunks", 0))
+        if n:
+            rows[source] = [(at, at + n)]
+        at += n
+    chunks = old.chunks
+    if at == len(chunks) and all(chunks[a].source == s == chunks[b - 1].source for s, [(a, b)] in rows.items()):
+        return rows
+    rows = {}
+    for row, c in enumerate(chunks):
+        runs = rows.setdefault(c.source, [])
+        if runs and runs[-1][1] == row:
+            runs[-1] = (runs[-1][0], row + 1)
+        else:
+            runs.append((row, row + 1))
+    return rows
+
+
+class _OldKeys:
+    """The old generation's first row of each chunk key, found when first
+    asked for (only a new or changed note asks), from the bytes of its
+    chunk file when it has one."""
+
+    def __init__(self, old: storage.StoredIndex):
+        self.old = old
+        self._rows: dict[str, int] | None = None
+
+    def get(self, key: str) -> int | None:
+        if self._rows is None:
+            chunks = self.old.chunks
+            if isinstance(chunks, storage.ChunkFile):
+                self._rows = chunks.key_rows()
+            else:
+                self._rows = {}
+                for row, c in enumerate(chunks):
+                    self._rows.setdefault(c.key, row)
+        found = self._rows.get(key)
+        return found if found is not None and self.old.chunks[found].key == key else None
 
 
 def _write_generation(
@@ -306,16 +354,27 @@ def _write_generation(
         report.encoder = encoder.last_encoder
     faiss_index, rows = _vector_index(old, build, embedder.dimension, spill and spill.with_name(spill.name + "-vectors.npy"))
     lexical = _lexical_index(old, build)
-    manifest = _manifest(settings, plan, faiss_index, rows, len(build.records), notes=notes, skipped=skipped)
+    manifest = _manifest(settings, plan, faiss_index, rows, build.chunk_count, notes=notes, skipped=skipped)
     windows = build.window_table()
-    # The refusal scale of this corpus, measured on the new index in memory
-    # before it is written (see dsqa.query.calibration), or kept (_calibration).
-    built = storage.StoredIndex(
-        settings.index_dir, manifest, build.records, ann.StoredVectors(faiss_index, rows), windows, faiss_index, lexical, rows
-    )
-    manifest["calibration"] = _calibration(settings, embedder, old, plan, built, report)
     try:
-        storage.write(settings.index_dir, manifest, build.records, windows, faiss_index, lexical, rows)
+        writer = storage.GenerationWriter(settings.index_dir)
+    except OSError as exc:
+        raise _write_error(settings.index_dir, exc) from None
+    try:
+        build.write_records(writer, old)
+        # The refusal scale of this corpus, measured on the new index before
+        # it is made live (see dsqa.query.calibration), or kept (_calibration).
+        built = storage.StoredIndex(
+            writer.tmp, manifest, writer.chunks(), ann.StoredVectors(faiss_index, rows), windows, faiss_index, lexical, rows
+        )
+        manifest["calibration"] = _calibration(settings, embedder, old, plan, built, report)
+    except BaseException as exc:
+        writer.abort()
+        if isinstance(exc, OSError):
+            raise _write_error(settings.index_dir, exc) from None
+        raise
+    try:
+        writer.finish(manifest, windows, faiss_index, lexical, rows)
     except OSError as exc:
         raise _write_error(settings.index_dir, exc) from None
     report.wrote = True
@@ -482,7 +541,7 @@ def _vector_index(old: storage.StoredIndex | None, build: _Build, dimension: int
     """The new generation's vector index: ``old``'s with the new vectors
     added (``ann.update``), or one built from all of them."""
     if old is not None and old.distinct is not None and _updatable(old):
-        old_windows = np.asarray(build.old_windows, dtype=np.int64)
+        old_windows = build.old_window_array()
         reused = np.full(len(old_windows), -1, dtype=np.int64)
         keep = old_windows >= 0
         reused[keep] = old.distinct.entry_of_row[old_windows[keep]]
@@ -497,11 +556,9 @@ def _vector_index(old: storage.StoredIndex | None, build: _Build, dimension: int
 def _lexical_index(old: storage.StoredIndex | None, build: _Build) -> LexicalIndex:
     """BM25 over the new chunks: ``old``'s term counts with only the new
     chunks tokenized, or built from every chunk's text."""
-    texts = [lexical_text(c.heading, c.text) for c in build.records]
     if old is not None and _updatable(old) and old.lexical.counts is not None:
-        old_chunks = np.asarray(build.old_chunks, dtype=np.int64)
-        return old.lexical.updated(old_chunks, [texts[r] for r in np.flatnonzero(old_chunks < 0)])
-    return LexicalIndex.build(texts)
+        return old.lexical.updated(build.old_chunk_array(), [lexical_text(c.heading, c.text) for c in build.new_records()])
+    return LexicalIndex.build([lexical_text(c.heading, c.text) for c in build.all_records(old)])
 
 
 #: The refusal scale describes the corpus as a whole, which a few notes do
@@ -540,6 +597,11 @@ class _Build:
     vectors (the whole chunk, then one per sentence window), either reused
     from the old index or still to embed.
 
+    An unchanged note's rows are kept as a run of the old generation's rows
+    (:meth:`copy`): their records are copied as bytes when written and their
+    windows as arrays, so what a write does for them does not depend on how
+    many there are in Python steps.
+
     A window's vector is the normalised mean of its sentences' vectors, not an
     embedding of the window's text: each sentence is then embedded once
     instead of once per window it sits in (three times with 3-sentence
@@ -549,13 +611,17 @@ class _Build:
     """
 
     def __init__(self) -> None:
-        self.records: list[ChunkRecord] = []
-        self.windows: list[tuple[int, int, int]] = []
+        #: The records in row order: runs of the old generation's rows, or a
+        #: record of its own with its row.
+        self.parts: list[range | tuple[int, ChunkRecord]] = []
+        self.chunk_count = 0
+        #: Per window: chunk row, sentence start and end (flat, three per window).
+        self.windows = array("i")
         #: Per window, the old generation's window whose vector it keeps, or
         #: -1: to embed.
-        self.old_windows: list[int] = []
+        self.old_windows = array("q")
         #: Per chunk, the old generation's chunk with the same BM25 terms, or -1.
-        self.old_chunks: list[int] = []
+        self.old_chunks = array("q")
         #: Vector slots still to fill: the whole chunk's text, or the
         #: sentences whose vectors are averaged.
         self.pending_chunks: list[tuple[int, str]] = []
@@ -566,26 +632,50 @@ class _Build:
         self.row_of: dict[str, int] = {}
         self._distinct: set[str] = set()
 
-    def reuse(self, old: storage.StoredIndex, old_row: int, record: ChunkRecord | None = None) -> None:
-        row = len(self.records)
+    def _record(self, record: ChunkRecord) -> int:
+        row = self.chunk_count
+        self.parts.append((row, record))
+        self.chunk_count += 1
+        return row
+
+    def copy(self, old: storage.StoredIndex, start: int, end: int) -> None:
+        """Keep rows ``start:end`` of ``old`` as they are: records, windows,
+        vectors and BM25 terms."""
+        if start >= end:
+            return
+        row = self.chunk_count
+        last_part = self.parts[-1] if self.parts else None
+        if isinstance(last_part, range) and last_part.stop == start:
+            self.parts[-1] = range(last_part.start, end)
+        else:
+            self.parts.append(range(start, end))
+        first, last = int(old.offsets[start]), int(old.offsets[end])
+        windows = np.array(old.windows[first:last], dtype=np.int32)
+        windows[:, 0] += row - start
+        self.windows.frombytes(windows.tobytes())
+        self.old_windows.frombytes(np.arange(first, last, dtype=np.int64).tobytes())
+        self.old_chunks.frombytes(np.arange(start, end, dtype=np.int64).tobytes())
+        self.chunk_count += end - start
+
+    def reuse(self, old: storage.StoredIndex, old_row: int, record: ChunkRecord) -> None:
+        """A new chunk ``record`` that keeps the vectors of ``old``'s row
+        ``old_row`` (the same key), and its BM25 terms when they are the same."""
         was = old.chunks[old_row]
-        self.records.append(record if record is not None else was)
-        same_terms = record is None or lexical_text(record.heading, record.text) == lexical_text(was.heading, was.text)
+        row = self._record(record)
+        same_terms = lexical_text(record.heading, record.text) == lexical_text(was.heading, was.text)
         self.old_chunks.append(old_row if same_terms else -1)
         for w in old.window_rows(old_row):
-            self.windows.append((row, int(old.windows[w, 1]), int(old.windows[w, 2])))
+            self.windows.extend((row, int(old.windows[w, 1]), int(old.windows[w, 2])))
             self.old_windows.append(w)
 
-    def add_chunks(
-        self, chunks: list[Chunk], old: storage.StoredIndex | None, key_to_row: dict[str, int], window_sentences: int
-    ) -> int:
+    def add_chunks(self, chunks: list[Chunk], old: storage.StoredIndex, old_keys: _OldKeys, window_sentences: int) -> int:
         """Add a new or changed note's chunks: each one whose key ``old``
         has keeps its vectors, the others are to embed. Returns how many
         kept theirs."""
         reused = 0
         for chunk in chunks:
-            row = key_to_row.get(chunk.key)
-            if row is not None and old is not None:
+            row = old_keys.get(chunk.key)
+            if row is not None:
                 self.reuse(old, row, _chunk_record(chunk))
                 reused += 1
             else:
@@ -593,15 +683,14 @@ class _Build:
         return reused
 
     def add(self, chunk: Chunk, window_sentences: int) -> None:
-        row = len(self.records)
-        self.records.append(_chunk_record(chunk))
+        row = self._record(_chunk_record(chunk))
         self.old_chunks.append(-1)
         # The whole chunk (heading included) first, then one window per
         # quotable sentence: retrieval scores a chunk by both.
-        self.windows.append((row, -1, -1))
+        self.windows.extend((row, -1, -1))
         groups = []
         for start, end, group in sentence_windows(chunk.text, window_sentences, chunk.sentences, chunk.contexts, chunk.titles):
-            self.windows.append((row, start, end))
+            self.windows.extend((row, start, end))
             groups.append(group)
         self.add_texts(chunk.embed_text, groups)
 
@@ -616,6 +705,38 @@ class _Build:
             self.pending_windows.append((len(self.old_windows), group))
             self.old_windows.append(-1)
             self._distinct.update(group)
+
+    def old_window_array(self) -> np.ndarray:
+        return np.frombuffer(self.old_windows, dtype=np.int64).copy()
+
+    def old_chunk_array(self) -> np.ndarray:
+        return np.frombuffer(self.old_chunks, dtype=np.int64).copy()
+
+    def new_records(self) -> list[ChunkRecord]:
+        """The records whose BM25 terms are new (no old chunk has them), in
+        row order: every one of them is a record of its own."""
+        old_chunks = self.old_chunk_array()
+        return [part[1] for part in self.parts if not isinstance(part, range) and old_chunks[part[0]] < 0]
+
+    def all_records(self, old: storage.StoredIndex | None) -> list[ChunkRecord]:
+        out: list[ChunkRecord] = []
+        for part in self.parts:
+            if isinstance(part, range):
+                assert old is not None
+                out.extend(old.chunks[r] for r in part)
+            else:
+                out.append(part[1])
+        return out
+
+    def write_records(self, writer: storage.GenerationWriter, old: storage.StoredIndex | None) -> None:
+        """Write the records in row order to the new generation: copied runs
+        as the old generation's file holds them (see ``ChunkWriter.copy``)."""
+        for part in self.parts:
+            if isinstance(part, range):
+                assert old is not None
+                writer.copy_chunks(old.chunks, part.start, part.stop)
+            else:
+                writer.add_chunks([part[1]])
 
     @property
     def distinct_texts(self) -> int:
@@ -665,13 +786,15 @@ class _Build:
     def new_vectors(self, dimension: int) -> np.ndarray:
         """The vectors of the windows to embed, in window order: new chunks'
         as embedded, new windows' the normalised mean of their sentences'."""
-        slots = {slot: i for i, slot in enumerate(w for w, old in enumerate(self.old_windows) if old < 0)}
+        slots = np.flatnonzero(np.frombuffer(self.old_windows, dtype=np.int64) < 0)
         out = np.empty((len(slots), dimension), dtype=np.float32)
-        for slot, text in self.pending_chunks:
-            out[slots[slot]] = self.embedded[self.row_of[text]]
-        for slot, group in self.pending_windows:
+        at = np.searchsorted(slots, [slot for slot, _ in self.pending_chunks])
+        for i, (_, text) in zip(at.tolist(), self.pending_chunks, strict=True):
+            out[i] = self.embedded[self.row_of[text]]
+        at = np.searchsorted(slots, [slot for slot, _ in self.pending_windows])
+        for i, (_, group) in zip(at.tolist(), self.pending_windows, strict=True):
             mean = np.mean(self.embedded[[self.row_of[s] for s in group]], axis=0)
-            out[slots[slot]] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            out[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
         return out
 
     def matrix(self, old: storage.StoredIndex | None, dimension: int, spill: Path | None = None) -> np.ndarray:
@@ -682,7 +805,7 @@ class _Build:
             out = np.empty(shape, dtype=np.float32)
         else:
             out = np.lib.format.open_memmap(spill, mode="w+", dtype=np.float32, shape=shape)
-        old_windows = np.asarray(self.old_windows, dtype=np.int64)
+        old_windows = self.old_window_array()
         kept = np.flatnonzero(old_windows >= 0)
         if len(kept) and old is not None:
             for at in range(0, len(kept), 65_536):
@@ -692,7 +815,7 @@ class _Build:
         return out
 
     def window_table(self) -> np.ndarray:
-        return np.asarray(self.windows, dtype=np.int32).reshape(-1, 3)
+        return np.frombuffer(self.windows, dtype=np.int32).reshape(-1, 3).copy()
 
 
 def _note_entry(note: Note, n_chunks: int) -> dict[str, Any]:

@@ -34,8 +34,10 @@ the graph and only the codes it visits.
 Updates (:func:`update`): new vectors are added to the existing index and
 the entries no row uses any more are masked out of every search; the index
 is rebuilt from its live vectors (no re-embedding) only when the masked
-share would pass :data:`COMPACT_DEAD_SHARE`, or when the number of vectors
-crosses :data:`FLAT_MAX_VECTORS` and the type changes.
+share would pass :data:`COMPACT_DEAD_SHARE`, when the number of vectors
+crosses :data:`FLAT_MAX_VECTORS` and the type changes, or when a new vector
+lies further outside the 8-bit codes' trained range than their rounding
+error (:func:`_fits`; a vector just outside is clipped into it).
 """
 
 from __future__ import annotations
@@ -394,9 +396,14 @@ def update(
 
 
 def _fits(index: Any, vectors: np.ndarray) -> bool:
-    """Whether ``index``'s codes hold ``vectors`` without clipping them: an
-    8-bit code covers the range it was trained on (widened by
-    :data:`SQ_MARGIN`), and a vector beyond it would be stored wrong."""
+    """Whether ``index``'s codes hold ``vectors`` about as well as the ones
+    they were trained on. An 8-bit code covers the range it was trained on
+    (widened by :data:`SQ_MARGIN`); FAISS clips a value beyond it into the
+    range. A new vector may be clipped as long as that moves it no further
+    than rounding to the nearest code may move any stored vector (half a
+    code step in every dimension, :func:`_rounding_bound`): its scores then
+    stay within the error every 8-bit score already has. One far outside
+    makes the update rebuild the index with codes trained anew."""
     faiss = faiss_module()
 
     inner = faiss.downcast_index(index)
@@ -408,7 +415,19 @@ def _fits(index: Any, vectors: np.ndarray) -> bool:
         return True
     trained = faiss.vector_to_array(sq.trained).reshape(2, -1)
     low, span = trained[0], trained[1]
-    return bool(np.all(vectors >= low) and np.all(vectors <= low + span))
+    return bool(np.all(_clipping(vectors, low, span) <= _rounding_bound(span)))
+
+
+def _clipping(vectors: np.ndarray, low: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """Per vector, how far clipping into ``[low, low + span]`` moves it."""
+    return np.linalg.norm(vectors - np.clip(vectors, low, low + span), axis=1)
+
+
+def _rounding_bound(span: np.ndarray) -> float:
+    """How far rounding to the nearest 8-bit code may move a vector whose
+    value in dimension ``d`` lies in a range of ``span[d]``: half a step of
+    ``span / 255`` in every dimension."""
+    return float(np.linalg.norm(span / 255 / 2))
 
 
 class StoredVectors:

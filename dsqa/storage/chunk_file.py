@@ -25,6 +25,13 @@ from ..errors import IndexCorruptError
 from .manifest import is_int
 from .records import CHUNK_FIELDS, OPTIONAL_CHUNK_FIELDS, ChunkRecord
 
+#: The ``key`` field of a record as :func:`record_line` writes it. Inside a
+#: JSON string every quote is escaped, so these bytes occur only where a
+#: record's own ``key`` field is.
+_KEY_FIELD = re.compile(rb'"key": "((?:[^"\\]|\\.)*)"')
+#: Bytes copied at a time between chunk files.
+COPY_BLOCK = 1 << 22
+
 #: Parsed records a :class:`ChunkFile` keeps (a question re-reads the
 #: chunks it ranks while it scores, quotes and cites them).
 KEPT_RECORDS = 4096
@@ -152,6 +159,36 @@ class ChunkFile(Sequence[ChunkRecord]):
                 rows.append(row)
         return rows
 
+    def lines(self, start: int, end: int) -> Iterator[memoryview]:
+        """The bytes of records ``start:end`` as the file holds them (every
+        line whole, newline included), a block at a time, unparsed."""
+        if start >= end:
+            return
+        assert self._map is not None
+        view = memoryview(self._map)
+        first, last = int(self._offsets[start]), int(self._offsets[end])
+        for at in range(first, last, COPY_BLOCK):
+            yield view[at : min(last, at + COPY_BLOCK)]
+
+    def byte_offsets(self, start: int, end: int) -> np.ndarray:
+        """Where records ``start`` to ``end`` (included) begin in the file."""
+        return self._offsets[start : end + 1]
+
+    def key_rows(self) -> dict[str, int]:
+        """The first row holding each chunk key, found by scanning the
+        file's bytes for the ``key`` fields, without parsing any record.
+        What a row found here holds is checked when it is read."""
+        rows: dict[str, int] = {}
+        if self._map is None:
+            return rows
+        found = [(m.start(), m.group(1)) for m in _KEY_FIELD.finditer(self._map)]
+        starts = np.fromiter((at for at, _ in found), dtype=np.int64, count=len(found))
+        row_of = np.searchsorted(self._offsets, starts, side="right") - 1
+        for (_, raw), row in zip(found, row_of.tolist(), strict=True):
+            key = raw.decode("utf-8") if b"\\" not in raw else json.loads(b'"' + raw + b'"')
+            rows.setdefault(key, row)
+        return rows
+
     def _record(self, row: int) -> ChunkRecord:
         assert self._map is not None
         line = self._map[int(self._offsets[row]) : int(self._offsets[row + 1])]
@@ -182,6 +219,18 @@ class ChunkWriter:
             line = record_line(record)
             self._fh.write(line)
             self._offsets.append(self._offsets[-1] + len(line))
+
+    def copy(self, source: Sequence[ChunkRecord], start: int, end: int) -> None:
+        """Append records ``start:end`` of ``source``: as bytes when it is a
+        :class:`ChunkFile` (their lines as its file holds them, which are
+        the lines :func:`record_line` wrote), else written anew."""
+        if not isinstance(source, ChunkFile):
+            self.add(source[r] for r in range(start, end))
+            return
+        for block in source.lines(start, end):
+            self._fh.write(block)
+        offsets = source.byte_offsets(start, end)
+        self._offsets.frombytes((offsets[1:] - offsets[0] + self._offsets[-1]).astype(np.int64).tobytes())
 
     def __len__(self) -> int:
         return len(self._offsets) - 1

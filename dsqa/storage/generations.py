@@ -386,6 +386,11 @@ class GenerationWriter:
     def add_chunks(self, records: Iterable[ChunkRecord]) -> None:
         self._chunks.add(records)
 
+    def copy_chunks(self, source: Sequence[ChunkRecord], start: int, end: int) -> None:
+        """Append records ``start:end`` of a loaded generation's ``source``,
+        as bytes when its file vouches for them (``ChunkWriter.copy``)."""
+        self._chunks.copy(source, start, end)
+
     @property
     def chunk_count(self) -> int:
         return len(self._chunks)

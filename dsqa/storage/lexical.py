@@ -191,6 +191,8 @@ class TermCounts:
         kept, fresh = np.flatnonzero(old_row >= 0), np.flatnonzero(old_row < 0)
         if len(fresh) != len(docs):
             raise ValueError(f"{len(docs)} new chunks given, {len(fresh)} expected")
+        if np.all(np.diff(old_row[kept]) > 0):
+            return self._renumbered(old_row, kept, fresh, docs)
         # The kept chunks' counts, gathered chunk by chunk from a chunk-major view.
         by_row = np.argsort(self.rows, kind="stable")
         term_of = np.repeat(np.arange(len(self.terms), dtype=np.int64), np.diff(self.ptr))[by_row]
@@ -221,6 +223,40 @@ class TermCounts:
             ptr,
             row_all[order].astype(np.int32),
             tf_all[order].astype(np.int32),
+            lengths,
+        )
+
+    def _renumbered(self, old_row: np.ndarray, kept: np.ndarray, fresh: np.ndarray, docs: Sequence[Sequence[str]]) -> TermCounts:
+        """:meth:`rebuilt` when the kept chunks keep their order (each old
+        chunk kept at most once, as a write that changes a few notes keeps
+        them): the old counts stay term-major with ascending rows once each
+        row is renumbered, so only the new chunks' counts are sorted and
+        merged in, instead of every count being sorted again."""
+        new_of_old = np.full(len(self.lengths), -1, dtype=np.int64)
+        new_of_old[old_row[kept]] = kept
+        row_old = new_of_old[self.rows]
+        keep = row_old >= 0
+        vocab = {t: i for i, t in enumerate(self.terms)}
+        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in docs for t in doc), dtype=np.int64)
+        terms = list(vocab)
+        sizes = np.fromiter((len(doc) for doc in docs), dtype=np.int64, count=len(docs))
+        n = max(len(old_row), 1)
+        old_key = np.repeat(np.arange(len(self.terms), dtype=np.int64), np.diff(self.ptr))[keep] * n + row_old[keep]
+        new_key, tf_new = np.unique(ids * n + np.repeat(fresh, sizes), return_counts=True)
+        at = np.searchsorted(old_key, new_key)
+        key = np.insert(old_key, at, new_key)
+        tf = np.insert(self.tf[keep], at, tf_new.astype(np.int32))
+        lengths = np.zeros(len(old_row), dtype=np.int32)
+        lengths[kept], lengths[fresh] = self.lengths[old_row[kept]], sizes
+        df = np.bincount(key // n, minlength=len(terms))
+        used = df > 0
+        ptr = np.zeros(int(used.sum()) + 1, dtype=np.int64)
+        np.cumsum(df[used], out=ptr[1:])
+        return TermCounts(
+            [t for t, u in zip(terms, used, strict=True) if u],
+            ptr,
+            (key % n).astype(np.int32),
+            tf.astype(np.int32),
             lengths,
         )
 

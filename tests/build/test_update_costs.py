@@ -84,3 +84,44 @@ def test_calibration_is_kept_until_enough_changed(built, spied, monkeypatch):
     edit_once(built.settings.corpus_dir / BIG, EDITED, PHRASE)
     built.reindex()
     assert spied["calibrate"] == 1 and storage.read_manifest(built.settings.index_dir)["calibration"]["drift"] == 0
+
+
+def test_an_edit_parses_and_writes_only_the_changed_notes_records(built, monkeypatch):
+    """The unchanged notes' records go to the new generation as the old
+    file's bytes: a one-note edit parses a few records per note (the
+    bounds of each note's rows are checked) and those its changed chunks
+    reuse, and serialises only the changed note's; before, every record was
+    parsed and written anew."""
+    from dsqa.storage import chunk_file
+
+    monkeypatch.setattr(reindex_module, "RECALIBRATE_ALWAYS", 0)  # as for a large index: calibration kept
+    parsed, written = [0], [0]
+    record, line = chunk_file.ChunkFile._record, chunk_file.record_line
+
+    def counting_record(self, row):
+        parsed[0] += 1
+        return record(self, row)
+
+    def counting_line(r):
+        written[0] += 1
+        return line(r)
+
+    before = storage.load(built.settings.index_dir)
+    old_lines = before.chunks.path.read_bytes().splitlines(keepends=True)
+    notes = len(before.manifest["notes"])
+    small = min(before.manifest["notes"], key=lambda s: before.manifest["notes"][s]["chunks"])
+    monkeypatch.setattr(chunk_file.ChunkFile, "_record", counting_record)
+    monkeypatch.setattr(chunk_file, "record_line", counting_line)
+    with open(built.settings.corpus_dir / small, "a", encoding="utf-8") as fh:
+        fh.write("\n\n## Gossip\n\nNodes spread membership changes by gossip, a few peers at a time.\n")
+    report = built.reindex()
+    after = storage.load(built.settings.index_dir)
+    changed = report.changed[small]
+    assert written[0] == changed
+    assert parsed[0] <= 2 * notes + changed < len(before.chunks) // 4
+    new_lines = after.chunks.path.read_bytes().splitlines(keepends=True)
+    mine = {i for i, c in enumerate(after.chunks) if c.source == small}
+    assert [x for i, x in enumerate(new_lines) if i not in mine] == [
+        x for x, c in zip(old_lines, before.chunks, strict=True) if c.source != small
+    ]
+    assert_consistent(after)

@@ -277,3 +277,35 @@ def test_one_query_is_searched_on_one_thread(monkeypatch):
         assert seen == [1] and faiss.omp_get_max_threads() == 2
     finally:
         faiss.omp_set_num_threads(before)
+
+
+def test_update_adds_a_vector_just_past_the_8bit_range_without_a_rebuild():
+    """A new vector a little outside the range the 8-bit codes were trained
+    on (one value past it by less than rounding may move a vector) is
+    clipped into it and added: a one-note change on a big index does not
+    rebuild it for one odd value. Its stored copy is off by no more than
+    rounding may put any vector off."""
+    x = unit_vectors(600, seed=5)
+    index, rows = ann.build(x, flat_max=100)
+    sq = faiss.downcast_index(faiss.downcast_index(index).storage).sq
+    low, span = faiss.vector_to_array(sq.trained).reshape(2, -1)
+    bound = ann._rounding_bound(span)
+    new = x[:3].copy()
+    new[0, 0] = low[0] + span[0] + 0.5 * bound  # past the top of the range
+    new[1, 1] = low[1] - 0.5 * bound  # past the bottom
+    after, after_rows, rebuilt = ann.update(index, np.concatenate([rows.entry_of_row, np.full(3, -1)]), new, flat_max=100)
+    assert not rebuilt and after is index and after.ntotal == 603
+    held = np.asarray(ann.StoredVectors(after, after_rows))[600:]
+    assert np.all(np.linalg.norm(held - new, axis=1) <= 1.5 * bound)
+
+
+def test_update_rebuilds_for_a_vector_far_past_the_8bit_range():
+    x = unit_vectors(600, seed=5)
+    index, rows = ann.build(x, flat_max=100)
+    sq = faiss.downcast_index(faiss.downcast_index(index).storage).sq
+    low, span = faiss.vector_to_array(sq.trained).reshape(2, -1)
+    new = x[:1].copy()
+    new[0, 0] = low[0] + span[0] + 2 * ann._rounding_bound(span)
+    after, after_rows, rebuilt = ann.update(index, np.concatenate([rows.entry_of_row, np.full(1, -1)]), new, flat_max=100)
+    assert rebuilt and after_rows.dead == 0
+    np.testing.assert_allclose(np.asarray(ann.StoredVectors(after, after_rows))[600], new[0], atol=1e-2)

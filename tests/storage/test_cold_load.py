@@ -83,3 +83,28 @@ def test_a_copied_index_is_checked_by_its_checksums(built, tmp_path, counted):
     storage.load(copy)
     for rel, entry in storage.read_manifest(copy)["files"].items():
         assert counted["bytes"].get(rel, 0) == entry["size"] == (gen / rel).stat().st_size, rel
+
+
+def test_chunk_keys_and_copies_come_from_the_files_bytes(tmp_path):
+    """A reindex finds old chunks by key, and copies unchanged ones, from
+    the chunk file's bytes without parsing its records: a key field is
+    found only where a record's own key is (text quoting one is escaped),
+    and a copied record reads back as the one written."""
+    from dsqa.storage.chunk_file import ChunkWriter
+
+    def record(i: int, text: str) -> ChunkRecord:
+        return ChunkRecord(f"n{i}.md", "H", 1, 2, 0, len(text), text, f"k{i}")
+
+    records = [record(0, 'a text quoting {"key": "k9"} and a \\ backslash'), record(1, "plain"), record(2, "ünïcode \u2028 line")]
+    writer = ChunkWriter(tmp_path / "a.jsonl")
+    writer.add(records)
+    source = writer.reader()
+    writer.close()
+    assert source.key_rows() == {"k0": 0, "k1": 1, "k2": 2}
+    copy = ChunkWriter(tmp_path / "b.jsonl")
+    copy.add([records[1]])
+    copy.copy(source, 0, 1)
+    copy.copy(source, 2, 3)
+    copy.copy(list(records), 1, 2)  # records of a generation without a chunk file: written anew
+    assert list(copy.reader()) == [records[1], records[0], records[2], records[1]]
+    copy.close()

@@ -43,7 +43,8 @@ def test_scores_equal_bm25s_own_build(paragraphs):
         np.testing.assert_array_equal(ours.scores(q), expected)
 
 
-def test_update_equals_a_build_of_the_new_list(paragraphs, tmp_path):
+@pytest.mark.parametrize("twice", [True, False], ids=["an old chunk twice", "old chunks in order (renumbered, not re-sorted)"])
+def test_update_equals_a_build_of_the_new_list(paragraphs, tmp_path, twice):
     LexicalIndex.build(paragraphs).save(tmp_path)
     old = LexicalIndex.load(tmp_path)  # as a reindex finds it: counts from disk
     new_texts, old_row = [], []
@@ -59,8 +60,9 @@ def test_update_equals_a_build_of_the_new_list(paragraphs, tmp_path):
         if i % 50 == 0:
             new_texts.append("a new paragraph on raft elections")
             old_row.append(-1)
-    new_texts.append(paragraphs[3])  # one old chunk twice
-    old_row.append(3)
+    if twice:
+        new_texts.append(paragraphs[3])  # one old chunk twice
+        old_row.append(3)
     updated = old.updated(np.array(old_row), [t for t, r in zip(new_texts, old_row, strict=True) if r < 0])
     rebuilt = LexicalIndex.build(new_texts)
     assert set(updated.vocabulary) == set(rebuilt.vocabulary)  # words of removed chunks only are gone
