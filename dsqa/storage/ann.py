@@ -35,9 +35,10 @@ Updates (:func:`update`): new vectors are added to the existing index and
 the entries no row uses any more are masked out of every search; the index
 is rebuilt from its live vectors (no re-embedding) only when the masked
 share would pass :data:`COMPACT_DEAD_SHARE`, when the number of vectors
-crosses :data:`FLAT_MAX_VECTORS` and the type changes, or when a new vector
-lies further outside the 8-bit codes' trained range than their rounding
-error (:func:`_fits`; a vector just outside is clipped into it).
+crosses :data:`FLAT_MAX_VECTORS` and the type changes. A new vector just
+outside the 8-bit codes' trained range (by less than their rounding error,
+:func:`_fits`) is clipped into it; one further out widens the range, the
+stored codes re-encoded and the graph kept (:func:`_widen_codes`).
 """
 
 from __future__ import annotations
@@ -380,7 +381,9 @@ def update(
     entries = index.ntotal + len(unique)
     dead = entries - live_old - len(unique)
     same_kind = kind_of(index) == choose(live_old + len(unique), flat_max)
-    if same_kind and dead <= COMPACT_DEAD_SHARE * entries and _fits(index, unique):
+    if same_kind and dead <= COMPACT_DEAD_SHARE * entries:
+        if not _fits(index, unique):
+            _widen_codes(index, unique)
         base = index.ntotal
         _add(index, unique)
         entry_of_row = reused.copy()
@@ -403,7 +406,7 @@ def _fits(index: Any, vectors: np.ndarray) -> bool:
     than rounding to the nearest code may move any stored vector (half a
     code step in every dimension, :func:`_rounding_bound`): its scores then
     stay within the error every 8-bit score already has. One far outside
-    makes the update rebuild the index with codes trained anew."""
+    makes the update widen the range first (:func:`_widen_codes`)."""
     faiss = faiss_module()
 
     inner = faiss.downcast_index(index)
@@ -416,6 +419,32 @@ def _fits(index: Any, vectors: np.ndarray) -> bool:
     trained = faiss.vector_to_array(sq.trained).reshape(2, -1)
     low, span = trained[0], trained[1]
     return bool(np.all(_clipping(vectors, low, span) <= _rounding_bound(span)))
+
+
+def _widen_codes(index: Any, vectors: np.ndarray) -> None:
+    """Widen the 8-bit codes' range of an HNSW index to hold ``vectors``
+    (plus :data:`SQ_MARGIN` of the old range on the side it grows, as
+    training adds), re-encoding the stored codes in the new range, a block
+    at a time. The graph is kept: each stored vector moves by less than
+    one code step of the new range, so its neighbours stay its neighbours,
+    and no vector is re-embedded or re-linked (a rebuild of the graph costs
+    minutes at a million vectors; this, one pass over the codes)."""
+    faiss = faiss_module()
+
+    storage = faiss.downcast_index(faiss.downcast_index(index).storage)
+    sq = storage.sq
+    low, span = faiss.vector_to_array(sq.trained).reshape(2, -1)
+    high = low + span
+    new_low = np.minimum(low, vectors.min(axis=0) - SQ_MARGIN * span)
+    new_high = np.maximum(high, vectors.max(axis=0) + SQ_MARGIN * span)
+    before = faiss.ScalarQuantizer(int(index.d), sq.qtype)
+    faiss.copy_array_to_vector(np.concatenate([low, span]).astype(np.float32), before.trained)
+    faiss.copy_array_to_vector(np.concatenate([new_low, new_high - new_low]).astype(np.float32), sq.trained)
+    codes = faiss.vector_to_array(storage.codes).reshape(-1, sq.code_size)
+    for at in range(0, len(codes), 65_536):
+        block = codes[at : at + 65_536]
+        codes[at : at + 65_536] = sq.compute_codes(before.decode(block))
+    faiss.copy_array_to_vector(codes.ravel(), storage.codes)
 
 
 def _clipping(vectors: np.ndarray, low: np.ndarray, span: np.ndarray) -> np.ndarray:

@@ -136,13 +136,17 @@ def test_update_rebuilds_once_the_masked_share_passes_the_bound():
     np.testing.assert_array_equal(np.asarray(ann.StoredVectors(after, after_rows)), decoded(index)[:keep])
 
 
-def test_update_retrains_8bit_codes_for_vectors_outside_their_range():
+def test_update_holds_vectors_outside_the_8bit_range_without_a_rebuild():
     x = unit_vectors(600, seed=5)
     index, rows = ann.build(x, flat_max=100)
     new = unit_vectors(50, seed=6)  # other topics: other ranges
     after, after_rows, rebuilt = ann.update(index, np.concatenate([rows.entry_of_row, np.full(50, -1)]), new, flat_max=100)
-    assert rebuilt and after_rows.dead == 0
-    np.testing.assert_allclose(np.asarray(ann.StoredVectors(after, after_rows))[600:], new, atol=1e-2)
+    assert not rebuilt and after_rows.dead == 0
+    held = np.asarray(ann.StoredVectors(after, after_rows))
+    np.testing.assert_allclose(held[600:], new, atol=1e-2)
+    np.testing.assert_allclose(held[:600], x, atol=1.5e-2)
+    for i in range(0, 650, 50):
+        assert ann.search(after, np.vstack([x, new])[i], 1, rows=after_rows)[1][0] == i
 
 
 def test_update_changes_the_type_with_the_size():
@@ -299,13 +303,23 @@ def test_update_adds_a_vector_just_past_the_8bit_range_without_a_rebuild():
     assert np.all(np.linalg.norm(held - new, axis=1) <= 1.5 * bound)
 
 
-def test_update_rebuilds_for_a_vector_far_past_the_8bit_range():
+def test_update_widens_the_8bit_range_for_a_vector_far_past_it_and_keeps_the_graph():
+    """A new vector far outside the codes' range widens it: the stored
+    codes are re-encoded in the new range (each vector moves by less than a
+    code step of it) and the graph is kept, not rebuilt."""
     x = unit_vectors(600, seed=5)
     index, rows = ann.build(x, flat_max=100)
     sq = faiss.downcast_index(faiss.downcast_index(index).storage).sq
     low, span = faiss.vector_to_array(sq.trained).reshape(2, -1)
+    held_before = np.asarray(ann.StoredVectors(index, rows))
     new = x[:1].copy()
     new[0, 0] = low[0] + span[0] + 2 * ann._rounding_bound(span)
     after, after_rows, rebuilt = ann.update(index, np.concatenate([rows.entry_of_row, np.full(1, -1)]), new, flat_max=100)
-    assert rebuilt and after_rows.dead == 0
-    np.testing.assert_allclose(np.asarray(ann.StoredVectors(after, after_rows))[600], new[0], atol=1e-2)
+    assert not rebuilt and after is index and after.ntotal == 601
+    assert ann._fits(after, new)
+    held = np.asarray(ann.StoredVectors(after, after_rows))
+    wider = faiss.vector_to_array(sq.trained).reshape(2, -1)[1]
+    assert np.linalg.norm(held[600] - new[0]) <= ann._rounding_bound(wider) * 1.01
+    assert np.all(np.abs(held[:600] - held_before) <= wider / 255 + 1e-6)
+    for i in (0, 77, 599):
+        assert ann.search(after, x[i], 1, rows=after_rows)[1][0] == i
