@@ -143,16 +143,16 @@ def document_tokens(text: str) -> list[str]:
     return list(_scan(text)) or ["\u2205"]
 
 
-def _import_bm25s():
-    """bm25s sets its logger to DEBUG, so once anything configures root
-    logging (onnxruntime's quantizer does) its "Building index from tokens"
-    lines reach the user's terminal; keep only its warnings."""
-    import logging
+def _bm25s_version() -> str:
+    """The bm25s release whose folder format :meth:`LexicalIndex.save`
+    writes (recorded in the folder as bm25s records its own), read from its
+    installed metadata without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    import bm25s
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-    return bm25s
+    try:
+        return version("bm25s")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 #: bm25s's defaults, which dsqa scores with: Lucene's BM25.
@@ -319,7 +319,7 @@ def _kinds_problem(data: Any, indices: Any, indptr: Any) -> str | None:
     return None
 
 
-#: bm25s's files in the index's ``bm25/`` folder (its ``save`` writes them).
+#: bm25s's files in the index's ``bm25/`` folder (as its ``save`` writes them).
 MATRIX_FILES = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy"}
 VOCAB_FILE = "vocab.index.json"
 PARAMS_FILE = "params.index.json"
@@ -342,9 +342,10 @@ class LexicalIndex:
     counts it was computed from (``None`` for an index read from a folder
     without them: it cannot be updated, only rebuilt).
 
-    bm25s writes the folder; reading it and scoring a query are done here,
-    on memory-mapped arrays, so that a question neither imports bm25s (and
-    scipy with it) nor reads the columns of terms it does not ask about."""
+    Writing the folder, reading it and scoring a query are done here, on
+    memory-mapped arrays when reading, so that neither a question nor a
+    reindex imports bm25s (and scipy with it), and a question reads only the
+    columns of the terms it asks about."""
 
     def __init__(
         self,
@@ -400,16 +401,24 @@ class LexicalIndex:
         return self.of_counts(self.counts.rebuilt(old_row, [document_tokens(t) for t in texts]))
 
     def save(self, folder: Path) -> None:
-        """Write the folder with bm25s's own ``save`` (its format, its
-        parameters: Lucene's BM25), and the term counts beside it."""
-        bm25s = _import_bm25s()
-        retriever = bm25s.BM25()
+        """Write the folder in bm25s's format, as its ``BM25.save`` writes it
+        for Lucene's BM25 (the same arrays and parameters; its ``BM25.load``
+        reads it: parity test), and the term counts beside it. Written here,
+        not by bm25s: importing it (and scipy with it) would be a good part of
+        what a one-note reindex costs."""
+        import json
+
         m = self._matrix
-        retriever.scores = {"data": m.data, "indices": m.indices, "indptr": m.indptr, "num_docs": m.num_docs}
-        retriever.vocab_dict = self._vocab
-        retriever.unique_token_ids_set = set(self._vocab.values())
-        retriever.nonoccurrence_array = None  # Lucene BM25 has none
-        retriever.save(str(folder), show_progress=False)
+        for key, name in MATRIX_FILES.items():
+            np.save(folder / name, getattr(m, key), allow_pickle=False)
+        with open(folder / VOCAB_FILE, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(self._vocab, ensure_ascii=False, separators=(",", ":")))
+        params = {
+            "k1": K1, "b": B, "delta": 0.5, "method": "lucene", "idf_method": "lucene", "dtype": "float32",
+            "int_dtype": "int32", "num_docs": m.num_docs, "version": _bm25s_version(), "backend": "numpy",
+        }
+        with open(folder / PARAMS_FILE, "w") as fh:
+            json.dump(params, fh, indent=4)
         if self.counts is not None:
             np.save(folder / COUNTS_FILE, self.counts.tf, allow_pickle=False)
             np.save(folder / LENGTHS_FILE, self.counts.lengths, allow_pickle=False)

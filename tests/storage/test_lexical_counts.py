@@ -4,6 +4,8 @@ the whole new list gives (the bm25s parity pattern: against a reference)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import bm25s
@@ -110,6 +112,43 @@ def test_a_saved_index_scores_as_bm25s_reads_it(paragraphs, tmp_path):
         ids = [reference.vocab_dict[t] for t in tokenize(q) if t in reference.vocab_dict]
         expected = np.asarray(reference.get_scores_from_ids(ids), np.float32) if ids else np.zeros(len(paragraphs), np.float32)
         np.testing.assert_array_equal(ours.scores(q), expected)
+
+
+def _saved_by_bm25s(index: LexicalIndex, folder: Path) -> None:
+    """The folder as bm25s's own ``BM25.save`` writes it from these scores."""
+    retriever = bm25s.BM25()
+    m = index._matrix
+    retriever.scores = {"data": m.data, "indices": m.indices, "indptr": m.indptr, "num_docs": m.num_docs}
+    retriever.vocab_dict = index.vocabulary
+    retriever.nonoccurrence_array = None
+    retriever.save(str(folder), show_progress=False)
+
+
+def test_the_folder_is_the_one_bm25s_writes(paragraphs, tmp_path):
+    """dsqa writes the bm25/ folder itself (a reindex imports neither
+    bm25s nor scipy): the same arrays and parameters as bm25s's own save,
+    the same vocabulary."""
+    import json
+
+    index = LexicalIndex.build(paragraphs + ["ünïcode “quotes” \u2028 and a \\ backslash"])
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    index.save(ours)
+    _saved_by_bm25s(index, theirs)
+    for name in [*MATRIX_FILES.values(), PARAMS_FILE]:
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+    assert json.loads((ours / VOCAB_FILE).read_text("utf-8")) == json.loads((theirs / VOCAB_FILE).read_text("utf-8"))
+
+
+def test_a_write_imports_neither_bm25s_nor_scipy(tmp_path):
+    code = (
+        "import sys; from pathlib import Path; from dsqa.storage.lexical import LexicalIndex; "
+        f"LexicalIndex.build(['docker swarm overlay', 'raft leader']).save(Path({str(tmp_path)!r})); "
+        "print([m for m in ('bm25s', 'scipy', 'tqdm') if m in sys.modules])"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
 
 
 def _bytes_read() -> int:
