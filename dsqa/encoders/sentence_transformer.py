@@ -112,11 +112,7 @@ class SentenceTransformerEmbedder(Embedder):
         if not (self.path / "modules.json").is_file():
             raise ModelError(f"model {name}: no sentence-transformers model in {self.path}")
         self.max_tokens, self.dimension = model_shape(name, self.path)
-        from tokenizers import Tokenizer
-
-        self._tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-        self._tokenizer.no_truncation()
-        self._tokenizer.no_padding()
+        self._counter: Any = None  # the tokenizer that counts tokens, loaded when first asked
         self._model: Any = None
         self._onnx: OnnxEncoder | None | bool = None  # None: not decided yet; False: not available
         self._bf16: Any = None  # a Bf16Encoder; None: not tried yet; False: unusable
@@ -127,6 +123,20 @@ class SentenceTransformerEmbedder(Embedder):
         self._fingerprint: str | None = None
         self._bf16_view: Bf16Allowed | None = None
         self._lock = threading.RLock()
+
+    @property
+    def _tokenizer(self) -> Any:
+        """The model's tokenizer, untruncated and unpadded, for counting
+        tokens: loaded on first use, as a question never counts any."""
+        with self._lock:
+            if self._counter is None:
+                from tokenizers import Tokenizer
+
+                counter = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+                counter.no_truncation()
+                counter.no_padding()
+                self._counter = counter
+            return self._counter
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)

@@ -119,7 +119,8 @@ def iter_note_paths(
         here = Path(dirpath)
         rel_here = here.relative_to(root_path).as_posix()
         prefix = "" if rel_here == "." else rel_here + "/"
-        if not _first_visit(dirpath, seen_dirs):
+        real_here = _first_visit(dirpath, seen_dirs)
+        if real_here is None:
             dirnames[:] = []
             continue
         dirnames[:] = _folders_to_walk(dirpath, dirnames, prefix, root, root_device, cross_mounts, pass_over)
@@ -128,7 +129,7 @@ def iter_note_paths(
                 continue
             path = here / name
             rel = prefix + name
-            stat_result = _note_stat(path, name, rel, root_path, pass_over)
+            stat_result = _note_stat(path, name, rel, root_path, pass_over, real_here)
             if stat_result is None:
                 continue
             found.append((path, rel))
@@ -149,18 +150,19 @@ def _recorder(passed: list[tuple[str, str]] | None) -> Callable[[str, str], None
     return pass_over
 
 
-def _first_visit(dirpath: str, seen_dirs: set[str]) -> bool:
-    """Whether the walk goes into the folder at ``dirpath``: not when it can
-    no longer be resolved, nor when its real path was walked already (a
-    symlink loop, or two links to one folder); records it in ``seen_dirs``."""
+def _first_visit(dirpath: str, seen_dirs: set[str]) -> str | None:
+    """The real path of the folder at ``dirpath`` if the walk goes into it:
+    ``None`` when it can no longer be resolved, or when its real path was
+    walked already (a symlink loop, or two links to one folder); records it
+    in ``seen_dirs``."""
     try:
         real_here = os.path.realpath(dirpath, strict=True)
     except OSError:
-        return False
+        return None
     if real_here in seen_dirs:
-        return False
+        return None
     seen_dirs.add(real_here)
-    return True
+    return real_here
 
 
 def _folders_to_walk(
@@ -188,18 +190,24 @@ def _folders_to_walk(
 
 
 def _note_stat(
-    path: Path, name: str, rel: str, root_path: Path, pass_over: Callable[[str, str], None]
+    path: Path, name: str, rel: str, root_path: Path, pass_over: Callable[[str, str], None], real_dir: str
 ) -> os.stat_result | None:
     """The ``stat`` of the candidate note at ``path`` (what its symlinks lead
     to), or ``None`` when it is no note: a name that is not UTF-8, a symlink
     loop or one leading outside the corpus (passed over), a dangling symlink
-    or a file gone meanwhile, or not a regular file."""
+    or a file gone meanwhile, or not a regular file. ``real_dir`` is the
+    real path of its folder: a note that is no symlink is resolved by it,
+    without a lookup per folder of its path."""
     if not _is_utf8(name):
         pass_over(rel, "file name is not valid UTF-8 (rename the file)")
         return None
     try:
-        real = os.path.realpath(path, strict=True)
-        stat_result = os.stat(real)
+        stat_result = os.lstat(path)
+        if stat.S_ISLNK(stat_result.st_mode):
+            real = os.path.realpath(path, strict=True)
+            stat_result = os.stat(real)
+        else:
+            real = os.path.join(real_dir, name)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             pass_over(rel, "symlink loop")

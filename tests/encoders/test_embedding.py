@@ -206,6 +206,18 @@ def test_falls_back_to_torch_without_onnxruntime(monkeypatch, cache):
 
 
 @pytest.mark.real_model
+def test_the_token_counter_is_loaded_when_first_used():
+    """A question never counts tokens (the ONNX encoder has its own
+    tokenizer): the model's counting tokenizer is not read when the model
+    is opened, only by the first count, once."""
+    model = SentenceTransformerEmbedder("all-MiniLM-L6-v2", _minilm_path)
+    assert model._counter is None
+    assert model.count_tokens("docker swarm overlay networks") == model.count_tokens_batch(["docker swarm overlay networks"])[0] > 0
+    counter = model._counter
+    assert counter is not None and model.count_tokens("kafka") > 0 and model._counter is counter
+
+
+@pytest.mark.real_model
 @pytest.mark.slow
 def test_torch_can_be_forced(monkeypatch, minilm):
     monkeypatch.setenv("DSQA_ENCODER", "torch")

@@ -7,6 +7,7 @@ import pytest
 
 from dsqa.errors import CorpusError
 from dsqa.sources.loading import load_corpus
+from dsqa.sources.walk import iter_note_paths
 
 
 def write(path, data: bytes):
@@ -64,6 +65,30 @@ def test_symlink_inside_corpus_is_followed(tmp_path):
     write(tmp_path / "real" / "a.md", b"alpha")
     os.symlink(tmp_path / "real" / "a.md", tmp_path / "alias.md")
     assert [n.source for n in load_corpus(tmp_path).notes] == ["alias.md", "real/a.md"]
+
+
+def test_the_walk_resolves_folders_and_symlinks_not_every_note(tmp_path, monkeypatch):
+    """Every cold command walks the folder to compare it with the index: a
+    note that is no symlink is resolved through its folder's real path, not
+    by a lookup of each folder on its path (the same notes, links followed
+    or refused as before)."""
+    corpus = tmp_path / "corpus"
+    for i in range(30):
+        write(corpus / "sub" / "deeper" / f"n{i}.md", b"alpha")
+    write(tmp_path / "outside" / "secret.md", b"secret")
+    os.symlink(corpus / "sub" / "deeper" / "n0.md", corpus / "alias.md")
+    os.symlink(tmp_path / "outside" / "secret.md", corpus / "leak.md")
+    resolved: list[str] = []
+    realpath = os.path.realpath
+
+    def counted(path, *args, **kwargs):
+        resolved.append(str(path))
+        return realpath(path, *args, **kwargs)
+
+    monkeypatch.setattr(os.path, "realpath", counted)
+    found = [rel for _, rel in iter_note_paths(corpus)]
+    assert found == ["alias.md"] + [f"sub/deeper/n{i}.md" for i in sorted(range(30), key=str)]
+    assert len(resolved) < 10, resolved  # the root, its folders, the two links
 
 
 def test_empty_corpus_is_a_clear_error(tmp_path):
