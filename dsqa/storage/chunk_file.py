@@ -100,6 +100,8 @@ class ChunkFile(Sequence[ChunkRecord]):
             if len(self._map) < self._offsets[-1]:
                 raise IndexCorruptError(self.path, f"{len(self._map)} bytes, its records need {self._offsets[-1]}")
         self._kept: dict[int, ChunkRecord] = {}
+        #: Each row's source (see :meth:`rows_of`), read when first asked for.
+        self._sources: tuple[list[str], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -137,27 +139,37 @@ class ChunkFile(Sequence[ChunkRecord]):
     __hash__ = None  # type: ignore[assignment]
 
     def rows_of(self, sources: Collection[str]) -> list[int]:
-        """The rows whose record's source is one of ``sources``, read from
-        each line's leading source field instead of parsing every record
-        (a line that does not start with it is parsed whole)."""
-        names: dict[bytes, bool] = {}  # each source's JSON string: wanted?
-        rows = []
+        """The rows whose record's source is one of ``sources``. Each row's
+        source is read once, from its line's leading source field instead
+        of parsing the record (a line that does not start with it is parsed
+        whole), and kept as a number per row for the next call."""
+        if self._sources is None:
+            self._sources = self._row_sources()
+        names, of_row = self._sources
+        wanted = [i for i, name in enumerate(names) if name in sources]
+        return np.flatnonzero(np.isin(of_row, wanted)).tolist() if wanted else []
+
+    def _row_sources(self) -> tuple[list[str], np.ndarray]:
+        """The distinct sources, and for each row the index of its own."""
+        ids: dict[bytes, int] = {}  # a source's JSON string -> its index in names
+        names: list[str] = []
+        of_row = np.zeros(len(self), dtype=np.int32)
         for row in range(len(self)):
             start, end = int(self._offsets[row]), int(self._offsets[row + 1])
             match = _SOURCE_FIELD.match(self._map, start, end) if self._map is not None else None
-            if match is None:
-                wanted = self[row].source in sources
-            else:
-                literal = match.group(1)
-                if literal not in names:
-                    try:
-                        names[literal] = json.loads(literal) in sources
-                    except ValueError:
-                        names[literal] = self[row].source in sources  # raises IndexCorruptError
-                wanted = names[literal]
-            if wanted:
-                rows.append(row)
-        return rows
+            literal = match.group(1) if match is not None else None
+            if literal is None or literal not in ids:
+                try:
+                    name = json.loads(literal) if literal is not None else self[row].source
+                except ValueError:
+                    name = self[row].source  # raises IndexCorruptError naming the file
+                key = literal if literal is not None else json.dumps(name, ensure_ascii=False).encode()
+                if key not in ids:
+                    ids[key] = len(names)
+                    names.append(name)
+                literal = key
+            of_row[row] = ids[literal]
+        return names, of_row
 
     def lines(self, start: int, end: int) -> Iterator[memoryview]:
         """The bytes of records ``start:end`` as the file holds them (every

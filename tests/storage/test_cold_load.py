@@ -108,3 +108,29 @@ def test_chunk_keys_and_copies_come_from_the_files_bytes(tmp_path):
     copy.copy(list(records), 1, 2)  # records of a generation without a chunk file: written anew
     assert list(copy.reader()) == [records[1], records[0], records[2], records[1]]
     copy.close()
+
+
+def test_the_rows_of_a_note_are_read_from_each_records_source(tmp_path):
+    """``ChunkFile.rows_of`` reads each line's leading source field (quotes
+    and non-ASCII names included); a line written with another key order is
+    parsed whole; the answer equals a scan of the parsed records."""
+    import json
+
+    from dsqa.storage.chunk_file import ChunkWriter
+
+    def record(source: str, i: int) -> ChunkRecord:
+        return ChunkRecord(source, "H", 1, 1, 0, 4, f"text {i}", f"k{i}")
+
+    names = ['a.md', 'b "quoted".md', "c/é.md", "a.md.txt"]
+    writer = ChunkWriter(tmp_path / "chunks.jsonl")
+    writer.add(record(names[i % 4], i) for i in range(10))
+    writer.close()
+    reordered = dict(reversed(list(record("b \"quoted\".md", 10).to_json().items())))
+    with open(tmp_path / "chunks.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(reordered, ensure_ascii=False) + "\n")
+    data = (tmp_path / "chunks.jsonl").read_bytes()
+    offsets = [0] + [i + 1 for i, b in enumerate(data) if b == 0x0A]
+    chunks = storage.ChunkFile(tmp_path / "chunks.jsonl", offsets)
+    for wanted in ({"a.md"}, {'b "quoted".md'}, {"c/é.md", "a.md.txt"}, {"nope.md"}):
+        assert chunks.rows_of(wanted) == [r for r, c in enumerate(chunks) if c.source in wanted]
+    assert chunks.rows_of({'b "quoted".md'})[-1] == 10
