@@ -558,17 +558,25 @@ HTML_FILED = os.environ.get("DSQA_BENCH_BASE", "b8f666b")
 def _html_filed(run: Run, code: Path, corpus: Path, name: str, devset: Path) -> dict[str, Any]:
     """One folder of pages indexed and asked by the code as filed (checked
     out at ``code``, run as its own process by bench/filed_html.py), scored
-    here by today's rules, as :func:`bench.worker.html_corpus` scores the
-    other rows."""
+    here by today's rules (:func:`score_filed`), as
+    :func:`bench.worker.html_corpus` scores the other rows."""
+    out = run.tmp / f"html-{name}-filed.json"
+    args = {"corpus_dir": str(corpus), "index_dir": str(run.tmp / f"html-{name}-filed"), "devset": str(devset), "out": str(out)}
+    run_measured([PYTHON, str(ROOT / "bench" / "filed_html.py"), json.dumps(args)], env={"PYTHONPATH": str(code)})
+    return score_filed(json.loads(out.read_text(encoding="utf-8")), devset)
+
+
+def score_filed(r: dict[str, Any], devset: Path) -> dict[str, Any]:
+    """What bench/filed_html.py wrote, scored by today's rules: chrome chunks
+    and fragment spans (bench/html_quality.py, on that code's own spans) and
+    hit@1, hit@5, MRR@10 of the dev questions with an answer
+    (``dsqa.evaluation.answers_question`` on each of its top passages)."""
     from types import SimpleNamespace
 
     from bench import html_quality
     from dsqa.evaluation import answers_question, load_questions
 
-    out = run.tmp / f"html-{name}-filed.json"
-    args = {"corpus_dir": str(corpus), "index_dir": str(run.tmp / f"html-{name}-filed"), "devset": str(devset), "out": str(out)}
-    run_measured([PYTHON, str(ROOT / "bench" / "filed_html.py"), json.dumps(args)], env={"PYTHONPATH": str(code)})
-    r = json.loads(out.read_text(encoding="utf-8"))
+    r = dict(r)
     chunks = r.pop("chunks")
     spans = sum(len(c[3]) for c in chunks)
     fragments = sum(html_quality.fragments(c[2], [tuple(s) for s in c[3]]) for c in chunks)

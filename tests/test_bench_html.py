@@ -58,3 +58,33 @@ def test_the_before_rows_really_read_with_the_version_1_reader(monkeypatch):
     assert "| Prev |" in worker.extract("ddl.html", DOCBOOK.encode()).text
     html_v1.read_in_process(False)
     assert "Prev" not in worker.extract("ddl.html", DOCBOOK.encode()).text
+
+
+def test_the_as_filed_row_is_scored_by_today_s_rules(tmp_path):
+    """The as-filed code's index and answers (what bench/filed_html.py
+    writes) are scored here: ranks by dsqa.evaluation.answers_question over
+    its top passages, fragments over its own sentence spans."""
+    from bench.__main__ import score_filed
+
+    devset = tmp_path / "dev.jsonl"
+    devset.write_text(
+        '{"id": "a", "question": "q1", "answers": [{"note": "p.html", "phrase": "the leader is elected"}]}\n'
+        '{"id": "b", "question": "q2", "answers": [{"note": "p.html", "phrase": "logs are replicated"}]}\n'
+        '{"id": "c", "question": "off topic", "answers": []}\n',
+        encoding="utf-8",
+    )
+    wrapped = "The leader is elected by a\nmajority of the nodes.\n"
+    result = {
+        "notes": 1, "skipped": 0, "seconds": 1.0, "cpu_s": 1.0, "index_mb": 0.5, "vectors": 6,
+        "chunks": [["p.html", "Raft", wrapped, [[0, 26], [27, 49]]], ["p.html", "Raft", "| Prev | Up | Next |", []]],
+        "answers": [
+            {"found": True, "passages": [["q.html", "The leader is elected."], ["p.html", "The leader is\nelected."]]},
+            {"found": True, "passages": [["p.html", "nothing here"]]},
+            {"found": False, "passages": []},
+        ],
+    }
+    scored = score_filed(result, devset)
+    assert scored["quality"] == {"hit@1": 0.0, "hit@5": 0.5, "mrr10": 0.25}
+    assert scored["chunks"] == 2 and scored["vectors_per_chunk"] == 3.0
+    assert scored["fragment_share"] == 1.0  # both lines of the wrapped sentence are fragments
+    assert scored["chrome_share"] == 0.5 and scored["cpu_s"] == 1.0
