@@ -25,10 +25,12 @@ Parts (all by default, in this order):
                local Ray instance with 1 and 2 actors (bench/ray_speed.py):
                medians, ratios to the local path, Ray's start-up apart;
 * ``html``     each HTML dev corpus (bench/data/html/: two Debian-packaged
-               Sphinx manuals and saved blog/wiki pages) indexed with the HTML
-               reader before issue 29 and with today's: chunks, vectors,
-               index size, reindex CPU, chrome chunks, wrapped-line
-               fragments, hit@1/hit@5/MRR, side by side.
+               Sphinx manuals and saved blog/wiki pages) indexed by the code
+               issue 29 was filed against (b8f666b, its own checkout and
+               process), by today's code with the HTML reader before issue
+               29, and by today's: chunks, vectors, index size, reindex CPU,
+               chrome chunks, wrapped-line fragments, hit@1/hit@5/MRR, side
+               by side ($DSQA_BENCH_HTML: some corpora only).
 * ``large``    big folders (bench/large.py): the KEPs indexed by the code
                before issue 27 and by this checkout in the same run (full
                reindex time and peak RSS, index on disk, cold ask, one note
