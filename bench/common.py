@@ -48,25 +48,52 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+#: Runs ``argv[2:]`` as its child and writes the child's wall seconds and
+#: peak RSS in KB (wait4) to the file ``argv[1]``. Why a launcher: on Linux a
+#: child's ``ru_maxrss`` starts from the RSS of the process it was forked
+#: from (the mm it had before exec counts), so every command started straight
+#: from the bench process would look at least as large as the bench process;
+#: started from this small one, it is its own.
+_LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as exc:
+        print(f"cannot run {sys.argv[2]}: {exc}", file=sys.stderr)
+    os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{time.perf_counter() - started} {usage.ru_maxrss}")
+code = os.waitstatus_to_exitcode(status)
+if code < 0:
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
+
+
 def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> tuple[float, float, str]:
-    """Run a command; (wall seconds, this child's own peak RSS in MB (from
-    wait4, not the largest child's so far), stdout)."""
-    started = time.perf_counter()
+    """Run a command; (wall seconds, this command's own peak RSS in MB, stdout).
+    The command is started by a small launcher process (:data:`_LAUNCHER`),
+    which times it and reads its peak RSS from wait4."""
+    import tempfile
+
     # The children import dsqa from this checkout (ROOT), even where the
     # virtualenv's editable install points at another one.
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    proc = subprocess.Popen(
-        list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path, **(env or {})}, cwd=cwd
-    )
-    # Read the pipes fully before reaping, then reap with wait4 for the rusage.
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, out.decode(errors="replace")
+    with tempfile.TemporaryDirectory(prefix="dsqa-bench-rusage-") as tmp:
+        report = Path(tmp) / "rusage"
+        proc = subprocess.Popen(
+            [PYTHON, "-I", "-S", "-c", _LAUNCHER, str(report), *cmd],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path, **(env or {})}, cwd=cwd,
+        )
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
+        seconds, kb = report.read_text().split()
+    return float(seconds), int(kb) / 1024, out.decode(errors="replace")
 
 
 def worker(task: str, args: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
