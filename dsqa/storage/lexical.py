@@ -143,16 +143,12 @@ def document_tokens(text: str) -> list[str]:
     return list(_scan(text)) or ["\u2205"]
 
 
-def _bm25s_version() -> str:
-    """The bm25s release whose folder format :meth:`LexicalIndex.save`
-    writes (recorded in the folder as bm25s records its own), read from its
-    installed metadata without importing it."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("bm25s")
-    except PackageNotFoundError:
-        return "unknown"
+#: The bm25s release whose folder format :meth:`LexicalIndex.save` writes,
+#: recorded in the folder as bm25s records its own (bm25s keeps it as
+#: information only). A constant: looking up the installed release through
+#: package metadata scans every installed distribution, a noticeable part
+#: of a small reindex.
+BM25S_FORMAT = "0.3.16"
 
 
 #: bm25s's defaults, which dsqa scores with: Lucene's BM25.
@@ -415,7 +411,7 @@ class LexicalIndex:
             fh.write(json.dumps(self._vocab, ensure_ascii=False, separators=(",", ":")))
         params = {
             "k1": K1, "b": B, "delta": 0.5, "method": "lucene", "idf_method": "lucene", "dtype": "float32",
-            "int_dtype": "int32", "num_docs": m.num_docs, "version": _bm25s_version(), "backend": "numpy",
+            "int_dtype": "int32", "num_docs": m.num_docs, "version": BM25S_FORMAT, "backend": "numpy",
         }
         with open(folder / PARAMS_FILE, "w") as fh:
             json.dump(params, fh, indent=4)

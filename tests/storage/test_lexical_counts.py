@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from dsqa.storage.lexical import (
+    BM25S_FORMAT,
     COUNTS_FILE,
     LENGTHS_FILE,
     MATRIX_FILES,
@@ -135,8 +136,11 @@ def test_the_folder_is_the_one_bm25s_writes(paragraphs, tmp_path):
     ours.mkdir()
     index.save(ours)
     _saved_by_bm25s(index, theirs)
-    for name in [*MATRIX_FILES.values(), PARAMS_FILE]:
+    for name in MATRIX_FILES.values():
         assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+    params = json.loads((ours / PARAMS_FILE).read_text("utf-8"))
+    assert params.pop("version") == BM25S_FORMAT
+    assert params == {k: v for k, v in json.loads((theirs / PARAMS_FILE).read_text("utf-8")).items() if k != "version"}
     assert json.loads((ours / VOCAB_FILE).read_text("utf-8")) == json.loads((theirs / VOCAB_FILE).read_text("utf-8"))
 
 
