@@ -179,7 +179,7 @@ def part_adds(run: Any) -> None:
     for key, label in steps:
         xs = [x[key] for x in r["rounds"]]
         t.add(label, median(xs), min(xs), max(xs))
-    built = f"building it took {r['build_s']:.0f} s in this run" if r["build_s"] else f"it was built in an earlier run and kept in {CACHE}"
+    built = f"building it took {r['build_s']:.0f} s in this run" if r["build_s"] else "it was built in an earlier run and kept in $DSQA_BENCH_CACHE"
     t.notes.append(
         f"{len(r['rounds'])} rounds, each from the same saved index, in one process (peak RSS {r['peak_rss_mb']:,.0f} MB); "
         f"rebuilt in any round: {any(x['rebuilt'] for x in r['rounds'])}. Before issue 27 every write rebuilt the whole index "
