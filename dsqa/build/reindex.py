@@ -47,8 +47,13 @@ from ..query.calibration import calibrate
 from ..query.retrieval import Retriever
 from ..settings import Settings
 from ..sources.formats import reader_version
-from ..sources.formats.limits import ReaderLimits
-from ..sources.loading import CorpusStream, Note, content_hash, open_corpus
+from ..sources.loading import (
+    CorpusReading,
+    CorpusStream,
+    Note,
+    content_hash,
+    open_corpus,
+)
 from ..sources.reading import MAX_NOTE_BYTES, OUTSIDE, read_corpus_file
 from ..sources.sentences import sentence_windows
 from ..storage import ChunkRecord, ann
@@ -212,17 +217,11 @@ def _reindex_locked(settings: Settings, embedder: Embedder, plan: ReindexPlan, *
 
 
 def _open_corpus(settings: Settings, old: storage.StoredIndex | None, plan: ReindexPlan) -> CorpusStream:
-    limits = {} if settings.allow_large_corpus else {
-        "max_files": settings.max_corpus_files, "max_total_bytes": settings.max_corpus_bytes
-    }
     # Notes whose chunks can be reused need no text: a PDF is not re-read.
     known = dict(plan.reusable)
     # Nor is a note that took the whole time or memory bound last time, unchanged.
     skipped = {src: (e.get("sha256"), e.get("reason", "")) for src, e in (old.manifest.get("skipped", {}) if old else {}).items()}
-    return open_corpus(
-        settings.corpus_dir, cross_mounts=settings.cross_mounts, known=known, limits=ReaderLimits.of(settings),
-        known_skipped=skipped, allow_whole=settings.allow_large_corpus, **limits
-    )
+    return open_corpus(settings.corpus_dir, CorpusReading.of(settings), known=known, known_skipped=skipped)
 
 
 def _assemble(

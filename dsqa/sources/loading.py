@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CorpusError
+from ..settings import Settings
 from . import formats
 from .formats import Layout
 from .formats.limits import DEFAULT_LIMITS, ReaderLimits, over_memory, over_time
@@ -64,54 +65,80 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@dataclass(frozen=True)
+class CorpusReading:
+    """How a notes folder is walked and each of its notes read: the walking
+    and reading fields of :class:`dsqa.Settings` (:meth:`of`). The defaults
+    are a plain read of a folder: no bound on how many notes it holds, the
+    filesystem's root and the home folder refused, other filesystems not
+    walked, each note within :data:`DEFAULT_LIMITS`."""
+
+    #: A bigger note file is skipped unread (see :mod:`dsqa.sources.reading`).
+    max_note_bytes: int = MAX_NOTE_BYTES
+    #: Walk into folders on other filesystems (``Settings.cross_mounts``).
+    cross_mounts: bool = False
+    #: ``CorpusTooLargeError`` before any note is read when the folder holds
+    #: more notes, or more bytes of notes, than this (``None``: no bound).
+    max_files: int | None = None
+    max_total_bytes: int | None = None
+    #: Read the filesystem's root or the home folder too (:func:`refuse_whole_machine`).
+    allow_whole: bool = False
+    #: The bounds on reading one note.
+    limits: ReaderLimits = DEFAULT_LIMITS
+
+    @classmethod
+    def of(cls, settings: Settings) -> CorpusReading:
+        """The reading ``settings`` ask for: with ``allow_large_corpus``, no
+        bound on the folder's size and the whole machine allowed."""
+        large = settings.allow_large_corpus
+        return cls(
+            cross_mounts=settings.cross_mounts,
+            max_files=None if large else settings.max_corpus_files,
+            max_total_bytes=None if large else settings.max_corpus_bytes,
+            allow_whole=large,
+            limits=ReaderLimits.of(settings),
+        )
+
+
+#: :class:`CorpusReading`'s defaults.
+DEFAULT_READING = CorpusReading()
+
+
 def load_corpus(
     corpus_dir: Path,
-    max_bytes: int = MAX_NOTE_BYTES,
+    reading: CorpusReading = DEFAULT_READING,
     *,
-    cross_mounts: bool = False,
-    max_files: int | None = None,
-    max_total_bytes: int | None = None,
     known: dict[str, str] | None = None,
-    limits: ReaderLimits = DEFAULT_LIMITS,
     known_skipped: dict[str, tuple[str | None, str]] | None = None,
-    allow_whole: bool = False,
 ) -> LoadedCorpus:
-    """Read every note under ``corpus_dir``; raise ``CorpusError`` only when
-    there is no folder or nothing in it can be indexed, and
-    ``CorpusTooLargeError`` (before reading any note) when it holds more
-    than ``max_files`` notes or ``max_total_bytes``, or (before walking it)
-    when it is the filesystem's root or the home folder, unless
-    ``allow_whole`` (:func:`refuse_whole_machine`).
+    """Read every note under ``corpus_dir`` as ``reading`` says; raise
+    ``CorpusError`` only when there is no folder or nothing in it can be
+    indexed, and ``CorpusTooLargeError`` (before reading any note) when it
+    holds more than ``reading.max_files`` notes or ``reading.max_total_bytes``,
+    or (before walking it) when it is the filesystem's root or the home
+    folder, unless ``reading.allow_whole`` (:func:`refuse_whole_machine`).
 
     ``known`` maps notes to the content hash of a version the caller has
     already chunked (an index's manifest): a note whose bytes still hash the
     same is returned with ``extracted=False`` and no text, since extracting
     a PDF's text costs far more than hashing it.
 
-    Each note is read within ``limits`` (:func:`dsqa.sources.formats.worker.extract`:
+    Each note is read within ``reading.limits`` (:func:`dsqa.sources.formats.worker.extract`:
     whatever goes wrong in its reader skips it, with a warning naming it and
     why). ``known_skipped`` maps files skipped before to (content hash,
     reason): one that took the whole time or memory bound and still hashes
     the same is skipped again for that reason without reading it anew."""
-    stream = open_corpus(
-        corpus_dir, max_bytes, cross_mounts=cross_mounts, max_files=max_files, max_total_bytes=max_total_bytes,
-        known=known, limits=limits, known_skipped=known_skipped, allow_whole=allow_whole,
-    )
+    stream = open_corpus(corpus_dir, reading, known=known, known_skipped=known_skipped)
     notes = list(stream)
     return LoadedCorpus(notes=notes, skipped=stream.skipped, warnings=stream.warnings)
 
 
 def open_corpus(
     corpus_dir: Path,
-    max_bytes: int = MAX_NOTE_BYTES,
+    reading: CorpusReading = DEFAULT_READING,
     *,
-    cross_mounts: bool = False,
-    max_files: int | None = None,
-    max_total_bytes: int | None = None,
     known: dict[str, str] | None = None,
-    limits: ReaderLimits = DEFAULT_LIMITS,
     known_skipped: dict[str, tuple[str | None, str]] | None = None,
-    allow_whole: bool = False,
 ) -> CorpusStream:
     """The notes of :func:`load_corpus`, read one at a time as they are
     iterated (a full reindex keeps one batch of notes at a time). The folder
@@ -121,18 +148,18 @@ def open_corpus(
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist (set --corpus or DSQA_CORPUS)")
-    if not allow_whole:
+    if not reading.allow_whole:
         refuse_whole_machine(corpus_dir)
     passed: list[tuple[str, str]] = []
     paths = iter_note_paths(
         corpus_dir,
         passed,
-        cross_mounts=cross_mounts,
-        max_files=max_files,
-        max_total_bytes=max_total_bytes,
-        max_note_bytes=max_bytes,
+        cross_mounts=reading.cross_mounts,
+        max_files=reading.max_files,
+        max_total_bytes=reading.max_total_bytes,
+        max_note_bytes=reading.max_note_bytes,
     )
-    stream = CorpusStream(corpus_dir, [rel for _path, rel in paths], max_bytes, known or {}, known_skipped or {}, limits)
+    stream = CorpusStream(corpus_dir, [rel for _path, rel in paths], reading, known or {}, known_skipped or {})
     for rel, why in sorted(passed):
         log.warning("skipped %s: %s", rel, why)
         stream.skipped.append((rel, why))
@@ -146,10 +173,9 @@ class CorpusStream:
 
     corpus_dir: Path
     sources: list[str]
-    max_bytes: int
+    reading: CorpusReading
     known: dict[str, str]
     known_skipped: dict[str, tuple[str | None, str]]
-    limits: ReaderLimits
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
@@ -157,12 +183,13 @@ class CorpusStream:
         return len(self.sources)
 
     def __iter__(self) -> Iterator[Note]:
-        costly = {str(over_time(self.limits)), str(over_memory(self.limits))}
+        limits = self.reading.limits
+        costly = {str(over_time(limits)), str(over_memory(limits))}
         read = 0
         for rel in self.sources:
             try:
-                note, warnings = _load_note(self.corpus_dir, rel, self.max_bytes, self.known.get(rel),
-                                            self.known_skipped.get(rel), costly, self.limits)
+                note, warnings = _load_note(self.corpus_dir, rel, self.reading.max_note_bytes, self.known.get(rel),
+                                            self.known_skipped.get(rel), costly, limits)
             except (OSError, ValueError) as exc:
                 why = str(exc) if isinstance(exc, ValueError) else (exc.strerror or str(exc))
                 log.warning("skipped %s: %s", rel, why)

@@ -18,7 +18,7 @@ from dsqa.errors import CorpusError
 from dsqa.results import Passage
 from dsqa.sources import formats
 from dsqa.sources.formats import worker
-from dsqa.sources.loading import load_corpus
+from dsqa.sources.loading import CorpusReading, load_corpus
 
 fpdf = pytest.importorskip("fpdf", reason="fpdf2 (the dev extra) writes the test PDFs")
 
@@ -211,7 +211,7 @@ def test_the_size_limit_holds_for_every_format(tmp_path):
     write(tmp_path / "big.pdf", make_pdf(SLIDES))
     write(tmp_path / "big.html", PAGE_HTML.encode())
     write(tmp_path / "big.ipynb", make_notebook())
-    loaded = load_corpus(tmp_path, max_bytes=200)
+    loaded = load_corpus(tmp_path, CorpusReading(max_note_bytes=200))
     assert [n.source for n in loaded.notes] == ["a.md"]
     assert all(reason.startswith("too large") for _, reason in loaded.skipped) and len(loaded.skipped) == 3
 

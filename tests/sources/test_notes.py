@@ -6,7 +6,8 @@ import os
 import pytest
 
 from dsqa.errors import CorpusError
-from dsqa.sources.loading import load_corpus
+from dsqa.settings import Settings
+from dsqa.sources.loading import CorpusReading, load_corpus
 from dsqa.sources.walk import iter_note_paths
 
 
@@ -110,6 +111,15 @@ def test_corpus_of_only_unreadable_files_names_the_count(tmp_path):
 def test_oversized_note_is_skipped(tmp_path):
     write(tmp_path / "big.md", b"a " * 1000)
     write(tmp_path / "ok.md", b"ok")
-    loaded = load_corpus(tmp_path, max_bytes=100)
+    loaded = load_corpus(tmp_path, CorpusReading(max_note_bytes=100))
     assert [n.source for n in loaded.notes] == ["ok.md"]
     assert "too large" in loaded.skipped[0][1]
+
+
+def test_corpus_reading_of_settings_bounds_the_folder_unless_large_is_allowed(tmp_path):
+    settings = Settings(corpus_dir=tmp_path, index_dir=tmp_path / "index", cross_mounts=True, reader_timeout=7.0)
+    reading = CorpusReading.of(settings)
+    assert (reading.max_files, reading.max_total_bytes) == (settings.max_corpus_files, settings.max_corpus_bytes)
+    assert reading.cross_mounts and not reading.allow_whole and reading.limits.seconds == 7.0
+    large = CorpusReading.of(settings.with_(allow_large_corpus=True))
+    assert (large.max_files, large.max_total_bytes, large.allow_whole) == (None, None, True)

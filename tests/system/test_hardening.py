@@ -20,7 +20,7 @@ from _helpers import invoke
 from dsqa import DSQA, CorpusTooLargeError, DsqaError, IndexCorruptError, storage
 from dsqa.build.chunking import MAX_CHARS_PER_TOKEN, Chunker
 from dsqa.sources import loading, walk
-from dsqa.sources.loading import Note, load_corpus
+from dsqa.sources.loading import CorpusReading, Note, load_corpus
 
 SECRET = "outside-secret-hunter2"
 
@@ -374,7 +374,7 @@ def test_pseudo_filesystems_inside_the_corpus_are_not_walked(small, monkeypatch,
     (fake_proc / "status.txt").write_text("process state, not a note\n")
     monkeypatch.setattr(walk, "PSEUDO_FILESYSTEMS", (os.path.realpath(fake_proc),), raising=False)
     with caplog.at_level(logging.WARNING, logger="dsqa"):
-        loaded = load_corpus(small.corpus_dir, cross_mounts=True)
+        loaded = load_corpus(small.corpus_dir, CorpusReading(cross_mounts=True))
     assert [n.source for n in loaded.notes] == ["a.md", "b.md", "c.md"]
     assert ("proc/", "kernel pseudo-filesystem, never indexed") in loaded.skipped
 
@@ -402,7 +402,7 @@ def test_other_filesystems_are_not_crossed_unless_asked(small, monkeypatch):
     loaded = load_corpus(small.corpus_dir)
     assert [n.source for n in loaded.notes] == ["a.md", "b.md", "c.md"]
     assert any(rel == "usb/" and "another filesystem" in why for rel, why in loaded.skipped)
-    loaded = load_corpus(small.corpus_dir, cross_mounts=True)
+    loaded = load_corpus(small.corpus_dir, CorpusReading(cross_mounts=True))
     assert [n.source for n in loaded.notes] == ["a.md", "b.md", "c.md", "usb/d.md"]
 
 

@@ -28,7 +28,7 @@ from dsqa.sources import loading
 from dsqa.sources.formats import html as html_reader
 from dsqa.sources.formats import worker
 from dsqa.sources.formats.limits import ReaderLimits
-from dsqa.sources.loading import load_corpus
+from dsqa.sources.loading import CorpusReading, load_corpus
 
 fpdf = pytest.importorskip("fpdf", reason="fpdf2 (the dev extra) writes the test PDFs")
 
@@ -94,7 +94,7 @@ def corpus_with(tmp_path: Path, files: dict[str, bytes | str]) -> Path:
 
 def load(corpus: Path, **limits) -> tuple[dict[str, str], dict[str, str]]:
     """(text of each note loaded, reason of each file skipped)."""
-    loaded = load_corpus(corpus, limits=ReaderLimits(**limits))
+    loaded = load_corpus(corpus, CorpusReading(limits=ReaderLimits(**limits)))
     return {n.source: n.text for n in loaded.notes}, dict(loaded.skipped)
 
 
@@ -396,8 +396,8 @@ def test_the_filesystem_root_and_the_home_folder_are_refused_without_yes(tmp_pat
     assert list(DSQA(settings.with_(allow_large_corpus=True)).reindex().added) == ["todo.md"]
     assert invoke(settings, "reindex", "--yes").exit_code == 0
     with pytest.raises(CorpusTooLargeError, match=r"is the root of the filesystem.*dsqa reindex --yes"):
-        load_corpus(Path("/"), max_files=1_000_000)
-    assert load_corpus(home / ".." / "home", allow_whole=True).notes[0].source == "todo.md"
+        load_corpus(Path("/"), CorpusReading(max_files=1_000_000))
+    assert load_corpus(home / ".." / "home", CorpusReading(allow_whole=True)).notes[0].source == "todo.md"
 
 
 def test_the_watch_goes_on_past_a_hostile_note(tmp_path, fake_model):
