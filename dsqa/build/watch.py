@@ -18,6 +18,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,21 @@ _TEMPORARY = re.compile(
 )
 
 Report = Callable[[ReindexReport], None]
+
+
+@dataclass(frozen=True)
+class WatchTiming:
+    """How long :func:`watch` waits: for the folder to be quiet after a
+    change (``settle_ms``), at most after the first change of a batch
+    (``max_wait_ms``), and before retrying a reindex that found the index
+    locked (``retry_seconds``)."""
+
+    settle_ms: int = 400
+    max_wait_ms: int = 5000
+    retry_seconds: float = 1.0
+
+
+DEFAULT_TIMING = WatchTiming()
 
 
 def is_ignored(path: str | Path, root: str | Path | None = None) -> bool:
@@ -77,9 +93,7 @@ def watch(
     stop: threading.Event,
     on_report: Report | None = None,
     *,
-    settle_ms: int = 400,
-    max_wait_ms: int = 5000,
-    retry_seconds: float = 1.0,
+    timing: WatchTiming = DEFAULT_TIMING,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Keep the index of ``settings`` up to date with its corpus until
@@ -105,9 +119,9 @@ def watch(
             root,
             watch_filter=_note_change(root),
             stop_event=stop,
-            debounce=max_wait_ms,
-            step=settle_ms,
-            rust_timeout=max(1, int(retry_seconds * 1000)),
+            debounce=timing.max_wait_ms,
+            step=timing.settle_ms,
+            rust_timeout=max(1, int(timing.retry_seconds * 1000)),
             yield_on_timeout=True,
             raise_interrupt=True,
         ):
@@ -145,10 +159,10 @@ class Watcher:
     """:func:`watch` in a background thread: ``Watcher(settings, on_report)
     .start()``, then ``.stop()`` (or use it as a context manager)."""
 
-    def __init__(self, settings: Settings, on_report: Report | None = None, **options: Any):
+    def __init__(self, settings: Settings, on_report: Report | None = None, timing: WatchTiming = DEFAULT_TIMING):
         self.settings = settings
         self.on_report = on_report
-        self.options = options
+        self.timing = timing
         self.stop_event = threading.Event()
         #: Set once the folder is watched and the first reindex has run.
         self.ready = threading.Event()
@@ -158,7 +172,7 @@ class Watcher:
 
     def _run(self) -> None:
         try:
-            watch(self.settings, self.stop_event, self.on_report, on_ready=self.ready.set, **self.options)
+            watch(self.settings, self.stop_event, self.on_report, timing=self.timing, on_ready=self.ready.set)
         except BaseException as exc:  # reported by the owner; a thread has nowhere to raise to
             log.error("watching %s stopped: %s", self.settings.corpus_dir, exc)
             self.error = exc

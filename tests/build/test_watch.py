@@ -8,7 +8,7 @@ import time
 import pytest
 
 from dsqa import DSQA, Settings
-from dsqa.build.watch import Watcher, is_ignored
+from dsqa.build.watch import Watcher, WatchTiming, is_ignored
 
 pytest.importorskip("watchfiles")
 
@@ -48,7 +48,7 @@ def test_a_note_saved_while_watching_is_answerable_within_a_bounded_wait(tmp_pat
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-hash", chunk_tokens=40, chunk_overlap_tokens=4)
     engine = DSQA(settings, auto_reindex=False)  # answers only from what the watcher indexed
     reports = []
-    with Watcher(settings, reports.append, settle_ms=200, retry_seconds=0.5) as watcher:
+    with Watcher(settings, reports.append, WatchTiming(settle_ms=200, retry_seconds=0.5)) as watcher:
         assert watcher.ready.wait(BOUND_SECONDS) and watcher.error is None
         assert reports and reports[0].added == {"paxos.md": 1}
         assert engine.ask("what does raft elect").passages[0].source == "paxos.md"
@@ -80,7 +80,7 @@ def test_a_locked_index_is_retried_not_reported(tmp_path, fake_model):
     lock = FileLock(str(settings.index_dir / ".lock"))
     lock.acquire()  # another writer holds the index
     reports = []
-    with Watcher(settings, reports.append, settle_ms=100, retry_seconds=0.2) as watcher:
+    with Watcher(settings, reports.append, WatchTiming(settle_ms=100, retry_seconds=0.2)) as watcher:
         time.sleep(1.0)
         assert reports == [] and watcher.error is None
         lock.release()

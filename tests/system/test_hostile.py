@@ -403,7 +403,7 @@ def test_the_filesystem_root_and_the_home_folder_are_refused_without_yes(tmp_pat
 def test_the_watch_goes_on_past_a_hostile_note(tmp_path, fake_model):
     """``dsqa watch`` stopped at the first hostile note saved in the folder."""
     pytest.importorskip("watchfiles")
-    from dsqa.build.watch import Watcher
+    from dsqa.build.watch import Watcher, WatchTiming
 
     corpus = corpus_with(tmp_path, {})
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-hash")
@@ -415,7 +415,7 @@ def test_the_watch_goes_on_past_a_hostile_note(tmp_path, fake_model):
             time.sleep(0.1)
         return check()
 
-    with Watcher(settings, reports.append, settle_ms=200, retry_seconds=0.5) as watcher:
+    with Watcher(settings, reports.append, WatchTiming(settle_ms=200, retry_seconds=0.5)) as watcher:
         assert watcher.ready.wait(60) and watcher.error is None
         (corpus / "deep.ipynb").write_text(DEEP_NOTEBOOK)
         assert wait_for(lambda: any("deep.ipynb" in dict(r.skipped) for r in reports)), reports
