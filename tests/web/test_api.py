@@ -6,20 +6,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from web_shared import GRADIO_WARNINGS, QUESTION
 
-gr = pytest.importorskip("gradio")
+from dsqa import DSQA
+from dsqa.web.api import PATHS
+from dsqa.web.page import build_page
+from dsqa.web.server import launch
 
-from dsqa import DSQA  # noqa: E402
-from dsqa.web.api import PATHS  # noqa: E402
-from dsqa.web.page import build_page  # noqa: E402
-from dsqa.web.server import launch  # noqa: E402
-
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
-
-QUESTION = "how do overlay networks do service discovery"
+pytestmark = GRADIO_WARNINGS
 
 
 @pytest.fixture

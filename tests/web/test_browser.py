@@ -20,32 +20,26 @@ from urllib.parse import urlparse
 
 import pytest
 from conftest import GATED
-
-gr = pytest.importorskip("gradio")
-gradio_client = pytest.importorskip("gradio_client")
-
-from web_shared import (  # noqa: E402, F401 (fixtures are test parameters)
+from web_shared import (  # noqa: F401 (fixtures are test parameters)
     CHROMIUM,
     CHROMIUM_ARGS,
     CITATION,
+    GRADIO_WARNINGS,
     HOSTILE,
     QUESTION,
     _start,
     fake_engine,
     fake_server,
+    gradio_client,
     needs_chromium,
     real_engine,
     server,
 )
 
-from dsqa import DSQA  # noqa: E402
-from dsqa.web.page import build_page  # noqa: E402
+from dsqa import DSQA
+from dsqa.web.page import build_page
 
-# Gradio's queue trips pandas deprecation warnings of its own.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = GRADIO_WARNINGS
 
 
 # -- the page in a real browser ------------------------------------------------

@@ -10,17 +10,15 @@ import re
 from pathlib import Path
 
 import pytest
-
-gr = pytest.importorskip("gradio")
-gradio_client = pytest.importorskip("gradio_client")
-
-from web_shared import (  # noqa: E402, F401 (fixtures are test parameters)
+from web_shared import (  # noqa: F401 (fixtures are test parameters)
+    GRADIO_WARNINGS,
     HOSTILE,
     fake_engine,
+    gr,
 )
 
-from dsqa import DSQA, Answer, Passage  # noqa: E402
-from dsqa.web import (  # noqa: E402
+from dsqa import DSQA, Answer, Passage
+from dsqa.web import (
     NOT_COVERED,
     WEAK_MATCH,
     highlight_html,
@@ -29,14 +27,10 @@ from dsqa.web import (  # noqa: E402
     render_passage,
     render_passages,
 )
-from dsqa.web.page import build_page  # noqa: E402
-from dsqa.web.passage_html import markdown_html, relevance, safe_url, shorten_heading  # noqa: E402
+from dsqa.web.page import build_page
+from dsqa.web.passage_html import markdown_html, relevance, safe_url, shorten_heading
 
-# Gradio's queue trips pandas deprecation warnings of its own.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = GRADIO_WARNINGS
 
 
 # -- the note-section reader and the rendering --------------------------------

@@ -15,39 +15,34 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-gr = pytest.importorskip("gradio")
-gradio_client = pytest.importorskip("gradio_client")
-
-from web_shared import (  # noqa: E402, F401 (fixtures are test parameters)
+from web_shared import (  # noqa: F401 (fixtures are test parameters)
     ASK_BODY,
     ASK_JSON,
     CITATION,
+    GRADIO_WARNINGS,
     QUESTION,
     _request,
     _start,
     client,
     fake_engine,
     fake_server,
+    gr,
+    gradio_client,
     real_engine,
     server,
 )
 
-from dsqa import DSQA, InvalidInputError, Settings  # noqa: E402
-from dsqa.web.page import build_page  # noqa: E402
-from dsqa.web.request_guard import (  # noqa: E402
+from dsqa import DSQA, InvalidInputError, Settings
+from dsqa.web.page import build_page
+from dsqa.web.request_guard import (
     MAX_BODY_BYTES,
     RequestGuard,
     is_loopback,
     loopback_hosts,
 )
-from dsqa.web.server import launch  # noqa: E402
+from dsqa.web.server import launch
 
-# Gradio's queue trips pandas deprecation warnings of its own.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = GRADIO_WARNINGS
 
 
 # -- a server over the real bundled index ------------------------------------

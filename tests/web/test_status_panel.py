@@ -7,29 +7,22 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from conftest import GATED
-
-gr = pytest.importorskip("gradio")
-gradio_client = pytest.importorskip("gradio_client")
-
-from web_shared import (  # noqa: E402, F401 (fixtures are test parameters)
+from web_shared import (  # noqa: F401 (fixtures are test parameters)
+    GRADIO_WARNINGS,
     _start,
     fake_engine,
+    gradio_client,
 )
 
-from dsqa import DSQA  # noqa: E402
-from dsqa.web import (  # noqa: E402
+from dsqa import DSQA
+from dsqa.web import (
     describe_reindex,
     render_status,
 )
-from dsqa.web.page import build_page  # noqa: E402
+from dsqa.web.page import build_page
 
-# Gradio's queue trips pandas deprecation warnings of its own.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = GRADIO_WARNINGS
 
 
 # -- reindex and status through the page, on a copy with the fake model -------

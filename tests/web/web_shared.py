@@ -4,9 +4,12 @@ port over the bundled index or over the fake-model index, and one raw HTTP
 request.
 
 A test file imports the fixtures it uses from here, so a module-scoped one
-(the real engine, its server) is still one per test file. (Not a conftest.py:
-the test files import ``GATED`` from tests/conftest.py as ``conftest``, which
-a second conftest module would shadow.)
+(the real engine, its server) is still one per test file, and takes
+``GRADIO_WARNINGS`` as its ``pytestmark``; importing this module skips the
+file where Gradio is not installed, and hands on ``gr`` and
+``gradio_client``. (Not a conftest.py: the test files import ``GATED``
+from tests/conftest.py as ``conftest``, which a second conftest module
+would shadow.)
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ gradio_client = pytest.importorskip("gradio_client")
 from dsqa import DSQA  # noqa: E402
 from dsqa.web.page import build_page  # noqa: E402
 from dsqa.web.server import PageServer, launch  # noqa: E402
+
+#: Each test file's ``pytestmark``: Gradio's queue trips pandas deprecation
+#: warnings of its own.
+GRADIO_WARNINGS = [
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
