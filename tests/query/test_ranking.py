@@ -306,15 +306,31 @@ def test_code_that_runs_over_lines_is_not_quoted_in_pieces(tmp_path, fake_model)
     assert answer.text == "The stack creates the ECS cluster, its load balancer and the demo service. [1]"
 
 
-def test_how_to_questions_quote_the_line_with_the_command(tmp_path, fake_model):
-    note = (
-        "# Containers\n\n"
-        "- A stopped container stays on disk until you remove it.\n"
-        "- To remove a container when it stops, run it with `--rm` on docker run.\n"
-    )
-    engine = indexed(tmp_path, {"c.md": note}, refusal_threshold=0.0, answer_sentences=1)
-    answer = engine.ask("how do I remove a stopped container", k=1)
-    assert answer.text == "To remove a container when it stops, run it with `--rm` on docker run. [1]"
+@pytest.mark.parametrize(
+    ("heading", "other", "answer", "question"),
+    [
+        pytest.param(
+            "Containers",
+            "A stopped container stays on disk until you remove it.",
+            "To remove a container when it stops, run it with `--rm` on docker run.",
+            "how do I remove a stopped container",
+            id="how-to: the line with the command",
+        ),
+        pytest.param(
+            "Kinesis lab",
+            "The stream holds the shards that carry the records of the unicorn fleet.",
+            "We created the stream with 1 shard for the whole lab.",
+            "how many shards did the stream have",
+            id="how-many: the sentence with the number",
+        ),
+    ],
+)
+def test_a_question_for_a_command_or_an_amount_quotes_the_sentence_that_gives_it(
+    tmp_path, fake_model, heading, other, answer, question
+):
+    note = f"# {heading}\n\n- {other}\n- {answer}\n"
+    engine = indexed(tmp_path, {"n.md": note}, refusal_threshold=0.0, answer_sentences=1)
+    assert engine.ask(question, k=1).text == f"{answer} [1]"
 
 
 def test_citations_follow_the_order_of_the_passages(tmp_path, fake_model):
@@ -422,17 +438,6 @@ def test_a_sentence_is_read_under_its_heading_path(tmp_path, fake_model):
     answer = engine.ask("how do overlay networks do service discovery", k=2)
     lab = next(i for i, p in enumerate(answer.passages, 1) if p.source == "lab.md")
     assert answer.text.endswith(f"[{lab}]"), answer.text
-
-
-def test_a_question_that_asks_how_many_quotes_the_sentence_with_the_number(tmp_path, fake_model):
-    note = (
-        "# Kinesis lab\n\n"
-        "- The stream holds the shards that carry the records of the unicorn fleet.\n"
-        "- We created the stream with 1 shard for the whole lab.\n"
-    )
-    engine = indexed(tmp_path, {"k.md": note}, refusal_threshold=0.0, answer_sentences=1)
-    answer = engine.ask("how many shards did the stream have", k=1)
-    assert answer.text == "We created the stream with 1 shard for the whole lab. [1]"
 
 
 def test_quotes_come_from_the_passages_that_cover_every_concept(tmp_path, fake_model):
