@@ -48,7 +48,7 @@ class Note:
     kind: str = "markdown"
     layout: Layout | None = None
     #: False when the text was not extracted because the caller said it has
-    #: this version of the note already (``load_corpus(known=...)``).
+    #: this version of the note already (``open_corpus(known=...)``).
     extracted: bool = True
 
 
@@ -104,13 +104,7 @@ class CorpusReading:
 DEFAULT_READING = CorpusReading()
 
 
-def load_corpus(
-    corpus_dir: Path,
-    reading: CorpusReading = DEFAULT_READING,
-    *,
-    known: dict[str, str] | None = None,
-    known_skipped: dict[str, tuple[str | None, str]] | None = None,
-) -> LoadedCorpus:
+def load_corpus(corpus_dir: Path, reading: CorpusReading = DEFAULT_READING) -> LoadedCorpus:
     """Read every note under ``corpus_dir`` as ``reading`` says; raise
     ``CorpusError`` only when there is no folder or nothing in it can be
     indexed, and ``CorpusTooLargeError`` (before reading any note) when it
@@ -118,17 +112,10 @@ def load_corpus(
     or (before walking it) when it is the filesystem's root or the home
     folder, unless ``reading.allow_whole`` (:func:`refuse_whole_machine`).
 
-    ``known`` maps notes to the content hash of a version the caller has
-    already chunked (an index's manifest): a note whose bytes still hash the
-    same is returned with ``extracted=False`` and no text, since extracting
-    a PDF's text costs far more than hashing it.
-
     Each note is read within ``reading.limits`` (:func:`dsqa.sources.formats.worker.extract`:
     whatever goes wrong in its reader skips it, with a warning naming it and
-    why). ``known_skipped`` maps files skipped before to (content hash,
-    reason): one that took the whole time or memory bound and still hashes
-    the same is skipped again for that reason without reading it anew."""
-    stream = open_corpus(corpus_dir, reading, known=known, known_skipped=known_skipped)
+    why)."""
+    stream = open_corpus(corpus_dir, reading)
     notes = list(stream)
     return LoadedCorpus(notes=notes, skipped=stream.skipped, warnings=stream.warnings)
 
@@ -144,7 +131,15 @@ def open_corpus(
     iterated (a full reindex keeps one batch of notes at a time). The folder
     is walked here, and the same errors raised before any note is read; a
     folder with nothing to index raises ``CorpusError`` at the end of the
-    iteration."""
+    iteration.
+
+    ``known`` maps notes to the content hash of a version the caller has
+    already chunked (an index's manifest): a note whose bytes still hash the
+    same is returned with ``extracted=False`` and no text, since extracting
+    a PDF's text costs far more than hashing it. ``known_skipped`` maps
+    files skipped before to (content hash, reason): one that took the whole
+    time or memory bound and still hashes the same is skipped again for that
+    reason without reading it anew."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist (set --corpus or DSQA_CORPUS)")
