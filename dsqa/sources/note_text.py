@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import CorpusError, InvalidInputError
 from ..results import NoteText
-from . import formats
+from . import formats, markup
 from .formats.limits import DEFAULT_LIMITS, ReaderLimits
 from .formats.worker import extract
 from .reading import read_corpus_file
@@ -132,6 +132,45 @@ def read_lines(
     if page is not None:
         raise InvalidInputError(f"{source} is not a PDF: it has no pages (give lines only)")
     return NoteLines(source, kind, _split(extracted.text), layout=layout)
+
+
+def section_around(lines: list[str], start_line: int, end_line: int, max_lines: int = 120) -> tuple[int, int]:
+    """The first and last line (1-based) of the section of ``lines`` (not
+    empty) around lines ``start_line``..``end_line``: from the nearest
+    Markdown heading at or above the passage to just before the next heading
+    of the same or a higher level (headings inside fenced code do not
+    count), cut to ``max_lines`` around the passage. Lines without headings
+    give the passage with some lines around it."""
+    start = min(max(1, int(start_line)), len(lines))
+    end = min(max(start, int(end_line)), len(lines))
+
+    headings: list[tuple[int, int]] = []  # (line number, level)
+    fence: str | None = None
+    for number, line in enumerate(lines, 1):
+        marker = markup.fence(line)
+        if marker:
+            if fence is None:
+                fence = marker
+            elif marker == fence:
+                fence = None
+            continue
+        level = markup.heading_level(line) if fence is None else 0
+        if level:
+            headings.append((number, level))
+
+    above = [(n, level) for n, level in headings if n <= start]
+    if above:
+        first, level = above[-1]
+        after = [n for n, lv in headings if n > first and lv <= level]
+        last = after[0] - 1 if after else len(lines)
+    else:
+        first, last = max(1, start - 10), min(len(lines), end + 10)
+    last = max(last, end)
+    if last - first + 1 > max_lines:
+        spare = max(0, max_lines - (end - start + 1))
+        first = max(first, start - spare // 2)
+        last = min(last, max(end, first + max_lines - 1))
+    return first, last
 
 
 def _split(text: str) -> list[str]:

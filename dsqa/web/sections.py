@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from ..engine import DSQA
 from ..errors import InvalidInputError
-from ..sources import markup
 from ..sources.formats.limits import ReaderLimits
-from ..sources.note_text import read_lines
+from ..sources.note_text import read_lines, section_around
 
 
 @dataclass
@@ -48,10 +47,7 @@ def note_section(
     engine: DSQA, source: str, start_line: int, end_line: int, *, page: int | None = None, max_lines: int = 120
 ) -> NoteSection:
     """The section of indexed note ``source`` around lines
-    ``start_line``..``end_line``: from the nearest Markdown heading at or above
-    the passage to just before the next heading of the same or a higher level
-    (headings inside fenced code do not count), cut to ``max_lines`` around the
-    passage. Notes without headings give the passage with some lines around it.
+    ``start_line``..``end_line`` (:func:`dsqa.sources.note_text.section_around`).
     A PDF, a web page or a notebook is read with its reader (dsqa.sources.formats), so
     the lines are those of its extracted text (of page ``page`` for a PDF).
     """
@@ -59,34 +55,5 @@ def note_section(
     lines = _note_lines(engine, source, page)
     if not lines:
         return NoteSection(source, 1, [])
-    start = min(max(1, int(start_line)), len(lines))
-    end = min(max(start, int(end_line)), len(lines))
-
-    headings: list[tuple[int, int]] = []  # (line number, level)
-    fence: str | None = None
-    for number, line in enumerate(lines, 1):
-        marker = markup.fence(line)
-        if marker:
-            if fence is None:
-                fence = marker
-            elif marker == fence:
-                fence = None
-            continue
-        level = markup.heading_level(line) if fence is None else 0
-        if level:
-            headings.append((number, level))
-
-    above = [(n, level) for n, level in headings if n <= start]
-    if above:
-        first, level = above[-1]
-        after = [n for n, lv in headings if n > first and lv <= level]
-        last = after[0] - 1 if after else len(lines)
-    else:
-        first, last = max(1, start - 10), min(len(lines), end + 10)
-    last = max(last, end)
-    if last - first + 1 > max_lines:
-        spare = max(0, max_lines - (end - start + 1))
-        first = max(first, start - spare // 2)
-        last = min(last, max(end, first + max_lines - 1))
+    first, last = section_around(lines, start_line, end_line, max_lines)
     return NoteSection(source, first, lines[first - 1 : last])
-
