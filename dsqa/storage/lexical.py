@@ -159,6 +159,15 @@ COUNTS_FILE = "dsqa.tf.npy"
 LENGTHS_FILE = "dsqa.lengths.npy"
 
 
+def _term_ids(vocab: dict[str, int], docs: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """The terms of ``docs``, one doc after another, as their ids in
+    ``vocab`` (a new term is added to it with the next id), and each doc's
+    number of terms."""
+    ids = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in docs for t in doc), dtype=np.int64)
+    sizes = np.fromiter((len(doc) for doc in docs), dtype=np.int64, count=len(docs))
+    return ids, sizes
+
+
 @dataclass
 class TermCounts:
     """How often each term occurs in each chunk, term-major like bm25s's
@@ -199,9 +208,8 @@ class TermCounts:
         at = np.repeat(row_ptr[src] - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
         # The new chunks' terms, new words appended to the vocabulary.
         vocab = {t: i for i, t in enumerate(self.terms)}
-        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in docs for t in doc), dtype=np.int64)
+        ids, sizes = _term_ids(vocab, docs)
         terms = list(vocab)
-        sizes = np.fromiter((len(doc) for doc in docs), dtype=np.int64, count=len(docs))
         width = max(len(terms), 1)
         keys, tf_new = np.unique(np.repeat(fresh, sizes) * width + ids, return_counts=True)
         row_all = np.concatenate([np.repeat(kept, counts), keys // width])
@@ -233,9 +241,8 @@ class TermCounts:
         row_old = new_of_old[self.rows]
         keep = row_old >= 0
         vocab = {t: i for i, t in enumerate(self.terms)}
-        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in docs for t in doc), dtype=np.int64)
+        ids, sizes = _term_ids(vocab, docs)
         terms = list(vocab)
-        sizes = np.fromiter((len(doc) for doc in docs), dtype=np.int64, count=len(docs))
         n = max(len(old_row), 1)
         old_key = np.repeat(np.arange(len(self.terms), dtype=np.int64), np.diff(self.ptr))[keep] * n + row_old[keep]
         new_key, tf_new = np.unique(ids * n + np.repeat(fresh, sizes), return_counts=True)
@@ -284,10 +291,8 @@ class CountsBuilder:
 
     def add(self, docs: Sequence[Sequence[str]]) -> None:
         """Count the next chunks, given as their terms."""
-        vocab = self._vocab
-        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in docs for t in doc), dtype=np.int64)
-        sizes = np.fromiter((len(doc) for doc in docs), dtype=np.int64, count=len(docs))
-        width = max(len(vocab), 1)
+        ids, sizes = _term_ids(self._vocab, docs)
+        width = max(len(self._vocab), 1)
         keys, tf = np.unique(np.repeat(np.arange(len(docs), dtype=np.int64), sizes) * width + ids, return_counts=True)
         self._rows.append((keys // width + self._n).astype(np.int32))
         self._terms.append((keys % width).astype(np.int32))
