@@ -107,6 +107,18 @@ def worker(task: str, args: dict[str, Any], env: dict[str, str] | None = None) -
     return result
 
 
+def uncommitted(root: Path) -> bool:
+    """Whether the code measured differs from its commit: a change under
+    ``dsqa/`` or ``bench/``, not counting the figures file the bench itself
+    writes (a run that follows another part's ``--update`` measures the
+    committed code)."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--", "dsqa", "bench", ":(exclude)bench/RESULTS.md"],
+        capture_output=True, text=True, cwd=root,
+    )
+    return bool(status.stdout.strip())
+
+
 def machine() -> dict[str, str]:
     cpu = platform.processor() or "?"
     try:
@@ -131,9 +143,9 @@ def machine() -> dict[str, str]:
             versions[mod] = "-"
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "dsqa", "bench"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        dirty = uncommitted(ROOT)
     except OSError:
-        commit, dirty = "?", ""
+        commit, dirty = "?", False
     return {
         "cpu": f"{cpu}, {os.cpu_count()} cores",
         "memory": mem,
