@@ -104,10 +104,73 @@ def pick_quotes(
     if covering:
         scored = [s for s in scored if s[1] in covering]
     limit = settings.answer_sentences if max_sentences is None else max_sentences
+    scored = _with_its_list(scored, hits, index, limit)
     quotes = _best_quotes(scored, hits, index, settings, limit)
     # Citations read [1] before [2]: [n] is the n-th passage listed under the
     # answer, so the quotes follow the passages rather than renumbering them.
     return sorted(quotes, key=lambda q: (q.passage, q.start))
+
+
+def _with_its_list(
+    scored: list[tuple[float, int, int, int]], hits: list[Hit], index: StoredIndex, limit: int
+) -> list[tuple[float, int, int, int]]:
+    """``scored`` with the rest of the best sentence's list moved up to
+    follow it, when the best sentence is in an item of a list that a lead-in
+    introduces ("The producer picks the partition:") and the whole list fits
+    in the answer: at most ``limit`` sentences, each quotable.
+
+    The items of such a list answer the lead-in together, one case each
+    ("records with a key go to …", "records without a key are spread …"):
+    quoting one of them alone gives half the answer, however close the
+    others' scores are to a sentence of another passage. A longer list is
+    left to the scores: part of it is no more whole than any other choice."""
+    if limit < 2 or not scored:
+        return scored
+    best = scored[0]
+    row = hits[best[1]].row
+    text = index.chunks[row].text
+    lines = text.split("\n")
+    extent = _list_lines(lines, text.count("\n", 0, best[2]))
+    if extent is None:
+        return scored
+    inside = [(s, e) for s, e in index.sentence_spans(row) if extent[0] <= text.count("\n", 0, s) < extent[1]]
+    rest = {(s[2], s[3]): s for s in scored[1:] if s[1] == best[1]}
+    if len(inside) > limit or not all(span == best[2:] or span in rest for span in inside):
+        return scored  # the list would not be whole
+    moved = [rest[span] for span in inside if span != best[2:]]
+    return [best, *moved, *(s for s in scored[1:] if s not in moved)]
+
+
+def _list_lines(lines: list[str], i: int) -> tuple[int, int] | None:
+    """The lines ``(first, end)`` of the list whose item holds line ``i``
+    (its first line or a wrapped one), when a lead-in introduces that list:
+    the line just above the list, less indented than its items (or a
+    paragraph line at their indent), ends with a colon. ``None`` otherwise."""
+    wrapped = i
+    while i > 0 and lines[i].strip() and not _LIST_ITEM.match(lines[i]):
+        i -= 1  # up the wrapped lines, indented under the item, to its first line
+    if not _LIST_ITEM.match(lines[i]) or any(_indent(lines[j]) <= _indent(lines[i]) for j in range(i + 1, wrapped + 1)):
+        return None
+    indent = _indent(lines[i])
+    parent = next(
+        (j for j in range(i - 1, -1, -1)
+         if lines[j].strip() and _indent(lines[j]) <= indent and not (_indent(lines[j]) == indent and _LIST_ITEM.match(lines[j]))),
+        None,
+    )
+    if parent is None or not lines[parent].rstrip().endswith(":"):
+        return None
+    end = parent + 1
+    for j in range(parent + 1, len(lines)):
+        line = lines[j]
+        if line.strip() and (_indent(line) < indent or (_indent(line) == indent and not _LIST_ITEM.match(line))):
+            break
+        if line.strip():
+            end = j + 1
+    return parent + 1, end
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
 
 def _covering_passages(question: str, hits: list[Hit], index: StoredIndex) -> set[int]:

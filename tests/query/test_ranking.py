@@ -451,3 +451,32 @@ def test_quotes_come_from_the_passages_that_cover_every_concept(tmp_path, fake_m
     answer = engine.ask("how do overlay networks do service discovery", k=2)
     lab = next(i for i, p in enumerate(answer.passages, 1) if p.source == "lab.md")
     assert answer.text == f"Each task finds the others by name through the embedded DNS resolver. [{lab}]", (answer.coverage, answer.gap)
+
+
+def test_the_items_of_a_list_a_lead_in_introduces_are_quoted_together(tmp_path, fake_model):
+    # The best sentence is one case of "The producer picks the partition:";
+    # the other case answers as much as it does, though a sentence outside
+    # the list scores higher.
+    lead_in = (
+        "# Kafka\n\n"
+        "- The producer picks the partition:\n"
+        "  - records with a key go to the partition of the message key hash;\n"
+        "  - records without a key are spread over the partitions in turn{}\n"
+    )
+    other = "- Ordering: each message keeps the partition of its key, so one key stays in order.\n"
+    question = "which partition gets a message with a key"
+    (tmp_path / "two").mkdir()
+    engine = indexed(tmp_path / "two", {"k.md": lead_in.format(".") + other}, refusal_threshold=-10.0, answer_sentences=2)
+    assert engine.ask(question, k=1).text == (
+        "records with a key go to the partition of the message key hash; [1] "
+        "records without a key are spread over the partitions in turn. [1]"
+    )
+    # A list longer than the answer is left to the scores: part of it is no
+    # more whole than any other choice.
+    longer = lead_in.format(";") + "  - records sent by an old client go to partition zero.\n" + other
+    (tmp_path / "three").mkdir()
+    engine = indexed(tmp_path / "three", {"k.md": longer}, refusal_threshold=-10.0, answer_sentences=2)
+    assert engine.ask(question, k=1).text == (
+        "records with a key go to the partition of the message key hash; [1] "
+        "Ordering: each message keeps the partition of its key, so one key stays in order. [1]"
+    )
