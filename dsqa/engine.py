@@ -33,7 +33,15 @@ from .query import answering, topics
 from .query.confidence import confidence as calibrated_confidence
 from .query.retrieval import Hit, Retriever
 from .query.scorers import HYBRID, Scorer
-from .results import ANSWERED, NOT_COVERED, Answer, NoteText, Passage, verdict_reason
+from .results import (
+    ANSWERED,
+    NOT_COVERED,
+    WEAK,
+    Answer,
+    NoteText,
+    Passage,
+    verdict_reason,
+)
 from .settings import Settings
 from .sources import note_text
 from .sources.formats.limits import ReaderLimits
@@ -175,7 +183,14 @@ class DSQA:
         # A weak answer quotes only its best sentence: the closest match, to
         # be checked against its passage, not an answer put together. Quotes
         # come from the passages shown.
-        quotes = answering.pick_quotes(question, shown, index, qv, st, st.answer_sentences if coverage == ANSWERED else 1)
+        # A term mentioned only in passing: the closest match shown is that
+        # mention, where the reason points.
+        rows = [h.row for h in shown]
+        mention = None
+        if coverage == WEAK and verdict.passing and verdict.passing_row in rows:
+            term = next(t for t in verdict.terms if t.word == verdict.passing)
+            mention = (rows.index(verdict.passing_row), term.terms)
+        quotes = answering.pick_quotes(question, shown, index, qv, st, st.answer_sentences if coverage == ANSWERED else 1, mention)
         for q in quotes:
             passages[q.passage].highlights.append((q.start, q.end))
         text = answering.answer_text(quotes, [p.text for p in passages])

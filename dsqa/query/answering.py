@@ -89,7 +89,13 @@ def coverage(confidence: float, threshold: float, weak_margin: float) -> str:
 
 
 def pick_quotes(
-    question: str, hits: list[Hit], index: StoredIndex, query_vector: np.ndarray, settings: Settings, max_sentences: int | None = None
+    question: str,
+    hits: list[Hit],
+    index: StoredIndex,
+    query_vector: np.ndarray,
+    settings: Settings,
+    max_sentences: int | None = None,
+    mention: tuple[int, Sequence[str]] | None = None,
 ) -> list[Quote]:
     """The sentences of the top ``settings.quote_passages`` passages that best
     answer the question (at most ``max_sentences``, by default
@@ -98,10 +104,19 @@ def pick_quotes(
     near-duplicates (notes copy each other) and without lines that say
     nothing (see :func:`quotable`). When some of those passages cover every
     concept of the question and others do not, only the former are quoted
-    (:func:`_covering_passages`)."""
+    (:func:`_covering_passages`).
+
+    ``mention`` (a passage's position and a term's search terms) asks for
+    the sentences of that passage that mention the term, when it has any:
+    a question whose term the notes mention only in passing is shown that
+    mention, which its reason points at, rather than a sentence on
+    something else."""
     scored = _scored_sentences(question, hits, index, query_vector, settings)
+    held = _mentions(scored, hits, index, mention) if mention is not None else []
     covering = _covering_passages(question, hits[: settings.quote_passages], index)
-    if covering:
+    if held:
+        scored = held
+    elif covering:
         scored = [s for s in scored if s[1] in covering]
     limit = settings.answer_sentences if max_sentences is None else max_sentences
     scored = _with_its_list(scored, hits, index, limit)
@@ -109,6 +124,16 @@ def pick_quotes(
     # Citations read [1] before [2]: [n] is the n-th passage listed under the
     # answer, so the quotes follow the passages rather than renumbering them.
     return sorted(quotes, key=lambda q: (q.passage, q.start))
+
+
+def _mentions(
+    scored: list[tuple[float, int, int, int]], hits: list[Hit], index: StoredIndex, mention: tuple[int, Sequence[str]]
+) -> list[tuple[float, int, int, int]]:
+    """The ``scored`` sentences of passage ``mention[0]`` that hold one of
+    the search terms ``mention[1]``, best first."""
+    pos, terms = mention
+    wanted = set(terms)
+    return [s for s in scored if s[1] == pos and wanted & set(tokenize(index.chunks[hits[pos].row].text[s[2] : s[3]]))]
 
 
 def _with_its_list(

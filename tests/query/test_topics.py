@@ -138,6 +138,26 @@ def test_the_answer_says_a_term_the_notes_say_they_do_not_cover_is_mentioned_in_
         assert answer.coverage != "answered" and "mention zookeeper only in passing" in answer.gap
 
 
+def test_a_weak_answer_quotes_the_mention_in_passing_its_reason_points_at(folder):
+    # The ordering note matches the question's wording better, but the
+    # reason says where ZooKeeper is mentioned: the quote is that mention.
+    notes = folder.settings.corpus_dir
+    (notes / "zk.md").write_text(
+        "# Coordination\n\netcd and Consul use Raft for their logs. The lecturer said that ZooKeeper uses its own\n"
+        "protocol (ZAB) instead, but we did not go into it.\n",
+        encoding="utf-8",
+    )
+    (notes / "order.md").write_text(
+        "# Ordering updates\n\nEach protocol orders updates: the leader's protocol puts the updates in one order.\n",
+        encoding="utf-8",
+    )
+    folder.reindex()
+    answer = folder.ask("how does zookeeper's zab protocol order updates", k=3)
+    mentioned = next(n for n, p in enumerate(answer.passages, 1) if p.source == "zk.md")
+    assert answer.coverage == WEAK and f"only in passing [{mentioned}]" in answer.gap
+    assert answer.text == f"The lecturer said that ZooKeeper uses its own protocol (ZAB) instead, but we did not go into it. [{mentioned}]"
+
+
 def test_a_passage_is_strong_only_when_it_holds_every_topic_term(lexical):
     terms = topics.topic_terms("paxos and raft", lexical)
     assert topics.covers(CHUNKS[2], terms) and not topics.covers(CHUNKS[0], terms)
