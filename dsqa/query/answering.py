@@ -43,7 +43,7 @@ from ..storage import StoredIndex
 from ..storage.lexical import tokenize
 from ..storage.records import ChunkRecord
 from .retrieval import Hit, concept_coverage
-from .topics import TopicVerdict
+from .topics import TopicVerdict, says_not_covered
 
 _COMMAND_QUESTION = re.compile(
     r"\bhow\s+(?:(?:do|can|could|should|would|shall)\s+(?:i|you|we|one)|to)\b|\b(?:commands?|flags?|options?)\b",
@@ -116,8 +116,13 @@ def pick_quotes(
     covering = _covering_passages(question, hits[: settings.quote_passages], index)
     if held:
         scored = held
-    elif covering:
-        scored = [s for s in scored if s[1] in covering]
+    else:
+        # A line where the notes say they do not cover something answers
+        # nothing; it is quoted only as the mention a reason points at (or
+        # when the passages hold nothing else).
+        scored = [s for s in scored if not says_not_covered(index.chunks[hits[s[1]].row].text[s[2] : s[3]])] or scored
+        if covering:
+            scored = [s for s in scored if s[1] in covering]
     limit = settings.answer_sentences if max_sentences is None else max_sentences
     scored = _with_its_list(scored, hits, index, limit)
     quotes = _best_quotes(scored, hits, index, settings, limit)

@@ -140,6 +140,12 @@ def assess(
     return TopicVerdict(None, terms)
 
 
+def says_not_covered(sentence: str) -> bool:
+    """Whether ``sentence`` says that the notes do not cover something ("we
+    did not go into it", "mentioned only in passing", "out of scope")."""
+    return bool(_NOT_COVERED_SAYING.search(" ".join(sentence.split())))
+
+
 def said_not_covered(term: TopicTerm, chunks: Sequence[ChunkRecord], sentences: Callable[[int], Iterable[tuple[int, int]]]) -> bool:
     """Whether every mention of ``term`` in the folder is in a sentence that
     says the notes do not cover it (:data:`_NOT_COVERED_SAYING`): none in a
@@ -156,7 +162,7 @@ def said_not_covered(term: TopicTerm, chunks: Sequence[ChunkRecord], sentences: 
             held = tokenize(sentence).count(key)
             if not held:
                 continue
-            if not _NOT_COVERED_SAYING.search(" ".join(sentence.split())):
+            if not says_not_covered(sentence):
                 return False
             mentions -= held
             found = True

@@ -158,6 +158,20 @@ def test_a_weak_answer_quotes_the_mention_in_passing_its_reason_points_at(folder
     assert answer.text == f"The lecturer said that ZooKeeper uses its own protocol (ZAB) instead, but we did not go into it. [{mentioned}]"
 
 
+def test_an_answer_never_quotes_a_line_that_says_the_notes_do_not_cover_something(tmp_path, fake_model):
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    (corpus / "gossip.md").write_text(
+        "# Gossip\n\n- Gossip spreads the news to random peers every round.\n- Each round a node sends the news to three peers.\n"
+        "- Bitcoin also gossips transactions to its peers, but the lecture only mentioned that in passing.\n",
+        encoding="utf-8",
+    )
+    engine = DSQA(Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-hash", refusal_threshold=-10.0))
+    answer = engine.ask("how does gossip send the news to peers", k=1)
+    assert answer.coverage == "answered"
+    assert answer.text == "Gossip spreads the news to random peers every round. [1] Each round a node sends the news to three peers. [1]"
+
+
 def test_a_passage_is_strong_only_when_it_holds_every_topic_term(lexical):
     terms = topics.topic_terms("paxos and raft", lexical)
     assert topics.covers(CHUNKS[2], terms) and not topics.covers(CHUNKS[0], terms)
