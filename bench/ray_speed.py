@@ -89,13 +89,13 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
     else:
         import ray
 
-        from dsqa.encoders.ray import RayEmbedder
+        from dsqa.encoders.ray import RayEmbedder, RayOptions
 
         started = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         result["ray_init_s"] = time.perf_counter() - started
         try:
-            embedder = RayEmbedder(model, MODELS[MODEL], "auto", actors=int(args["actors"]), cpus_per_actor=float(args["cpus_per_actor"]))
+            embedder = RayEmbedder(model, MODELS[MODEL], RayOptions("auto", actors=int(args["actors"]), cpus_per_actor=float(args["cpus_per_actor"])))
             vectors, result = _timed(embedder, texts, result)
         finally:
             ray.shutdown()

@@ -46,6 +46,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,13 +54,14 @@ import numpy as np
 from .. import environment
 from .._version import __version__
 from ..errors import ClusterError
+from ..settings import Settings
 from .interface import Embedder
 
 log = logging.getLogger("dsqa")
 
 #: Seconds to wait for the cluster's address to answer (a TCP connection,
 #: then a gRPC handshake) before giving up (``Settings.ray_connect_timeout``).
-CONNECT_TIMEOUT = 30.0
+CONNECT_TIMEOUT = Settings.ray_connect_timeout
 
 
 class _EmbedBatches:
@@ -142,34 +144,45 @@ _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _HTTP2_EMPTY_SETTINGS = b"\0\0\0\x04\0\0\0\0\0"
 
 
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how :class:`RayEmbedder` embeds: the ``ray_*`` fields of
+    :class:`dsqa.Settings` (:meth:`of`), whose defaults these are."""
+
+    #: ``"auto"``, ``"local"``, ``"HOST:PORT"`` or ``"ray://HEAD:10001"`` (``Settings.ray_address``).
+    address: str
+    actors: int = Settings.ray_actors
+    batch_size: int = Settings.ray_batch_size
+    cpus_per_actor: float = Settings.ray_cpus_per_actor
+    gpus_per_actor: float = Settings.ray_gpus_per_actor
+    max_retries: int = Settings.ray_max_retries
+    connect_timeout: float = CONNECT_TIMEOUT
+
+    @classmethod
+    def of(cls, settings: Settings) -> RayOptions:
+        if settings.ray_address is None:
+            raise ValueError("Settings.ray_address is None: there is no Ray cluster to embed on")
+        return cls(
+            settings.ray_address,
+            actors=settings.ray_actors,
+            batch_size=settings.ray_batch_size,
+            cpus_per_actor=settings.ray_cpus_per_actor,
+            gpus_per_actor=settings.ray_gpus_per_actor,
+            max_retries=settings.ray_max_retries,
+            connect_timeout=settings.ray_connect_timeout,
+        )
+
+
 class RayEmbedder(Embedder):
     """An embedder (:class:`dsqa.encoders.Embedder`) whose ``embed`` runs on
     a Ray cluster. ``local`` is the same model in this process: it gives the
     name, dimension and token counts (tokenizer only), which chunking needs
     on the driver."""
 
-    def __init__(
-        self,
-        local: Embedder,
-        factory: Callable[[], Any],
-        address: str,
-        *,
-        actors: int = 0,
-        batch_size: int = 256,
-        cpus_per_actor: float = 1.0,
-        gpus_per_actor: float = 0.0,
-        max_retries: int = 3,
-        connect_timeout: float = CONNECT_TIMEOUT,
-    ):
+    def __init__(self, local: Embedder, factory: Callable[[], Any], options: RayOptions):
         self.local = local
-        self.connect_timeout = connect_timeout
         self.factory = factory
-        self.address = address
-        self.actors = actors
-        self.batch_size = batch_size
-        self.cpus_per_actor = cpus_per_actor
-        self.gpus_per_actor = gpus_per_actor
-        self.max_retries = max_retries
+        self.options = options
         self.name = local.name
         self.dimension = local.dimension
         self.max_tokens = local.max_tokens
@@ -180,20 +193,10 @@ class RayEmbedder(Embedder):
         self._started = False  # whether this object connected Ray (and so disconnects it)
 
     @classmethod
-    def from_settings(cls, settings: Any, local: Embedder) -> RayEmbedder:
+    def from_settings(cls, settings: Settings, local: Embedder) -> RayEmbedder:
         from .registry import MODELS
 
-        return cls(
-            local,
-            MODELS[settings.model],
-            settings.ray_address,
-            actors=settings.ray_actors,
-            batch_size=settings.ray_batch_size,
-            cpus_per_actor=settings.ray_cpus_per_actor,
-            gpus_per_actor=settings.ray_gpus_per_actor,
-            max_retries=settings.ray_max_retries,
-            connect_timeout=settings.ray_connect_timeout,
-        )
+        return cls(local, MODELS[settings.model], RayOptions.of(settings))
 
     def count_tokens(self, text: str) -> int:
         return self.local.count_tokens(text)
@@ -232,7 +235,7 @@ class RayEmbedder(Embedder):
     def _connect(self) -> Any:
         """Ray, connected: to the cluster at the address, or the connection
         this process already has (a Ray driver calling dsqa)."""
-        check_reachable(self.address, self.connect_timeout)
+        check_reachable(self.options.address, self.options.connect_timeout)
         import ray
         import ray.data  # noqa: F401  (ray.data.* below)
 
@@ -240,24 +243,24 @@ class RayEmbedder(Embedder):
         if ray.is_initialized():
             return ray
         try:
-            ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+            ray.init(address=self.options.address, logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ClusterError(f"cannot connect to the Ray cluster at {self.address}: {first}") from None
+            raise ClusterError(f"cannot connect to the Ray cluster at {self.options.address}: {first}") from None
         self._started = True
         return ray
 
     def _pool_size(self, ray: Any, blocks: int) -> int:
-        if self.actors:
-            return max(1, min(self.actors, blocks))
+        if self.options.actors:
+            return max(1, min(self.options.actors, blocks))
         resources = ray.cluster_resources()
-        fit = int(resources.get("CPU", 1) // self.cpus_per_actor)
-        if self.gpus_per_actor:
-            fit = min(fit, int(resources.get("GPU", 0) // self.gpus_per_actor))
+        fit = int(resources.get("CPU", 1) // self.options.cpus_per_actor)
+        if self.options.gpus_per_actor:
+            fit = min(fit, int(resources.get("GPU", 0) // self.options.gpus_per_actor))
         if fit < 1:
             raise ClusterError(
-                f"the Ray cluster at {self.address} has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs: "
-                f"not enough for one actor of {self.cpus_per_actor:g} CPUs and {self.gpus_per_actor:g} GPUs"
+                f"the Ray cluster at {self.options.address} has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs: "
+                f"not enough for one actor of {self.options.cpus_per_actor:g} CPUs and {self.options.gpus_per_actor:g} GPUs"
             )
         return max(1, min(fit, blocks))
 
@@ -266,7 +269,7 @@ class RayEmbedder(Embedder):
 
         n = len(texts)
         order = sorted(range(n), key=lambda i: -len(texts[i]))
-        size = self.batch_size
+        size = self.options.batch_size
         blocks = [
             pa.table({"row": pa.array(order[o:o + size], pa.int64()), "text": [texts[i] for i in order[o:o + size]]})
             for o in range(0, n, size)
@@ -277,7 +280,7 @@ class RayEmbedder(Embedder):
         context.enable_progress_bars, context.print_on_execution_start = progress is True, False
         identity = (self.name, self.dimension, self.max_tokens)
         mode = environment.ENCODER.get() or None
-        threads = max(1, math.ceil(self.cpus_per_actor))
+        threads = max(1, math.ceil(self.options.cpus_per_actor))
         with warnings.catch_warnings():
             # Ray 2.60 deprecates passing max_restarts and max_task_retries
             # through map_batches but offers no other way to bound them (its
@@ -289,10 +292,10 @@ class RayEmbedder(Embedder):
                 batch_size=size,
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=actors),
-                num_cpus=self.cpus_per_actor,
-                num_gpus=self.gpus_per_actor or None,
-                max_restarts=self.max_retries,
-                max_task_retries=self.max_retries,
+                num_cpus=self.options.cpus_per_actor,
+                num_gpus=self.options.gpus_per_actor or None,
+                max_restarts=self.options.max_retries,
+                max_task_retries=self.options.max_retries,
             )
         filled = np.zeros(n, dtype=bool)
         encoders: set[str] = set()
@@ -317,12 +320,12 @@ class RayEmbedder(Embedder):
             cause = _root_cause(exc)
             if isinstance(cause, ClusterError):
                 raise cause from None
-            raise ClusterError(f"embedding on the Ray cluster at {self.address} failed: {cause}") from None
+            raise ClusterError(f"embedding on the Ray cluster at {self.options.address} failed: {cause}") from None
         finally:
             ray_data_log.setLevel(level)
             context.enable_progress_bars, context.print_on_execution_start = saved
         if not filled.all():
-            raise ClusterError(f"the Ray cluster at {self.address} returned {int(filled.sum())} of {n} vectors")
+            raise ClusterError(f"the Ray cluster at {self.options.address} returned {int(filled.sum())} of {n} vectors")
         self.last_actors = actors
         used = "+".join(sorted(e for e in encoders if e))
         self.last_encoder = f"ray:{used}" if used else "ray"
