@@ -487,3 +487,43 @@ def test_a_one_line_admonition_is_no_heading_of_what_follows():
     text = text_of(page)
     assert "> **See also:** Invoking the Interpreter" in text
     assert heading_of(text, "automatic enabling of tab-completion") == "1.1. Command line"
+
+
+# Sphinx's option (and function, glossary) entries: a definition list whose
+# definition holds paragraphs, a list, a version note and a code example.
+SPHINX_DEFINITION = """<html><body><div class="body" role="main"><section id="misc"><h3>1.1.3. Miscellaneous options</h3>
+<dl class="std option">
+<dt class="sig sig-object std" id="cmdoption-X"><span class="sig-name descname"><span class="pre">-X</span></span><span class="sig-prename descclassname"></span></dt>
+<dd><p>Reserved for various implementation-specific options. CPython currently defines the following possible values:</p>
+<ul class="simple">
+<li><p><code class="docutils literal notranslate"><span class="pre">-X</span> <span class="pre">faulthandler</span></code> to enable the fault handler;</p></li>
+<li><p><code class="docutils literal notranslate"><span class="pre">-X</span> <span class="pre">dev</span></code>: enable Python Development Mode, introducing additional runtime checks.</p></li>
+</ul>
+<p>It also allows passing arbitrary values. They are retrieved through the options dictionary.</p>
+<div class="versionchanged"><p><span class="versionmodified changed">Changed in version 3.2: </span>The option was added.</p></div>
+<div class="highlight-sh notranslate"><div class="highlight"><pre><span></span>python -X dev script.py
+</pre></div></div>
+</dd></dl>
+<p>Options that follow the definition list are read as before.</p>
+</section></div></body></html>"""
+
+
+def test_a_definition_s_paragraphs_lists_and_code_are_not_one_indented_code_block():
+    """markdownify indents a definition's blocks under a ``:`` marker, which
+    CommonMark reads, after the first paragraph, as one indented code block:
+    every paragraph of Sphinx's option and function entries was then a
+    "line of code", quoted whole, never cut into its sentences, and its code
+    example lost its fence. A definition's blocks read as the blocks they
+    are."""
+    from dsqa.sources import markup
+
+    text = text_of(SPHINX_DEFINITION)
+    quotable = [" ".join(text[a:b].split()) for a, b in sentence_spans(text)]
+    assert "It also allows passing arbitrary values." in quotable
+    assert "They are retrieved through the options dictionary." in quotable
+    assert any(q.startswith("-X : Reserved for various implementation-specific options.") for q in quotable)
+    assert any(q.endswith("enable Python Development Mode, introducing additional runtime checks.") for q in quotable)
+    lines = text.split("\n")
+    code = [lines[b.first : b.end] for b in markup.parse(text).blocks if b.kind == markup.CODE]
+    assert code == [["```", "python -X dev script.py", "```"]]
+    assert heading_of(text, "Options that follow") == "1.1.3. Miscellaneous options"

@@ -133,7 +133,8 @@ class HtmlReader:
     #: 2: page chrome by role, class words and link density; one line per
     #: paragraph; headings keep their spaces; admonitions are labelled boxes.
     #: 3: a tag-like word opening a line is code, not an HTML block.
-    version = 3
+    #: 4: a definition's paragraphs, lists and code are not indented code.
+    version = 4
 
     def read(self, data: bytes, limits: ReaderLimits = DEFAULT_LIMITS) -> Extracted:
         if b"\x00" in data[:1024]:
@@ -175,8 +176,6 @@ def _parse(markup: str | bytes, limits: ReaderLimits) -> Any:
 def markdown_of(soup: Any) -> str:
     """The main content of a parsed page as Markdown (see the module's
     docstring); empty when it has none."""
-    from markdownify import markdownify
-
     for tag in soup.find_all(_is_search_form):
         tag.decompose()
     for tag in soup(_DROP_TAGS + ["input"]):
@@ -187,8 +186,7 @@ def markdown_of(soup: Any) -> str:
     drop_chrome(main)
     _spaces(main)
     _label_admonitions(soup, main)
-    markdown = markdownify(
-        str(main),
+    markdown = _converter()(
         heading_style="ATX",
         bullets="-",
         strip=["a", "img"],
@@ -199,9 +197,39 @@ def markdown_of(soup: Any) -> str:
         # generator's line breaks) becomes one space; <br> stays a break.
         wrap=True,
         wrap_width=None,
-    )
+    ).convert(str(main))
     lines = [_heading_spacing(line.rstrip()) for line in markdown.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(_tags_as_code(lines))).strip("\n")
+
+
+#: A line that opens a Markdown block of its own: a definition's first line
+#: that does not is written after a ``:`` marker.
+_OPENS_BLOCK = re.compile(r"[ \t]*(?:[-*+]\s|\d{1,9}[.)]\s|>|#{1,6}\s|```|~~~|\|)")
+
+
+def _converter() -> type:
+    """markdownify's converter, with definition lists (``<dl>``: Sphinx's
+    options, functions and glossaries, DocBook's variable lists) written so
+    that CommonMark reads a definition as the blocks it holds. markdownify
+    indents every line of a definition (``<dd>``) by four spaces under a
+    ``:`` marker (a Markdown extension CommonMark lacks): after the first
+    paragraph, CommonMark then reads the definition's paragraphs, lists and
+    code as one indented code block, whose every line is taken for a line
+    of code, never cut into sentences. Here the term stays a line of its
+    own, the definition's first paragraph follows it after the marker (one
+    paragraph: "term : definition"), and its other blocks are not indented."""
+    from markdownify import MarkdownConverter
+
+    class Converter(MarkdownConverter):  # type: ignore[misc]
+        def convert_dd(self, el: Any, text: str, parent_tags: set[str]) -> str:
+            text = (text or "").strip()
+            if "_inline" in parent_tags:
+                return f" {text} "
+            if not text:
+                return "\n"
+            return f"{text}\n\n" if _OPENS_BLOCK.match(text) else f":   {text}\n\n"
+
+    return Converter
 
 
 def _main(soup: Any) -> Any:
