@@ -131,7 +131,8 @@ class Settings:
     #: say so.
     embed_headings: bool = True
     #: Besides the whole chunk, each sentence is embedded with its
-    #: neighbours, this many sentences in all.
+    #: neighbours, this many sentences in all (the lines of a code block or
+    #: a table: with all the block's lines).
     window_sentences: int = 3
 
     # -- ranking passages (``dsqa.query.retrieval``)

@@ -92,6 +92,9 @@ class Chunk:
     #: The label lines among its lines (titles, never quoted): its sentences'
     #: windows read them as the neighbours they are.
     titles: tuple[tuple[int, int], ...] = ()
+    #: Per sentence, the code block or table it is a line of (the same number
+    #: for the lines of one block, -1 for prose): a block is one window.
+    units: tuple[int, ...] = ()
 
     @property
     def key(self) -> str:
@@ -151,12 +154,13 @@ _SECTION_COST = 1.5
 
 @dataclass(frozen=True)
 class _Sentences:
-    """A note's quotable sentences (offsets), each one's item context, and
-    its title lines."""
+    """A note's quotable sentences (offsets), each one's item context and
+    block (:attr:`Chunk.units`), and its title lines."""
 
     spans: list[tuple[int, int]]
     contexts: list[str]
     titles: list[tuple[int, int]]
+    units: list[int]
 
 
 @dataclass(frozen=True)
@@ -322,7 +326,7 @@ class Chunker:
         sections = note_sections(text, note.layout)
         # The sentences a chunk can quote, found once in the whole note.
         leads = _item_leads(sections, starts)
-        spans, contexts = _sentences_and_contexts(text, sections, leads)
+        spans, contexts, blocks = _sentences_and_contexts(text, sections, leads)
         titles = sentences.title_spans(text, [b for sec in sections for b in sec.blocks])
         # Each step counts all it needs in one batch: headings, then every
         # block of every section, then every chunk's embedded text.
@@ -356,7 +360,7 @@ class Chunker:
         count.prime([self._embed_prefix(h) + _embeddable(text[g[0].start : g[-1].end])
                      for (_, groups), hs in zip(packed, headings, strict=True) for g, h in zip(groups, hs, strict=True) if len(g) > 1])
         chunks: list[Chunk] = []
-        found = _Sentences(spans, contexts, titles)
+        found = _Sentences(spans, contexts, titles, blocks)
         for (budget, groups), hs in zip(packed, headings, strict=True):
             for group, heading in zip(groups, hs, strict=True):
                 chunks.extend(self._make_chunks(note, starts, heading, self._embed_prefix(heading), group, budget, found))
@@ -585,6 +589,7 @@ class Chunker:
                 sentences=_spans_within(found.spans, begin, stop),
                 contexts=tuple(c for (a, b), c in zip(found.spans, found.contexts, strict=True) if a >= begin and b <= stop),
                 titles=_spans_within(found.titles, begin, stop),
+                units=tuple(u for (a, b), u in zip(found.spans, found.units, strict=True) if a >= begin and b <= stop),
                 **where,
             )
         ]
@@ -658,14 +663,16 @@ def _after_blank(text: str, at: int) -> bool:
 
 def _sentences_and_contexts(
     text: str, sections: list[_Section], leads: dict[tuple[int, int], tuple[int, str]]
-) -> tuple[list[tuple[int, int]], list[str]]:
-    """The note's quotable sentences, and for each the text of the list item
-    it is nested in: the item holding its block, or for an item's own first
-    block the item above it ("" when there is none)."""
+) -> tuple[list[tuple[int, int]], list[str], list[int]]:
+    """The note's quotable sentences, for each the text of the list item it
+    is nested in (the item holding its block, or for an item's own first
+    block the item above it; "" when there is none), and the code block or
+    table it is a line of (its first line's index; -1 for prose)."""
     lines = text.split("\n")
     starts = _line_starts(text)
     spans: list[tuple[int, int]] = []
     contexts: list[str] = []
+    units: list[int] = []
     for sec in sections:
         for b in sec.blocks:
             found = sentences.block_sentence_spans(text, [b], lines, starts)
@@ -673,7 +680,8 @@ def _sentences_and_contexts(
             lead = leads.get((id(sec.items), item)) if item >= 0 else None
             spans.extend(found)
             contexts.extend([lead[1] if lead else ""] * len(found))
-    return spans, contexts
+            units.extend([b.first if b.kind in (markup.CODE, markup.TABLE) else -1] * len(found))
+    return spans, contexts, units
 
 
 def _block_stop(lines: list[str], starts: list[int], block: markup.Block) -> int:

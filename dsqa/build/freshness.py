@@ -51,8 +51,10 @@ def model_identity(embedder: Embedder) -> dict[str, Any]:
 
 #: How a sentence window's vector is made (see
 #: :class:`dsqa.build.reindex._Build`); recorded with the chunking settings, so an
-#: index whose window vectors were made another way is stale.
-WINDOW_VECTORS = "sentence-mean"
+#: index whose window vectors were made another way is stale. The lines of a
+#: code block or a table share one window, the block's text
+#: (:func:`dsqa.sources.sentences.sentence_windows`).
+WINDOW_VECTORS = "sentence-mean+block"
 
 
 def chunking_identity(settings: Settings) -> dict[str, Any]:

@@ -474,7 +474,7 @@ def _chunk_notes(
                 groups = []
                 windows.extend((row, -1, -1))
                 for start, end, group in sentence_windows(
-                    chunk.text, settings.window_sentences, chunk.sentences, chunk.contexts, chunk.titles
+                    chunk.text, settings.window_sentences, chunk.sentences, chunk.contexts, chunk.titles, chunk.units
                 ):
                     windows.extend((row, start, end))
                     groups.append(group)
@@ -688,7 +688,9 @@ class _Build:
         # quotable sentence: retrieval scores a chunk by both.
         self.windows.extend((row, -1, -1))
         groups = []
-        for start, end, group in sentence_windows(chunk.text, window_sentences, chunk.sentences, chunk.contexts, chunk.titles):
+        for start, end, group in sentence_windows(
+            chunk.text, window_sentences, chunk.sentences, chunk.contexts, chunk.titles, chunk.units
+        ):
             self.windows.extend((row, start, end))
             groups.append(group)
         self.add_texts(chunk.embed_text, groups)

@@ -314,6 +314,7 @@ def sentence_windows(
     spans: Sequence[tuple[int, int]] | None = None,
     contexts: Sequence[str] = (),
     titles: Sequence[tuple[int, int]] = (),
+    units: Sequence[int] = (),
 ) -> list[tuple[int, int, list[str]]]:
     """One window per quotable sentence: the sentence with its neighbours
     (``size`` sentences in all), as (sentence start, sentence end, the
@@ -322,6 +323,13 @@ def sentence_windows(
     :func:`sentence_spans` finds them. ``titles`` (label lines) count as
     neighbours but are never a window's centre; ``contexts`` (per sentence,
     the list item it is nested in) open a window that lacks its item's line.
+    ``units`` (per sentence, the code block or table it is a line of, -1 for
+    prose) make the lines of one block one window: the block's lines (those
+    in ``spans``), shared by each of them. A command or a table is read
+    whole, as its author wrote it: one line of it is rarely a statement by
+    itself, and a window per line stored as many vectors as the block has
+    lines. (Its lines, not its text as one: a line repeated in the folder,
+    or in the overlap of two chunks, is then embedded once.)
 
     Scoring a chunk by its best window finds the one bullet that answers a
     question inside a long passage, where a single vector for the whole chunk
@@ -333,11 +341,19 @@ def sentence_windows(
     at = {(a, b): i for i, (a, b, quotable) in enumerate(merged) if quotable}
     before = (size - 1) // 2
     after = size - 1 - before
+    blocks: dict[int, list[str]] = {}
+    for n, (start, end) in enumerate(spans):
+        if n < len(units) and units[n] >= 0:
+            blocks.setdefault(units[n], []).append(sentence_text(text, start, end))
     out = []
     for n, (start, end) in enumerate(spans):
-        i = at[(start, end)]
-        lo, hi = max(0, i - before), min(len(merged), i + after + 1)
-        group = [sentence_text(text, a, b) for a, b, _ in merged[lo:hi]]
+        unit = units[n] if n < len(units) else -1
+        if unit >= 0:
+            group = blocks[unit]
+        else:
+            i = at[(start, end)]
+            lo, hi = max(0, i - before), min(len(merged), i + after + 1)
+            group = [sentence_text(text, a, b) for a, b, _ in merged[lo:hi]]
         context = contexts[n] if n < len(contexts) else ""
         if context and not any(context in g for g in group):
             group = [context] + group

@@ -171,3 +171,37 @@ def test_an_index_whose_records_are_not_in_the_manifests_order_is_updated_right(
     a, b = DSQA(settings, **strict), DSQA(full, **strict)
     for q in QUERIES:
         assert [p.to_dict() for p in a.search(q, k=10)] == [p.to_dict() for p in b.search(q, k=10)]
+
+
+def test_the_lines_of_a_code_block_share_one_stored_vector(tmp_path, fake_model):
+    """Each line of a command or a table stays a sentence an answer can quote
+    (a row of the window table), and the lines of one block share one window
+    vector, which the vector index stores once (issue 29): a window per line
+    stored as many vectors as the block had lines."""
+    from conftest import FAST
+
+    from dsqa import Settings
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "swarm.md").write_text(
+        "# Swarm\n\nStart the service with these commands. Then check that it answers.\n\n"
+        "```\ndocker network create -d overlay overnet\ndocker service create --name web --network overnet nginx\n"
+        "docker service ps web --no-trunc\n```\n\n"
+        "| Flag | What it does here |\n|---|---|\n| --detach | runs the task in the background |\n"
+        "| --publish | maps a port of the host to the task |\n"
+    )
+    settings = Settings(corpus_dir=folder, index_dir=tmp_path / "index", **{**FAST, "chunk_tokens": 200})
+    reindex(settings)
+    index = storage.load(settings.index_dir)
+    assert len(index.chunks) == 1
+    text = index.chunks[0].text
+    rows = {text[index.windows[w, 1] : index.windows[w, 2]]: w for w in index.window_rows(0) if index.windows[w, 1] >= 0}
+    code = [rows[line] for line in text.split("\n") if line.startswith("docker")]
+    table = [rows[line] for line in text.split("\n") if line.startswith("| ") and "---" not in line]
+    assert len(code) == 3 and len(table) == 3
+    for block in (code, table):
+        assert len({index.vectors[w].tobytes() for w in block}) == 1
+        assert len({int(index.distinct.entry_of_row[w]) for w in block}) == 1
+    assert index.manifest["ann_entries"] == 1 + 2 + 1 + 1  # the chunk, two sentences, the commands, the table
+    assert index.manifest["vector_count"] == 1 + 2 + 3 + 3

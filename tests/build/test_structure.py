@@ -139,6 +139,44 @@ def test_windows_are_whole_sentences():
     assert [w[2] for w in windows][1] == ["First sentence of the note.", "Second one is wrapped here.", "Third sentence ends it."]
 
 
+def test_the_lines_of_a_code_block_or_a_table_share_one_window():
+    """A window per line made a vector per line of every command and table
+    (a third of the windows of Python's documentation): the lines of one
+    block are one window, the mean of all its lines, while each line stays
+    a sentence an answer can quote and prose keeps its windows."""
+    text = textwrap.dedent(
+        """\
+        # Run it
+
+        Start the service with these commands. Then check that it answers.
+
+        ```
+        docker network create -d overlay overnet
+        docker service create --name web --network overnet nginx
+        docker service ps web
+        ```
+
+        | Flag | What it does here |
+        |---|---|
+        | --detach | runs the task in the background |
+        | --publish | maps a port of the host to the task |
+
+        The service answers on every node of the swarm.
+        """
+    )
+    (chunk,) = Chunker(lambda t: len(t.split()), max_tokens=200, chunk_tokens=150).chunk(_note(text))
+    windows = sentence_windows(chunk.text, 3, chunk.sentences, chunk.contexts, chunk.titles, chunk.units)
+    by_sentence = {sentence_text(chunk.text, a, b): group for a, b, group in windows}
+    commands = ["docker network create -d overlay overnet", "docker service create --name web --network overnet nginx", "docker service ps web"]
+    for line in commands:
+        assert by_sentence[line] == commands
+    rows = ["| Flag | What it does here |", "| --detach | runs the task in the background |", "| --publish | maps a port of the host to the task |"]
+    for row in rows:
+        assert by_sentence[row] == rows
+    assert by_sentence["Then check that it answers."] == ["Start the service with these commands.", "Then check that it answers.", commands[0]]
+    assert by_sentence["The service answers on every node of the swarm."] == [rows[-1], "The service answers on every node of the swarm."]
+
+
 # -- chunks ---------------------------------------------------------------
 
 OVERLAY = textwrap.dedent(
