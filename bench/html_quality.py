@@ -23,6 +23,13 @@ fragment* when it ends at the end of a line without closing punctuation and
 the next line goes on with the same paragraph (a non-blank line that opens
 no block: no heading, list item, definition, table row, quote, fence or
 indented code).
+
+Today's code knows which of a chunk's quotable spans are lines of code or
+table rows (``Chunk.units``, from the whole note): :func:`chunker_fragments`
+counts its prose sentences only. A chunk's text read alone cannot always
+tell (a chunk that starts inside a code block pairs its fences the wrong
+way round), so the as-filed row, whose code records no such thing, is read
+from the text with :func:`fragments`' own rule for code.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 #: Words of page navigation, lower case.
 NAV_WORDS = frozenset(
@@ -48,6 +56,8 @@ _MARKS = re.compile(r"^\s*(?:>\s*)*(?:#{1,7}\s+|[-*+•]\s+|\d+[.)]\s+)?")
 _WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
 _BLOCK_START = re.compile(r"^\s*(?:#{1,7}\s|[-*+•]\s|\d+[.)]\s|:\s|\||>|```|~~~|    |\t)")
 _CLOSING = tuple(".!?:;")
+#: A fence line, in a block quote or opening a list item too ("> - ```").
+_FENCE = re.compile(r"^\s*(?:>\s?)*\s*(?:(?:[-*+]|\d{1,9}[.)])\s+)?(?:```|~~~)")
 
 
 def _norm(text: str) -> str:
@@ -112,16 +122,17 @@ class Corpus:
         return sum(self.chrome_chunk(text) for _, _, text in self.chunks) / len(self.chunks)
 
 
-def fragments(text: str, spans: Iterable[tuple[int, int]]) -> int:
+def fragments(text: str, spans: Iterable[tuple[int, int]], prose: bool = False) -> int:
     """How many of the quotable ``spans`` of ``text`` are wrapped-line
     fragments: they end at a line's end without closing punctuation while
     the paragraph goes on, or start a line that goes on with the paragraph
-    of the line before (see the module's docstring)."""
+    of the line before (see the module's docstring). Lines inside fences
+    are taken for code, unless ``prose`` says every span is prose."""
     lines = text.split("\n")
     starts = [0]
     for line in lines[:-1]:
         starts.append(starts[-1] + len(line) + 1)
-    fenced = _fenced(lines)
+    fenced = [False] * len(lines) if prose else _fenced(lines)
     count = 0
     for start, end in spans:
         first, last = _line_index(starts, start), _line_index(starts, end - 1)
@@ -141,6 +152,24 @@ def fragments(text: str, spans: Iterable[tuple[int, int]]) -> int:
         )
         count += cut_after or cut_before
     return count
+
+
+def chunker_fragments(settings: Any, embedder: Any) -> tuple[int, int]:
+    """(quotable spans, wrapped-line fragments) of the chunks today's
+    chunker makes of ``settings.corpus_dir`` (as a reindex does): every
+    span counted, fragments among the prose sentences only, since the
+    chunker knows which spans are lines of a code block or rows of a table
+    (``Chunk.units``)."""
+    from dsqa.build.reindex import chunker_for
+    from dsqa.sources.loading import open_corpus
+
+    chunker = chunker_for(settings, embedder)
+    spans = count = 0
+    for note in open_corpus(settings.corpus_dir):
+        for chunk in chunker.chunk(note):
+            spans += len(chunk.sentences)
+            count += fragments(chunk.text, [s for s, unit in zip(chunk.sentences, chunk.units, strict=True) if unit < 0], prose=True)
+    return spans, count
 
 
 def _continues(line: str, nxt: str) -> bool:
@@ -163,7 +192,7 @@ def _fenced(lines: list[str]) -> list[bool]:
     A chunk can start or end inside a code block; with an odd number of
     fences, the lines before the first fence and after the last are taken
     for code as well."""
-    fences = [i for i, line in enumerate(lines) if line.strip().lstrip(">").strip().startswith(("```", "~~~"))]
+    fences = [i for i, line in enumerate(lines) if _FENCE.match(line)]
     out, inside = [], False
     for i, _ in enumerate(lines):
         fence = i in fences

@@ -385,7 +385,6 @@ def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
     from dsqa import DSQA, Settings, storage
     from dsqa.build import reindex as reindex_module
     from dsqa.evaluation import evaluate
-    from dsqa.sources.sentences import sentence_spans
 
     html_v1.read_in_process(args["reader"] == "v1")
     settings = Settings(corpus_dir=Path(args["corpus_dir"]), index_dir=Path(args["index_dir"]))
@@ -404,14 +403,11 @@ def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
     size = sum(f.stat().st_size for f in generation.rglob("*") if f.is_file()) / 1e6
     chunks = storage.load(settings.index_dir).chunks
     corpus = html_quality.Corpus([(c.source, c.heading, c.text) for c in chunks])
-    spans = fragments = 0
-    for c in chunks:
-        found = sentence_spans(c.text)
-        spans += len(found)
-        fragments += html_quality.fragments(c.text, found)
+    spans, fragments = html_quality.chunker_fragments(settings, engine.embedder)
     questions = _questions(Path(args["devset"]))
     quality = _quality(evaluate("dsqa", questions, lambda q: engine.ask(q, k=10)))
     vectors = int(manifest.get("vector_count") or 0)
+    entries = int(manifest.get("ann_entries") or vectors)
     return {
         "reader": args["reader"],
         "notes": len(report.added),
@@ -419,6 +415,8 @@ def html_corpus(args: dict[str, Any]) -> dict[str, Any]:
         "chunks": len(chunks),
         "vectors": vectors,
         "vectors_per_chunk": vectors / max(1, len(chunks)),
+        "entries": entries,
+        "entries_per_chunk": entries / max(1, len(chunks)),
         "index_mb": size,
         "seconds": seconds,
         "cpu_s": cpu_s,

@@ -44,6 +44,40 @@ def test_wrapped_line_fragments():
     assert html_quality.fragments(quoted, sentence_spans(quoted)) == 0
 
 
+def test_a_fence_that_opens_a_list_item_is_code():
+    """Sphinx's field lists in the kernel's pages put a code block first in a
+    list item of a block quote: its lines are code, not wrapped prose."""
+    listed = (
+        "The members are as follows:\n\n> - ```\n>   const struct cred *cred\n>   ```\n>\n"
+        ">   The mounter credentials are kept with a reference.\n> 1. ```\n>    struct fs_parameter_spec {\n"
+        ">            const char *name;\n>    };\n>    ```\n"
+    )
+    assert html_quality.fragments(listed, sentence_spans(listed)) == 0
+
+
+def test_today_s_fragments_are_counted_among_prose_sentences(tmp_path, fake_model):
+    """Read alone, a chunk that starts inside a code block pairs its fences
+    the wrong way round (its prose looks like code, its code like prose):
+    the chunker knows which sentences are lines of code, and counts
+    fragments among the others, such as a sentence cut by a hard break."""
+    from dsqa import Settings
+    from dsqa.build.reindex import chunker_for
+    from dsqa.sources.loading import load_corpus
+
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    code = "\n".join(f"value_{i} = compute_the_value(argument_{i}, other_{i})" for i in range(40))
+    (folder / "page.md").write_text(
+        f"# Relay\n\nThe callbacks are set up as below.\n\n```\n{code}\n```\n\n"
+        "A sentence that a hard break cuts in  \nthe middle goes on here.\n"
+    )
+    settings = Settings(corpus_dir=folder, index_dir=tmp_path / "index", model="fake-hash", chunk_tokens=60, chunk_overlap_tokens=8)
+    chunks = [c for note in load_corpus(folder).notes for c in chunker_for(settings, fake_model).chunk(note)]
+    assert sum(not c.text.startswith(("#", "```")) and "```" in c.text for c in chunks) >= 1  # starts inside the code
+    spans, fragments = html_quality.chunker_fragments(settings, fake_model)
+    assert spans >= 40 + 2 and fragments == 2  # both halves of the cut sentence
+
+
 def test_the_before_rows_really_read_with_the_version_1_reader(monkeypatch):
     """The bench's "before" reindex reads every page with bench/html_v1.py in
     its own process (dsqa's reader worker process would import today's)."""
