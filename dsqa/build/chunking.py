@@ -45,8 +45,10 @@ from ..sources.loading import Note
 from ..sources.markup import HEADING_SEPARATOR
 
 #: Bump when the chunking algorithm changes: indexes built by another
-#: version are then stale, since their chunks would differ.
-CHUNKER_VERSION = 6
+#: version are then stale, since their chunks would differ. (7: a chunk
+#: records which sentences are lines of one code block or table; a line of
+#: code or a table row inside a blockquote starts after its markers.)
+CHUNKER_VERSION = 7
 #: The heading path may take at most this share of the model's window; longer
 #: paths keep only their innermost headings when embedded.
 _MAX_HEADING_SHARE = 0.25

@@ -128,6 +128,8 @@ class Block:
     #: A paragraph's lines that end in a hard line break (two trailing spaces
     #: or a backslash), as 0-based line indexes.
     hard_breaks: tuple[int, ...] = ()
+    #: How many blockquotes hold it (each adds a ``>`` marker to its lines).
+    quotes: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def shift(block: Block, by: int) -> Block:
     if not by:
         return block
     return Block(block.kind, block.first + by, block.end + by, block.item, block.lead, block.quote,
-                 block.quote_lines, block.level, block.content, tuple(k + by for k in block.hard_breaks))
+                 block.quote_lines, block.level, block.content, tuple(k + by for k in block.hard_breaks), block.quotes)
 
 
 def _parser():  # type: ignore[no-untyped-def]
@@ -224,7 +226,7 @@ class _TokenReader:
         if kind == PARAGRAPH:
             hard = tuple(k for k in range(first, end - 1) if self.lines[k].endswith(("  ", "\\")))
         quote = self.quotes[0] if self.quotes else 0
-        self.blocks.append(Block(kind, first, end, item, lead, bool(self.quotes), quote, level, content, hard))
+        self.blocks.append(Block(kind, first, end, item, lead, bool(self.quotes), quote, level, content, hard, len(self.quotes)))
 
 
 def label_text(block: Block, lines: list[str]) -> str | None:
@@ -268,10 +270,11 @@ def _labels(blocks: list[Block], lines: list[str]) -> list[Block]:
         if title is None:
             out.append(b)
             continue
-        out.append(Block(LABEL, b.first, b.first + 1, b.item, b.lead, b.quote, b.quote_lines, LABEL_LEVEL, title))
+        out.append(Block(LABEL, b.first, b.first + 1, b.item, b.lead, b.quote, b.quote_lines, LABEL_LEVEL, title, quotes=b.quotes))
         if b.end - b.first > 1:
             hard = tuple(k for k in b.hard_breaks if k > b.first)
-            out.append(Block(PARAGRAPH, b.first + 1, b.end, b.item, False, b.quote, b.quote_lines, 0, b.content.split("\n", 1)[-1], hard))
+            out.append(Block(PARAGRAPH, b.first + 1, b.end, b.item, False, b.quote, b.quote_lines, 0, b.content.split("\n", 1)[-1], hard,
+                             b.quotes))
     return out
 
 
@@ -285,7 +288,7 @@ def _fill_gaps(blocks: list[Block], items: list[Item], lines: list[str]) -> list
         end = b.end
         while end - 1 > b.first and not lines[end - 1].strip():
             end -= 1
-        b = Block(b.kind, b.first, end, b.item, b.lead, b.quote, b.quote_lines, b.level, b.content, b.hard_breaks)
+        b = Block(b.kind, b.first, end, b.item, b.lead, b.quote, b.quote_lines, b.level, b.content, b.hard_breaks, b.quotes)
         for k in range(b.first, min(b.end, len(lines))):
             covered[k] = True
         out.append(b)

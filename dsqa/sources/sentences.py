@@ -183,12 +183,29 @@ def _block_spans(text: str, lines: list[str], starts: list[int], block: markup.B
     elif block.kind in (markup.CODE, markup.TABLE):
         for k in range(block.first, block.end):
             line = lines[k]
-            body = line.strip()
+            begin = _quote_markers_end(line, block.quotes)
+            body = line[begin:].strip()
             if body.startswith("#") or markup.fence(body) or not _says_something(body):
                 continue
-            start = starts[k] + len(line) - len(line.lstrip())
+            start = starts[k] + len(line) - len(line[begin:].lstrip())
             spans.append((start, start + len(body)))
     return spans
+
+
+_QUOTE_MARKER = re.compile(r"[ ]{0,3}>[ \t]?")
+
+
+def _quote_markers_end(line: str, quotes: int) -> int:
+    """Where a line of a block held in ``quotes`` blockquotes starts after
+    their ``>`` markers: a line of code or a table row in a quoted box is
+    quoted without them, and a ``>`` of the code itself (``>>>``) stays."""
+    at = 0
+    for _ in range(quotes):
+        m = _QUOTE_MARKER.match(line, at)
+        if m is None:
+            break  # a lazy continuation line carries no marker
+        at = m.end()
+    return at
 
 
 def _says_something(sentence: str) -> bool:

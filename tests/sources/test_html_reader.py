@@ -527,3 +527,26 @@ def test_a_definition_s_paragraphs_lists_and_code_are_not_one_indented_code_bloc
     code = [lines[b.first : b.end] for b in markup.parse(text).blocks if b.kind == markup.CODE]
     assert code == [["```", "python -X dev script.py", "```"]]
     assert heading_of(text, "Options that follow") == "1.1.3. Miscellaneous options"
+
+
+# The kernel's pages (Sphinx, Read the Docs theme): an indented reST table
+# becomes a table inside a <blockquote>, and so do indented code examples.
+KERNEL_QUOTED_TABLE = """<html><body><div role="main" class="document"><div class="section" id="options">
+<h2>Mount options</h2><blockquote><div><table class="docutils align-default">
+<tbody><tr class="row-odd"><td><p>trans=name</p></td><td><p>select an alternative transport</p></td></tr>
+<tr class="row-even"><td><p>cache=mode</p></td><td><p>specifies a caching policy for the mount</p></td></tr></tbody></table>
+<div class="highlight-default notranslate"><div class="highlight"><pre>&gt;&gt;&gt; mount -t 9p -o trans=virtio tag /mnt
+</pre></div></div></div></blockquote></div></div></body></html>"""
+
+
+def test_a_table_row_or_code_line_in_a_quoted_box_is_quoted_without_its_markers():
+    """A row of a table, or a line of code, inside a block quote was a
+    quotable span that began with the quote's ``>`` marker ("> | trans=name
+    | ..."): 700 of the kernel filesystems pages' spans. The marker is the
+    box's, not the row's; a ``>`` of the code itself stays."""
+    text = text_of(KERNEL_QUOTED_TABLE)
+    assert "> |" in text  # the box is kept as a quote
+    quotable = [text[a:b] for a, b in sentence_spans(text)]
+    assert any(q.startswith("| cache=mode |") for q in quotable), quotable
+    assert ">>> mount -t 9p -o trans=virtio tag /mnt" in quotable
+    assert not any(q.startswith("> ") for q in quotable)
