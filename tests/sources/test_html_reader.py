@@ -504,6 +504,9 @@ SPHINX_DEFINITION = """<html><body><div class="body" role="main"><section id="mi
 <div class="highlight-sh notranslate"><div class="highlight"><pre><span></span>python -X dev script.py
 </pre></div></div>
 </dd></dl>
+<ol class="arabic simple"><li><dl class="simple"><dt>Stop the server and its daemon</dt><dd><p># sudo ksmbd.control -s</p>
+</dd></dl></li></ol>
+<p># mount /dev/sd1 /tmp/b</p>
 <p>Options that follow the definition list are read as before.</p>
 </section></div></body></html>"""
 
@@ -527,6 +530,8 @@ def test_a_definition_s_paragraphs_lists_and_code_are_not_one_indented_code_bloc
     code = [lines[b.first : b.end] for b in markup.parse(text).blocks if b.kind == markup.CODE]
     assert code == [["```", "python -X dev script.py", "```"]]
     assert heading_of(text, "Options that follow") == "1.1.3. Miscellaneous options"
+    # a definition or a paragraph that is a shell prompt or comment line stays text, never a heading
+    assert [b.content for b in markup.parse(text).blocks if b.kind == markup.HEADING] == ["1.1.3. Miscellaneous options"]
 
 
 # The kernel's pages (Sphinx, Read the Docs theme): an indented reST table

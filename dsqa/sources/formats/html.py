@@ -202,9 +202,14 @@ def markdown_of(soup: Any) -> str:
     return _BLANKS.sub("\n\n", "\n".join(_tags_as_code(lines))).strip("\n")
 
 
-#: A line that opens a Markdown block of its own: a definition's first line
-#: that does not is written after a ``:`` marker.
-_OPENS_BLOCK = re.compile(r"[ \t]*(?:[-*+]\s|\d{1,9}[.)]\s|>|#{1,6}\s|```|~~~|\|)")
+#: A definition's first line that is a list, a quote, code or a table (the
+#: blocks markdownify writes for them); any other is written after a ``:``
+#: marker, which keeps a paragraph such as "# sudo ksmbd.control -s" text
+#: (bare, it would be a heading).
+_OPENS_BLOCK = re.compile(r"[ \t]*(?:[-*+]\s|\d{1,9}[.)]\s|>|```|~~~|\|)")
+
+
+_ATX_START = re.compile(r"^(\s*)(#{1,6}(?:[ \t]|$))")
 
 
 def _converter() -> type:
@@ -228,6 +233,12 @@ def _converter() -> type:
             if not text:
                 return "\n"
             return f"{text}\n\n" if _OPENS_BLOCK.match(text) else f":   {text}\n\n"
+
+        def convert_p(self, el: Any, text: str, parent_tags: set[str]) -> str:
+            # A paragraph that starts "# " (a shell prompt, a comment) is
+            # text: bare, CommonMark reads it as a heading.
+            parent: Any = super()  # markdownify declares its convert_* methods dynamically
+            return _ATX_START.sub(r"\1\\\2", parent.convert_p(el, text, parent_tags), count=1)
 
     return Converter
 
