@@ -57,6 +57,7 @@ medians and ratios are reported, and the load average is recorded.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -227,6 +228,14 @@ def _kept(name: str) -> Path:
     return cache_dir() / "bench-answers" / name
 
 
+def _kept_index(name: str, corpus: Path) -> Path:
+    """The kept index of a dev set, one per corpus folder: dsqa never
+    rewrites an index built from another folder (another checkout's copy
+    of the same notes is another folder)."""
+    tag = hashlib.sha1(str(Path(corpus).resolve()).encode()).hexdigest()[:8]
+    return _kept(f"index-{name.replace(' ', '-')}-{tag}")
+
+
 def part_answers(run: Run) -> None:
     t = Table(
         "Dev sets: ranking, refusal and the short answers (what `dsqa eval` reports)",
@@ -236,7 +245,7 @@ def part_answers(run: Run) -> None:
     figures = {}
     for name, devset, corpus, index in devsets(run):
         run.log(f"dev set {name}")
-        built = index or _kept(f"index-{name.replace(' ', '-')}")
+        built = index or _kept_index(name, corpus)
         r = worker("devset_answers", {"name": name, "devset": str(devset), "corpus_dir": str(corpus), "index_dir": str(built), "reindex": index is None})
         ref = r["refusal"]
         t.add(name, f"{r['questions']} ({r['answerable']})", r["hit@1"], r["hit@5"], r["mrr10"], r["answer_quotes"],

@@ -25,3 +25,13 @@ def test_every_part_the_reindex_task_times_exists():
     done = subprocess.run([sys.executable, "-c", WRAP], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['embed']"
+
+
+def test_the_answers_part_keeps_one_index_per_corpus_folder(tmp_path):
+    """Another checkout's copy of a dev set's notes is another folder, whose
+    index dsqa refuses to rewrite: the part must not share one between them."""
+    from bench.__main__ import _kept_index
+
+    a, b = tmp_path / "one" / "black", tmp_path / "two" / "black"
+    assert _kept_index("Black docs", a) != _kept_index("Black docs", b)
+    assert _kept_index("Black docs", a) == _kept_index("Black docs", a)
