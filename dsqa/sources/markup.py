@@ -11,7 +11,7 @@ does (:func:`heading_level`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 #: Between the headings of a heading path: "Docker › Networking › Overlay".
@@ -110,9 +110,10 @@ class Block:
 
     ``item`` is the index (into :attr:`Structure.items`) of the innermost list
     item holding the block (``-1``: none), ``lead`` whether the block opens
-    that item (its first line carries the list marker), ``quote`` whether it
-    is inside a blockquote (``quote_lines`` of one paragraph: the
-    blockquote's whole size, in lines), ``level`` a heading's level and
+    that item (its first line carries the list marker), ``quotes`` how many
+    blockquotes hold it (each adds a ``>`` marker to its lines;
+    ``quote_lines`` of one paragraph: the blockquote's whole size,
+    in lines), ``level`` a heading's level and
     ``content`` the block's inline source (a heading's or a paragraph's text,
     markers and container prefixes removed; empty for other kinds)."""
 
@@ -121,15 +122,18 @@ class Block:
     end: int
     item: int = -1
     lead: bool = False
-    quote: bool = False
+    quotes: int = 0
     quote_lines: int = 0
     level: int = 0
     content: str = ""
     #: A paragraph's lines that end in a hard line break (two trailing spaces
     #: or a backslash), as 0-based line indexes.
     hard_breaks: tuple[int, ...] = ()
-    #: How many blockquotes hold it (each adds a ``>`` marker to its lines).
-    quotes: int = 0
+
+    @property
+    def quote(self) -> bool:
+        """Whether the block is inside a blockquote."""
+        return self.quotes > 0
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,7 @@ def shift(block: Block, by: int) -> Block:
     that starts at line ``by`` of a larger one)."""
     if not by:
         return block
-    return Block(block.kind, block.first + by, block.end + by, block.item, block.lead, block.quote,
-                 block.quote_lines, block.level, block.content, tuple(k + by for k in block.hard_breaks), block.quotes)
+    return replace(block, first=block.first + by, end=block.end + by, hard_breaks=tuple(k + by for k in block.hard_breaks))
 
 
 def _parser():  # type: ignore[no-untyped-def]
@@ -226,7 +229,7 @@ class _TokenReader:
         if kind == PARAGRAPH:
             hard = tuple(k for k in range(first, end - 1) if self.lines[k].endswith(("  ", "\\")))
         quote = self.quotes[0] if self.quotes else 0
-        self.blocks.append(Block(kind, first, end, item, lead, bool(self.quotes), quote, level, content, hard, len(self.quotes)))
+        self.blocks.append(Block(kind, first, end, item, lead, len(self.quotes), quote, level, content, hard))
 
 
 def label_text(block: Block, lines: list[str]) -> str | None:
@@ -270,11 +273,10 @@ def _labels(blocks: list[Block], lines: list[str]) -> list[Block]:
         if title is None:
             out.append(b)
             continue
-        out.append(Block(LABEL, b.first, b.first + 1, b.item, b.lead, b.quote, b.quote_lines, LABEL_LEVEL, title, quotes=b.quotes))
+        out.append(replace(b, kind=LABEL, end=b.first + 1, level=LABEL_LEVEL, content=title, hard_breaks=()))
         if b.end - b.first > 1:
             hard = tuple(k for k in b.hard_breaks if k > b.first)
-            out.append(Block(PARAGRAPH, b.first + 1, b.end, b.item, False, b.quote, b.quote_lines, 0, b.content.split("\n", 1)[-1], hard,
-                             b.quotes))
+            out.append(replace(b, kind=PARAGRAPH, first=b.first + 1, lead=False, level=0, content=b.content.split("\n", 1)[-1], hard_breaks=hard))
     return out
 
 
@@ -288,7 +290,7 @@ def _fill_gaps(blocks: list[Block], items: list[Item], lines: list[str]) -> list
         end = b.end
         while end - 1 > b.first and not lines[end - 1].strip():
             end -= 1
-        b = Block(b.kind, b.first, end, b.item, b.lead, b.quote, b.quote_lines, b.level, b.content, b.hard_breaks, b.quotes)
+        b = replace(b, end=end)
         for k in range(b.first, min(b.end, len(lines))):
             covered[k] = True
         out.append(b)
