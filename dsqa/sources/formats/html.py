@@ -42,6 +42,7 @@ some gold phrases, jusText lost most code and headings.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from typing import Any
@@ -212,6 +213,7 @@ _OPENS_BLOCK = re.compile(r"[ \t]*(?:[-*+]\s|\d{1,9}[.)]\s|>|```|~~~|\|)")
 _ATX_START = re.compile(r"^(\s*)(#{1,6}(?:[ \t]|$))")
 
 
+@functools.cache
 def _converter() -> type:
     """markdownify's converter, with definition lists (``<dl>``: Sphinx's
     options, functions and glossaries, DocBook's variable lists) written so
